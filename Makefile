@@ -1,0 +1,43 @@
+# FamilyLink: `make run` to use it, `make test` to prove it. Both work on a fresh clone.
+PYTHON ?= python3.11
+PORT ?= 8000
+VENV := .venv
+PY := $(VENV)/bin/python
+export PORT
+
+.PHONY: run test install lint typecheck bench clean-venv
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(VENV)/.installed node_modules/.installed
+
+run: install
+	$(PY) manage.py ensure_database
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	@echo ""
+	@echo "FamilyLink is starting at http://127.0.0.1:$(PORT)/  (Ctrl-C stops web, worker and beat)"
+	@echo "Sign in as field_agent, supervisor, hq_analyst, coordinator, auditor, partner_agency or admin,"
+	@echo "password: $${FAMILYLINK_DEMO_PASSWORD:-familylink-demo}"
+	@echo ""
+	exec $(VENV)/bin/honcho start -f Procfile -p $(PORT)
+
+test: install
+	$(VENV)/bin/ruff check .
+	$(PY) manage.py makemigrations --check --dry-run --settings=familylink.settings.test
+	$(VENV)/bin/pytest
+
+lint:
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck:
+	$(VENV)/bin/mypy familylink apprehensions separations reunification audit

@@ -1,0 +1,239 @@
+"""Persons, apprehensions, family units and the relationships that link them.
+
+A family unit is never split or deleted; separations (next app up) are recorded on top of it.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from simple_history.models import HistoricalRecords
+
+from familylink.common.models import BaseModel
+from familylink.common.text import fold
+
+
+class Station(BaseModel):
+    """A Border Patrol station or sector office (reference data)."""
+
+    code = models.CharField(max_length=8, unique=True)
+    name = models.CharField(max_length=120)
+    sector = models.CharField(max_length=120, blank=True)
+    timezone = models.CharField(max_length=64, default="America/Denver")
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} – {self.name}"
+
+
+class Person(BaseModel):
+    class Sex(models.TextChoices):
+        FEMALE = "F", "Female"
+        MALE = "M", "Male"
+        OTHER = "X", "Another sex"
+        UNKNOWN = "U", "Unknown"
+
+    given_names = models.CharField(max_length=120)
+    first_surname = models.CharField(max_length=120, blank=True)
+    second_surname = models.CharField(max_length=120, blank=True)
+    aliases = models.JSONField(default=list, blank=True)
+    sex = models.CharField(max_length=1, choices=Sex.choices, default=Sex.UNKNOWN)
+    date_of_birth = models.DateField(null=True, blank=True)
+    dob_estimated = models.BooleanField(default=False)
+    country_of_citizenship = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2")
+    language = models.CharField(max_length=64, blank=True)
+    a_number = models.CharField(
+        max_length=10, null=True, blank=True, unique=True, help_text="Stored as A + 9 digits."
+    )
+    # Accent- and case-folded "given first second", kept in step by save(); searched with pg_trgm.
+    name_normalized = models.CharField(max_length=400, editable=False, db_index=False)
+    # Under 18 on the date of the first apprehension; set by intake.
+    is_minor = models.BooleanField(default=False, db_index=True)
+    # A minor with no adult in any of their family units.
+    is_unaccompanied = models.BooleanField(default=False, db_index=True)
+    first_encountered_at = models.DateTimeField(null=True, blank=True)
+    first_station = models.ForeignKey(
+        Station, null=True, blank=True, on_delete=models.PROTECT, related_name="first_persons"
+    )
+
+    history = HistoricalRecords(excluded_fields=["name_normalized"])
+
+    class Meta:
+        ordering = ["first_surname", "second_surname", "given_names"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(a_number__isnull=True) | Q(a_number__regex=r"^A[0-9]{9}$"),
+                name="person_a_number_format",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(p for p in (self.given_names, self.first_surname, self.second_surname) if p)
+
+    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.name_normalized = fold(self.full_name)
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "name_normalized"}
+        super().save(*args, **kwargs)
+
+
+class PersonIdentifier(BaseModel):
+    """Numbers other than the A-number: HHS ORR case number, FINS, passport..."""
+
+    class Kind(models.TextChoices):
+        HHS_CASE = "hhs_case", "HHS ORR case number"
+        FINS = "fins", "FINS number"
+        PASSPORT = "passport", "Passport"
+        OTHER = "other", "Other"
+
+    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="identifiers")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    value = models.CharField(max_length=64)
+    issuer = models.CharField(max_length=64, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "value"], condition=Q(withdrawn_at__isnull=True), name="identifier_unique"
+            ),
+        ]
+
+
+class Apprehension(BaseModel):
+    """One encounter: when, where, by whom, and everyone encountered together."""
+
+    occurred_at = models.DateTimeField(db_index=True)
+    station = models.ForeignKey(Station, on_delete=models.PROTECT, related_name="apprehensions")
+    location_description = models.CharField(max_length=255, blank=True)
+    apprehending_agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    persons = models.ManyToManyField(Person, through="ApprehensionPerson", related_name="apprehensions")
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-occurred_at"]
+
+    def __str__(self) -> str:
+        return f"{self.station.code} {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class ApprehensionPerson(BaseModel):
+    """A person encountered in an apprehension, and how intake matched them to the records."""
+
+    class Match(models.TextChoices):
+        NEW = "new", "New person"
+        SAME_PERSON = "same_person", "Agent chose an existing person"
+        A_NUMBER = "a_number", "Existing person by A-number"
+        EXISTING = "existing", "Existing person named in the request"
+
+    apprehension = models.ForeignKey(Apprehension, on_delete=models.PROTECT, related_name="encounters")
+    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="encounters")
+    match = models.CharField(max_length=16, choices=Match.choices, default=Match.NEW)
+    match_note = models.CharField(max_length=255, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["apprehension", "person"], name="apprehension_person_unique"),
+        ]
+        indexes = [models.Index(fields=["person", "apprehension"])]
+
+
+class FamilyUnit(BaseModel):
+    """People who arrived together as a family. Never split, never deleted."""
+
+    apprehension = models.ForeignKey(
+        Apprehension, null=True, blank=True, on_delete=models.PROTECT, related_name="family_units"
+    )
+    label = models.CharField(max_length=120, blank=True)
+    members = models.ManyToManyField(Person, through="FamilyMembership", related_name="family_units")
+
+    history = HistoricalRecords()
+
+    def __str__(self) -> str:
+        return self.label or f"Family unit {str(self.pk)[:8]}"
+
+
+class FamilyMembership(BaseModel):
+    class Role(models.TextChoices):
+        ADULT = "adult", "Adult"
+        CHILD = "child", "Child"
+
+    family_unit = models.ForeignKey(FamilyUnit, on_delete=models.PROTECT, related_name="memberships")
+    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="memberships")
+    role = models.CharField(max_length=8, choices=Role.choices)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["family_unit", "person"], name="family_membership_unique"),
+        ]
+        indexes = [models.Index(fields=["person", "family_unit"])]
+
+
+class Relationship(BaseModel):
+    """A typed, directed link: `from_person` is the parent/guardian/grandparent of `to_person`."""
+
+    class Type(models.TextChoices):
+        PARENT = "parent", "Parent"
+        LEGAL_GUARDIAN = "legal_guardian", "Legal guardian"
+        SIBLING = "sibling", "Sibling"
+        GRANDPARENT = "grandparent", "Grandparent"
+        OTHER_RELATIVE = "other_relative", "Other relative"
+
+    class Evidence(models.TextChoices):
+        CLAIMED = "claimed", "Claimed"
+        DOCUMENTED = "documented", "Documented"
+        DNA_VERIFIED = "dna_verified", "DNA-verified"
+        DISPUTED = "disputed", "Disputed"
+        DISPROVEN = "disproven", "Disproven"
+
+    class Source(models.TextChoices):
+        INTAKE = "intake", "Intake"
+        API = "api", "API"
+        LEGACY_IMPORT = "legacy_import", "Legacy spreadsheet"
+        LINK_DISCOVERY = "link_discovery", "Link discovery"
+        CASEWORK = "casework", "Reunification casework"
+
+    from_person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="relationships_from")
+    to_person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="relationships_to")
+    type = models.CharField(max_length=16, choices=Type.choices)
+    evidence = models.CharField(max_length=16, choices=Evidence.choices, default=Evidence.CLAIMED)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.INTAKE)
+    note = models.TextField(blank=True)
+    document_kind = models.CharField(max_length=64, blank=True, help_text="e.g. birth certificate")
+    document_number = models.CharField(max_length=64, blank=True)
+    apprehension = models.ForeignKey(
+        Apprehension, null=True, blank=True, on_delete=models.PROTECT, related_name="relationships"
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(from_person=models.F("to_person")), name="relationship_not_self"
+            ),
+            models.UniqueConstraint(
+                fields=["from_person", "to_person", "type"],
+                condition=Q(withdrawn_at__isnull=True),
+                name="relationship_unique_active",
+            ),
+        ]
+        indexes = [models.Index(fields=["to_person", "type"])]
+
+    def __str__(self) -> str:
+        return f"{self.from_person} is {self.get_type_display().lower()} of {self.to_person}"

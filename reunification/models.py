@@ -1,0 +1,191 @@
+"""Reunification cases with deadline clocks, checklists, daily worklists and notifications."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from simple_history.models import HistoricalRecords
+
+from apprehensions.models import Person
+from familylink.common.models import BaseModel
+from separations.models import Separation
+
+
+class DeadlinePolicy(BaseModel):
+    """Deadlines a court or policy sets, e.g. Ms. L. v. ICE (2018-06-26): contact in 10 days,
+    under-5s reunified in 14, others in 30, counted from the order or the separation, whichever
+    is later. Administrators edit it; a change recomputes the due times of open cases."""
+
+    name = models.CharField(max_length=200)
+    order_date = models.DateField(
+        help_text="Date of the order; clocks start at the later of this and the separation."
+    )
+    contact_days = models.PositiveIntegerField(default=10)
+    young_child_age = models.PositiveIntegerField(
+        default=5, help_text="Children under this age use the short clock."
+    )
+    young_child_days = models.PositiveIntegerField(default=14)
+    other_days = models.PositiveIntegerField(default=30)
+    is_active = models.BooleanField(default=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name_plural = "deadline policies"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ReunificationCase(BaseModel):
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        IN_PROGRESS = "in_progress", "In progress"
+        REUNIFIED = "reunified", "Reunified"
+        CLOSED = "closed", "Closed"
+
+    class Outcome(models.TextChoices):
+        REUNIFIED = "reunified", "Reunified"
+        CRIMINAL_HISTORY = "criminal_history", "Ineligible: criminal history"
+        NOT_THE_PARENT = "not_the_parent", "Ineligible: not the parent"
+        PARENT_IN_CUSTODY = "parent_in_custody", "Ineligible: parent in USMS/jail custody"
+        COMMUNICABLE_DISEASE = "communicable_disease", "Ineligible: communicable disease"
+        PARENT_REMOVED = "parent_removed", "Parent already removed"
+        PARENT_RELEASED = "parent_released", "Parent released in the U.S."
+        CHECKS_PENDING = "checks_pending", "Checks pending"
+        OTHER = "other", "Other"
+
+    child = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="reunification_cases")
+    adults = models.ManyToManyField(Person, through="CaseAdult", related_name="reunification_cases_as_adult")
+    separation = models.ForeignKey(Separation, on_delete=models.PROTECT, related_name="reunification_cases")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN, db_index=True)
+    outcome = models.CharField(max_length=24, choices=Outcome.choices, blank=True)
+    team = models.CharField(max_length=64, db_index=True)
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    policy = models.ForeignKey(DeadlinePolicy, null=True, blank=True, on_delete=models.PROTECT)
+    clock_start = models.DateTimeField(null=True, blank=True)
+    contact_due_at = models.DateTimeField(null=True, blank=True)
+    reunify_due_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["separation", "child"], name="case_one_per_child_per_separation"),
+        ]
+        indexes = [models.Index(fields=["team", "status"])]
+
+    def __str__(self) -> str:
+        return f"Case {str(self.pk)[:8]} – {self.child}"
+
+
+class CaseAdult(BaseModel):
+    case = models.ForeignKey(ReunificationCase, on_delete=models.PROTECT, related_name="case_adults")
+    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="case_adult_links")
+
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["case", "person"], name="case_adult_unique")]
+
+
+class CaseStep(BaseModel):
+    """One checklist step of a case, with who did it and when."""
+
+    class Step(models.TextChoices):
+        CONTACT_MADE = "contact_made", "Contact between child and parent made"
+        PARENTAGE_VERIFIED = "parentage_verified", "Parentage verified"
+        PARENT_LOCATED = "parent_located", "Parent located"
+        BACKGROUND_CHECK = "background_check", "Background check"
+        ELIGIBILITY_DECISION = "eligibility_decision", "Eligibility decision"
+        TRAVEL_ARRANGED = "travel_arranged", "Travel arranged"
+        REUNIFIED = "reunified", "Reunified"
+
+    case = models.ForeignKey(ReunificationCase, on_delete=models.PROTECT, related_name="steps")
+    step = models.CharField(max_length=24, choices=Step.choices)
+    done_at = models.DateTimeField(null=True, blank=True)
+    done_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # How it was done: "documents" / "dna" for parentage; eligible / ineligible reason; free notes.
+    method = models.CharField(max_length=64, blank=True)
+    note = models.TextField(blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["case", "step"], name="case_step_unique")]
+
+
+class Worklist(BaseModel):
+    """A team's queue for one day, built by the morning job."""
+
+    team = models.CharField(max_length=64)
+    date = models.DateField()
+    built_at = models.DateTimeField(null=True, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "date"], name="worklist_team_date_unique")]
+
+
+class WorklistItem(BaseModel):
+    worklist = models.ForeignKey(Worklist, on_delete=models.PROTECT, related_name="items")
+    case = models.ForeignKey(ReunificationCase, on_delete=models.PROTECT, related_name="worklist_items")
+    position = models.PositiveIntegerField()
+    next_step = models.CharField(max_length=24, blank=True)
+    due_at = models.DateTimeField(null=True, blank=True)
+    is_overdue = models.BooleanField(default=False)
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    completed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["worklist", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["worklist", "case"], name="worklist_item_case_unique"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["worklist", "position"],
+                condition=Q(claimed_by__isnull=True, completed_at__isnull=True),
+                name="worklist_unclaimed_idx",
+            )
+        ]
+
+
+class Notification(BaseModel):
+    """An in-app notice to a user (also emailed) that a clock is due soon or overdue."""
+
+    class Kind(models.TextChoices):
+        DUE_SOON = "due_soon", "Due within 48 hours"
+        OVERDUE = "overdue", "Overdue"
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="notifications"
+    )
+    case = models.ForeignKey(ReunificationCase, on_delete=models.PROTECT, related_name="notifications")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    clock = models.CharField(max_length=16, help_text="contact or reunify")
+    message = models.TextField()
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["recipient", "case", "kind", "clock"], name="notification_once_per_clock"
+            )
+        ]

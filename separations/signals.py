@@ -1,0 +1,11 @@
+"""Domain signals of the separations layer; higher apps connect handlers (STYLE.md).
+
+Handlers run inside the sender's transaction, so a failing handler rolls the change back.
+"""
+
+from django.dispatch import Signal
+
+# kwargs: separation (in_effect, just approved), approver. Reunification opens one case per child.
+separation_approved = Signal()
+# kwargs: separation (just ended), outcome, by.
+separation_ended = Signal()
