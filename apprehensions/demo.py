@@ -1,4 +1,7 @@
-"""Demo data of the apprehensions layer: stations (the scenario comes with issue 3)."""
+"""Demo data of the apprehensions layer: stations, and the synthetic scenario of May–June 2018.
+
+The scenario generator lives in bench/scenario.py so that seed_demo and the benchmarks share it.
+"""
 
 from typing import Any
 
@@ -26,4 +29,16 @@ def ensure_stations() -> list[Station]:
 
 
 def seed(sender: Any, scale: int | None = None, stdout: Any = None, **kwargs: Any) -> None:
+    """Stations, then the scenario up to `scale` persons (a few hundred by default); idempotent."""
+    from bench import scenario
+
     ensure_stations()
+    persons = scenario.DEMO_SCALE if scale is None else scale
+    write = stdout.write if stdout is not None else (lambda _text: None)
+    report = scenario.load(scale=persons, progress=write if persons > scenario.CHUNK_ENCOUNTERS else None)
+    write(
+        f"Scenario (May–June 2018, seed {scenario.SEED}): {report.encounters_total:,} apprehensions for "
+        f"{persons:,} persons; written now: {report.encounters_written:,} apprehensions, "
+        f"{report.persons_written:,} persons, {report.rows_written:,} rows with history "
+        f"({report.seconds:.1f} s)."
+    )

@@ -69,6 +69,14 @@ class Person(BaseModel):
                 name="person_a_number_format",
             ),
         ]
+        indexes = [
+            # Likely-duplicate search narrows by date of birth first, then compares names.
+            models.Index(fields=["date_of_birth"], name="person_dob_idx"),
+            # The persons list is ordered by name; an index keeps its first page cheap at 1M persons.
+            models.Index(
+                fields=["first_surname", "second_surname", "given_names", "id"], name="person_name_order_idx"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.full_name
@@ -123,6 +131,7 @@ class Apprehension(BaseModel):
 
     class Meta:
         ordering = ["-occurred_at"]
+        indexes = [models.Index(fields=["station", "occurred_at"], name="apprehension_station_time_idx")]
 
     def __str__(self) -> str:
         return f"{self.station.code} {self.occurred_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,497 @@
+"""Web forms of the apprehensions layer: shape only.
+
+The intake form turns what the agent typed into the same request body the API takes, and puts the
+service's messages (keyed by field path) back next to the fields they name. Rows are added and
+removed by posting the whole form back, so nothing typed is ever lost.
+"""
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django import forms
+from django.http import QueryDict
+from django.utils import timezone
+
+from .anumber import InvalidANumber, normalize_a_number
+from .models import Person, Relationship, Station
+
+FAMILY_LETTERS = ["A", "B", "C", "D", "E"]
+COUNTRIES = [
+    ("", "Not known"),
+    ("GT", "Guatemala"),
+    ("HN", "Honduras"),
+    ("SV", "El Salvador"),
+    ("MX", "Mexico"),
+    ("NI", "Nicaragua"),
+    ("CR", "Costa Rica"),
+    ("PA", "Panama"),
+    ("BZ", "Belize"),
+    ("CO", "Colombia"),
+    ("EC", "Ecuador"),
+    ("VE", "Venezuela"),
+    ("CU", "Cuba"),
+    ("HT", "Haiti"),
+    ("BR", "Brazil"),
+    ("IN", "India"),
+    ("CN", "China"),
+    ("US", "United States"),
+]
+ON_FILE = "file"
+PATH_RE = re.compile(r"^(persons|relationships|family_units)\[(\d+)\](?:\.(.+))?$")
+
+
+class EncounterForm(forms.Form):
+    occurred_at = forms.CharField(required=False, label="Date and time of the encounter")
+    station = forms.CharField(required=False, label="Station")
+    location_description = forms.CharField(required=False, label="Location")
+
+
+class PersonRowForm(forms.Form):
+    ref = forms.CharField(required=False, widget=forms.HiddenInput)
+    given_names = forms.CharField(required=False, label="Given names")
+    first_surname = forms.CharField(required=False, label="First surname")
+    second_surname = forms.CharField(required=False, label="Second surname")
+    sex = forms.ChoiceField(
+        required=False, choices=[("U", "Unknown"), *[c for c in Person.Sex.choices if c[0] != "U"]]
+    )
+    date_of_birth = forms.CharField(required=False, label="Date of birth")
+    dob_estimated = forms.BooleanField(required=False, label="Date of birth is estimated")
+    country_of_citizenship = forms.ChoiceField(
+        required=False, choices=COUNTRIES, label="Country of citizenship"
+    )
+    a_number = forms.CharField(required=False, label="A-number")
+    family = forms.ChoiceField(
+        required=False,
+        choices=[("", "Not in a family unit"), *[(x, f"Family {x}") for x in FAMILY_LETTERS]],
+        label="Came as family",
+    )
+    match = forms.CharField(required=False, label="Likely duplicate decision")
+    reviewed = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    TEXT_FIELDS = ("given_names", "first_surname", "second_surname", "date_of_birth", "a_number")
+
+    def is_blank(self) -> bool:
+        return not any(str(self.value(f) or "").strip() for f in self.TEXT_FIELDS)
+
+    def value(self, name: str) -> Any:
+        return self[name].value()
+
+    @property
+    def label_name(self) -> str:
+        name = " ".join(
+            str(self.value(f) or "").strip() for f in ("given_names", "first_surname", "second_surname")
+        ).strip()
+        return name
+
+
+class RelationshipRowForm(forms.Form):
+    from_person = forms.CharField(required=False, label="From (parent, guardian or grandparent)")
+    from_a_number = forms.CharField(required=False, label="A-number of the person on file (from)")
+    type = forms.ChoiceField(required=False, choices=Relationship.Type.choices, label="Relationship")
+    to_person = forms.CharField(required=False, label="To (child)")
+    to_a_number = forms.CharField(required=False, label="A-number of the person on file (to)")
+    evidence = forms.ChoiceField(
+        required=False, choices=Relationship.Evidence.choices, label="How it is known"
+    )
+    document_kind = forms.CharField(required=False, label="Document seen")
+    document_number = forms.CharField(required=False, label="Document number")
+
+    def value(self, name: str) -> Any:
+        return self[name].value()
+
+    def is_blank(self) -> bool:
+        return not (self.value("from_person") or self.value("to_person"))
+
+
+@dataclass
+class IntakeForm:
+    """The whole intake page: the encounter, person rows and relationship rows, bound to POST data."""
+
+    encounter: EncounterForm
+    persons: list[PersonRowForm]
+    relationships: list[RelationshipRowForm]
+    station_choices: list[tuple[str, str]]
+    non_field_errors: list[str] = field(default_factory=list)
+    candidates: dict[int, list[Any]] = field(default_factory=dict)
+    on_file_notes: dict[int, Any] = field(default_factory=dict)
+
+    # --- building ---------------------------------------------------------------------------
+
+    @classmethod
+    def blank(cls, *, station_choices: list[tuple[str, str]], default_station: str) -> "IntakeForm":
+        data = QueryDict(mutable=True)
+        data.update(
+            {
+                "station": default_station,
+                "persons-TOTAL": "1",
+                "persons-0-ref": "p1",
+                "persons-0-sex": "U",
+                "relationships-TOTAL": "0",
+            }
+        )
+        return cls.from_data(data, station_choices=station_choices)
+
+    @classmethod
+    def from_data(cls, data: QueryDict, *, station_choices: list[tuple[str, str]]) -> "IntakeForm":
+        def total(name: str) -> int:
+            try:
+                return max(0, min(int(data.get(f"{name}-TOTAL", 0)), 100))
+            except ValueError:
+                return 0
+
+        encounter = EncounterForm(data)
+        persons = [PersonRowForm(data, prefix=f"persons-{i}") for i in range(total("persons"))]
+        relationships = [
+            RelationshipRowForm(data, prefix=f"relationships-{i}") for i in range(total("relationships"))
+        ]
+        for form in [encounter, *persons, *relationships]:
+            form.is_valid()
+        return cls(encounter, persons, relationships, station_choices)
+
+    def _rows_data(self) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+        enc = {name: self.encounter[name].value() or "" for name in self.encounter.fields}
+        persons = [{name: row[name].value() for name in row.fields} for row in self.persons]
+        rels = [{name: row[name].value() for name in row.fields} for row in self.relationships]
+        return enc, persons, rels
+
+    def _rebuild(
+        self, enc: dict[str, Any], persons: list[dict[str, Any]], rels: list[dict[str, Any]]
+    ) -> "IntakeForm":
+        data = QueryDict(mutable=True)
+        for name, value in enc.items():
+            data[name] = value
+        data["persons-TOTAL"] = str(len(persons))
+        for i, row in enumerate(persons):
+            for name, value in row.items():
+                if name == "dob_estimated":
+                    if value:
+                        data[f"persons-{i}-{name}"] = "on"
+                elif value is not None:
+                    data[f"persons-{i}-{name}"] = value
+        data["relationships-TOTAL"] = str(len(rels))
+        for i, row in enumerate(rels):
+            for name, value in row.items():
+                if value is not None:
+                    data[f"relationships-{i}-{name}"] = value
+        return IntakeForm.from_data(data, station_choices=self.station_choices)
+
+    def add_person(self) -> "IntakeForm":
+        enc, persons, rels = self._rows_data()
+        used = {str(p.get("ref") or "") for p in persons}
+        n = 1
+        while f"p{n}" in used:
+            n += 1
+        persons.append({"ref": f"p{n}", "sex": "U"})
+        return self._rebuild(enc, persons, rels)
+
+    def remove_person(self, index: int) -> "IntakeForm":
+        enc, persons, rels = self._rows_data()
+        if 0 <= index < len(persons):
+            ref = persons.pop(index).get("ref")
+            for rel in rels:
+                for end in ("from_person", "to_person"):
+                    if rel.get(end) == ref:
+                        rel[end] = ""
+        return self._rebuild(enc, persons, rels)
+
+    def add_relationship(self) -> "IntakeForm":
+        enc, persons, rels = self._rows_data()
+        rels.append({"type": Relationship.Type.PARENT, "evidence": Relationship.Evidence.CLAIMED})
+        return self._rebuild(enc, persons, rels)
+
+    def remove_relationship(self, index: int) -> "IntakeForm":
+        enc, persons, rels = self._rows_data()
+        if 0 <= index < len(rels):
+            rels.pop(index)
+        return self._rebuild(enc, persons, rels)
+
+    # --- to the service ---------------------------------------------------------------------
+
+    def person_choices(self) -> list[tuple[str, str]]:
+        choices = []
+        for i, row in enumerate(self.persons):
+            name = row.label_name
+            choices.append((str(row.value("ref")), f"Person {i + 1}" + (f": {name}" if name else "")))
+        return choices
+
+    def occurred_at(self) -> datetime | None:
+        raw = str(self.encounter["occurred_at"].value() or "").strip()
+        if not raw:
+            return None
+        try:
+            naive = datetime.fromisoformat(raw)
+        except ValueError:
+            self.encounter.add_error(
+                "occurred_at", f"{raw!r} is not a date and time; enter it as in 2018-06-01 10:15."
+            )
+            return None
+        code = str(self.encounter["station"].value() or "")
+        station = Station.objects.filter(code=code).first()
+        tz = ZoneInfo(station.timezone) if station else timezone.get_current_timezone()
+        if timezone.is_naive(naive):
+            return naive.replace(tzinfo=tz)
+        return naive
+
+    def to_payload(self) -> tuple[dict[str, Any], list[int], list[int]]:
+        """The API request body for this form, and which row each persons[i]/relationships[j] came from."""
+        person_rows = [i for i, row in enumerate(self.persons) if not row.is_blank() or row.value("match")]
+        rel_rows = [j for j, row in enumerate(self.relationships) if not row.is_blank()]
+        persons = []
+        families: dict[str, list[str]] = {}
+        for i in person_rows:
+            row = self.persons[i]
+            ref = str(row.value("ref"))
+            match = str(row.value("match") or "")
+            entered = {
+                "given_names": row.value("given_names") or "",
+                "first_surname": row.value("first_surname") or "",
+                "second_surname": row.value("second_surname") or "",
+                "sex": row.value("sex") or "U",
+                "date_of_birth": row.value("date_of_birth") or "",
+                "dob_estimated": bool(row.value("dob_estimated")),
+                "country_of_citizenship": row.value("country_of_citizenship") or "",
+                "a_number": row.value("a_number") or "",
+            }
+            reviewed = str(row.value("reviewed") or "")
+            if match.startswith("same:"):
+                described = ", ".join(
+                    str(v)
+                    for v in (
+                        " ".join(
+                            entered[f] for f in ("given_names", "first_surname", "second_surname")
+                        ).strip(),
+                        entered["date_of_birth"],
+                        entered["a_number"],
+                    )
+                    if v
+                )
+                item = {
+                    "ref": ref,
+                    "existing_person": match[5:],
+                    "match": "same_person",
+                    "match_note": f"Agent chose the person on file after review; entered as: {described}"[
+                        :255
+                    ],
+                }
+            else:
+                item = {"ref": ref, **entered}
+                if match == "new":
+                    item["match"] = "new"
+                    item["match_note"] = (
+                        f"Agent reviewed likely duplicates ({reviewed}) and chose a new person"
+                        if reviewed
+                        else ""
+                    )[:255]
+            persons.append(item)
+            letter = str(row.value("family") or "")
+            if letter:
+                families.setdefault(letter, []).append(ref)
+        relationships = []
+        for j in rel_rows:
+            row = self.relationships[j]
+            item: dict[str, Any] = {
+                "type": row.value("type") or "",
+                "evidence": row.value("evidence") or "",
+                "document_kind": row.value("document_kind") or "",
+                "document_number": row.value("document_number") or "",
+            }
+            for end in ("from", "to"):
+                choice = str(row.value(f"{end}_person") or "")
+                if choice == ON_FILE:
+                    item[end] = self._on_file_id(row, end)
+                else:
+                    item[end] = choice
+            relationships.append(item)
+        payload = {
+            "occurred_at": self.occurred_at(),
+            "station": self.encounter["station"].value() or "",
+            "location_description": self.encounter["location_description"].value() or "",
+            "persons": persons,
+            "family_units": [
+                {"members": refs, "label": f"Family {letter}"} for letter, refs in sorted(families.items())
+            ],
+            "relationships": relationships,
+        }
+        return payload, person_rows, rel_rows
+
+    def _on_file_id(self, row: RelationshipRowForm, end: str) -> str:
+        raw = str(row.value(f"{end}_a_number") or "").strip()
+        if not raw:
+            row.add_error(f"{end}_a_number", "Enter the A-number of the person on file.")
+            return ""
+        try:
+            a_number = normalize_a_number(raw)
+        except InvalidANumber as exc:
+            row.add_error(f"{end}_a_number", f"A-number: {exc}")
+            return ""
+        person = Person.objects.filter(a_number=a_number, withdrawn_at__isnull=True).first()
+        if person is None:
+            row.add_error(
+                f"{end}_a_number",
+                f"No person with A-number {a_number} is on file; check the number, or add the person "
+                "to this encounter instead.",
+            )
+            return ""
+        return str(person.pk)
+
+    def check_families(self) -> None:
+        """A family unit has at least two persons: say so next to a lone member's family choice."""
+        counts: dict[str, int] = {}
+        for row in self.persons:
+            letter = str(row.value("family") or "")
+            if letter and not row.is_blank():
+                counts[letter] = counts.get(letter, 0) + 1
+        for row in self.persons:
+            letter = str(row.value("family") or "")
+            if letter and counts.get(letter) == 1:
+                row.add_error(
+                    "family",
+                    f"Family {letter} has only this person; choose the same family for the others who came "
+                    "with them, or 'Not in a family unit'.",
+                )
+
+    def apply_errors(self, errors: dict[str, list[str]], person_rows: list[int], rel_rows: list[int]) -> None:
+        """Put the service's messages (by field path) next to the fields of the rows they came from."""
+        refs = {str(self.persons[i].value("ref")): i for i in person_rows}
+        family_flagged = any("family" in row.errors for row in self.persons)
+        for path, messages in errors.items():
+            match = PATH_RE.match(path)
+            if match is None:
+                target = self.encounter if path in self.encounter.fields else None
+                for message in messages:
+                    if target is not None:
+                        target.add_error(path, message)
+                    else:
+                        self.non_field_errors.append(message)
+                continue
+            kind, index, rest = match.group(1), int(match.group(2)), match.group(3) or ""
+            for message in messages:
+                if kind == "persons" and index < len(person_rows):
+                    row = self.persons[person_rows[index]]
+                    name = rest.split(".")[0].split("[")[0]
+                    name = {"existing_person": "match", "match_note": "match", "ref": "given_names"}.get(
+                        name, name
+                    )
+                    row.add_error(name if name in row.fields else None, message)
+                elif kind == "relationships" and index < len(rel_rows):
+                    row = self.relationships[rel_rows[index]]
+                    name = {"from": "from_person", "to": "to_person"}.get(rest, rest)
+                    if name in ("from_person", "to_person") and row.value(name) == ON_FILE:
+                        name = name.replace("_person", "_a_number")
+                    if name not in row.errors:
+                        row.add_error(name if name in row.fields else None, message)
+                elif kind == "family_units" and rest == "members" and family_flagged:
+                    continue
+                elif kind == "family_units":
+                    member = re.match(r"members\[(\d+)\]", rest)
+                    placed = False
+                    if member is not None:
+                        payload_units = self._unit_refs()
+                        if index < len(payload_units) and int(member.group(1)) < len(payload_units[index]):
+                            ref = payload_units[index][int(member.group(1))]
+                            if ref in refs:
+                                self.persons[refs[ref]].add_error("family", message)
+                                placed = True
+                    if not placed:
+                        self.non_field_errors.append(message)
+                else:
+                    self.non_field_errors.append(message)
+
+    def _unit_refs(self) -> list[list[str]]:
+        families: dict[str, list[str]] = {}
+        for row in self.persons:
+            letter = str(row.value("family") or "")
+            if letter and (not row.is_blank() or row.value("match")):
+                families.setdefault(letter, []).append(str(row.value("ref")))
+        return [refs for _, refs in sorted(families.items())]
+
+    # --- reading back -----------------------------------------------------------------------
+
+    def person_rows(self) -> list[dict[str, Any]]:
+        return [
+            {"form": row, "index": n, "number": n + 1, "candidates": self.candidates.get(n, [])}
+            for n, row in enumerate(self.persons)
+        ]
+
+    def relationship_rows(self) -> list[dict[str, Any]]:
+        return [{"form": row, "index": n, "number": n + 1} for n, row in enumerate(self.relationships)]
+
+    @property
+    def has_errors(self) -> bool:
+        return bool(self.non_field_errors) or any(
+            f.errors for f in [self.encounter, *self.persons, *self.relationships]
+        )
+
+    def error_summary(self) -> list[dict[str, str]]:
+        """Every message with the id of the field it belongs to, for the summary at the top."""
+        items = []
+        for message in self.non_field_errors:
+            items.append({"message": message, "anchor": ""})
+        for name, messages in self.encounter.errors.items():
+            for message in messages:
+                items.append({"message": message, "anchor": f"id_{name}" if name != "__all__" else ""})
+        for n, row in enumerate(self.persons):
+            for name, messages in row.errors.items():
+                for message in messages:
+                    anchor = f"id_persons-{n}-{name}" if name != "__all__" else f"person-{n}"
+                    items.append({"message": f"Person {n + 1}: {message}", "anchor": anchor})
+        for n, row in enumerate(self.relationships):
+            for name, messages in row.errors.items():
+                for message in messages:
+                    anchor = f"id_relationships-{n}-{name}" if name != "__all__" else f"relationship-{n}"
+                    items.append({"message": f"Relationship {n + 1}: {message}", "anchor": anchor})
+        return items
+
+
+def parse_action(value: str) -> tuple[str, int | None]:
+    """`remove_person:2` → ("remove_person", 2); `save` → ("save", None)."""
+    name, _, index = (value or "save").partition(":")
+    try:
+        return name, int(index) if index else None
+    except ValueError:
+        return name, None
+
+
+class PersonEditForm(forms.Form):
+    """Edit a person's identity fields; `version` guards against overwriting someone else's change."""
+
+    given_names = forms.CharField(required=False, label="Given names")
+    first_surname = forms.CharField(required=False, label="First surname")
+    second_surname = forms.CharField(required=False, label="Second surname")
+    sex = forms.ChoiceField(required=False, choices=Person.Sex.choices)
+    date_of_birth = forms.CharField(required=False, label="Date of birth")
+    dob_estimated = forms.BooleanField(required=False, label="Date of birth is estimated")
+    country_of_citizenship = forms.ChoiceField(
+        required=False, choices=COUNTRIES, label="Country of citizenship"
+    )
+    language = forms.CharField(required=False, label="Language")
+    a_number = forms.CharField(required=False, label="A-number")
+    change_reason = forms.CharField(required=False, label="Why are you changing this record?")
+    version = forms.IntegerField(widget=forms.HiddenInput)
+
+    def to_payload(self) -> dict[str, Any]:
+        data = {name: self[name].value() for name in self.fields if name != "version"}
+        data["dob_estimated"] = bool(self["dob_estimated"].value())
+        return data
+
+
+class RelationshipAddForm(forms.Form):
+    """Record a relationship from a person's page to another person on file (by A-number)."""
+
+    DIRECTIONS = [
+        ("from", "This person is the parent / guardian / grandparent of the other"),
+        ("to", "The other person is the parent / guardian / grandparent of this person"),
+    ]
+
+    other_a_number = forms.CharField(required=False, label="A-number of the other person")
+    direction = forms.ChoiceField(choices=DIRECTIONS, initial="to", label="Direction", required=False)
+    type = forms.ChoiceField(choices=Relationship.Type.choices, label="Relationship", required=False)
+    evidence = forms.ChoiceField(
+        choices=Relationship.Evidence.choices, label="How it is known", required=False
+    )
+    document_kind = forms.CharField(required=False, label="Document seen")
+    document_number = forms.CharField(required=False, label="Document number")
+    change_reason = forms.CharField(required=False, label="Note for the history (optional)")

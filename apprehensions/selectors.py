@@ -1,0 +1,345 @@
+"""Reads of the apprehensions layer: who may see which person, person search, likely duplicates."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+from uuid import UUID
+
+from django.contrib.postgres.search import TrigramSimilarity, TrigramWordSimilarity
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models.functions import Greatest
+
+from familylink.common.errors import ValidationFailed
+from familylink.common.roles import has_capability
+from familylink.common.text import fold
+
+from .anumber import InvalidANumber, normalize_a_number
+from .extensions import person_filters
+from .models import (
+    Apprehension,
+    ApprehensionPerson,
+    FamilyMembership,
+    FamilyUnit,
+    Person,
+    Relationship,
+    Station,
+)
+from .scoping import at_station_q, is_person_at_station
+
+# Word similarity (0–1) above which a name counts as a typo-tolerant match of the query.
+WORD_SIMILARITY_THRESHOLD = 0.5
+DUPLICATE_NAME_SIMILARITY = 0.45
+DUPLICATE_DOB_WINDOW_DAYS = 366
+
+
+def _in_any_separation_q() -> Q:
+    """Persons named in any separation, read through the reverse relation (no import of the app above)."""
+    try:
+        member_model = Person._meta.get_field("separation_memberships").related_model
+    except Exception:  # noqa: BLE001 - the separations app is not installed
+        return Q(pk__in=[])
+    return Q(Exists(member_model.objects.filter(person=OuterRef("pk"))))  # type: ignore[union-attr]
+
+
+def person_scope_q(user: Any) -> Q | None:
+    """A Q selecting the persons `user` may list; None when the role may list everyone.
+
+    field agents and supervisors: encountered at their station; HQ analysts and auditors: all;
+    coordinators: persons in any separation; partner agencies list nothing without an A-number.
+    """
+    if has_capability(user, "read_persons_all"):
+        return None
+    q = Q(pk__in=[])
+    if has_capability(user, "read_persons_station") and getattr(user, "station", ""):
+        q |= at_station_q(user.station)
+    if has_capability(user, "read_persons_separated"):
+        q |= _in_any_separation_q()
+    return q
+
+
+def can_read_persons(user: Any) -> bool:
+    return any(
+        has_capability(user, c)
+        for c in ("read_persons_all", "read_persons_station", "read_persons_separated", "lookup_persons")
+    )
+
+
+def persons_visible_to(user: Any) -> QuerySet[Person]:
+    """Persons `user` may list (partner agencies: none; they look up by id or A-number)."""
+    scope = person_scope_q(user)
+    queryset = Person.objects.all()
+    return queryset if scope is None else queryset.filter(scope)
+
+
+def person_get_for_viewer(*, viewer: Any, person_id: Any) -> Person:
+    """The person with `person_id` if `viewer` may read it; Person.DoesNotExist otherwise (→ 404)."""
+    try:
+        pid = person_id if isinstance(person_id, UUID) else UUID(str(person_id))
+    except ValueError as exc:
+        raise Person.DoesNotExist from exc
+    if has_capability(viewer, "lookup_persons") and not has_capability(viewer, "read_persons_all"):
+        person = Person.objects.filter(pk=pid).first()
+        if person is not None:
+            return person
+    return persons_visible_to(viewer).get(pk=pid)
+
+
+def can_edit_person(user: Any, person: Person) -> bool:
+    """Field agents and supervisors edit persons encountered at their own station."""
+    return has_capability(user, "record_intake") and is_person_at_station(
+        person, getattr(user, "station", "")
+    )
+
+
+def can_edit_relationship_evidence(user: Any, relationship: Relationship) -> bool:
+    """Coordinators change the evidence of relationships of persons in separations (their casework)."""
+    if not has_capability(user, "edit_relationship_evidence"):
+        return False
+    scope = _in_any_separation_q()
+    return Person.objects.filter(
+        scope, pk__in=[relationship.from_person_id, relationship.to_person_id]
+    ).exists()
+
+
+def _a_number_filter(value: str) -> str:
+    try:
+        return normalize_a_number(value)
+    except InvalidANumber as exc:
+        raise ValidationFailed({"a_number": [f"A-number filter: {exc}"]}) from exc
+
+
+def _bool_filter(name: str, value: str) -> bool:
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise ValidationFailed({name: [f"{name} must be true or false, not {value!r}."]})
+
+
+def name_query_q(q: str) -> tuple[Q, str]:
+    """Accent-, case- and typo-tolerant name match, either surname order; returns (Q, folded query).
+
+    Every word of the query is contained in the folded name (so "Nunez Perez" finds "Pérez Núñez"),
+    or the query is similar to a run of words of the name (pg_trgm word similarity, so "Peres" finds
+    "Pérez"). Both use the trigram index on `name_normalized`.
+    """
+    folded = fold(q)
+    words = [w for w in folded.split() if len(w) >= 2] or folded.split()
+    contains = Q()
+    for word in words:
+        contains &= Q(name_normalized__contains=word)
+    similar = Q(name_normalized__trigram_word_similar=folded)
+    return (contains | similar), folded
+
+
+def person_search(*, viewer: Any, q: str = "", filters: Mapping[str, str] | None = None) -> QuerySet[Person]:
+    """Persons `viewer` may see, matching `q` (name) and the contract's list filters.
+
+    Filters: a_number (any accepted spelling), date_of_birth, is_minor, is_unaccompanied, station,
+    and those registered by higher apps (e.g. separated, custody_agency). Bad filter values raise
+    ValidationFailed naming the filter. Partner agencies must give an A-number.
+    """
+    filters = {k: v for k, v in (filters or {}).items() if v not in (None, "")}
+    lookup_only = has_capability(viewer, "lookup_persons") and person_scope_q(viewer) is not None
+    if lookup_only and not has_capability(viewer, "read_persons_station"):
+        if "a_number" not in filters:
+            raise ValidationFailed(
+                {
+                    "a_number": [
+                        "Partner agencies look persons up by A-number (?a_number=A012345678) or by id."
+                    ]
+                }
+            )
+        queryset = Person.objects.all()
+    else:
+        queryset = persons_visible_to(viewer)
+    if "a_number" in filters:
+        queryset = queryset.filter(a_number=_a_number_filter(filters["a_number"]))
+    if "date_of_birth" in filters:
+        try:
+            dob = date.fromisoformat(str(filters["date_of_birth"]).strip())
+        except ValueError as exc:
+            raise ValidationFailed(
+                {
+                    "date_of_birth": [
+                        f"date_of_birth {filters['date_of_birth']!r} is not a date; use YYYY-MM-DD."
+                    ]
+                }
+            ) from exc
+        queryset = queryset.filter(date_of_birth=dob)
+    if "is_minor" in filters:
+        queryset = queryset.filter(is_minor=_bool_filter("is_minor", filters["is_minor"]))
+    if "is_unaccompanied" in filters:
+        queryset = queryset.filter(
+            is_unaccompanied=_bool_filter("is_unaccompanied", filters["is_unaccompanied"])
+        )
+    if "station" in filters:
+        code = str(filters["station"]).strip().upper()
+        if not Station.objects.filter(code=code).exists():
+            raise ValidationFailed(
+                {"station": [f"Unknown station {filters['station']!r}; see GET /api/v1/stations/."]}
+            )
+        queryset = queryset.filter(at_station_q(code))
+    for name, fn in person_filters().items():
+        if name in filters:
+            queryset = fn(queryset, str(filters[name]))
+    if q and q.strip():
+        condition, folded = name_query_q(q)
+        queryset = (
+            queryset.filter(condition)
+            .annotate(score=TrigramWordSimilarity(folded, "name_normalized"))
+            .order_by("-score", "first_surname", "second_surname", "given_names", "id")
+        )
+    else:
+        queryset = queryset.order_by("first_surname", "second_surname", "given_names", "id")
+    return queryset
+
+
+@dataclass
+class DuplicateCandidate:
+    person: Person
+    reasons: list[str] = field(default_factory=list)
+    score: float = 0.0
+    same_a_number: bool = False
+
+
+def likely_duplicates(
+    *,
+    given_names: str = "",
+    first_surname: str = "",
+    second_surname: str = "",
+    date_of_birth: date | None = None,
+    a_number: str | None = None,
+    exclude_ids: set[Any] | None = None,
+    limit: int = 5,
+) -> list[DuplicateCandidate]:
+    """Persons on file that may be this person: same A-number, or a close name and a same or near DOB.
+
+    The name is compared folded (accents, case) with pg_trgm similarity, in either surname order;
+    "near" is within a year, so estimated dates of birth are caught.
+    """
+    exclude_ids = exclude_ids or set()
+    found: dict[Any, DuplicateCandidate] = {}
+    if a_number:
+        for person in Person.objects.filter(a_number=a_number).exclude(pk__in=exclude_ids):
+            found[person.pk] = DuplicateCandidate(
+                person, [f"Same A-number {a_number}"], 1.0, same_a_number=True
+            )
+    name = fold(" ".join(p for p in (given_names, first_surname, second_surname) if p))
+    swapped = fold(" ".join(p for p in (given_names, second_surname, first_surname) if p))
+    if name and date_of_birth is not None:
+        window = timedelta(days=DUPLICATE_DOB_WINDOW_DAYS)
+        rows = (
+            Person.objects.filter(
+                date_of_birth__range=(date_of_birth - window, date_of_birth + window),
+                withdrawn_at__isnull=True,
+            )
+            .exclude(pk__in=[*exclude_ids, *found])
+            .annotate(
+                sim=Greatest(
+                    TrigramSimilarity("name_normalized", name), TrigramSimilarity("name_normalized", swapped)
+                )
+            )
+            .filter(sim__gte=DUPLICATE_NAME_SIMILARITY)
+            .order_by("-sim")[: limit * 2]
+        )
+        for person in rows:
+            days = abs((person.date_of_birth - date_of_birth).days)
+            dob_reason = (
+                f"Same date of birth {date_of_birth.isoformat()}"
+                if days == 0
+                else f"Date of birth {person.date_of_birth.isoformat()} ({days} days apart)"
+            )
+            score = float(person.sim) * (1.0 if days == 0 else 0.85 if days <= 31 else 0.7)
+            found[person.pk] = DuplicateCandidate(
+                person,
+                [f"Similar name ({round(float(person.sim) * 100)}% alike)", dob_reason],
+                round(score, 2),
+            )
+    ranked = sorted(found.values(), key=lambda c: -c.score)
+    return ranked[:limit]
+
+
+def person_relationships(person: Person) -> list[Relationship]:
+    """Active relationships where the person is either end, with both persons loaded."""
+    return list(
+        Relationship.objects.filter(Q(from_person=person) | Q(to_person=person), withdrawn_at__isnull=True)
+        .select_related("from_person", "to_person")
+        .order_by("type", "created_at")
+    )
+
+
+def describe_relationship(rel: Relationship, viewpoint: Person) -> tuple[str, Person]:
+    """How the other person relates to `viewpoint`, in words: ("Mother of" / "Child", other)."""
+    other = rel.to_person if rel.from_person_id == viewpoint.pk else rel.from_person
+    outgoing = rel.from_person_id == viewpoint.pk
+    labels = {
+        Relationship.Type.PARENT: ("Child", "Parent"),
+        Relationship.Type.LEGAL_GUARDIAN: ("Under guardianship", "Legal guardian"),
+        Relationship.Type.GRANDPARENT: ("Grandchild", "Grandparent"),
+        Relationship.Type.SIBLING: ("Sibling", "Sibling"),
+        Relationship.Type.OTHER_RELATIVE: ("Other relative", "Other relative"),
+    }
+    as_from, as_to = labels[Relationship.Type(rel.type)]
+    return (as_from if outgoing else as_to), other
+
+
+def person_family_units(person: Person) -> list[FamilyUnit]:
+    """Every family unit of the person, each with its members (never split, never deleted)."""
+    return list(
+        FamilyUnit.objects.filter(memberships__person=person)
+        .select_related("apprehension__station")
+        .prefetch_related(
+            Prefetch(
+                "memberships",
+                queryset=FamilyMembership.objects.select_related("person").order_by(
+                    "role", "person__given_names"
+                ),
+            )
+        )
+        .order_by("created_at")
+        .distinct()
+    )
+
+
+def person_apprehensions(person: Person) -> list[ApprehensionPerson]:
+    return list(
+        ApprehensionPerson.objects.filter(person=person)
+        .select_related("apprehension__station", "apprehension__apprehending_agent")
+        .order_by("-apprehension__occurred_at")
+    )
+
+
+def apprehensions_visible_to(user: Any) -> QuerySet[Apprehension]:
+    """Apprehensions at the user's station (field agents, supervisors), or all (HQ, auditors)."""
+    queryset = Apprehension.objects.select_related("station", "apprehending_agent")
+    if has_capability(user, "read_persons_all"):
+        return queryset
+    if has_capability(user, "read_persons_station") and getattr(user, "station", ""):
+        return queryset.filter(station__code=user.station)
+    return queryset.none()
+
+
+def apprehension_detail(apprehension: Apprehension) -> dict[str, Any]:
+    """Everyone in an apprehension, their family units and the relationships among them."""
+    encounters = list(
+        apprehension.encounters.select_related("person").order_by(
+            "person__date_of_birth", "person__given_names"
+        )
+    )
+    ids = [e.person_id for e in encounters]
+    units = list(
+        apprehension.family_units.prefetch_related(
+            Prefetch("memberships", queryset=FamilyMembership.objects.select_related("person"))
+        ).order_by("label")
+    )
+    relationships = list(
+        Relationship.objects.filter(
+            Q(from_person_id__in=ids) | Q(to_person_id__in=ids), withdrawn_at__isnull=True
+        )
+        .select_related("from_person", "to_person")
+        .order_by("type")
+    )
+    return {"encounters": encounters, "family_units": units, "relationships": relationships}

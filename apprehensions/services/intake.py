@@ -1,0 +1,765 @@
+"""Intake: one encounter, everyone in it, who came as a family and how they are related, in one write.
+
+The web form and `POST /api/v1/apprehensions/` both call `apprehension_record`, so they cannot drift
+apart. Every rule is checked before anything is written; any invalid part raises `ValidationFailed`
+keyed by the contract's field paths (`persons[1].a_number`) and the database is left untouched.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from familylink.common.errors import BusinessRuleError, PermissionDenied, ValidationFailed
+from familylink.common.roles import has_capability
+
+from ..models import (
+    Apprehension,
+    ApprehensionPerson,
+    FamilyMembership,
+    FamilyUnit,
+    Person,
+    PersonIdentifier,
+    Relationship,
+    Station,
+)
+from .rules import (
+    Errors,
+    ParentGraph,
+    add_error,
+    age_on,
+    as_uuid,
+    check_age_gap,
+    check_documented,
+    clean_person_fields,
+    clean_relationship_codes,
+    clean_text,
+)
+
+ADULT_AGE = 18
+# Clocks of handheld devices drift; an encounter a few minutes "ahead" is not in the future.
+FUTURE_TOLERANCE = timedelta(minutes=5)
+MAX_PERSONS = 200
+
+
+@dataclass
+class PersonPlan:
+    """One entry of `persons`: who it turned out to be and how intake matched it."""
+
+    index: int
+    ref: str
+    person: Person
+    is_new: bool
+    match: str
+    match_note: str = ""
+    identifiers: list[dict[str, str]] = field(default_factory=list)
+    age: int | None = None
+    entered: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> Any:
+        return self.person.pk
+
+    @property
+    def is_minor_now(self) -> bool:
+        return self.age is not None and self.age < ADULT_AGE
+
+
+@dataclass
+class RelationshipPlan:
+    index: int
+    from_plan: Any  # PersonPlan or Person on file
+    to_plan: Any
+    values: dict[str, Any]
+    existing: Relationship | None = None
+
+
+@dataclass
+class IntakePlan:
+    """Everything `apprehension_record` will write, checked and resolved, nothing written yet."""
+
+    occurred_at: datetime
+    station: Station
+    location_description: str
+    change_reason: str
+    persons: list[PersonPlan]
+    family_units: list[dict[str, Any]]
+    relationships: list[RelationshipPlan]
+    encounter_date: date
+
+    def new_persons(self) -> list[PersonPlan]:
+        return [p for p in self.persons if p.is_new]
+
+
+@dataclass
+class IntakeResult:
+    apprehension: Apprehension
+    persons: list[PersonPlan]
+
+
+def _parse_occurred_at(value: Any, errors: Errors) -> datetime | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        add_error(errors, "occurred_at", "Date and time of the encounter are required.")
+        return None
+    if isinstance(value, datetime):
+        when: datetime | None = value
+    else:
+        try:
+            when = parse_datetime(str(value).strip())
+        except ValueError:
+            when = None
+        if when is None:
+            add_error(
+                errors,
+                "occurred_at",
+                f"{value!r} is not a date and time; write it as 2018-06-01T10:15:00-06:00 "
+                "(ISO 8601 with offset).",
+            )
+            return None
+    assert when is not None
+    if timezone.is_naive(when):
+        add_error(
+            errors,
+            "occurred_at",
+            "The encounter time has no time zone; add the UTC offset, e.g. 2018-06-01T10:15:00-06:00.",
+        )
+        return None
+    if when > timezone.now() + FUTURE_TOLERANCE:
+        add_error(errors, "occurred_at", "The encounter time is in the future; enter when it happened.")
+        return None
+    return when
+
+
+def _person_ref(raw: Mapping[str, Any], index: int, errors: Errors, seen: dict[str, int]) -> str:
+    ref = raw.get("ref")
+    if ref is None or (isinstance(ref, str) and not ref.strip()):
+        add_error(
+            errors,
+            f"persons[{index}].ref",
+            "Each person needs a ref (e.g. p1) so family units and relationships can point at them.",
+        )
+        return f"#{index}"
+    ref = str(ref).strip()
+    if ref in seen:
+        add_error(
+            errors,
+            f"persons[{index}].ref",
+            f"Ref {ref!r} is already used by persons[{seen[ref]}]; give each person a different ref.",
+        )
+    seen.setdefault(ref, index)
+    return ref
+
+
+def _clean_identifiers(raw: Any, prefix: str, errors: Errors) -> list[dict[str, str]]:
+    if raw in (None, ""):
+        return []
+    if not isinstance(raw, list):
+        add_error(errors, prefix, "Identifiers must be a list of {kind, value}.")
+        return []
+    cleaned = []
+    for j, item in enumerate(raw):
+        path = f"{prefix}[{j}]"
+        if not isinstance(item, Mapping):
+            add_error(errors, path, "Each identifier is an object with kind and value.")
+            continue
+        kind = str(item.get("kind") or "").strip()
+        if kind not in PersonIdentifier.Kind.values:
+            add_error(
+                errors,
+                f"{path}.kind",
+                f"Identifier kind {item.get('kind')!r} is not known; use one of "
+                f"{', '.join(PersonIdentifier.Kind.values)}.",
+            )
+        value = clean_text(
+            item.get("value"), label="Identifier value", max_length=64, path=f"{path}.value", errors=errors
+        )
+        if not value:
+            add_error(errors, f"{path}.value", "Enter the identifier's number.")
+        issuer = clean_text(
+            item.get("issuer"), label="Issuer", max_length=64, path=f"{path}.issuer", errors=errors
+        )
+        cleaned.append({"kind": kind, "value": value, "issuer": issuer, "path": path})
+    return cleaned
+
+
+def _describe_entered(values: Mapping[str, Any]) -> str:
+    parts = [
+        " ".join(
+            str(values.get(f) or "") for f in ("given_names", "first_surname", "second_surname")
+        ).strip(),
+        str(values.get("date_of_birth") or ""),
+        str(values.get("a_number") or ""),
+    ]
+    return ", ".join(p for p in parts if p)
+
+
+def apprehension_validate(*, user: Any, data: Mapping[str, Any]) -> IntakePlan:
+    """Check every rule of an intake and resolve who each person is; write nothing.
+
+    Raises ValidationFailed (all problems at once, keyed by field path) or PermissionDenied.
+    """
+    if not has_capability(user, "record_intake"):
+        raise PermissionDenied("Your role cannot record apprehensions.")
+    if not isinstance(data, Mapping):
+        raise ValidationFailed({"non_field_errors": ["Send the apprehension as a JSON object."]})
+    errors: Errors = {}
+    today = timezone.localdate()
+
+    occurred_at = _parse_occurred_at(data.get("occurred_at"), errors)
+    station = None
+    code = str(data.get("station") or "").strip().upper()
+    if not code:
+        add_error(
+            errors, "station", "Station is required; give its code, e.g. EPT (see GET /api/v1/stations/)."
+        )
+    else:
+        station = Station.objects.filter(code=code, withdrawn_at__isnull=True).first()
+        if station is None:
+            add_error(
+                errors,
+                "station",
+                f"Unknown station {data.get('station')!r}; use a station code from GET /api/v1/stations/.",
+            )
+        elif not has_capability(user, "read_persons_all") and station.code != getattr(user, "station", ""):
+            raise PermissionDenied(
+                f"You record apprehensions at your own station ({user.station or 'none assigned'}) only, "
+                f"not at {station.code}."
+            )
+    location = clean_text(
+        data.get("location_description"),
+        label="Location description",
+        max_length=255,
+        path="location_description",
+        errors=errors,
+    )
+    change_reason = clean_text(
+        data.get("change_reason"), label="Change reason", max_length=100, path="change_reason", errors=errors
+    )
+    encounter_date = today
+    if occurred_at is not None:
+        tz = ZoneInfo(station.timezone) if station is not None else occurred_at.tzinfo
+        encounter_date = occurred_at.astimezone(tz).date()
+
+    raw_persons = data.get("persons")
+    if not isinstance(raw_persons, Sequence) or isinstance(raw_persons, str) or not raw_persons:
+        add_error(errors, "persons", "List at least one person encountered.")
+        raw_persons = []
+    elif len(raw_persons) > MAX_PERSONS:
+        add_error(errors, "persons", f"At most {MAX_PERSONS} persons per encounter; split it into several.")
+        raw_persons = []
+
+    # 1. Each person: either a person on file (`existing_person`) or the details of someone new.
+    seen_refs: dict[str, int] = {}
+    entries: list[dict[str, Any]] = []
+    for index, raw in enumerate(raw_persons):
+        prefix = f"persons[{index}]"
+        if not isinstance(raw, Mapping):
+            add_error(
+                errors, prefix, "Each person is an object with a ref and either existing_person or details."
+            )
+            continue
+        ref = _person_ref(raw, index, errors, seen_refs)
+        entry: dict[str, Any] = {"index": index, "ref": ref, "raw": raw}
+        match_choice = str(raw.get("match") or "").strip()
+        if match_choice and match_choice not in ("new", ApprehensionPerson.Match.SAME_PERSON):
+            add_error(errors, f"{prefix}.match", "Match must be 'same_person' or 'new'.")
+        entry["match_choice"] = match_choice
+        entry["match_note"] = clean_text(
+            raw.get("match_note"),
+            label="Match note",
+            max_length=255,
+            path=f"{prefix}.match_note",
+            errors=errors,
+        )
+        if raw.get("existing_person") not in (None, ""):
+            pid = as_uuid(raw.get("existing_person"))
+            if pid is None:
+                add_error(
+                    errors,
+                    f"{prefix}.existing_person",
+                    f"{raw.get('existing_person')!r} is not a person id; use the id of a person on file.",
+                )
+            entry["existing_id"] = pid
+        else:
+            entry["values"] = clean_person_fields(
+                raw, prefix=prefix, errors=errors, on=encounter_date, today=today
+            )
+            entry["identifiers"] = _clean_identifiers(raw.get("identifiers"), f"{prefix}.identifiers", errors)
+        entries.append(entry)
+
+    # 2. Who is already on file: by id, and by A-number (never a second person with one A-number).
+    existing_ids = {e["existing_id"] for e in entries if e.get("existing_id")}
+    a_numbers = {e["values"]["a_number"] for e in entries if e.get("values", {}).get("a_number")}
+    on_file: dict[Any, Person] = {}
+    by_a_number: dict[str, Person] = {}
+    if existing_ids or a_numbers:
+        for person in Person.objects.filter(Q(pk__in=existing_ids) | Q(a_number__in=a_numbers)):
+            on_file[person.pk] = person
+            if person.a_number:
+                by_a_number[person.a_number] = person
+
+    plans: list[PersonPlan] = []
+    used_person: dict[Any, int] = {}
+    used_a_number: dict[str, int] = {}
+    for entry in entries:
+        index, ref, prefix = entry["index"], entry["ref"], f"persons[{entry['index']}]"
+        if "existing_id" in entry:
+            pid = entry["existing_id"]
+            if pid is None:
+                continue
+            person = on_file.get(pid)
+            if person is None:
+                add_error(
+                    errors,
+                    f"{prefix}.existing_person",
+                    f"No person with id {pid} is on file; search the persons list and use their id.",
+                )
+                continue
+            if person.is_withdrawn:
+                add_error(
+                    errors,
+                    f"{prefix}.existing_person",
+                    f"The record of {person.full_name} was withdrawn ({person.withdrawn_reason}); "
+                    "use the record that replaced it.",
+                )
+                continue
+            match = (
+                ApprehensionPerson.Match.SAME_PERSON
+                if entry["match_choice"] == ApprehensionPerson.Match.SAME_PERSON
+                else ApprehensionPerson.Match.EXISTING
+            )
+            plan = PersonPlan(index, ref, person, False, match, entry["match_note"])
+        else:
+            values = entry["values"]
+            a_number = values.get("a_number")
+            holder = by_a_number.get(a_number) if a_number else None
+            if a_number and a_number in used_a_number:
+                add_error(
+                    errors,
+                    f"{prefix}.a_number",
+                    f"A-number {a_number} is also given for persons[{used_a_number[a_number]}]; each person "
+                    "appears once per encounter, so check which of the two it belongs to.",
+                )
+                continue
+            if a_number:
+                used_a_number[a_number] = index
+            if holder is not None:
+                if holder.is_withdrawn:
+                    add_error(
+                        errors,
+                        f"{prefix}.a_number",
+                        f"A-number {a_number} belongs to a withdrawn record; check the number or ask HQ to "
+                        "resolve the record.",
+                    )
+                    continue
+                if entry["match_choice"] == "new":
+                    add_error(
+                        errors,
+                        f"{prefix}.a_number",
+                        f"A-number {a_number} is on file for {holder.full_name} (born "
+                        f"{holder.date_of_birth or 'unknown'}). If this is someone else, correct the "
+                        "A-number or leave it blank; one A-number never belongs to two people.",
+                    )
+                    continue
+                note = entry["match_note"] or f"A-number on file; entered as: {_describe_entered(values)}"
+                match = (
+                    ApprehensionPerson.Match.SAME_PERSON
+                    if entry["match_choice"] == ApprehensionPerson.Match.SAME_PERSON
+                    else ApprehensionPerson.Match.A_NUMBER
+                )
+                plan = PersonPlan(index, ref, holder, False, match, note[:255], entered=values)
+            else:
+                person = Person(
+                    **values,
+                    created_by=user,
+                    first_encountered_at=occurred_at,
+                    first_station=station,
+                )
+                plan = PersonPlan(
+                    index,
+                    ref,
+                    person,
+                    True,
+                    ApprehensionPerson.Match.NEW,
+                    entry["match_note"],
+                    identifiers=entry.get("identifiers", []),
+                    entered=values,
+                )
+        if plan.person.pk in used_person:
+            add_error(
+                errors,
+                f"{prefix}.existing_person" if "existing_id" in entry else f"{prefix}.a_number",
+                f"{plan.person.full_name} is already persons[{used_person[plan.person.pk]}] of this "
+                "encounter; list each person once.",
+            )
+            continue
+        used_person[plan.person.pk] = index
+        dob = plan.person.date_of_birth
+        plan.age = age_on(dob, encounter_date) if dob else None
+        if plan.age is None and not plan.is_new:
+            plan.age = 0 if plan.person.is_minor else ADULT_AGE
+        plans.append(plan)
+
+    by_ref = {p.ref: p for p in plans}
+
+    # Identifiers other than the A-number must not already belong to someone.
+    wanted = [
+        (i["kind"], i["value"], i["path"]) for p in plans for i in p.identifiers if i["kind"] and i["value"]
+    ]
+    if wanted:
+        query = Q()
+        for kind, value, _ in wanted:
+            query |= Q(kind=kind, value=value)
+        taken = set(
+            PersonIdentifier.objects.filter(query, withdrawn_at__isnull=True).values_list("kind", "value")
+        )
+        for kind, value, path in wanted:
+            if (kind, value) in taken:
+                add_error(
+                    errors,
+                    f"{path}.value",
+                    f"{PersonIdentifier.Kind(kind).label} {value} is already recorded for another person; "
+                    "check the number, or use that person's record.",
+                )
+
+    # 3. Family units: persons of this encounter, each in at most one unit of it.
+    raw_units = data.get("family_units") or []
+    units: list[dict[str, Any]] = []
+    unit_of: dict[str, int] = {}
+    if not isinstance(raw_units, Sequence) or isinstance(raw_units, str):
+        add_error(errors, "family_units", "Family units must be a list of {members: [refs]}.")
+        raw_units = []
+    for u, raw_unit in enumerate(raw_units):
+        prefix = f"family_units[{u}]"
+        members = raw_unit.get("members") if isinstance(raw_unit, Mapping) else None
+        if not isinstance(members, Sequence) or isinstance(members, str):
+            add_error(errors, f"{prefix}.members", "List the refs of the persons in this family unit.")
+            continue
+        if len(members) < 2:
+            add_error(errors, f"{prefix}.members", "A family unit has at least two persons; list their refs.")
+        unit_plans = []
+        for m, member in enumerate(members):
+            ref = str(member).strip()
+            if ref not in seen_refs:
+                add_error(
+                    errors,
+                    f"{prefix}.members[{m}]",
+                    f"{member!r} is not the ref of a person in this encounter; use one of "
+                    f"{', '.join(seen_refs) or 'the persons refs'}.",
+                )
+                continue
+            if ref in unit_of:
+                add_error(
+                    errors,
+                    f"{prefix}.members[{m}]",
+                    f"{ref} is already in family_units[{unit_of[ref]}]; put each person in one family unit.",
+                )
+                continue
+            unit_of[ref] = u
+            if ref in by_ref:
+                unit_plans.append(by_ref[ref])
+        label = clean_text(
+            raw_unit.get("label"),
+            label="Family unit label",
+            max_length=120,
+            path=f"{prefix}.label",
+            errors=errors,
+        )
+        units.append({"index": u, "members": unit_plans, "label": label})
+
+    # 4. Relationships: ends are persons of this encounter (ref) or already on file (id).
+    raw_rels = data.get("relationships") or []
+    if not isinstance(raw_rels, Sequence) or isinstance(raw_rels, str):
+        add_error(errors, "relationships", "Relationships must be a list of {from, to, type, evidence}.")
+        raw_rels = []
+    rel_entries = []
+    end_ids: set[Any] = set()
+    for r, raw_rel in enumerate(raw_rels):
+        prefix = f"relationships[{r}]"
+        if not isinstance(raw_rel, Mapping):
+            add_error(errors, prefix, "Each relationship is an object with from, to, type and evidence.")
+            continue
+        values = clean_relationship_codes(raw_rel, prefix=prefix, errors=errors)
+        check_documented(values, prefix=prefix, errors=errors)
+        ends: dict[str, Any] = {}
+        for end in ("from", "to"):
+            token = raw_rel.get(end)
+            text = "" if token is None else str(token).strip()
+            if not text:
+                add_error(
+                    errors, f"{prefix}.{end}", f"Say who the relationship is {end}: a person ref or id."
+                )
+            elif text in seen_refs:
+                ends[end] = by_ref.get(text)  # None when that person itself is invalid
+            elif as_uuid(text) is not None:
+                ends[end] = as_uuid(text)
+                end_ids.add(ends[end])
+            else:
+                add_error(
+                    errors,
+                    f"{prefix}.{end}",
+                    f"{token!r} is neither a person of this encounter (ref) nor the id of a person on file.",
+                )
+        rel_entries.append((r, values, ends))
+    missing_ids = end_ids - set(on_file)
+    if missing_ids:
+        for person in Person.objects.filter(pk__in=missing_ids):
+            on_file[person.pk] = person
+    plan_by_pk = {p.person.pk: p for p in plans}
+    rel_plans: list[RelationshipPlan] = []
+    graph = ParentGraph()
+    seen_links: dict[tuple[Any, Any, str], int] = {}
+    for r, values, ends in rel_entries:
+        prefix = f"relationships[{r}]"
+        resolved: dict[str, Any] = {}
+        for end, target in ends.items():
+            if isinstance(target, PersonPlan) or target is None:
+                resolved[end] = target
+                continue
+            person = on_file.get(target)
+            if person is None or person.is_withdrawn:
+                add_error(
+                    errors,
+                    f"{prefix}.{end}",
+                    f"No person with id {target} is on file; a relationship links persons of this encounter "
+                    "or persons already on file.",
+                )
+                resolved[end] = None
+            else:
+                resolved[end] = plan_by_pk.get(person.pk, person)
+        a, b = resolved.get("from"), resolved.get("to")
+        if a is None or b is None:
+            continue
+        a_person = a.person if isinstance(a, PersonPlan) else a
+        b_person = b.person if isinstance(b, PersonPlan) else b
+        if a_person.pk == b_person.pk:
+            add_error(
+                errors,
+                f"{prefix}.to",
+                f"A person cannot be related to themself: from and to are both "
+                f"{a_person.full_name or 'the same person'}; choose the other person.",
+            )
+            continue
+        rel_type = values.get("type")
+        if not rel_type or f"{prefix}.type" in errors:
+            continue
+        link = (a_person.pk, b_person.pk, rel_type)
+        if link in seen_links:
+            add_error(
+                errors,
+                prefix,
+                f"The same relationship is already relationships[{seen_links[link]}]; record it once.",
+            )
+            continue
+        seen_links[link] = r
+        check_age_gap(
+            rel_type=rel_type,
+            older_name=a_person.full_name,
+            older_dob=a_person.date_of_birth,
+            younger_name=b_person.full_name,
+            younger_dob=b_person.date_of_birth,
+            path=prefix,
+            errors=errors,
+        )
+        if rel_type == Relationship.Type.PARENT:
+            if graph.would_cycle(a_person.pk, b_person.pk):
+                add_error(
+                    errors,
+                    prefix,
+                    f"{a_person.full_name} cannot be parent of {b_person.full_name}: {b_person.full_name} is "
+                    f"already recorded as an ancestor of {a_person.full_name}, which would make a cycle of "
+                    "parent links. Check the direction (from is the parent).",
+                )
+                continue
+            graph.add(a_person.pk, b_person.pk)
+        rel_plans.append(RelationshipPlan(r, a, b, values))
+
+    if errors:
+        raise ValidationFailed(errors)
+    assert occurred_at is not None and station is not None
+
+    # Links already on file between persons on file are reused, not recorded twice.
+    pairs = [
+        (rp.from_plan, rp.to_plan)
+        for rp in rel_plans
+        if not _is_new(rp.from_plan) and not _is_new(rp.to_plan)
+    ]
+    if pairs:
+        query = Q()
+        for a, b in pairs:
+            query |= Q(from_person_id=_person(a).pk, to_person_id=_person(b).pk)
+        active = {
+            (rel.from_person_id, rel.to_person_id, rel.type): rel
+            for rel in Relationship.objects.filter(query, withdrawn_at__isnull=True)
+        }
+        for rp in rel_plans:
+            rp.existing = active.get((_person(rp.from_plan).pk, _person(rp.to_plan).pk, rp.values["type"]))
+
+    return IntakePlan(
+        occurred_at=occurred_at,
+        station=station,
+        location_description=location,
+        change_reason=change_reason,
+        persons=plans,
+        family_units=units,
+        relationships=rel_plans,
+        encounter_date=encounter_date,
+    )
+
+
+def _is_new(end: Any) -> bool:
+    return isinstance(end, PersonPlan) and end.is_new
+
+
+def _person(end: Any) -> Person:
+    return end.person if isinstance(end, PersonPlan) else end
+
+
+def _unaccompanied_on_file(plans: list[PersonPlan]) -> set[Any]:
+    """Persons on file (minors now) who already share a family unit on file with an adult."""
+    ids = [p.person.pk for p in plans if not p.is_new and p.is_minor_now]
+    if not ids:
+        return set()
+    return set(
+        FamilyMembership.objects.filter(
+            person_id__in=ids,
+            withdrawn_at__isnull=True,
+            family_unit__memberships__role=FamilyMembership.Role.ADULT,
+            family_unit__memberships__withdrawn_at__isnull=True,
+        ).values_list("person_id", flat=True)
+    )
+
+
+def _save(obj: Any, *, user: Any, reason: str, **kwargs: Any) -> None:
+    obj._change_reason = reason
+    obj._history_user = user
+    obj.save(**kwargs)
+
+
+@transaction.atomic
+def apprehension_record(
+    *, user: Any, data: Mapping[str, Any], source: str = Relationship.Source.API
+) -> IntakeResult:
+    """Record an encounter with everyone in it, atomically; any invalid part saves nothing.
+
+    Persons given by `existing_person`, or whose A-number is on file, are linked, never duplicated.
+    A minor with no adult in any of their family units is marked unaccompanied. Every row written
+    gets its history row (author and change reason).
+    """
+    plan = apprehension_validate(user=user, data=data)
+    reason = plan.change_reason or (
+        "intake (web form)" if source == Relationship.Source.INTAKE else "intake (API)"
+    )
+
+    # Who travels with an adult: family units of this encounter, plus units on file for known persons.
+    with_adult: set[Any] = _unaccompanied_on_file(plan.persons)
+    roles: dict[Any, str] = {}
+    for unit in plan.family_units:
+        has_adult = any(not m.is_minor_now for m in unit["members"])
+        for member in unit["members"]:
+            roles[member.person.pk] = (
+                FamilyMembership.Role.CHILD if member.is_minor_now else FamilyMembership.Role.ADULT
+            )
+            if has_adult:
+                with_adult.add(member.person.pk)
+
+    try:
+        with transaction.atomic():
+            apprehension = Apprehension(
+                occurred_at=plan.occurred_at,
+                station=plan.station,
+                location_description=plan.location_description,
+                apprehending_agent=user,
+                created_by=user,
+            )
+            _save(apprehension, user=user, reason=reason)
+            for p in plan.persons:
+                person = p.person
+                if p.is_new:
+                    person.is_minor = p.is_minor_now
+                    person.is_unaccompanied = p.is_minor_now and person.pk not in with_adult
+                    _save(person, user=user, reason=reason)
+                    for ident in p.identifiers:
+                        _save(
+                            PersonIdentifier(
+                                person=person,
+                                kind=ident["kind"],
+                                value=ident["value"],
+                                issuer=ident["issuer"],
+                                created_by=user,
+                            ),
+                            user=user,
+                            reason=reason,
+                        )
+                else:
+                    changed = []
+                    if person.first_encountered_at is None or plan.occurred_at < person.first_encountered_at:
+                        person.first_encountered_at = plan.occurred_at
+                        person.first_station = plan.station
+                        changed += ["first_encountered_at", "first_station"]
+                        if p.age is not None and person.date_of_birth and person.is_minor != p.is_minor_now:
+                            person.is_minor = p.is_minor_now
+                            changed.append("is_minor")
+                    if p.is_minor_now:
+                        unaccompanied = person.pk not in with_adult
+                        if person.is_unaccompanied != unaccompanied:
+                            person.is_unaccompanied = unaccompanied
+                            changed.append("is_unaccompanied")
+                    if changed:
+                        _save(person, user=user, reason=f"{reason}: encountered again", update_fields=changed)
+                _save(
+                    ApprehensionPerson(
+                        apprehension=apprehension,
+                        person=person,
+                        match=p.match,
+                        match_note=p.match_note[:255],
+                        created_by=user,
+                    ),
+                    user=user,
+                    reason=reason,
+                )
+            for n, unit in enumerate(plan.family_units):
+                family = FamilyUnit(
+                    apprehension=apprehension,
+                    label=unit["label"] or f"Family {chr(ord('A') + n) if n < 26 else n + 1}",
+                    created_by=user,
+                )
+                _save(family, user=user, reason=reason)
+                for member in unit["members"]:
+                    _save(
+                        FamilyMembership(
+                            family_unit=family,
+                            person=member.person,
+                            role=roles[member.person.pk],
+                            created_by=user,
+                        ),
+                        user=user,
+                        reason=reason,
+                    )
+            for rp in plan.relationships:
+                if rp.existing is not None:
+                    continue
+                _save(
+                    Relationship(
+                        from_person=_person(rp.from_plan),
+                        to_person=_person(rp.to_plan),
+                        apprehension=apprehension,
+                        source=source,
+                        created_by=user,
+                        **rp.values,
+                    ),
+                    user=user,
+                    reason=reason,
+                )
+    except IntegrityError as exc:
+        raise BusinessRuleError(
+            "Another record with one of these A-numbers or identifiers was saved at the same moment; "
+            "submit again and it will be linked."
+        ) from exc
+    return IntakeResult(apprehension=apprehension, persons=plan.persons)
