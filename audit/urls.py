@@ -1,2 +1,9 @@
+from django.urls import path
+
+from . import views
+
 app_name = "audit"
-urlpatterns: list = []
+urlpatterns = [
+    path("audit/access-log/", views.access_log, name="access_log"),
+    path("audit/history/<str:label>/<uuid:pk>/", views.record_history, name="record_history"),
+]

@@ -114,6 +114,7 @@ class Capability(models.Model):
             ("read_case_by_id", "Read a reunification case by id"),
             ("work_worklist", "Work the daily worklist of own team"),
             ("read_history", "Read the history of any record"),
+            ("read_access_log", "Read the access log: who viewed which record"),
             ("read_link_candidates", "Read link candidates"),
             ("decide_link_candidates", "Accept or reject link candidates"),
         ]

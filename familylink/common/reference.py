@@ -21,21 +21,9 @@ def ensure_all() -> None:
 
 
 def ensure_roles() -> None:
-    """The six groups with exactly their capabilities (same as migration common.0002)."""
-    from django.contrib.auth.models import Group, Permission
-    from django.contrib.contenttypes.models import ContentType
+    """The six groups with exactly their capabilities (what migrations 0002/0003 do)."""
+    from django.apps import apps
 
-    from .models import Capability
-    from .roles import ROLE_CAPABILITIES
+    from .migrations_support import sync_roles
 
-    content_type, _ = ContentType.objects.get_or_create(app_label="common", model="capability")
-    labels = dict(Capability._meta.permissions)
-    for role, capabilities in ROLE_CAPABILITIES.items():
-        group, _ = Group.objects.get_or_create(name=str(role))
-        perms = [
-            Permission.objects.get_or_create(
-                content_type=content_type, codename=c, defaults={"name": labels[c]}
-            )[0]
-            for c in capabilities
-        ]
-        group.permissions.set(perms)
+    sync_roles(apps, None)

@@ -58,6 +58,7 @@ ROLE_CAPABILITIES: dict[Role, list[str]] = {
         "report_separated_all",
         "read_cases_all",
         "read_history",
+        "read_access_log",
         "read_link_candidates",
     ],
     Role.PARTNER_AGENCY: [

@@ -2,25 +2,7 @@
 
 from django.db import migrations
 
-from familylink.common.roles import ROLE_CAPABILITIES
-
-
-def create_roles(apps, schema_editor):
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    ContentType = apps.get_model("contenttypes", "ContentType")
-    Capability = apps.get_model("common", "Capability")
-    content_type, _ = ContentType.objects.get_or_create(app_label="common", model="capability")
-    labels = dict(Capability._meta.permissions)
-    for role, capabilities in ROLE_CAPABILITIES.items():
-        group, _ = Group.objects.get_or_create(name=str(role))
-        perms = []
-        for codename in capabilities:
-            perm, _ = Permission.objects.get_or_create(
-                content_type=content_type, codename=codename, defaults={"name": labels[codename]}
-            )
-            perms.append(perm)
-        group.permissions.set(perms)
+from familylink.common.migrations_support import sync_roles
 
 
 class Migration(migrations.Migration):
@@ -30,4 +12,4 @@ class Migration(migrations.Migration):
         ("contenttypes", "0002_remove_content_type_name"),
     ]
 
-    operations = [migrations.RunPython(create_roles, migrations.RunPython.noop)]
+    operations = [migrations.RunPython(sync_roles, migrations.RunPython.noop)]
