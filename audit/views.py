@@ -30,8 +30,13 @@ def record_history(request: HttpRequest, label: str, pk: UUID) -> HttpResponse:
         raise Http404(str(exc)) from exc
     instance = model.objects.filter(pk=pk).first()
     if instance is not None:
-        access_log_record(user=request.user, obj=instance, action="history", path=request.path,
-                          is_minor_record=bool(getattr(instance, "is_minor", False)))
+        access_log_record(
+            user=request.user,
+            obj=instance,
+            action="history",
+            path=request.path,
+            is_minor_record=bool(getattr(instance, "is_minor", False)),
+        )
     context: dict[str, Any] = {
         "label": label,
         "model_name": model._meta.verbose_name,

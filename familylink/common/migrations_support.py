@@ -17,7 +17,9 @@ def sync_roles(apps: Any, schema_editor: Any) -> None:
         group, _ = Group.objects.get_or_create(name=str(role))
         perms = [
             Permission.objects.get_or_create(
-                content_type=content_type, codename=codename, defaults={"name": labels.get(codename, codename)}
+                content_type=content_type,
+                codename=codename,
+                defaults={"name": labels.get(codename, codename)},
             )[0]
             for codename in capabilities
         ]
