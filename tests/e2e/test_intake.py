@@ -2,6 +2,7 @@
 mother's page; a bad A-number is explained beside its field, with everything typed kept and nothing saved."""
 
 import pytest
+from playwright.sync_api import expect
 
 from apprehensions.models import Apprehension, FamilyUnit, Person, Relationship, Station
 
@@ -84,6 +85,7 @@ def start_intake(page, persons: list[dict[str, str]]) -> None:
         if index > 0:
             page.get_by_role("button", name="Add person").click()
             page.wait_for_selector(f"#id_persons-{index}-given_names")
+            page.wait_for_load_state()
         fill_person(page, index, values)
 
 
@@ -97,8 +99,10 @@ def test_field_agent_records_a_family_and_sees_it_on_the_mothers_page(page, user
     assert page.locator("#id_persons-1-date_of_birth").input_value() == "2013-09-30"
 
     page.get_by_role("button", name="Add relationship").click()
+    page.wait_for_selector("#id_relationships-0-from_person")
     fill_relationship(page, 0, "Person 1: María José Pérez Núñez", "Person 2: Ana Lucía Pérez Núñez")
     page.get_by_role("button", name="Add relationship").click()
+    page.wait_for_selector("#id_relationships-1-from_person")
     fill_relationship(page, 1, "Person 1: María José Pérez Núñez", "Person 3: José Ángel Pérez Núñez")
     assert page.locator("#id_persons-3-given_names").input_value() == "Carlos Enrique"
     page.get_by_role("button", name="Review and save apprehension").click()
@@ -133,11 +137,13 @@ def test_bad_a_number_is_shown_beside_its_field_and_nothing_is_saved(page, users
     sign_in(page, "field_agent")
     start_intake(page, [MOTHER, {**CHILD_1, "a_number": "A12-34X"}, CHILD_2])
     page.get_by_role("button", name="Add relationship").click()
+    page.wait_for_selector("#id_relationships-0-from_person")
     fill_relationship(page, 0, "Person 1: María José Pérez Núñez", "Person 2: Ana Lucía Pérez Núñez")
     before = (Person.objects.count(), Apprehension.objects.count(), Relationship.objects.count())
 
     page.get_by_role("button", name="Review and save apprehension").click()
 
+    expect(page.locator("#id_persons-1-a_number-error")).to_be_visible()
     group = page.locator(".usa-form-group--error", has=page.locator("#id_persons-1-a_number"))
     assert group.count() == 1
     message = group.locator(".usa-error-message")
@@ -157,3 +163,38 @@ def test_bad_a_number_is_shown_beside_its_field_and_nothing_is_saved(page, users
     assert page.get_by_role("alert").first.is_visible()
     assert_accessible(page)
     assert (Person.objects.count(), Apprehension.objects.count(), Relationship.objects.count()) == before
+
+
+def test_likely_duplicate_is_reviewed_before_saving(page, users, ept):
+    """A person typed with a close name and the same birth date is offered as "same person" before saving;
+    the agent's choice links the record on file. Edit and add-relationship pages are accessible too."""
+    sign_in(page, "field_agent")
+    start_intake(page, [MOTHER, CHILD_1])
+    page.get_by_role("button", name="Review and save apprehension").click()
+    page.wait_for_url("**/apprehensions/*/")
+
+    retyped = {**MOTHER, "given_names": "Maria Jose", "first_surname": "Perez", "a_number": "", "family": ""}
+    start_intake(page, [retyped])
+    page.get_by_role("button", name="Review and save apprehension").click()
+    review = page.get_by_test_id("duplicate-review")
+    expect(review).to_be_visible()
+    assert page.get_by_role("heading", name="Check likely duplicates before saving").is_visible()
+    assert_accessible(page)
+    review.get_by_text("Same person: María José Pérez Núñez").click()
+    page.get_by_role("button", name="Save apprehension").click()
+    page.wait_for_url("**/apprehensions/*/")
+    assert page.get_by_text("Agent chose an existing person").is_visible()
+    assert Person.objects.filter(date_of_birth="1988-04-02").count() == 1
+    assert Person.objects.get(a_number="A201234567").apprehensions.count() == 2
+
+    page.get_by_role("link", name="María José Pérez Núñez").click()
+    page.wait_for_url("**/persons/*/")
+    page.get_by_role("link", name="Edit identity").click()
+    page.wait_for_url("**/edit/")
+    assert_accessible(page)
+    page.get_by_label("First surname").fill("")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.locator("#id_first_surname-error")).to_be_visible()
+    assert_accessible(page)
+    page.goto(page.url.replace("/edit/", "/relationships/new/"))
+    assert_accessible(page)

@@ -1,0 +1,84 @@
+"""The synthetic scenario: deterministic, idempotent, realistic, with a history row for every row."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from apprehensions.models import (
+    Apprehension,
+    ApprehensionPerson,
+    FamilyMembership,
+    FamilyUnit,
+    Person,
+    Relationship,
+)
+from apprehensions.selectors import person_search
+from bench import scenario
+
+pytestmark = pytest.mark.django_db
+
+TRACKED = (Apprehension, Person, ApprehensionPerson, FamilyUnit, FamilyMembership, Relationship)
+
+
+def counts():
+    return {m.__name__: (m.objects.count(), m.history.count()) for m in TRACKED}
+
+
+def test_seed_demo_fills_the_scenario_idempotently():
+    """seed_demo writes stations and the scenario; a second run writes nothing more."""
+    out = StringIO()
+    call_command("seed_demo", "--scale", "120", "--no-users", stdout=out)
+    first = counts()
+    assert 120 <= first["Person"][0] <= 125
+    assert all(rows == history for rows, history in first.values()), first
+    call_command("seed_demo", "--scale", "120", "--no-users", stdout=StringIO())
+    assert counts() == first
+    assert "written now: 0 apprehensions" not in out.getvalue()
+
+
+def test_scenario_extends_a_smaller_run():
+    """A larger scale extends the same encounters rather than starting over."""
+    from apprehensions.demo import ensure_stations
+
+    ensure_stations()
+    scenario.load(scale=40)
+    ids = set(Person.objects.values_list("id", flat=True))
+    report = scenario.load(scale=90)
+    assert ids < set(Person.objects.values_list("id", flat=True))
+    assert report.persons_written == Person.objects.count() - len(ids)
+
+
+def test_scenario_is_deterministic_and_realistic():
+    """Same encounter for the same k; names with accents and two surnames; May–June 2018; families 2–6."""
+    assert scenario.generate(7) == scenario.generate(7)
+    encounters = [scenario.generate(k) for k in range(400)]
+    persons = [p for e in encounters for p in e.persons]
+    assert all(e.occurred_at.year == 2018 and e.occurred_at.month in (5, 6, 7) for e in encounters)
+    assert {e.kind for e in encounters} == {"family", "single_adult", "unaccompanied"}
+    assert {len(e.persons) for e in encounters if e.kind == "family"} <= {2, 3, 4, 5, 6}
+    assert any(any(ch in p.given_names + p.first_surname for ch in "áéíóúñÁÉÍÓÚÑ") for p in persons)
+    assert all(p.first_surname and p.second_surname for p in persons)
+    a_numbers = [p.a_number for p in persons if p.a_number]
+    assert len(a_numbers) == len(set(a_numbers))
+    assert {e.station for e in encounters} == {"EPT", "MCA", "YUM", "SDC", "RGV"}
+    for e in encounters:
+        for r in e.relationships:
+            if r.type == "parent":
+                older, younger = e.persons[r.from_index], e.persons[r.to_index]
+                assert (younger.date_of_birth - older.date_of_birth).days >= 12 * 365
+
+
+def test_demo_field_agent_sees_a_family_at_ept(users):
+    """The demo includes EPT families whose mothers and children the EPT field agent can see."""
+    call_command("seed_demo", "--scale", "60", "--no-users", stdout=StringIO())
+    visible = person_search(viewer=users["field_agent"])
+    mothers = visible.filter(sex="F", is_minor=False, relationships_from__type="parent").distinct()
+    assert mothers.exists()
+    mother = mothers.first()
+    children = Person.objects.filter(relationships_to__from_person=mother, relationships_to__type="parent")
+    assert children.exists() and all(c.is_minor for c in children)
+    assert set(children) <= set(visible)
+    assert (
+        Person.history.filter(history_change_reason=scenario.CHANGE_REASON).count() == Person.objects.count()
+    )

@@ -1,0 +1,212 @@
+"""Edits after intake: person_update, relationship_create, relationship_update."""
+
+from datetime import UTC
+
+import pytest
+
+from apprehensions.models import Person, Relationship
+from apprehensions.services import person_update, relationship_create, relationship_update
+from apprehensions.services.rules import ParentGraph
+from familylink.common.errors import PermissionDenied, StaleVersionError, ValidationFailed
+
+from .factories import PersonFactory, intake_payload, person_data, record
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def family(agent):
+    """Mother (A201234567) and daughter recorded at EPT, mother → daughter parent link."""
+    result = record(agent)
+    return {p.ref: p.person for p in result.persons}
+
+
+def test_person_update_changes_fields_with_history(agent, family):
+    """An edit saves only the changed fields, bumps the version and keeps who and why."""
+    mother = family["p1"]
+    updated = person_update(
+        person_id=mother.pk,
+        user=agent,
+        data={"second_surname": "Nuñez", "a_number": "a 201 234 568", "change_reason": "Typo in the sheet"},
+        expected_version=1,
+    )
+    assert (updated.second_surname, updated.a_number, updated.version) == ("Nuñez", "A201234568", 2)
+    assert updated.name_normalized == "maria jose perez nunez"
+    latest = updated.history.first()
+    assert latest.history_change_reason == "Typo in the sheet" and latest.history_user == agent
+    assert updated.history.count() == 2
+
+
+def test_person_update_refuses_a_stale_version(agent, family):
+    """Editing an older version than the one on file is refused; nothing changes."""
+    mother = family["p1"]
+    person_update(person_id=mother.pk, user=agent, data={"language": "Spanish"}, expected_version=1)
+    with pytest.raises(StaleVersionError, match="version 2"):
+        person_update(person_id=mother.pk, user=agent, data={"language": "Mam"}, expected_version=1)
+    mother.refresh_from_db()
+    assert mother.language == "Spanish"
+
+
+def test_person_update_refuses_an_a_number_of_someone_else(agent, family):
+    """An A-number already on file for another person is refused, naming that person."""
+    other = PersonFactory(a_number="A999999999", given_names="Otro", first_surname="Señor")
+    with pytest.raises(ValidationFailed) as excinfo:
+        person_update(person_id=family["p1"].pk, user=agent, data={"a_number": "999999999"})
+    assert "already on file for Otro Señor" in excinfo.value.errors["a_number"][0]
+    assert other.pk != family["p1"].pk
+
+
+def test_person_update_keeps_parents_12_years_older(agent, family):
+    """A date of birth that would make the mother less than 12 years older than her child is refused."""
+    with pytest.raises(ValidationFailed) as excinfo:
+        person_update(person_id=family["p1"].pk, user=agent, data={"date_of_birth": "2005-01-01"})
+    assert "at least 12 years older" in excinfo.value.errors["date_of_birth"][0]
+
+
+def test_person_update_rejects_unknown_and_computed_fields(agent, family):
+    """Fields that are not editable are named (is_minor is computed by intake)."""
+    with pytest.raises(ValidationFailed) as excinfo:
+        person_update(person_id=family["p1"].pk, user=agent, data={"is_minor": True})
+    assert "cannot be changed here" in excinfo.value.errors["is_minor"][0]
+
+
+def test_person_update_only_at_own_station(users, family, mca):
+    """A supervisor of another station cannot edit the person."""
+    users["supervisor"].station = "MCA"
+    with pytest.raises(PermissionDenied):
+        person_update(person_id=family["p1"].pk, user=users["supervisor"], data={"language": "Mam"})
+
+
+def test_relationship_create_between_persons_on_file(agent, family):
+    """A relationship between two persons on file is recorded with its history."""
+    father = PersonFactory(given_names="Pedro", sex="M", date_of_birth="1980-01-01")
+    rel = relationship_create(
+        user=agent,
+        data={
+            "from": str(father.pk),
+            "to": str(family["p2"].pk),
+            "type": "parent",
+            "change_reason": "Father found",
+        },
+    )
+    assert (rel.from_person, rel.to_person, rel.evidence, rel.source) == (
+        father,
+        family["p2"],
+        "claimed",
+        "api",
+    )
+    assert rel.history.get().history_change_reason == "Father found"
+
+
+def test_relationship_create_refuses_self(agent, family):
+    """A person cannot be related to themself."""
+    with pytest.raises(ValidationFailed) as excinfo:
+        relationship_create(
+            user=agent, data={"from": str(family["p1"].pk), "to": str(family["p1"].pk), "type": "sibling"}
+        )
+    assert "themself" in excinfo.value.errors["to"][0]
+    assert Relationship.objects.count() == 1
+
+
+def test_relationship_create_refuses_a_cycle(agent, family):
+    """The daughter recorded as parent of her mother would close a cycle of parent links."""
+    with pytest.raises(ValidationFailed) as excinfo:
+        relationship_create(
+            user=agent, data={"from": str(family["p2"].pk), "to": str(family["p1"].pk), "type": "parent"}
+        )
+    messages = " ".join(excinfo.value.errors["non_field_errors"])
+    assert "cycle of parent links" in messages and "at least 12 years older" in messages
+
+
+def test_relationship_create_refuses_a_duplicate(agent, family):
+    """The same active relationship twice is refused."""
+    with pytest.raises(ValidationFailed, match="already recorded as parent"):
+        relationship_create(
+            user=agent, data={"from": str(family["p1"].pk), "to": str(family["p2"].pk), "type": "parent"}
+        )
+
+
+def test_relationship_create_needs_a_person_at_own_station(agent, ept):
+    """Neither person encountered at the agent's station: refused."""
+    a, b = PersonFactory(date_of_birth="1980-01-01"), PersonFactory(date_of_birth="2010-01-01")
+    with pytest.raises(PermissionDenied):
+        relationship_create(user=agent, data={"from": str(a.pk), "to": str(b.pk), "type": "parent"})
+
+
+def test_relationship_update_changes_evidence(agent, family):
+    """Evidence can be upgraded; documented evidence names the document."""
+    rel = Relationship.objects.get()
+    with pytest.raises(ValidationFailed) as excinfo:
+        relationship_update(relationship_id=rel.pk, user=agent, data={"evidence": "documented"})
+    assert "document_kind" in excinfo.value.errors
+    rel = relationship_update(
+        relationship_id=rel.pk,
+        user=agent,
+        data={"evidence": "documented", "document_kind": "birth certificate", "document_number": "GT-88"},
+        expected_version=1,
+    )
+    assert (rel.evidence, rel.document_kind, rel.version) == ("documented", "birth certificate", 2)
+    assert rel.history.count() == 2
+
+
+def test_relationship_update_type_change_keeps_the_rules(agent):
+    """Changing a sibling link into a parent link between persons born a year apart is refused."""
+    result = record(
+        agent,
+        data=intake_payload(
+            persons=[
+                person_data("a", date_of_birth="2005-01-01"),
+                person_data("b", date_of_birth="2006-01-01"),
+            ],
+            family_units=[],
+            relationships=[{"from": "a", "to": "b", "type": "sibling"}],
+        ),
+    )
+    rel = Relationship.objects.get(from_person=result.persons[0].person)
+    with pytest.raises(ValidationFailed, match="at least 12 years older"):
+        relationship_update(relationship_id=rel.pk, user=agent, data={"type": "parent"})
+
+
+def test_relationship_update_coordinator_changes_evidence_only_for_separated_persons(users, agent, family):
+    """A coordinator may change evidence of relationships of persons in a separation, never the type."""
+    from datetime import datetime
+
+    from separations.services import separation_request
+
+    rel = Relationship.objects.get()
+    coordinator = users["coordinator"]
+    with pytest.raises(PermissionDenied):
+        relationship_update(relationship_id=rel.pk, user=coordinator, data={"evidence": "dna_verified"})
+    separation_request(
+        requester=agent,
+        children=[family["p2"].pk],
+        adults=[family["p1"].pk],
+        reason_code="ZERO_TOLERANCE_PROSECUTION",
+        occurred_at=datetime(2018, 6, 2, 12, tzinfo=UTC),
+    )
+    rel = relationship_update(relationship_id=rel.pk, user=coordinator, data={"evidence": "dna_verified"})
+    assert rel.evidence == "dna_verified"
+    with pytest.raises(ValidationFailed) as excinfo:
+        relationship_update(relationship_id=rel.pk, user=coordinator, data={"type": "legal_guardian"})
+    assert "cannot be changed here" in excinfo.value.errors["type"][0]
+
+
+def test_parent_graph_finds_descendants_through_new_and_recorded_links():
+    """The cycle check walks links on file and links of the request together."""
+    on_file = {"a": {"b"}, "b": {"c"}}
+    graph = ParentGraph(loader=lambda ids: {i: on_file[i] for i in ids if i in on_file})
+    graph.add("c", "d")
+    assert graph.reaches("a", "d")
+    assert graph.would_cycle("d", "a")
+    assert not graph.would_cycle("a", "d")
+    assert graph.would_cycle("x", "x")
+
+
+def test_person_identity_is_unchanged_by_a_failed_edit(agent, family):
+    """A rejected edit changes nothing and writes no history."""
+    with pytest.raises(ValidationFailed):
+        person_update(
+            person_id=family["p1"].pk, user=agent, data={"given_names": "", "date_of_birth": "tomorrow"}
+        )
+    mother = Person.objects.get(pk=family["p1"].pk)
+    assert mother.given_names == "María José" and mother.history.count() == 1

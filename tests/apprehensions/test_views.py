@@ -1,0 +1,235 @@
+"""Pages: the intake form (rows, errors beside fields, duplicate review), person, apprehension, search."""
+
+import pytest
+
+from apprehensions.models import Apprehension, ApprehensionPerson, Person, Relationship
+from audit.models import AccessLog
+
+from .factories import record
+
+pytestmark = pytest.mark.django_db
+
+
+def form_data(**overrides):
+    data = {
+        "occurred_at": "2018-06-01T10:15",
+        "station": "EPT",
+        "location_description": "Anapra fence line",
+        "persons-TOTAL": "2",
+        "persons-0-ref": "p1",
+        "persons-0-given_names": "Marisol",
+        "persons-0-first_surname": "Gómez",
+        "persons-0-second_surname": "Tzoc",
+        "persons-0-date_of_birth": "1990-03-03",
+        "persons-0-sex": "F",
+        "persons-0-family": "A",
+        "persons-1-ref": "p2",
+        "persons-1-given_names": "Kevin",
+        "persons-1-first_surname": "Gómez",
+        "persons-1-date_of_birth": "2012-07-07",
+        "persons-1-sex": "M",
+        "persons-1-family": "A",
+        "relationships-TOTAL": "1",
+        "relationships-0-from_person": "p1",
+        "relationships-0-to_person": "p2",
+        "relationships-0-type": "parent",
+        "relationships-0-evidence": "claimed",
+        "_action": "save",
+    }
+    data.update(overrides)
+    return data
+
+
+@pytest.fixture
+def agent_client(client, agent):
+    client.force_login(agent)
+    return client
+
+
+def test_intake_page_only_for_roles_that_record(client, users, ept):
+    """HQ analysts get 403 on the intake page; field agents get the form with their station."""
+    client.force_login(users["hq_analyst"])
+    assert client.get("/intake/").status_code == 403
+    client.force_login(users["field_agent"])
+    page = client.get("/intake/").content.decode()
+    assert 'id="id_persons-0-given_names"' in page and 'value="EPT"' in page
+
+
+def test_intake_saves_and_redirects_to_the_apprehension(agent_client):
+    """A valid form saves the encounter (same service as the API) and shows the apprehension."""
+    response = agent_client.post("/intake/", form_data())
+    apprehension = Apprehension.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/apprehensions/{apprehension.pk}/"
+    assert apprehension.occurred_at.isoformat() == "2018-06-01T16:15:00+00:00"  # 10:15 in El Paso (MDT)
+    rel = Relationship.objects.get()
+    assert rel.source == "intake" and rel.from_person.given_names == "Marisol"
+    page = agent_client.get(response["Location"]).content.decode()
+    assert "Apprehension recorded: 2 persons, 1 family unit, 1 relationship." in page
+
+
+def test_intake_error_sits_beside_its_field_and_keeps_every_value(agent_client):
+    """A bad A-number: the message is in that field's form group; every value typed is still there."""
+    response = agent_client.post("/intake/", form_data(**{"persons-1-a_number": "A-12"}))
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert Person.objects.count() == 0 and Apprehension.objects.count() == 0
+    group_start = page.index('id="id_persons-1-a_number-error"')
+    assert page.rfind("usa-form-group--error", 0, group_start) > page.rfind('usa-form-group"', 0, group_start)
+    assert 'aria-describedby="id_persons-1-a_number-hint id_persons-1-a_number-error"' in page
+    for value in (
+        "Marisol",
+        "Gómez",
+        "Tzoc",
+        "1990-03-03",
+        "Kevin",
+        "2012-07-07",
+        "A-12",
+        "Anapra fence line",
+        "2018-06-01T10:15",
+    ):
+        assert f'value="{value}"' in page, value
+    assert 'href="#id_persons-1-a_number"' in page  # the summary links to the field
+
+
+def test_intake_add_and_remove_rows_keep_typed_values(agent_client):
+    """Adding a person row keeps the others; removing one drops only that row and its relationship ends."""
+    added = agent_client.post("/intake/", form_data(_action="add_person")).content.decode()
+    assert 'name="persons-TOTAL" value="3"' in added
+    assert (
+        'value="Marisol"' in added and 'value="Kevin"' in added and 'id="id_persons-2-given_names"' in added
+    )
+    assert 'name="persons-2-ref" value="p3"' in added
+    removed = agent_client.post("/intake/", form_data(_action="remove_person:0")).content.decode()
+    assert 'name="persons-TOTAL" value="1"' in removed
+    assert 'value="Marisol"' not in removed and 'value="Kevin"' in removed
+    assert 'name="persons-0-ref" value="p2"' in removed
+    more = agent_client.post("/intake/", form_data(_action="add_relationship")).content.decode()
+    assert 'name="relationships-TOTAL" value="2"' in more
+    assert Person.objects.count() == 0
+
+
+def test_intake_lone_family_member_is_explained(agent_client):
+    """A family letter chosen for one person only is explained next to that person's family choice."""
+    page = agent_client.post("/intake/", form_data(**{"persons-1-family": "B"})).content.decode()
+    assert "Family A has only this person" in page and "Family B has only this person" in page
+    assert Apprehension.objects.count() == 0
+
+
+def test_intake_likely_duplicate_review_records_same_person(agent_client, agent):
+    """A close name with the same date of birth is shown before saving; "same person" links the record."""
+    existing = record(agent).persons[0].person  # María José Pérez Núñez, 1988-04-02
+    data = form_data(
+        **{
+            "persons-0-given_names": "Maria Jose",
+            "persons-0-first_surname": "Perez",
+            "persons-0-second_surname": "Nunez",
+            "persons-0-date_of_birth": "1988-04-02",
+        }
+    )
+    review = agent_client.post("/intake/", data).content.decode()
+    assert "Check likely duplicates before saving" in review
+    assert f'value="same:{existing.pk}"' in review
+    assert Apprehension.objects.count() == 1  # only the first one
+    data["persons-0-reviewed"] = str(existing.pk)
+    data["persons-0-match"] = f"same:{existing.pk}"
+    response = agent_client.post("/intake/", data)
+    assert response.status_code == 302
+    encounter = ApprehensionPerson.objects.get(
+        apprehension=Apprehension.objects.latest("created_at"), person=existing
+    )
+    assert encounter.match == "same_person" and "Maria Jose Perez Nunez" in encounter.match_note
+    assert Person.objects.filter(date_of_birth="1988-04-02").count() == 1
+
+
+def test_intake_likely_duplicate_review_records_new_person(agent_client, agent):
+    """Choosing "new person" creates a person and records that the duplicates were reviewed."""
+    existing = record(agent).persons[0].person
+    data = form_data(
+        **{
+            "persons-0-given_names": "María José",
+            "persons-0-first_surname": "Pérez",
+            "persons-0-second_surname": "Núñez",
+            "persons-0-date_of_birth": "1988-04-02",
+        }
+    )
+    data.update({"persons-0-reviewed": str(existing.pk)})
+    page = agent_client.post("/intake/", data).content.decode()
+    assert "Choose whether this is the person on file or a new person." in page
+    data["persons-0-match"] = "new"
+    assert agent_client.post("/intake/", data).status_code == 302
+    encounter = ApprehensionPerson.objects.get(
+        person__given_names="María José", match="new", apprehension=Apprehension.objects.latest("created_at")
+    )
+    assert str(existing.pk) in encounter.match_note
+    assert Person.objects.filter(date_of_birth="1988-04-02").count() == 2
+
+
+def test_person_page_shows_family_and_logs_the_view(agent_client, agent):
+    """The person page lists family unit members and relationships with evidence; the view is logged."""
+    result = record(agent)
+    mother, child = (p.person for p in result.persons)
+    page = agent_client.get(f"/persons/{mother.pk}/").content.decode()
+    assert "Ana Pérez" in page and "Child" in page and "Claimed" in page and "A201234567" in page
+    log = AccessLog.objects.get(object_id=str(mother.pk))
+    assert (log.user, log.channel, log.is_minor_record) == (agent, "web", False)
+    agent_client.get(f"/persons/{child.pk}/")
+    assert AccessLog.objects.get(object_id=str(child.pk)).is_minor_record
+
+
+def test_person_page_out_of_scope_is_404(client, users, agent):
+    mother = record(agent).persons[0].person
+    client.force_login(users["coordinator"])
+    assert client.get(f"/persons/{mother.pk}/").status_code == 404
+    client.force_login(users["partner_agency"])
+    assert client.get("/persons/").status_code == 403
+
+
+def test_persons_search_page(agent_client, agent):
+    record(agent)
+    page = agent_client.get("/persons/?q=perez+nunez").content.decode()
+    assert "María José Pérez Núñez" in page and "1 person found" in page
+    bad = agent_client.get("/persons/?a_number=A1").content.decode()
+    assert "usa-error-message" in bad and "8 or 9 digits" in bad
+
+
+def test_person_edit_page_saves_and_refuses_stale_versions(agent_client, agent):
+    mother = record(agent).persons[0].person
+    data = {
+        "given_names": "María José",
+        "first_surname": "Pérez",
+        "second_surname": "Núñez",
+        "sex": "F",
+        "date_of_birth": "1988-04-02",
+        "country_of_citizenship": "GT",
+        "language": "Spanish",
+        "a_number": "A201234567",
+        "change_reason": "Interview",
+        "version": "1",
+    }
+    assert agent_client.post(f"/persons/{mother.pk}/edit/", data).status_code == 302
+    mother.refresh_from_db()
+    assert mother.language == "Spanish" and mother.version == 2
+    stale = agent_client.post(f"/persons/{mother.pk}/edit/", {**data, "language": "Mam"})
+    assert stale.status_code == 200 and "version 2" in stale.content.decode()
+    mother.refresh_from_db()
+    assert mother.language == "Spanish"
+
+
+def test_relationship_add_page(agent_client, agent):
+    result = record(agent)
+    child = result.persons[1].person
+    father = Person(
+        given_names="Pedro", first_surname="Pérez", date_of_birth="1980-01-01", sex="M", a_number="A555000111"
+    )
+    father.save()
+    response = agent_client.post(
+        f"/persons/{child.pk}/relationships/new/",
+        {"other_a_number": "555-000-111", "direction": "to", "type": "parent", "evidence": "claimed"},
+    )
+    assert response.status_code == 302
+    assert Relationship.objects.filter(from_person=father, to_person=child, type="parent").exists()
+    again = agent_client.post(
+        f"/persons/{child.pk}/relationships/new/",
+        {"other_a_number": "A555000111", "direction": "to", "type": "parent", "evidence": "claimed"},
+    )
+    assert "already recorded as parent" in again.content.decode()
