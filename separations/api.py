@@ -121,7 +121,7 @@ def _visible_separation(request: Request, pk: Any) -> Separation:
     return separation
 
 
-class SeparationListCreateView(CapabilityView):
+class SeparationListCreateView(ETagMixin, CapabilityView):
     """`GET /api/v1/separations/` (scoped list) and `POST` (request a separation: status `requested`)."""
 
     method_capabilities = {"GET": READ_SEPARATIONS, "POST": ("request_separation",)}
