@@ -149,10 +149,10 @@ class ReportForm(InstantFormMixin, forms.Form):
     instant_fields = ("as_of", "known_at")
 
     as_of = _instant_field("Separated at", required=False, help_text="Leave empty for now.")
-    as_of_tz = _tz_field()
+    as_of_tz = _tz_field("Separated at: time zone")
     known_at = _instant_field(
         "As the system knew it at (optional)",
         required=False,
         help_text="Leave empty to answer from the records as they stand now.",
     )
-    known_at_tz = _tz_field("Time zone of the known-at time")
+    known_at_tz = _tz_field("Known at: time zone")
