@@ -70,6 +70,11 @@ def parse_instant(value: str | None, field_name: str, *, required: bool = False)
 
 
 # --- the as-of query -------------------------------------------------------------------------
+#
+# `sep`: the separations in effect at as_of; `mem`: their members, each row carrying its
+# separation's occurred_at and reason, so later steps aggregate one row set and never join two
+# materialised CTEs (PostgreSQL cannot estimate CTE sizes and would loop over them). Member
+# history is read per separation through the (separation_id, id, history_date) index.
 
 _NOW_CTE = """
 sep AS (
@@ -83,15 +88,15 @@ sep AS (
       {station}
 ),
 mem AS (
-    SELECT m.separation_id, m.person_id, m.side
-    FROM separations_separationmember m
-    JOIN sep ON sep.id = m.separation_id
+    SELECT m.separation_id, m.person_id, m.side, sep.occurred_at, sep.reason_code_id
+    FROM sep
+    JOIN separations_separationmember m ON m.separation_id = sep.id
     WHERE m.withdrawn_at IS NULL
 )"""
 
 # Latest version of each record written at or before known_at; a record whose latest version is
-# a deletion ('-') is gone. Members never move between separations, so their history is read only
-# for the separations selected above (filtering before DISTINCT ON keeps the latest row per id).
+# a deletion ('-') is gone. Members never move between separations, so their history is read
+# only for the separations selected (filtering by separation before DISTINCT ON is exact).
 _KNOWN_AT_CTE = """
 sep AS (
     SELECT h.id, h.occurred_at, h.reason_code_id, h.station_id
@@ -112,27 +117,57 @@ sep AS (
       {station}
 ),
 mem AS (
-    SELECT x.separation_id, x.person_id, x.side
-    FROM (
+    SELECT x.separation_id, x.person_id, x.side, sep.occurred_at, sep.reason_code_id
+    FROM sep
+    CROSS JOIN LATERAL (
         SELECT DISTINCT ON (hm.id)
                hm.separation_id, hm.person_id, hm.side, hm.withdrawn_at, hm.history_type
         FROM separations_historicalseparationmember hm
-        WHERE hm.history_date <= %(known_at)s
-          AND hm.separation_id IN (SELECT id FROM sep)
+        WHERE hm.separation_id = sep.id AND hm.history_date <= %(known_at)s
         ORDER BY hm.id, hm.history_date DESC, hm.history_id DESC
     ) x
     WHERE x.history_type <> '-' AND x.withdrawn_at IS NULL
 )"""
 
+# The adults of a page's separations, read from the tables (as they are, or as known).
+_NOW_ADULTS = """
+SELECT ps.child_id, m.person_id
+FROM page_sep ps
+JOIN separations_separationmember m ON m.separation_id = ps.separation_id
+WHERE m.side = 'adult' AND m.withdrawn_at IS NULL"""
+
+_KNOWN_AT_ADULTS = """
+SELECT ps.child_id, x.person_id
+FROM page_sep ps
+CROSS JOIN LATERAL (
+    SELECT DISTINCT ON (hm.id) hm.person_id, hm.side, hm.withdrawn_at, hm.history_type
+    FROM separations_historicalseparationmember hm
+    WHERE hm.separation_id = ps.separation_id AND hm.history_date <= %(known_at)s
+    ORDER BY hm.id, hm.history_date DESC, hm.history_id DESC
+) x
+WHERE x.side = 'adult' AND x.history_type <> '-' AND x.withdrawn_at IS NULL"""
+
 _KIDS_CTE = """,
 kids AS (
-    SELECT mem.person_id AS child_id,
-           min(sep.occurred_at) AS since,
-           array_agg(DISTINCT sep.id) AS separation_ids
-    FROM mem JOIN sep ON sep.id = mem.separation_id
-    WHERE mem.side = 'child'
-    GROUP BY mem.person_id
+    SELECT person_id AS child_id,
+           min(occurred_at) AS since,
+           array_agg(DISTINCT separation_id) AS separation_ids,
+           array_agg(DISTINCT reason_code_id) AS reason_ids
+    FROM mem
+    WHERE side = 'child'
+    GROUP BY person_id
 )"""
+
+_PAGE = """,
+page AS (SELECT child_id, since, separation_ids, reason_ids FROM kids ORDER BY since, child_id
+         LIMIT %(limit)s OFFSET %(offset)s),
+page_sep AS (SELECT page.child_id, unnest(page.separation_ids) AS separation_id FROM page),
+adults AS ({adults})
+SELECT page.child_id, page.since, page.separation_ids,
+       (SELECT array_agg(DISTINCT adults.person_id) FROM adults WHERE adults.child_id = page.child_id),
+       page.reason_ids
+FROM page
+ORDER BY page.since, page.child_id"""
 
 
 @dataclass
@@ -187,17 +222,9 @@ class SeparatedChildren:
 
     def page(self, *, offset: int = 0, limit: int = 50) -> list[SeparatedChild]:
         """Rows ordered by the longest separated first (then child id), `limit` from `offset`."""
+        adults = _KNOWN_AT_ADULTS if self.known_at is not None else _NOW_ADULTS
         rows = self._fetch(
-            _KIDS_CTE  # noqa: S608 - constant SQL fragments; values go in as parameters
-            + """,
-page AS (SELECT child_id, since, separation_ids FROM kids ORDER BY since, child_id
-         LIMIT %(limit)s OFFSET %(offset)s)
-SELECT page.child_id, page.since, page.separation_ids,
-       (SELECT array_agg(DISTINCT a.person_id) FROM mem a
-         WHERE a.side = 'adult' AND a.separation_id = ANY(page.separation_ids)) AS adult_ids,
-       (SELECT array_agg(DISTINCT s.reason_code_id) FROM sep s
-         WHERE s.id = ANY(page.separation_ids)) AS reason_ids
-FROM page ORDER BY page.since, page.child_id""",
+            _KIDS_CTE + _PAGE.format(adults=adults),
             {"limit": max(0, int(limit)), "offset": max(0, int(offset))},
         )
         return self._hydrate(rows)
@@ -230,8 +257,7 @@ GROUP BY 1 ORDER BY 2 DESC, 1""",
         rows = self._fetch(
             """
 SELECT rc.category, count(DISTINCT mem.person_id)
-FROM mem JOIN sep ON sep.id = mem.separation_id
-JOIN separations_reasoncode rc ON rc.id = sep.reason_code_id
+FROM mem JOIN separations_reasoncode rc ON rc.id = mem.reason_code_id
 WHERE mem.side = 'child'
 GROUP BY rc.category ORDER BY 2 DESC, 1"""
         )
