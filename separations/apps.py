@@ -6,8 +6,30 @@ class SeparationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from familylink.common import navigation
         from familylink.common.reference import register
+        from familylink.common.signals import demo_seed_requested
 
+        from . import demo
+        from .panels import register_person_extensions
         from .reference import ensure_reason_codes
 
         register(ensure_reason_codes)
+        register_person_extensions()
+        navigation.register(
+            "Separations",
+            "separations:list",
+            "request_separation",
+            "decide_separation",
+            "report_separated_all",
+            order=30,
+        )
+        navigation.register("Approval queue", "separations:queue", "decide_separation", order=31)
+        navigation.register(
+            "Separated children",
+            "separations:report",
+            "report_separated_station",
+            "report_separated_all",
+            order=32,
+        )
+        demo_seed_requested.connect(demo.seed, dispatch_uid="separations-demo")

@@ -34,6 +34,12 @@ class ReasonCode(BaseModel):
 
 
 class Separation(BaseModel):
+    """Which child(ren) were separated from which adult(s), when, where, why, and who decided.
+
+    `occurred_at` is when it happened (valid time); `recorded_at` when it was entered. The history
+    table keeps every version, so "as the system knew it at T" is answerable (selectors.py).
+    """
+
     class Status(models.TextChoices):
         REQUESTED = "requested", "Requested"
         IN_EFFECT = "in_effect", "In effect"
@@ -62,6 +68,9 @@ class Separation(BaseModel):
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_comment = models.TextField(blank=True)
     ended_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     end_outcome = models.CharField(max_length=20, choices=EndOutcome.choices, blank=True)
     end_comment = models.TextField(blank=True)
     persons = models.ManyToManyField(Person, through="SeparationMember", related_name="separations")

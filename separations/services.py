@@ -1,26 +1,65 @@
-"""Every write of the separations layer: separation transitions and custody transfers."""
+"""Every write of the separations layer: separation transitions and custody transfers.
+
+Web forms and the API call these same functions, so they cannot drift apart. Each write saves
+through the model (history row with who and why); transitions lock the row first.
+"""
 
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from apprehensions.models import FamilyMembership, Person, Relationship, Station
 from apprehensions.scoping import is_person_at_station
-from familylink.common.errors import BusinessRuleError, PermissionDenied, ValidationFailed
+from familylink.common.errors import (
+    BusinessRuleError,
+    PermissionDenied,
+    StaleVersionError,
+    ValidationFailed,
+)
 from familylink.common.roles import has_capability
 
 from .models import CustodyPeriod, ReasonCode, Separation, SeparationMember
 from .signals import separation_approved, separation_ended
 
+# simple-history keeps the change reason in a varchar(100).
+CHANGE_REASON_MAX = 100
+FACILITY_MAX = CustodyPeriod._meta.get_field("facility").max_length
+PLACE_MAX = Separation._meta.get_field("place").max_length
+
+
+def _reason(text: str) -> str:
+    """A history change reason that fits its column (long comments stay whole in their own field)."""
+    text = " ".join((text or "").split())
+    return text if len(text) <= CHANGE_REASON_MAX else text[: CHANGE_REASON_MAX - 1] + "…"
+
+
+def _check_time(value: Any, field: str, errors: dict[str, list[str]], *, what: str) -> None:
+    if value is None:
+        errors[field] = [f"Give the date and time {what}, with its time zone."]
+    elif not isinstance(value, datetime):
+        errors[field] = ["Enter a date and time, e.g. 2018-06-01T14:00:00-06:00."]
+    elif timezone.is_naive(value):
+        errors[field] = ["Include the time zone offset, e.g. 2018-06-01T14:00:00-06:00."]
+    elif value > timezone.now():
+        errors[field] = [f"{value.isoformat()} is in the future; enter when it happened."]
+
 
 def _linked(child: Person, adult: Person) -> bool:
-    """True when the two share a family unit or have a recorded (not withdrawn) relationship."""
-    shared_unit = FamilyMembership.objects.filter(
-        person=child, family_unit__memberships__person=adult, withdrawn_at__isnull=True
-    ).exists()
+    """True when the two share a family unit or have a recorded relationship that is not disproven."""
+    adult_in_unit = FamilyMembership.objects.filter(
+        family_unit=OuterRef("family_unit"), person=adult, withdrawn_at__isnull=True
+    )
+    shared_unit = (
+        FamilyMembership.objects.filter(
+            person=child, withdrawn_at__isnull=True, family_unit__withdrawn_at__isnull=True
+        )
+        .filter(Exists(adult_in_unit))
+        .exists()
+    )
     if shared_unit:
         return True
     return (
@@ -31,18 +70,50 @@ def _linked(child: Person, adult: Person) -> bool:
     )
 
 
-def _load_persons(ids: list[Any], field: str, errors: dict[str, list[str]]) -> list[Person]:
-    persons = []
-    if not ids:
+def shared_family_unit_id(persons: list[Person]) -> Any:
+    """The id of a family unit every one of `persons` belongs to, or None."""
+    if not persons:
+        return None
+    units = None
+    for person in persons:
+        ids = set(
+            FamilyMembership.objects.filter(
+                person=person, withdrawn_at__isnull=True, family_unit__withdrawn_at__isnull=True
+            ).values_list("family_unit_id", flat=True)
+        )
+        units = ids if units is None else units & ids
+    return sorted(units, key=str)[0] if units else None
+
+
+def _load_persons(ids: Any, field: str, station_code: str, errors: dict[str, list[str]]) -> list[Person]:
+    """The persons named in `ids`, each encountered at `station_code`; problems go to `errors`.
+
+    A person of another station gets the same message as an unknown id, so a request cannot be
+    used to learn who is on file elsewhere.
+    """
+    persons: list[Person] = []
+    if not isinstance(ids, list | tuple) or not ids:
         errors[field] = [f"Name at least one person in {field}."]
         return persons
+    seen: set[UUID] = set()
     for index, raw in enumerate(ids):
         try:
-            persons.append(Person.objects.get(pk=UUID(str(raw)), withdrawn_at__isnull=True))
-        except (ValueError, Person.DoesNotExist):
+            pk = UUID(str(getattr(raw, "pk", raw)))
+        except ValueError:
+            errors[f"{field}[{index}]"] = [f"{str(raw)[:60]!r} is not a person id."]
+            continue
+        if pk in seen:
+            errors[f"{field}[{index}]"] = ["This person is listed twice."]
+            continue
+        seen.add(pk)
+        person = Person.objects.filter(pk=pk, withdrawn_at__isnull=True).first()
+        if person is None or not is_person_at_station(person, station_code):
             errors[f"{field}[{index}]"] = [
-                f"No person with id {raw!r} is on file; pick a person from the records."
+                f"No person with id {pk} was encountered at station {station_code}; "
+                "pick a person from the records."
             ]
+            continue
+        persons.append(person)
     return persons
 
 
@@ -56,34 +127,42 @@ def separation_request(
     occurred_at: datetime,
     narrative: str = "",
     place: str = "",
+    family_unit: Any = None,
     change_reason: str = "",
 ) -> Separation:
     """Record a requested separation (not yet in effect) naming both sides; a supervisor decides it.
 
     Preconditions: the requester may request separations and every person was encountered at
     the requester's station; each child and adult share a family unit or a recorded relationship.
+    Side effects: the separation and one member row per person, each with a history row.
     """
     if not has_capability(requester, "request_separation"):
         raise PermissionDenied("Your role cannot request a separation.")
+    station = Station.objects.filter(code=requester.station, withdrawn_at__isnull=True).first()
+    if station is None:
+        raise PermissionDenied("You have no station; only station staff can request separations.")
     errors: dict[str, list[str]] = {}
+    narrative = (narrative or "").strip()
+    place = (place or "").strip()
     code = ReasonCode.objects.filter(
-        code=reason_code, retired_at__isnull=True, withdrawn_at__isnull=True
+        code=(reason_code or "").strip().upper(), retired_at__isnull=True, withdrawn_at__isnull=True
     ).first()
     if code is None:
-        errors["reason_code"] = [f"Unknown or retired reason code {reason_code!r}; choose one from the list."]
-    elif code.narrative_required and not narrative.strip():
+        errors["reason_code"] = [
+            f"Unknown or retired reason code {str(reason_code or '')[:60]!r}; choose one from the list."
+        ]
+    elif code.narrative_required and not narrative:
         errors["narrative"] = [
             f"A narrative is required for reason {code.code}: explain why the family was separated."
         ]
-    if occurred_at is None:
-        errors["occurred_at"] = ["Give the date and time of the separation."]
-    elif occurred_at > timezone.now():
-        errors["occurred_at"] = ["The separation time is in the future; enter when it happened."]
-    child_persons = _load_persons(children, "children", errors)
-    adult_persons = _load_persons(adults, "adults", errors)
+    _check_time(occurred_at, "occurred_at", errors, what="the separation happened")
+    if len(place) > PLACE_MAX:
+        errors["place"] = [f"Keep the place under {PLACE_MAX} characters."]
+    child_persons = _load_persons(children, "children", station.code, errors)
+    adult_persons = _load_persons(adults, "adults", station.code, errors)
     overlap = {p.pk for p in child_persons} & {p.pk for p in adult_persons}
     if overlap:
-        errors["adults"] = ["A person cannot be on both sides of a separation."]
+        errors.setdefault("adults", []).append("A person cannot be on both sides of a separation.")
     for index, child in enumerate(child_persons):
         if not child.is_minor:
             errors.setdefault(f"children[{index}]", []).append(
@@ -91,38 +170,50 @@ def separation_request(
             )
     for index, child in enumerate(child_persons):
         for adult in adult_persons:
-            if not _linked(child, adult):
+            if adult.pk != child.pk and not _linked(child, adult):
                 errors.setdefault(f"children[{index}]", []).append(
-                    f"{child.full_name} and {adult.full_name} share no family unit or recorded relationship; "
-                    "record the relationship first."
+                    f"{child.full_name} and {adult.full_name} share no family unit or recorded "
+                    "relationship; record the relationship first."
                 )
+    unit_id = None
+    if family_unit is not None:
+        try:
+            unit_id = UUID(str(getattr(family_unit, "pk", family_unit)))
+        except ValueError:
+            errors["family_unit"] = ["Not a family unit id."]
+        else:
+            members = set(
+                FamilyMembership.objects.filter(
+                    family_unit_id=unit_id, withdrawn_at__isnull=True
+                ).values_list("person_id", flat=True)
+            )
+            outside = [p.full_name for p in [*child_persons, *adult_persons] if p.pk not in members]
+            if not members:
+                errors["family_unit"] = ["No such family unit."]
+            elif outside:
+                errors["family_unit"] = [f"Not in this family unit: {', '.join(outside)}."]
     if errors:
         raise ValidationFailed(errors)
-    station = Station.objects.filter(code=requester.station).first()
-    if station is None:
-        raise PermissionDenied("You have no station; only station staff can request separations.")
-    for person in [*child_persons, *adult_persons]:
-        if not is_person_at_station(person, station.code):
-            raise PermissionDenied(f"{person.full_name} was not encountered at your station {station.code}.")
-    for child in child_persons:
-        already = SeparationMember.objects.filter(
-            person=child,
-            separation__status__in=[Separation.Status.REQUESTED, Separation.Status.IN_EFFECT],
-            separation__members__person__in=adult_persons,
-        ).exists()
-        if already:
-            raise BusinessRuleError(
-                f"{child.full_name} already has a requested or in-effect separation from these adults."
-            )
-    unit = (
-        FamilyMembership.objects.filter(
-            person=child_persons[0], family_unit__memberships__person=adult_persons[0]
+    if unit_id is None:
+        unit_id = shared_family_unit_id([*child_persons, *adult_persons]) or shared_family_unit_id(
+            [child_persons[0], adult_persons[0]]
         )
-        .values_list("family_unit_id", flat=True)
-        .first()
-    )
+    open_statuses = [Separation.Status.REQUESTED, Separation.Status.IN_EFFECT]
+    for child in child_persons:
+        already = (
+            Separation.objects.filter(status__in=open_statuses, withdrawn_at__isnull=True)
+            .filter(members__person=child, members__side=SeparationMember.Side.CHILD)
+            .filter(members__person__in=adult_persons, members__side=SeparationMember.Side.ADULT)
+            .first()
+        )
+        if already is not None:
+            raise BusinessRuleError(
+                f"{child.full_name} already has a {already.get_status_display().lower()} separation "
+                f"from these adults ({already.pk}); decide or end that one first."
+            )
+    why = _reason(change_reason or "requested")
     separation = Separation(
-        family_unit_id=unit,
+        family_unit_id=unit_id,
         occurred_at=occurred_at,
         recorded_at=timezone.now(),
         station=station,
@@ -133,7 +224,7 @@ def separation_request(
         requested_by=requester,
         created_by=requester,
     )
-    separation._change_reason = change_reason or "requested"
+    separation._change_reason = why
     separation._history_user = requester
     separation.save()
     for side, persons in (
@@ -142,37 +233,71 @@ def separation_request(
     ):
         for person in persons:
             member = SeparationMember(separation=separation, person=person, side=side, created_by=requester)
-            member._change_reason = change_reason or "requested"
+            member._change_reason = why
             member._history_user = requester
             member.save()
     return separation
 
 
-def _lock_for_decision(separation_id: Any, decider: Any) -> Separation:
-    separation = Separation.objects.select_for_update().select_related("station").get(pk=separation_id)
+def _lock(separation_id: Any) -> Separation:
+    # `of=("self",)`: lock the separation row only, never the station row every approval joins.
+    try:
+        pk = UUID(str(getattr(separation_id, "pk", separation_id)))
+        return (
+            Separation.objects.select_for_update(of=("self",))
+            .select_related("station", "reason_code")
+            .get(pk=pk)
+        )
+    except (Separation.DoesNotExist, ValueError) as exc:
+        raise ValidationFailed({"separation": [f"No separation with id {str(separation_id)[:60]}."]}) from exc
+
+
+def _check_version(separation: Separation, expected_version: int | None) -> None:
+    if expected_version is not None and expected_version != separation.version:
+        raise StaleVersionError(
+            f"The separation is at version {separation.version}, not {expected_version}; read it again."
+        )
+
+
+def _lock_for_decision(separation_id: Any, decider: Any, expected_version: int | None = None) -> Separation:
     if not has_capability(decider, "decide_separation"):
         raise PermissionDenied("Only a supervisor can approve or reject a separation.")
+    separation = _lock(separation_id)
     if decider.pk == separation.requested_by_id:
-        raise PermissionDenied("The person who requested a separation cannot approve or reject it.")
+        raise PermissionDenied(
+            "The person who requested a separation cannot approve or reject it; "
+            "another supervisor of the station decides."
+        )
     if decider.station != separation.station.code:
         raise PermissionDenied(
             f"This separation was requested at station {separation.station.code}; "
             "a supervisor of that station decides it."
         )
+    if separation.withdrawn_at is not None:
+        raise BusinessRuleError("This separation was withdrawn; there is nothing to decide.")
     if separation.status != Separation.Status.REQUESTED:
-        raise BusinessRuleError(f"Only a requested separation can be decided (it is {separation.status}).")
+        raise BusinessRuleError(
+            f"Only a requested separation can be decided (it is {separation.get_status_display().lower()})."
+        )
+    _check_version(separation, expected_version)
     return separation
 
 
 @transaction.atomic
-def separation_approve(*, separation_id: Any, approver: Any, comment: str = "") -> Separation:
-    """Put a requested separation into effect; `separation_approved` handlers run in this transaction."""
-    separation = _lock_for_decision(separation_id, approver)
+def separation_approve(
+    *, separation_id: Any, approver: Any, comment: str = "", expected_version: int | None = None
+) -> Separation:
+    """Put a requested separation into effect (a supervisor of its station, not the requester).
+
+    `separation_approved` handlers (reunification opens one case per child) run in this transaction.
+    """
+    separation = _lock_for_decision(separation_id, approver, expected_version)
+    comment = (comment or "").strip()
     separation.status = Separation.Status.IN_EFFECT
     separation.decided_by = approver
     separation.decided_at = timezone.now()
     separation.decision_comment = comment
-    separation._change_reason = f"approved: {comment}" if comment else "approved"
+    separation._change_reason = _reason(f"approved: {comment}" if comment else "approved")
     separation._history_user = approver
     separation.save(update_fields=["status", "decided_by", "decided_at", "decision_comment"])
     separation_approved.send(sender=Separation, separation=separation, approver=approver)
@@ -180,16 +305,19 @@ def separation_approve(*, separation_id: Any, approver: Any, comment: str = "") 
 
 
 @transaction.atomic
-def separation_reject(*, separation_id: Any, approver: Any, comment: str) -> Separation:
-    """Reject a requested separation; the comment saying why is required."""
-    if not comment or not comment.strip():
+def separation_reject(
+    *, separation_id: Any, approver: Any, comment: str, expected_version: int | None = None
+) -> Separation:
+    """Reject a requested separation (a supervisor of its station, not the requester); say why."""
+    comment = (comment or "").strip()
+    if not comment:
         raise ValidationFailed({"comment": ["Say why the separation is rejected."]})
-    separation = _lock_for_decision(separation_id, approver)
+    separation = _lock_for_decision(separation_id, approver, expected_version)
     separation.status = Separation.Status.REJECTED
     separation.decided_by = approver
     separation.decided_at = timezone.now()
     separation.decision_comment = comment
-    separation._change_reason = f"rejected: {comment}"
+    separation._change_reason = _reason(f"rejected: {comment}")
     separation._history_user = approver
     separation.save(update_fields=["status", "decided_by", "decided_at", "decision_comment"])
     return separation
@@ -199,23 +327,128 @@ def separation_reject(*, separation_id: Any, approver: Any, comment: str) -> Sep
 def separation_end(
     *, separation_id: Any, by: Any, outcome: str, comment: str = "", ended_at: datetime | None = None
 ) -> Separation:
-    """End an in-effect separation with an outcome (e.g. reunified); `separation_ended` handlers follow."""
-    separation = Separation.objects.select_for_update().get(pk=separation_id)
-    if separation.status != Separation.Status.IN_EFFECT:
-        raise BusinessRuleError(f"Only an in-effect separation can end (it is {separation.status}).")
+    """End an in-effect separation with an outcome (e.g. reunified); `separation_ended` handlers follow.
+
+    The caller (reunification casework) has checked `by` may do this; the end time defaults to now.
+    """
+    separation = _lock(separation_id)
+    if separation.status != Separation.Status.IN_EFFECT or separation.withdrawn_at is not None:
+        raise BusinessRuleError(
+            f"Only an in-effect separation can end (it is {separation.get_status_display().lower()})."
+        )
     if outcome not in Separation.EndOutcome.values:
         raise ValidationFailed({"outcome": [f"Choose one of: {', '.join(Separation.EndOutcome.values)}."]})
+    errors: dict[str, list[str]] = {}
     ended_at = ended_at or timezone.now()
-    if ended_at < separation.occurred_at:
-        raise ValidationFailed({"ended_at": ["The end is before the separation happened."]})
+    _check_time(ended_at, "ended_at", errors, what="the separation ended")
+    if not errors and ended_at < separation.occurred_at:
+        errors["ended_at"] = [
+            f"The end is before the separation happened ({separation.occurred_at.isoformat()})."
+        ]
+    if errors:
+        raise ValidationFailed(errors)
     separation.status = Separation.Status.ENDED
     separation.ended_at = ended_at
+    separation.ended_by = by
     separation.end_outcome = outcome
-    separation.end_comment = comment
-    separation._change_reason = f"ended: {outcome}"
+    separation.end_comment = (comment or "").strip()
+    separation._change_reason = _reason(f"ended: {outcome}" + (f": {comment}" if comment else ""))
     separation._history_user = by
-    separation.save(update_fields=["status", "ended_at", "end_outcome", "end_comment"])
+    separation.save(update_fields=["status", "ended_at", "ended_by", "end_outcome", "end_comment"])
     separation_ended.send(sender=Separation, separation=separation, outcome=outcome, by=by)
+    return separation
+
+
+@transaction.atomic
+def separation_correct(
+    *,
+    separation_id: Any,
+    by: Any,
+    change_reason: str,
+    occurred_at: datetime | None = None,
+    place: str | None = None,
+    narrative: str | None = None,
+    reason_code: str | None = None,
+    expected_version: int | None = None,
+) -> Separation:
+    """Correct the recorded facts of a separation (when, where, why) after the fact; say why.
+
+    Station staff of the separation's station only. The old values stay in history, so reports
+    "as the system knew it" before the correction still answer with them.
+    """
+    if not (has_capability(by, "request_separation") or has_capability(by, "decide_separation")):
+        raise PermissionDenied("Your role cannot correct a separation.")
+    separation = _lock(separation_id)
+    if by.station != separation.station.code:
+        raise PermissionDenied(
+            f"Only staff of station {separation.station.code} can correct this separation."
+        )
+    if separation.withdrawn_at is not None or separation.status == Separation.Status.REJECTED:
+        raise BusinessRuleError("A rejected or withdrawn separation cannot be corrected.")
+    _check_version(separation, expected_version)
+    errors: dict[str, list[str]] = {}
+    if not (change_reason or "").strip():
+        errors["change_reason"] = ["Say why the record is corrected."]
+    changed: list[str] = []
+    if occurred_at is not None:
+        _check_time(occurred_at, "occurred_at", errors, what="the separation happened")
+        if separation.ended_at and "occurred_at" not in errors and occurred_at > separation.ended_at:
+            errors["occurred_at"] = ["The separation cannot have happened after it ended."]
+        separation.occurred_at = occurred_at
+        changed.append("occurred_at")
+    if place is not None:
+        if len(place.strip()) > PLACE_MAX:
+            errors["place"] = [f"Keep the place under {PLACE_MAX} characters."]
+        separation.place = place.strip()
+        changed.append("place")
+    if reason_code is not None:
+        code = ReasonCode.objects.filter(
+            code=reason_code.strip().upper(), retired_at__isnull=True, withdrawn_at__isnull=True
+        ).first()
+        if code is None:
+            errors["reason_code"] = [f"Unknown or retired reason code {reason_code[:60]!r}."]
+        else:
+            separation.reason_code = code
+            changed.append("reason_code")
+    if narrative is not None:
+        separation.narrative = narrative.strip()
+        changed.append("narrative")
+    if separation.reason_code.narrative_required and not separation.narrative:
+        errors["narrative"] = [f"A narrative is required for reason {separation.reason_code.code}."]
+    if not changed and not errors:
+        errors["non_field_errors"] = ["Nothing to correct: send at least one field to change."]
+    if errors:
+        raise ValidationFailed(errors)
+    separation._change_reason = _reason(f"corrected: {change_reason}")
+    separation._history_user = by
+    separation.save(update_fields=changed)
+    return separation
+
+
+@transaction.atomic
+def separation_withdraw(*, separation_id: Any, by: Any, reason: str) -> Separation:
+    """Withdraw a separation entered in error (kept, marked with who, when, why); reports then skip it.
+
+    A requested separation may be withdrawn by its requester or a supervisor of the station; an
+    in-effect or ended one by a supervisor of the station only.
+    """
+    separation = _lock(separation_id)
+    if not (reason or "").strip():
+        raise ValidationFailed({"reason": ["Say why the separation is withdrawn."]})
+    if separation.withdrawn_at is not None:
+        raise BusinessRuleError("This separation is already withdrawn.")
+    is_supervisor = has_capability(by, "decide_separation") and by.station == separation.station.code
+    is_requester = by.pk == separation.requested_by_id and separation.status == Separation.Status.REQUESTED
+    if not (is_supervisor or is_requester):
+        raise PermissionDenied(
+            "Only the requester (before a decision) or a station supervisor can withdraw it."
+        )
+    separation.withdrawn_at = timezone.now()
+    separation.withdrawn_by = by
+    separation.withdrawn_reason = reason.strip()
+    separation._change_reason = _reason(f"withdrawn: {reason}")
+    separation._history_user = by
+    separation.save(update_fields=["withdrawn_at", "withdrawn_by", "withdrawn_reason"])
     return separation
 
 
@@ -231,45 +464,54 @@ def custody_transfer(
 ) -> CustodyPeriod:
     """Close the person's open custody period and open the next one, atomically.
 
-    Concurrent transfers of one person are serialised by a row lock on the person; the partial
-    unique index `custody_one_open_period` makes a second open period impossible regardless.
+    The caller has checked that `by` may transfer this person (separations.policies). Concurrent
+    transfers of one person are serialised by a row lock on the person; the partial unique index
+    `custody_one_open_period` makes a second open period impossible regardless.
     """
     errors: dict[str, list[str]] = {}
+    agency = (agency or "").strip().upper()
+    facility = (facility or "").strip()
     if agency not in CustodyPeriod.Agency.values:
         errors["agency"] = [
-            f"Unknown agency {agency!r}; use one of {', '.join(CustodyPeriod.Agency.values)}."
+            f"Unknown agency {agency[:30]!r}; use one of {', '.join(CustodyPeriod.Agency.values)}."
         ]
+    if len(facility) > FACILITY_MAX:
+        errors["facility"] = [f"Keep the facility name under {FACILITY_MAX} characters."]
     started_at = started_at or timezone.now()
-    if started_at > timezone.now():
-        errors["started_at"] = ["The transfer time is in the future; enter when it happened."]
+    _check_time(started_at, "started_at", errors, what="the transfer happened")
+    person = None
     try:
-        person = Person.objects.select_for_update().get(pk=person_id)
-    except (Person.DoesNotExist, ValueError, TypeError):
-        errors["person"] = [f"No person with id {person_id!r} is on file."]
-        person = None
+        pk = UUID(str(getattr(person_id, "pk", person_id)))
+    except ValueError:
+        errors["person"] = [f"{str(person_id)[:60]!r} is not a person id."]
+    else:
+        person = Person.objects.select_for_update().filter(pk=pk, withdrawn_at__isnull=True).first()
+        if person is None:
+            errors["person"] = [f"No person with id {pk} is on file."]
     if errors:
         raise ValidationFailed(errors)
     current = CustodyPeriod.objects.filter(
         person=person, ended_at__isnull=True, withdrawn_at__isnull=True
     ).first()
+    why = _reason(change_reason or f"custody transfer to {agency}")
     if current is not None:
         if started_at < current.started_at:
             raise ValidationFailed(
                 {
                     "started_at": [
-                        f"The current custody began {current.started_at:%Y-%m-%d %H:%M}; "
+                        f"The current custody ({current.agency}) began {current.started_at.isoformat()}; "
                         "a transfer cannot be earlier."
                     ]
                 }
             )
         current.ended_at = started_at
-        current._change_reason = change_reason or "custody transfer: period closed"
+        current._change_reason = why
         current._history_user = by
         current.save(update_fields=["ended_at"])
     period = CustodyPeriod(
         person=person, agency=agency, facility=facility, started_at=started_at, recorded_by=by, created_by=by
     )
-    period._change_reason = change_reason or "custody transfer"
+    period._change_reason = why
     period._history_user = by
     try:
         with transaction.atomic():

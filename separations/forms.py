@@ -1,0 +1,158 @@
+"""Web forms of the separations layer: shape and parsing only; services decide what is allowed."""
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django import forms
+
+from apprehensions.models import Person, Station
+
+from .models import CustodyPeriod, ReasonCode
+
+TIME_ZONES = [
+    ("America/Denver", "Mountain time (El Paso)"),
+    ("America/Chicago", "Central time (McAllen, Rio Grande Valley)"),
+    ("America/Phoenix", "Arizona time (Yuma)"),
+    ("America/Los_Angeles", "Pacific time (San Diego)"),
+    ("UTC", "UTC"),
+]
+_ZONES = {name for name, _ in TIME_ZONES}
+LOCAL_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S")
+
+
+def default_time_zone(user: Any) -> str:
+    """The user's station time zone, else UTC."""
+    code = getattr(user, "station", "")
+    tz = Station.objects.filter(code=code).values_list("timezone", flat=True).first() if code else None
+    return tz if tz in _ZONES else "UTC"
+
+
+def combine_local(value: str, tz_name: str) -> datetime | None:
+    """A `datetime-local` value read in `tz_name`; None when it is not a date and time."""
+    for fmt in LOCAL_FORMATS:
+        try:
+            naive = datetime.strptime(value.strip(), fmt)  # noqa: DTZ007 - zone applied next
+        except ValueError:
+            continue
+        return naive.replace(tzinfo=ZoneInfo(tz_name))
+    return None
+
+
+class DateTimeLocalInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def format_value(self, value: Any) -> str | None:
+        if isinstance(value, datetime):
+            return value.strftime("%Y-%m-%dT%H:%M")
+        return value
+
+
+class InstantFormMixin:
+    """Pairs of `<name>` (datetime-local) and `<name>_tz` fields become aware datetimes in clean()."""
+
+    instant_fields: tuple[str, ...] = ()
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()  # type: ignore[misc]
+        for name in self.instant_fields:
+            raw = cleaned.get(name) or ""
+            tz = cleaned.get(f"{name}_tz") or "UTC"
+            if not raw:
+                cleaned[name] = None
+                continue
+            value = combine_local(raw, tz)
+            if value is None:
+                self.add_error(name, "Enter a date and time, e.g. 2018-06-01 14:00.")  # type: ignore[attr-defined]
+            cleaned[name] = value
+        return cleaned
+
+
+def _instant_field(label: str, *, required: bool = True, help_text: str = "") -> forms.CharField:
+    return forms.CharField(label=label, required=required, widget=DateTimeLocalInput(), help_text=help_text)
+
+
+def _tz_field(label: str = "Time zone") -> forms.ChoiceField:
+    return forms.ChoiceField(label=label, choices=TIME_ZONES)
+
+
+def reason_choices() -> list[tuple[str, str]]:
+    codes = ReasonCode.objects.filter(retired_at__isnull=True, withdrawn_at__isnull=True).order_by("label")
+    return [("", "- Select a reason -")] + [
+        (c.code, f"{c.label} ({c.get_category_display()})") for c in codes
+    ]
+
+
+class SeparationRequestForm(InstantFormMixin, forms.Form):
+    instant_fields = ("occurred_at",)
+
+    children = forms.MultipleChoiceField(
+        label="Children separated", widget=forms.CheckboxSelectMultiple, required=False
+    )
+    adults = forms.MultipleChoiceField(
+        label="Adults they are separated from", widget=forms.CheckboxSelectMultiple, required=False
+    )
+    reason_code = forms.ChoiceField(label="Reason", required=False)
+    narrative = forms.CharField(
+        label="Narrative",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="What happened and why. Required when the reason is Other.",
+    )
+    occurred_at = _instant_field("When the separation happened")
+    occurred_at_tz = _tz_field()
+    place = forms.CharField(label="Place", required=False, max_length=255, help_text="e.g. El Paso Station")
+    family_unit = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, candidates: list[Person], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        minors = [p for p in candidates if p.is_minor]
+        grown = [p for p in candidates if not p.is_minor]
+        self.fields["children"].choices = [(str(p.pk), _person_label(p)) for p in minors]
+        self.fields["adults"].choices = [(str(p.pk), _person_label(p)) for p in grown]
+        self.fields["reason_code"].choices = reason_choices()
+
+
+def _person_label(person: Person) -> str:
+    parts = [person.full_name]
+    if person.date_of_birth:
+        parts.append(f"born {person.date_of_birth:%Y-%m-%d}")
+    if person.a_number:
+        parts.append(person.a_number)
+    return ", ".join(parts)
+
+
+class DecisionForm(forms.Form):
+    comment = forms.CharField(
+        label="Comment",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Required to reject: say why.",
+    )
+
+
+class CustodyTransferForm(InstantFormMixin, forms.Form):
+    instant_fields = ("started_at",)
+
+    agency = forms.ChoiceField(
+        label="New custody",
+        choices=[("", "- Select an agency -"), *CustodyPeriod.Agency.choices],
+        required=False,
+    )
+    facility = forms.CharField(label="Facility", required=False, max_length=200)
+    started_at = _instant_field("Transferred at")
+    started_at_tz = _tz_field()
+    change_reason = forms.CharField(label="Note (optional)", required=False, max_length=100)
+
+
+class ReportForm(InstantFormMixin, forms.Form):
+    instant_fields = ("as_of", "known_at")
+
+    as_of = _instant_field("Separated at", required=False, help_text="Leave empty for now.")
+    as_of_tz = _tz_field("Separated at: time zone")
+    known_at = _instant_field(
+        "As the system knew it at (optional)",
+        required=False,
+        help_text="Leave empty to answer from the records as they stand now.",
+    )
+    known_at_tz = _tz_field("Known at: time zone")

@@ -1,0 +1,434 @@
+"""Reads of the separations layer that are more than a `.get()`.
+
+The central one is `separated_children(as_of=, known_at=)`: which children were in an in-effect
+separation at the instant `as_of`,
+- as the records stand now (valid time: `occurred_at` <= as_of < `ended_at`), or
+- with `known_at`, as the system knew it at that instant: from the history tables, taking for
+  each separation and each member the latest history row written at or before `known_at`.
+So a separation entered three days late is absent before it was entered, and a corrected
+`occurred_at` answers with the old value for any `known_at` before the correction.
+
+It is one set-based SQL statement (a CTE) whatever the number of separations; callers take the
+count, a page of rows, the counts by custody agency and by reason category, or every row (CSV).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import connection
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from apprehensions.models import Person, Station
+from familylink.common.errors import ValidationFailed
+
+from .models import CustodyPeriod, ReasonCode, Separation, SeparationMember
+
+LIVE_STATUSES = (Separation.Status.IN_EFFECT.value, Separation.Status.ENDED.value)
+NO_CUSTODY = "NONE"
+
+
+# --- time parameters -------------------------------------------------------------------------
+
+_SPACE_OFFSET = re.compile(r" (\d{2}(:?\d{2})?)$")
+
+
+def parse_instant(value: str | None, field_name: str, *, required: bool = False) -> datetime | None:
+    """An ISO 8601 instant with its offset (`2018-06-20T09:00:00-06:00`, `...Z`), else ValidationFailed.
+
+    A `+` left unescaped in a query string arrives as a space; it is read back as `+`.
+    """
+    if value is None or not str(value).strip():
+        if required:
+            raise ValidationFailed({field_name: ["Give a date and time with its offset."]})
+        return None
+    text = str(value).strip()
+    text = _SPACE_OFFSET.sub(r"+\1", text)
+    try:
+        parsed = parse_datetime(text)
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise ValidationFailed(
+            {
+                field_name: [
+                    f"{text[:40]!r} is not a date and time; use ISO 8601, e.g. 2018-06-20T09:00:00-06:00."
+                ]
+            }
+        )
+    if timezone.is_naive(parsed):
+        raise ValidationFailed(
+            {field_name: [f"{text[:40]!r} has no time zone; add the offset, e.g. 2018-06-20T09:00:00-06:00."]}
+        )
+    return parsed
+
+
+# --- the as-of query -------------------------------------------------------------------------
+#
+# `sep`: the separations in effect at as_of; `mem`: their members, each row carrying its
+# separation's occurred_at and reason, so later steps aggregate one row set and never join two
+# materialised CTEs (PostgreSQL cannot estimate CTE sizes and would loop over them). Member
+# history is read per separation through the (separation_id, id, history_date) index.
+
+_NOW_CTE = """
+sep AS (
+    SELECT s.id, s.occurred_at, s.reason_code_id, s.station_id
+    FROM separations_separation s
+    WHERE s.status IN ('in_effect', 'ended')
+      AND s.withdrawn_at IS NULL
+      AND s.end_outcome <> 'recorded_in_error'
+      AND s.occurred_at <= %(as_of)s
+      AND (s.ended_at IS NULL OR s.ended_at > %(as_of)s)
+      {station}
+),
+mem AS (
+    SELECT m.separation_id, m.person_id, m.side, sep.occurred_at, sep.reason_code_id
+    FROM sep
+    JOIN separations_separationmember m ON m.separation_id = sep.id
+    WHERE m.withdrawn_at IS NULL
+)"""
+
+# Latest version of each record written at or before known_at; a record whose latest version is
+# a deletion ('-') is gone. Members never move between separations, so their history is read
+# only for the separations selected (filtering by separation before DISTINCT ON is exact).
+_KNOWN_AT_CTE = """
+sep AS (
+    SELECT h.id, h.occurred_at, h.reason_code_id, h.station_id
+    FROM (
+        SELECT DISTINCT ON (hs.id)
+               hs.id, hs.occurred_at, hs.reason_code_id, hs.station_id, hs.status, hs.withdrawn_at,
+               hs.end_outcome, hs.ended_at, hs.history_type
+        FROM separations_historicalseparation hs
+        WHERE hs.history_date <= %(known_at)s
+        ORDER BY hs.id, hs.history_date DESC, hs.history_id DESC
+    ) h
+    WHERE h.history_type <> '-'
+      AND h.status IN ('in_effect', 'ended')
+      AND h.withdrawn_at IS NULL
+      AND h.end_outcome <> 'recorded_in_error'
+      AND h.occurred_at <= %(as_of)s
+      AND (h.ended_at IS NULL OR h.ended_at > %(as_of)s)
+      {station}
+),
+mem AS (
+    SELECT x.separation_id, x.person_id, x.side, sep.occurred_at, sep.reason_code_id
+    FROM sep
+    CROSS JOIN LATERAL (
+        SELECT DISTINCT ON (hm.id)
+               hm.separation_id, hm.person_id, hm.side, hm.withdrawn_at, hm.history_type
+        FROM separations_historicalseparationmember hm
+        WHERE hm.separation_id = sep.id AND hm.history_date <= %(known_at)s
+        ORDER BY hm.id, hm.history_date DESC, hm.history_id DESC
+    ) x
+    WHERE x.history_type <> '-' AND x.withdrawn_at IS NULL
+)"""
+
+# The adults of a page's separations, read from the tables (as they are, or as known).
+_NOW_ADULTS = """
+SELECT ps.child_id, m.person_id
+FROM page_sep ps
+JOIN separations_separationmember m ON m.separation_id = ps.separation_id
+WHERE m.side = 'adult' AND m.withdrawn_at IS NULL"""
+
+_KNOWN_AT_ADULTS = """
+SELECT ps.child_id, x.person_id
+FROM page_sep ps
+CROSS JOIN LATERAL (
+    SELECT DISTINCT ON (hm.id) hm.person_id, hm.side, hm.withdrawn_at, hm.history_type
+    FROM separations_historicalseparationmember hm
+    WHERE hm.separation_id = ps.separation_id AND hm.history_date <= %(known_at)s
+    ORDER BY hm.id, hm.history_date DESC, hm.history_id DESC
+) x
+WHERE x.side = 'adult' AND x.history_type <> '-' AND x.withdrawn_at IS NULL"""
+
+_KIDS_CTE = """,
+kids AS (
+    SELECT person_id AS child_id,
+           min(occurred_at) AS since,
+           array_agg(DISTINCT separation_id) AS separation_ids,
+           array_agg(DISTINCT reason_code_id) AS reason_ids
+    FROM mem
+    WHERE side = 'child'
+    GROUP BY person_id
+)"""
+
+_PAGE = """,
+page AS (SELECT child_id, since, separation_ids, reason_ids FROM kids ORDER BY since, child_id
+         LIMIT %(limit)s OFFSET %(offset)s),
+page_sep AS (SELECT page.child_id, unnest(page.separation_ids) AS separation_id FROM page),
+adults AS ({adults})
+SELECT page.child_id, page.since, page.separation_ids,
+       (SELECT array_agg(DISTINCT adults.person_id) FROM adults WHERE adults.child_id = page.child_id),
+       page.reason_ids
+FROM page
+ORDER BY page.since, page.child_id"""
+
+
+@dataclass
+class SeparatedChild:
+    """One child in an in-effect separation at `as_of`, with both sides and where each is now."""
+
+    child: Person
+    since: datetime
+    days_separated: int
+    adults: list[Person]
+    reasons: list[ReasonCode]
+    separations: list[Separation]
+    child_custody: CustodyPeriod | None
+    adult_custody: dict[Any, CustodyPeriod | None] = field(default_factory=dict)
+
+    @property
+    def adults_with_custody(self) -> list[tuple[Person, CustodyPeriod | None]]:
+        return [(adult, self.adult_custody.get(adult.pk)) for adult in self.adults]
+
+
+@dataclass
+class SeparatedChildren:
+    """The answer of `separated_children`: run `count()`, `page()`, the counts, or `iter_rows()`."""
+
+    as_of: datetime
+    known_at: datetime | None = None
+    station: str | None = None
+
+    def _sql(self, tail: str) -> tuple[str, dict[str, Any]]:
+        params: dict[str, Any] = {"as_of": self.as_of, "known_at": self.known_at}
+        station = ""
+        if self.station is not None:
+            station_id = Station.objects.filter(code=self.station).values_list("pk", flat=True).first()
+            station = "AND station_id = %(station_id)s"
+            params["station_id"] = station_id
+        base = _KNOWN_AT_CTE if self.known_at is not None else _NOW_CTE
+        return "WITH " + base.format(station=station) + tail, params
+
+    def _fetch(self, tail: str, extra: dict[str, Any] | None = None) -> list[tuple]:
+        sql, params = self._sql(tail)
+        params.update(extra or {})
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
+    def count(self) -> int:
+        """How many distinct children were separated at `as_of`."""
+        return self._fetch("\nSELECT count(DISTINCT person_id) FROM mem WHERE side = 'child'")[0][0]
+
+    def child_ids(self) -> list[Any]:
+        return [row[0] for row in self._fetch("\nSELECT DISTINCT person_id FROM mem WHERE side = 'child'")]
+
+    def page(self, *, offset: int = 0, limit: int = 50) -> list[SeparatedChild]:
+        """Rows ordered by the longest separated first (then child id), `limit` from `offset`."""
+        adults = _KNOWN_AT_ADULTS if self.known_at is not None else _NOW_ADULTS
+        rows = self._fetch(
+            _KIDS_CTE + _PAGE.format(adults=adults),
+            {"limit": max(0, int(limit)), "offset": max(0, int(offset))},
+        )
+        return self._hydrate(rows)
+
+    def iter_rows(self, *, chunk: int = 1000) -> Iterator[SeparatedChild]:
+        """Every row, in page order, a chunk at a time (for the CSV export)."""
+        offset = 0
+        while True:
+            rows = self.page(offset=offset, limit=chunk)
+            yield from rows
+            if len(rows) < chunk:
+                return
+            offset += chunk
+
+    def by_custody_agency(self) -> dict[str, int]:
+        """Children counted by the agency holding them now (NONE: no custody recorded)."""
+        rows = self._fetch(
+            _KIDS_CTE
+            + """
+SELECT coalesce(cp.agency, %(no_custody)s) AS agency, count(*)
+FROM kids LEFT JOIN separations_custodyperiod cp
+  ON cp.person_id = kids.child_id AND cp.ended_at IS NULL AND cp.withdrawn_at IS NULL
+GROUP BY 1 ORDER BY 2 DESC, 1""",
+            {"no_custody": NO_CUSTODY},
+        )
+        return {agency: n for agency, n in rows}
+
+    def by_reason_category(self) -> dict[str, int]:
+        """Children counted by the category of the reason (a child in two separations may count twice)."""
+        rows = self._fetch(
+            """
+SELECT rc.category, count(DISTINCT mem.person_id)
+FROM mem JOIN separations_reasoncode rc ON rc.id = mem.reason_code_id
+WHERE mem.side = 'child'
+GROUP BY rc.category ORDER BY 2 DESC, 1"""
+        )
+        return {category: n for category, n in rows}
+
+    def _hydrate(self, rows: list[tuple]) -> list[SeparatedChild]:
+        if not rows:
+            return []
+        person_ids = {r[0] for r in rows} | {a for r in rows for a in (r[3] or [])}
+        persons = Person.objects.in_bulk(person_ids)
+        reasons = ReasonCode.objects.in_bulk({x for r in rows for x in (r[4] or [])})
+        separations = Separation.objects.select_related("station", "decided_by", "requested_by").in_bulk(
+            {x for r in rows for x in (r[2] or [])}
+        )
+        custody = {
+            p.person_id: p
+            for p in CustodyPeriod.objects.filter(
+                person_id__in=person_ids, ended_at__isnull=True, withdrawn_at__isnull=True
+            )
+        }
+        result = []
+        for child_id, since, separation_ids, adult_ids, reason_ids in rows:
+            adults = sorted(
+                (persons[a] for a in (adult_ids or []) if a in persons),
+                key=lambda p: (p.full_name, str(p.pk)),
+            )
+            result.append(
+                SeparatedChild(
+                    child=persons[child_id],
+                    since=since,
+                    days_separated=max(0, (self.as_of - since).days),
+                    adults=adults,
+                    reasons=sorted(
+                        (reasons[r] for r in (reason_ids or []) if r in reasons), key=lambda r: r.code
+                    ),
+                    separations=[separations[s] for s in separation_ids if s in separations],
+                    child_custody=custody.get(child_id),
+                    adult_custody={a.pk: custody.get(a.pk) for a in adults},
+                )
+            )
+        return result
+
+
+def separated_children(*, as_of: datetime, known_at: datetime | None = None, station: str | None = None):
+    """Children in an in-effect separation at `as_of`: as recorded now, or as known at `known_at`.
+
+    `station` (a code) limits the answer to separations of that station (a supervisor's report).
+    """
+    if as_of is None or timezone.is_naive(as_of):
+        raise ValidationFailed({"as_of": ["Give a date and time with its time zone."]})
+    if known_at is not None and timezone.is_naive(known_at):
+        raise ValidationFailed({"known_at": ["Give a date and time with its time zone."]})
+    return SeparatedChildren(as_of=as_of, known_at=known_at, station=station)
+
+
+# --- one person ------------------------------------------------------------------------------
+
+
+def in_effect_now_q(*, prefix: str = "") -> Q:
+    """Separation Q: in effect at this moment (approved, not ended, not withdrawn)."""
+    return Q(
+        **{
+            f"{prefix}status": Separation.Status.IN_EFFECT,
+            f"{prefix}withdrawn_at__isnull": True,
+            f"{prefix}occurred_at__lte": timezone.now(),
+        }
+    )
+
+
+def person_in_effect_q() -> Q:
+    """Person Q: on either side of a separation in effect now."""
+    return Q(
+        Exists(
+            SeparationMember.objects.filter(person=OuterRef("pk"), withdrawn_at__isnull=True).filter(
+                in_effect_now_q(prefix="separation__")
+            )
+        )
+    )
+
+
+def person_reunified_q() -> Q:
+    return Q(
+        Exists(
+            SeparationMember.objects.filter(
+                person=OuterRef("pk"),
+                withdrawn_at__isnull=True,
+                separation__withdrawn_at__isnull=True,
+                separation__status=Separation.Status.ENDED,
+                separation__end_outcome=Separation.EndOutcome.REUNIFIED,
+            )
+        )
+    )
+
+
+def open_custody(person: Person) -> CustodyPeriod | None:
+    """The person's current location: their one open custody period."""
+    cached = getattr(person, "_open_custody", None)
+    if cached is not None:
+        return cached[0] if cached else None
+    return CustodyPeriod.objects.filter(
+        person=person, ended_at__isnull=True, withdrawn_at__isnull=True
+    ).first()
+
+
+def custody_periods(person: Person) -> QuerySet[CustodyPeriod]:
+    return (
+        CustodyPeriod.objects.filter(person=person, withdrawn_at__isnull=True)
+        .select_related("recorded_by")
+        .order_by("-started_at", "-created_at")
+    )
+
+
+def prefetch_open_custody(queryset: QuerySet) -> QuerySet:
+    return queryset.prefetch_related(
+        Prefetch(
+            "custody_periods",
+            queryset=CustodyPeriod.objects.filter(ended_at__isnull=True, withdrawn_at__isnull=True),
+            to_attr="_open_custody",
+        )
+    )
+
+
+def separation_status(person: Person) -> str:
+    """`separated` (in an in-effect separation now), `reunified` (a separation ended reunified), or `none`."""
+    in_effect = getattr(person, "_sep_in_effect", None)
+    reunified = getattr(person, "_sep_reunified", None)
+    if in_effect is None:
+        in_effect = Person.objects.filter(person_in_effect_q(), pk=person.pk).exists()
+    if in_effect:
+        return "separated"
+    if reunified is None:
+        reunified = Person.objects.filter(person_reunified_q(), pk=person.pk).exists()
+    return "reunified" if reunified else "none"
+
+
+def annotate_separation_status(queryset: QuerySet) -> QuerySet:
+    return queryset.annotate(_sep_in_effect=person_in_effect_q(), _sep_reunified=person_reunified_q())
+
+
+def person_separations(person: Person) -> list[Separation]:
+    """Every separation naming the person (either side), newest first, with members loaded."""
+    return list(
+        Separation.objects.filter(
+            members__person=person, members__withdrawn_at__isnull=True, withdrawn_at__isnull=True
+        )
+        .select_related("reason_code", "station", "requested_by", "decided_by", "ended_by")
+        .prefetch_related(
+            Prefetch(
+                "members",
+                queryset=SeparationMember.objects.filter(withdrawn_at__isnull=True).select_related("person"),
+                to_attr="live_members",
+            )
+        )
+        .distinct()
+        .order_by("-occurred_at")
+    )
+
+
+def approval_queue(*, station: str) -> QuerySet[Separation]:
+    """Requested separations of a station waiting for a supervisor, oldest request first."""
+    return (
+        Separation.objects.filter(
+            status=Separation.Status.REQUESTED, withdrawn_at__isnull=True, station__code=station
+        )
+        .select_related("reason_code", "station", "requested_by")
+        .prefetch_related(
+            Prefetch(
+                "members",
+                queryset=SeparationMember.objects.filter(withdrawn_at__isnull=True).select_related("person"),
+                to_attr="live_members",
+            )
+        )
+        .order_by("recorded_at")
+    )

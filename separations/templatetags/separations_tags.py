@@ -1,0 +1,51 @@
+"""Template helpers: instants shown with their zone, custody in words."""
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def instant(value: datetime | None, tz_name: str = "") -> str:
+    """`2018-06-01 14:00 MDT` in `tz_name` (e.g. the station's zone), else UTC."""
+    if not value:
+        return ""
+    try:
+        zone = ZoneInfo(tz_name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+@register.filter
+def custody_text(period: Any) -> str:
+    """`HHS Office of Refugee Resettlement, Casa Padre` or `no custody recorded`."""
+    if period is None:
+        return "no custody recorded"
+    label = period.get_agency_display()
+    return f"{label}, {period.facility}" if period.facility else label
+
+
+@register.filter
+def uswds(field: Any) -> str:
+    """Render a form field's widget with the USWDS class and its hint/error described-by ids."""
+    widget = field.field.widget
+    kind = getattr(widget, "input_type", "") or widget.__class__.__name__.lower()
+    css = {"select": "usa-select", "textarea": "usa-textarea"}.get(kind, "usa-input")
+    if field.errors:
+        css += " usa-input--error"
+    described = []
+    if field.help_text:
+        described.append(f"{field.auto_id}-hint")
+    if field.errors:
+        described.append(f"{field.auto_id}-error")
+    attrs = {"class": css}
+    if described:
+        attrs["aria-describedby"] = " ".join(described)
+    if field.errors:
+        attrs["aria-invalid"] = "true"
+    return field.as_widget(attrs=attrs)

@@ -1,0 +1,272 @@
+"""Web pages: request form, approval queue, detail, person page, custody form, report, admin."""
+
+import csv
+import io
+
+import pytest
+from django.utils import timezone
+
+from audit.models import AccessLog
+from separations import services
+from separations.models import CustodyPeriod, ReasonCode, Separation
+
+from .factories import family, in_effect_separation, request_separation
+
+pytestmark = pytest.mark.django_db
+
+FORM = {
+    "reason_code": "ZERO_TOLERANCE_PROSECUTION",
+    "narrative": "Adult referred for prosecution",
+    "occurred_at": "2018-06-01T14:00",
+    "occurred_at_tz": "America/Denver",
+    "place": "El Paso Station",
+}
+
+
+def test_separation_new_form_offers_the_family_unit(client, fam, users):
+    """From the child's page: the child is pre-ticked, the mother offered on the other side."""
+    client.force_login(users["field_agent"])
+    response = client.get(f"/separations/new/?person={fam.child.pk}")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert fam.adult.full_name in html and fam.child.full_name in html
+    assert f'value="{fam.child.pk}" id="id_children_0" checked' in html
+    assert "Zero Tolerance prosecution (Policy-driven)" in html
+
+
+def test_separation_new_form_requests_and_redirects(client, fam, users):
+    client.force_login(users["field_agent"])
+    response = client.post(
+        "/separations/new/",
+        {**FORM, "person": str(fam.child.pk), "children": [str(fam.child.pk)], "adults": [str(fam.adult.pk)]},
+    )
+    separation = Separation.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == f"/separations/{separation.pk}/"
+    assert separation.status == "requested"
+    assert separation.occurred_at.isoformat() == "2018-06-01T20:00:00+00:00"
+    page = client.get(response["Location"])
+    assert "must approve it before it takes effect" in page.content.decode()
+
+
+def test_separation_new_form_keeps_what_was_entered(client, fam, users):
+    """OTHER without narrative and no adult: 400, each message by its field, the entries kept."""
+    client.force_login(users["field_agent"])
+    response = client.post(
+        "/separations/new/",
+        {
+            **FORM,
+            "reason_code": "OTHER",
+            "narrative": "",
+            "place": "Bridge of the Americas",
+            "person": str(fam.child.pk),
+            "children": [str(fam.child.pk)],
+        },
+    )
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "A narrative is required for reason OTHER" in html
+    assert "Name at least one person in adults" in html
+    assert 'value="Bridge of the Americas"' in html
+    assert 'value="2018-06-01T14:00"' in html
+    assert f'value="{fam.child.pk}" id="id_children_0" checked' in html
+    assert Separation.objects.count() == 0
+
+
+def test_separation_new_form_refused_to_hq(client, fam, users):
+    client.force_login(users["hq_analyst"])
+    assert client.get(f"/separations/new/?person={fam.child.pk}").status_code == 403
+
+
+def test_separation_queue_two_person_rule(client, fam, users, second_supervisor, ept):
+    """The supervisor sees Approve on others' requests, and a refusal on their own."""
+    other = family(surname="Ramos")
+    theirs = request_separation(fam, users["field_agent"])
+    mine = request_separation(other, users["supervisor"])
+    client.force_login(users["supervisor"])
+    html = client.get("/separations/queue/").content.decode()
+    assert html.count('data-testid="queue-item"') == 2
+    assert f'action="/separations/{theirs.pk}/decide/"' in html
+    assert f'action="/separations/{mine.pk}/decide/"' not in html
+    assert "You requested this separation; another supervisor of the station must decide it." in html
+
+
+def test_separation_queue_refused_to_field_agents(client, users):
+    client.force_login(users["field_agent"])
+    assert client.get("/separations/queue/").status_code == 403
+
+
+def test_separation_decide_approve_from_the_queue(client, fam, users):
+    separation = request_separation(fam, users["field_agent"])
+    client.force_login(users["supervisor"])
+    response = client.post(
+        f"/separations/{separation.pk}/decide/",
+        {"decision": "approve", "next": "queue", f"{separation.pk}-comment": "Referral confirmed"},
+    )
+    assert response.status_code == 302 and response["Location"] == "/separations/queue/"
+    separation.refresh_from_db()
+    assert separation.status == "in_effect" and separation.decision_comment == "Referral confirmed"
+
+
+def test_separation_decide_reject_without_comment_keeps_the_queue(client, fam, users):
+    separation = request_separation(fam, users["field_agent"])
+    client.force_login(users["supervisor"])
+    response = client.post(f"/separations/{separation.pk}/decide/", {"decision": "reject", "next": "queue"})
+    assert response.status_code == 400
+    assert "Say why the separation is rejected." in response.content.decode()
+    separation.refresh_from_db()
+    assert separation.status == "requested"
+
+
+def test_separation_decide_refused_to_field_agent_and_requester(client, fam, users):
+    separation = request_separation(fam, users["field_agent"])
+    client.force_login(users["field_agent"])
+    assert client.post(f"/separations/{separation.pk}/decide/", {"decision": "approve"}).status_code == 403
+    page = client.get(f"/separations/{separation.pk}/").content.decode()
+    assert "Only a supervisor can approve or reject a separation." in page
+    assert "decision-form" not in page
+    separation.refresh_from_db()
+    assert separation.status == "requested"
+
+
+def test_separation_detail_shows_both_sides_and_history(client, fam, users):
+    separation = in_effect_separation(fam, users["field_agent"], users["supervisor"])
+    client.force_login(users["hq_analyst"])
+    html = client.get(f"/separations/{separation.pk}/").content.decode()
+    assert fam.child.full_name in html and fam.adult.full_name in html
+    assert "approved: ok" in html
+    assert AccessLog.objects.filter(user=users["hq_analyst"], object_id=str(fam.child.pk)).exists()
+
+
+def test_person_page_both_sides_and_scoping(client, fam, users, yum_agent):
+    in_effect_separation(fam, users["field_agent"], users["supervisor"])
+    client.force_login(users["field_agent"])
+    child_page = client.get(f"/separations/person/{fam.child.pk}/").content.decode()
+    assert "Separated from" in child_page and fam.adult.full_name in child_page
+    adult_page = client.get(f"/separations/person/{fam.adult.pk}/").content.decode()
+    assert fam.child.full_name in adult_page
+    assert AccessLog.objects.filter(user=users["field_agent"], object_id=str(fam.child.pk)).exists()
+    client.force_login(yum_agent)
+    assert client.get(f"/separations/person/{fam.child.pk}/").status_code == 404
+
+
+def test_custody_transfer_form_records_and_keeps_input_on_error(client, fam, users):
+    client.force_login(users["field_agent"])
+    url = f"/custody-transfers/new/?person={fam.child.pk}"
+    assert client.get(url).status_code == 200
+    bad = client.post(
+        url,
+        {"person": str(fam.child.pk), "agency": "", "facility": "Casa Padre",
+         "started_at": "2018-06-02T09:00", "started_at_tz": "America/Chicago"},
+    )  # fmt: skip
+    assert bad.status_code == 400
+    assert "Unknown agency" in bad.content.decode() and 'value="Casa Padre"' in bad.content.decode()
+    good = client.post(
+        url,
+        {"person": str(fam.child.pk), "agency": "HHS_ORR", "facility": "Casa Padre",
+         "started_at": "2018-06-02T09:00", "started_at_tz": "America/Chicago"},
+    )  # fmt: skip
+    assert good.status_code == 302
+    period = CustodyPeriod.objects.get(person=fam.child)
+    assert period.agency == "HHS_ORR" and period.started_at.isoformat() == "2018-06-02T14:00:00+00:00"
+
+
+def test_custody_transfer_form_refused_outside_scope(client, fam, users, yum_agent):
+    client.force_login(users["hq_analyst"])
+    assert client.get(f"/custody-transfers/new/?person={fam.child.pk}").status_code == 403
+    client.force_login(users["auditor"])
+    assert client.get(f"/custody-transfers/new/?person={fam.child.pk}").status_code == 403
+    client.force_login(yum_agent)
+    assert client.get(f"/custody-transfers/new/?person={fam.child.pk}").status_code == 404
+
+
+@pytest.fixture
+def report_data(fam, users):
+    separation = in_effect_separation(fam, users["field_agent"], users["supervisor"])
+    services.custody_transfer(
+        person_id=fam.child.pk, agency="HHS_ORR", facility="=cmd|calc", by=users["partner_agency"]
+    )
+    return separation
+
+
+def test_report_page_counts_and_lists(client, users, fam, report_data):
+    client.force_login(users["hq_analyst"])
+    response = client.get("/reports/separated-children/?as_of=2018-06-20T09:00&as_of_tz=America/Denver")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Separated children at 2018-06-20 09:00 MDT" in html
+    assert "1 child separated" in html
+    assert fam.child.full_name in html
+    assert ">40<" in html  # days separated
+
+
+def test_report_page_csv(client, users, fam, report_data):
+    client.force_login(users["supervisor"])
+    response = client.get("/reports/separated-children/?as_of=2018-06-20T09:00&as_of_tz=UTC&format=csv")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert rows[0][:3] == ["child_id", "child_name", "child_a_number"]
+    assert rows[1][0] == str(fam.child.pk) and rows[1][6] == "ZERO_TOLERANCE_PROSECUTION"
+    assert rows[1][11] == "'=cmd|calc"  # no formula injection
+    assert AccessLog.objects.filter(
+        user=users["supervisor"], action="export", object_id=str(fam.child.pk)
+    ).exists()
+
+
+def test_report_page_bad_time_and_roles(client, users):
+    client.force_login(users["hq_analyst"])
+    response = client.get("/reports/separated-children/?as_of=not-a-time")
+    assert response.status_code == 400
+    assert "Enter a date and time" in response.content.decode()
+    client.force_login(users["field_agent"])
+    assert client.get("/reports/separated-children/").status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("role", "status"),
+    [
+        ("field_agent", 200),
+        ("supervisor", 200),
+        ("hq_analyst", 200),
+        ("auditor", 200),
+        ("partner_agency", 403),
+    ],
+)
+def test_separation_list_page_roles(client, users, fam, role, status):
+    request_separation(fam, users["field_agent"])
+    client.force_login(users[role])
+    response = client.get("/separations/")
+    assert response.status_code == status
+    if status == 200:
+        assert fam.child.full_name in response.content.decode()
+
+
+def test_reason_code_admin_retires_never_deletes(client, ept):
+    """The admin's retire action sets retired_at, writes history, and no delete is offered."""
+    from familylink.common.models import User
+
+    admin_user = User.objects.create_superuser("boss", "boss@example.com", "test-password-123")
+    client.force_login(admin_user)
+    code = ReasonCode.objects.get(code="GANG_AFFILIATION")
+    changelist = client.get("/admin/separations/reasoncode/")
+    assert changelist.status_code == 200
+    assert b"delete_selected" not in changelist.content
+    response = client.post(
+        "/admin/separations/reasoncode/",
+        {"action": "retire", "_selected_action": [str(code.pk)]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    code.refresh_from_db()
+    assert code.retired_at is not None and code.retired_at <= timezone.now()
+    assert code.history.first().history_change_reason == "retired in admin"
+    assert code.history.first().history_user == admin_user
+    assert client.get(f"/admin/separations/reasoncode/{code.pk}/delete/").status_code == 403
+    added = client.post(
+        "/admin/separations/reasoncode/add/",
+        {"code": "family_detention_capacity", "label": "No family detention capacity", "category": "policy",
+         "description": "", "narrative_required": "on"},
+    )  # fmt: skip
+    assert added.status_code == 302
+    new = ReasonCode.objects.get(code="FAMILY_DETENTION_CAPACITY")
+    assert new.narrative_required and new.created_by == admin_user
