@@ -1,14 +1,24 @@
 """Test data for reunification: families built with the ORM, separations through the real services."""
 
 import itertools
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.utils import timezone
 
-from apprehensions.models import Apprehension, ApprehensionPerson, FamilyMembership, FamilyUnit, Person, Station
+from apprehensions.models import (
+    Apprehension,
+    ApprehensionPerson,
+    FamilyMembership,
+    FamilyUnit,
+    Person,
+    Station,
+)
+from reunification.clocks import local_zone
 from reunification.models import ReunificationCase
 from separations.services import separation_approve, separation_request
+
+from ..conftest import make_user
 
 _counter = itertools.count(1)
 
@@ -69,7 +79,8 @@ def family(
         for i in range(adults)
     ]
     child_people = [
-        person(given=f"Nino{i}", surname=surname, dob=dob, minor=True, at=where) for i, dob in enumerate(children)
+        person(given=f"Nino{i}", surname=surname, dob=dob, minor=True, at=where)
+        for i, dob in enumerate(children)
     ]
     for p, role in [(a, "adult") for a in adult_people] + [(c, "child") for c in child_people]:
         ApprehensionPerson(apprehension=appr, person=p).save()
@@ -84,6 +95,8 @@ def approved_separation(
     occurred_at: datetime | None = None,
     adults: int = 1,
     reason_code: str = "ZERO_TOLERANCE_PROSECUTION",
+    at: str = "EPT",
+    surname: str | None = None,
 ) -> tuple[Any, list[ReunificationCase]]:
     """Request (field agent) and approve (supervisor) a separation; returns it and the cases it opened."""
     occurred_at = occurred_at or timezone.now() - timedelta(days=3)
@@ -91,6 +104,8 @@ def approved_separation(
         agent=users["field_agent"],
         children=children,
         adults=adults,
+        at=at,
+        surname=surname,
         occurred_at=occurred_at - timedelta(hours=6),
     )
     separation = separation_request(
@@ -101,8 +116,62 @@ def approved_separation(
         occurred_at=occurred_at,
         narrative="Adult referred for prosecution under 8 USC 1325",
     )
-    separation_approve(separation_id=separation.pk, approver=users["supervisor"])
+    separation = separation_approve(separation_id=separation.pk, approver=users["supervisor"])
     cases = list(
-        ReunificationCase.objects.filter(separation=separation).select_related("child").order_by("child__given_names")
+        ReunificationCase.objects.filter(separation=separation)
+        .select_related("child")
+        .order_by("child__given_names")
     )
     return separation, cases
+
+
+def at_local(day: date, hour: int) -> datetime:
+    return datetime.combine(day, time(hour=hour), tzinfo=local_zone())
+
+
+def ordering_scenario(users: dict[str, Any]) -> dict[str, Any]:
+    """Hand-built open cases whose worklist order is known, plus cases that must stay off the list.
+
+    Expected EPT-REUNIFY order: A, B (overdue, most overdue first), D (due in 5 days, age 2),
+    F then C (due in 5 days, both age 10 with the same birthday: F was separated earlier),
+    E (due in 5 days, age 12), G (due in 9 days), H (contact done: due at reunification, 15 days).
+    """
+    from reunification.services import case_close, case_step_update
+
+    today = timezone.localdate()
+    day = lambda n: today + timedelta(days=n)  # noqa: E731
+    ten = years_ago(10)
+    _, (a,) = approved_separation(
+        users, children=[years_ago(8)], occurred_at=at_local(day(-20), 10), surname="A"
+    )
+    _, (b,) = approved_separation(
+        users, children=[years_ago(3)], occurred_at=at_local(day(-12), 10), surname="B"
+    )
+    _, (c,) = approved_separation(users, children=[ten], occurred_at=at_local(day(-5), 10), surname="C")
+    _, de = approved_separation(
+        users, children=[years_ago(2), years_ago(12)], occurred_at=at_local(day(-5), 10), surname="DE"
+    )
+    d, e = sorted(de, key=lambda case: case.child.date_of_birth, reverse=True)
+    _, (f,) = approved_separation(users, children=[ten], occurred_at=at_local(day(-5), 8), surname="F")
+    _, (g,) = approved_separation(
+        users, children=[years_ago(7)], occurred_at=at_local(day(-1), 10), surname="G"
+    )
+    _, (h,) = approved_separation(
+        users, children=[years_ago(6)], occurred_at=at_local(day(-15), 10), surname="H"
+    )
+    case_step_update(case_id=h.pk, step="contact_made", done=True, by=users["coordinator"])
+    _, (closed,) = approved_separation(users, children=[years_ago(5)], occurred_at=at_local(day(-30), 10))
+    case_close(case_id=closed.pk, by=users["coordinator"], outcome="parent_removed", note="Removed")
+    mca_users = {
+        "field_agent": make_user("mca_agent", "field_agent", station="MCA"),
+        "supervisor": make_user("mca_supervisor", "supervisor", station="MCA"),
+    }
+    _, (other_team,) = approved_separation(
+        mca_users, children=[years_ago(1)], occurred_at=at_local(day(-40), 10), at="MCA"
+    )
+    return {
+        "expected": [a.pk, b.pk, d.pk, f.pk, c.pk, e.pk, g.pk, h.pk],
+        "overdue": {a.pk, b.pk},
+        "closed": closed,
+        "other_team": other_team,
+    }

@@ -73,7 +73,9 @@ def test_deadline_policy_save_recomputes_open_cases_and_keeps_history(users):
     """Changing the policy moves the due times of open cases, each with a history row naming why;
     cases whose clocks do not change get no new history row; closed cases keep their clocks."""
     separated_at = timezone.now() - timedelta(days=2)
-    _, (four, six) = approved_separation(users, children=[years_ago(4), years_ago(6)], occurred_at=separated_at)
+    _, (four, six) = approved_separation(
+        users, children=[years_ago(4), years_ago(6)], occurred_at=separated_at
+    )
     _, (closed,) = approved_separation(users, children=[years_ago(3)], occurred_at=separated_at)
     from reunification.services import case_close
 
