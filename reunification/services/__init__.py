@@ -10,6 +10,7 @@ from .cases import (
 from .policies import deadline_policy_save, ensure_beat_schedule, ensure_deadline_policy, policy_recompute
 from .worklists import (
     clocks_flag,
+    notifications_mark_read,
     worklist_claim_next,
     worklist_item_claim,
     worklist_item_complete,
@@ -27,6 +28,7 @@ __all__ = [
     "deadline_policy_save",
     "ensure_beat_schedule",
     "ensure_deadline_policy",
+    "notifications_mark_read",
     "policy_recompute",
     "worklist_claim_next",
     "worklist_item_claim",

@@ -350,3 +350,17 @@ def _email_notices(by_recipient: dict[int, list[tuple[Any, str]]]) -> None:
             send_mail(subject, body, None, [user.email])
         except Exception:  # noqa: BLE001 - the in-app notice stands; a mail outage must not undo it
             logger.exception("Could not email clock alerts to %s", user.username)
+
+
+@transaction.atomic
+def notifications_mark_read(*, user: Any) -> int:
+    """Mark the user's unread notifications read (each saved, with history); returns how many."""
+    now = timezone.now()
+    count = 0
+    for note in Notification.objects.select_for_update().filter(recipient=user, read_at__isnull=True):
+        note.read_at = now
+        note._change_reason = "read"
+        note._history_user = user
+        note.save(update_fields=["read_at"])
+        count += 1
+    return count
