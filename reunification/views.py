@@ -32,6 +32,7 @@ def _require(request: HttpRequest, *capabilities: str) -> None:
 
 
 def _visible_case(request: HttpRequest, case_id: Any) -> ReunificationCase:
+    _require(request, "work_cases", "read_cases_station", "read_cases_all")
     case = selectors.cases_visible_to(request.user).filter(pk=case_id).first()
     if case is None:
         raise Http404("No reunification case you may see has this id.")
