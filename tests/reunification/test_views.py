@@ -48,7 +48,7 @@ def test_queue_claim_next_shows_the_claimed_case_with_its_checklist(client, user
     top = WorklistItem.objects.get(case_id=scenario["expected"][0])
     assert top.claimed_by == users["coordinator"]
     assert f'id="item-{top.pk}"' in html and "You claimed" in html
-    assert 'Mark done<span class="usa-sr-only">: Contact between child and parent made' in html
+    assert 'Mark done<span class="usa-sr-only"> for Contact between child and parent made' in html
     assert AccessLog.objects.filter(
         user=users["coordinator"], object_id=str(top.case_id), action="claim"
     ).exists()
