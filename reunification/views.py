@@ -46,6 +46,15 @@ def _back(request: HttpRequest, default: str) -> HttpResponse:
     return redirect(default)
 
 
+def _shown_errors(errors: dict[str, list[str]], fields: set[str]) -> dict[str, list[str]]:
+    """Errors of fields the form shows stay by their field; any other goes to the top of the form."""
+    shown = {k: v for k, v in errors.items() if k in fields}
+    rest = [m for k, v in errors.items() if k not in fields for m in v]
+    if rest:
+        shown["non_field"] = rest
+    return shown
+
+
 def _int(value: Any) -> int | None:
     try:
         return int(value)
@@ -259,7 +268,7 @@ def step_update(request: HttpRequest, case_id: Any, step: str) -> HttpResponse:
     except DomainPermissionDenied as exc:
         raise PermissionDenied(str(exc)) from exc
     except ValidationFailed as exc:
-        errors = exc.errors
+        errors = _shown_errors(exc.errors, {"method"})
     except (BusinessRuleError, StaleVersionError) as exc:
         errors = {"non_field": [str(exc)]}
     case = _visible_case(request, case_id)
@@ -296,7 +305,7 @@ def case_close(request: HttpRequest, case_id: Any) -> HttpResponse:
     except DomainPermissionDenied as exc:
         raise PermissionDenied(str(exc)) from exc
     except ValidationFailed as exc:
-        errors = exc.errors
+        errors = _shown_errors(exc.errors, {"custody_agency", "outcome", "note"})
     except (BusinessRuleError, StaleVersionError) as exc:
         errors = {"non_field": [str(exc)]}
     else:
