@@ -1,6 +1,7 @@
 """Reunification cases with deadline clocks, checklists, daily worklists and notifications."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
@@ -35,6 +36,15 @@ class DeadlinePolicy(BaseModel):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        errors = {
+            field: ["Give at least 1 day."]
+            for field in ("contact_days", "young_child_days", "other_days")
+            if (getattr(self, field) or 0) < 1
+        }
+        if errors:
+            raise ValidationError(errors)
+
 
 class ReunificationCase(BaseModel):
     class Status(models.TextChoices):
@@ -52,6 +62,7 @@ class ReunificationCase(BaseModel):
         PARENT_REMOVED = "parent_removed", "Parent already removed"
         PARENT_RELEASED = "parent_released", "Parent released in the U.S."
         CHECKS_PENDING = "checks_pending", "Checks pending"
+        SEPARATION_ENDED = "separation_ended", "Separation ended outside casework"
         OTHER = "other", "Other"
 
     child = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="reunification_cases")
@@ -67,15 +78,33 @@ class ReunificationCase(BaseModel):
     clock_start = models.DateTimeField(null=True, blank=True)
     contact_due_at = models.DateTimeField(null=True, blank=True)
     reunify_due_at = models.DateTimeField(null=True, blank=True)
+    # The first checklist step not yet done (or "close_case"), and the earliest clock not yet met:
+    # kept in step by the services so the worklist job can order 100,000 cases in one statement.
+    next_step = models.CharField(max_length=24, blank=True)
+    due_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    close_note = models.TextField(blank=True)
 
     history = HistoricalRecords()
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["separation", "child"], name="case_one_per_child_per_separation"),
+            models.CheckConstraint(
+                condition=Q(status__in=["open", "in_progress"], outcome="")
+                | Q(status="reunified", outcome="reunified")
+                | (Q(status="closed") & ~Q(outcome__in=["", "reunified"])),
+                name="case_outcome_matches_status",
+            ),
         ]
         indexes = [models.Index(fields=["team", "status"])]
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in (self.Status.OPEN, self.Status.IN_PROGRESS)
 
     def __str__(self) -> str:
         return f"Case {str(self.pk)[:8]} – {self.child}"
@@ -103,6 +132,22 @@ class CaseStep(BaseModel):
         TRAVEL_ARRANGED = "travel_arranged", "Travel arranged"
         REUNIFIED = "reunified", "Reunified"
 
+    class ParentageMethod(models.TextChoices):
+        DOCUMENTS = "documents", "Documents"
+        DNA = "dna", "DNA test"
+
+    class Eligibility(models.TextChoices):
+        """The eligibility decision: eligible, or one of the 2018 process's ineligibility reasons."""
+
+        ELIGIBLE = "eligible", "Eligible for reunification"
+        CRIMINAL_HISTORY = "criminal_history", "Ineligible: criminal history"
+        NOT_THE_PARENT = "not_the_parent", "Ineligible: not the parent"
+        PARENT_IN_CUSTODY = "parent_in_custody", "Ineligible: parent in USMS/jail custody"
+        COMMUNICABLE_DISEASE = "communicable_disease", "Ineligible: communicable disease"
+        PARENT_REMOVED = "parent_removed", "Ineligible: parent already removed"
+        PARENT_RELEASED = "parent_released", "Ineligible: parent released in the U.S."
+        CHECKS_PENDING = "checks_pending", "Ineligible: checks pending"
+
     case = models.ForeignKey(ReunificationCase, on_delete=models.PROTECT, related_name="steps")
     step = models.CharField(max_length=24, choices=Step.choices)
     done_at = models.DateTimeField(null=True, blank=True)
@@ -117,6 +162,24 @@ class CaseStep(BaseModel):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["case", "step"], name="case_step_unique")]
+
+    @property
+    def is_done(self) -> bool:
+        return self.done_at is not None
+
+    def method_label(self) -> str:
+        choices = {**dict(self.ParentageMethod.choices), **dict(self.Eligibility.choices)}
+        return str(choices.get(self.method, self.method))
+
+
+# Checklist order: the worklist's "next step" is the first step in this order not yet done.
+STEP_ORDER: list[str] = list(CaseStep.Step.values)
+# The next step of a case whose eligibility decision found the family ineligible.
+CLOSE_CASE = "close_case"
+NEXT_STEP_LABELS: dict[str, str] = {
+    **dict(CaseStep.Step.choices),
+    CLOSE_CASE: "Close the case with its outcome",
+}
 
 
 class Worklist(BaseModel):

@@ -1,0 +1,395 @@
+"""Worklist benchmark: the morning build on 100,000 open cases, and claim-next under 8 coordinators.
+
+    .venv/bin/python bench/worklists.py [--cases 100000] [--claims-per-worker 500] [--workers 8]
+                                        [--mode processes|threads]
+
+Runs against the development database of DATABASE_URL (never the test database). The first run
+generates the open cases with set-based SQL (every row with its history row, like the app's own
+writes) on station BEN, team BEN-REUNIFY; later runs reuse them. Each run builds a fresh day (the
+day after the last one built for BEN-REUNIFY), so the build always inserts the whole list; it then
+re-runs the build for the same day (must insert nothing) and has `--workers` coordinators claim
+concurrently with `worklist_claim_next` (SELECT … FOR UPDATE SKIP LOCKED), timing every claim
+(one transaction each, commit included) and counting items handed out twice. Prints the figures.
+"""
+
+import argparse
+import multiprocessing
+import os
+import statistics
+import sys
+import threading
+import time
+from collections import Counter
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "familylink.settings.base")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.contrib.auth.models import Group  # noqa: E402
+from django.db import connection, connections, transaction  # noqa: E402
+
+from apprehensions.models import Person, Station  # noqa: E402
+from familylink.common.models import User  # noqa: E402
+from familylink.common.reference import ensure_all  # noqa: E402
+from reunification.clocks import order_starts_at  # noqa: E402
+from reunification.models import (  # noqa: E402
+    STEP_ORDER,
+    CaseAdult,
+    CaseStep,
+    DeadlinePolicy,
+    ReunificationCase,
+    Worklist,
+    WorklistItem,
+)
+from reunification.services import worklist_claim_next, worklists_build  # noqa: E402
+from reunification.sql import history_insert, history_params  # noqa: E402
+from separations.models import ReasonCode, Separation, SeparationMember  # noqa: E402
+
+STATION = "BEN"
+TEAM = "BEN-REUNIFY"
+
+
+def base_columns(model: Any, values: dict[str, str]) -> tuple[str, str]:
+    """Column list and SELECT expressions: the BaseModel columns get their defaults."""
+    defaults = {
+        "id": "gen_random_uuid()",
+        "created_at": "now()",
+        "updated_at": "now()",
+        "created_by_id": "NULL",
+        "version": "1",
+        "withdrawn_at": "NULL",
+        "withdrawn_by_id": "NULL",
+        "withdrawn_reason": "''",
+    }
+    cols = [f.column for f in model._meta.concrete_fields]
+    exprs = {**defaults, **values}
+    missing = [c for c in cols if c not in exprs]
+    if missing:
+        raise RuntimeError(f"{model.__name__}: no value for {missing}")
+    return ", ".join(f'"{c}"' for c in cols), ", ".join(exprs[c] for c in cols)
+
+
+def insert_with_history(cursor: Any, model: Any, values: dict[str, str], source: str, params: dict) -> int:
+    cols, exprs = base_columns(model, values)
+    cursor.execute(
+        f"WITH ins AS (INSERT INTO {model._meta.db_table} ({cols}) SELECT {exprs} FROM {source} RETURNING *) "
+        + history_insert(model, "ins", history_type="+"),
+        params,
+    )
+    return cursor.rowcount
+
+
+def users() -> tuple[User, User, list[User]]:
+    def user(name: str, role: str, **extra: str) -> User:
+        obj = User.objects.filter(username=name).first()
+        if obj is None:
+            obj = User(username=name, first_name=name, **extra)
+            obj.set_unusable_password()
+            obj.save()
+        obj.groups.set([Group.objects.get(name=role)])
+        return obj
+
+    agent = user("bench_agent", "field_agent", station=STATION)
+    supervisor = user("bench_supervisor", "supervisor", station=STATION)
+    coordinators = [user(f"bench_coord_{i}", "coordinator", team=TEAM) for i in range(8)]
+    return agent, supervisor, coordinators
+
+
+@transaction.atomic
+def generate(n_cases: int, agent: User, supervisor: User) -> None:
+    """n_cases open cases: n/2 separations of two children from one adult, with members, case
+    adults and seven checklist steps per case, every row with its history row."""
+    station = Station.objects.filter(code=STATION).first()
+    if station is None:
+        station = Station(code=STATION, name="Benchmark Station", sector="Benchmark")
+        station.save()
+    policy = DeadlinePolicy.objects.filter(is_active=True).order_by("-order_date").first()
+    separations = n_cases // 2
+    params = {
+        "n": separations,
+        "station": str(station.pk),
+        "reason": str(ReasonCode.objects.get(code="ZERO_TOLERANCE_PROSECUTION").pk),
+        "agent": agent.pk,
+        "supervisor": supervisor.pk,
+        "policy": str(policy.pk),
+        "order_start": order_starts_at(policy.order_date),
+        "contact_days": policy.contact_days,
+        "young_age": policy.young_child_age,
+        "young_days": policy.young_child_days,
+        "other_days": policy.other_days,
+        "team": TEAM,
+        "tz": settings.TIME_ZONE,
+        **history_params(when=django.utils.timezone.now(), reason="benchmark data", user=None),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT setseed(0.42)")
+        cursor.execute(
+            """
+            CREATE TEMP TABLE bench_map ON COMMIT DROP AS
+            SELECT g, gen_random_uuid() AS sep_id, gen_random_uuid() AS adult_id,
+                   gen_random_uuid() AS child1_id, gen_random_uuid() AS child2_id,
+                   now() - make_interval(mins => (random() * 60 * 24 * 60)::int) AS occurred_at,
+                   (current_date - make_interval(days => (random() * 17.9 * 365)::int))::date AS dob1,
+                   (current_date - make_interval(days => (random() * 17.9 * 365)::int))::date AS dob2
+            FROM generate_series(1, %(n)s) AS g
+            """,
+            params,
+        )
+        person = {
+            "sex": "'U'",
+            "aliases": "'[]'::jsonb",
+            "second_surname": "''",
+            "dob_estimated": "false",
+            "country_of_citizenship": "'GT'",
+            "language": "'es'",
+            "a_number": "NULL",
+            "is_unaccompanied": "false",
+            "first_encountered_at": "m.occurred_at",
+            "first_station_id": "%(station)s::uuid",
+            "first_surname": "'Bench' || m.g",
+        }
+        insert_with_history(
+            cursor,
+            Person,
+            {
+                **person,
+                "id": "m.adult_id",
+                "given_names": "'Adulto'",
+                "date_of_birth": "'1985-03-01'::date",
+                "name_normalized": "'adulto bench' || m.g",
+                "is_minor": "false",
+            },
+            "bench_map m",
+            params,
+        )
+        for k in (1, 2):
+            insert_with_history(
+                cursor,
+                Person,
+                {
+                    **person,
+                    "id": f"m.child{k}_id",
+                    "given_names": f"'Nino{k}'",
+                    "date_of_birth": f"m.dob{k}",
+                    "name_normalized": f"'nino{k} bench' || m.g",
+                    "is_minor": "true",
+                },
+                "bench_map m",
+                params,
+            )
+        insert_with_history(
+            cursor,
+            Separation,
+            {
+                "id": "m.sep_id",
+                "created_by_id": "%(agent)s",
+                "family_unit_id": "NULL",
+                "occurred_at": "m.occurred_at",
+                "recorded_at": "m.occurred_at",
+                "station_id": "%(station)s::uuid",
+                "place": "'Benchmark'",
+                "reason_code_id": "%(reason)s::uuid",
+                "narrative": "'Benchmark separation'",
+                "status": "'in_effect'",
+                "requested_by_id": "%(agent)s",
+                "decided_by_id": "%(supervisor)s",
+                "decided_at": "m.occurred_at",
+                "decision_comment": "''",
+                "ended_at": "NULL",
+                "end_outcome": "''",
+                "end_comment": "''",
+            },
+            "bench_map m",
+            params,
+        )
+        for col, side in (("adult_id", "adult"), ("child1_id", "child"), ("child2_id", "child")):
+            insert_with_history(
+                cursor,
+                SeparationMember,
+                {"separation_id": "m.sep_id", "person_id": f"m.{col}", "side": f"'{side}'"},
+                "bench_map m",
+                params,
+            )
+        cursor.execute(
+            """
+            CREATE TEMP TABLE bench_cases ON COMMIT DROP AS
+            SELECT gen_random_uuid() AS case_id, m.sep_id, m.adult_id, c.child_id, c.dob,
+                   GREATEST(m.occurred_at, %(order_start)s) AS clock_start
+            FROM bench_map m
+            CROSS JOIN LATERAL (VALUES (m.child1_id, m.dob1), (m.child2_id, m.dob2)) AS c(child_id, dob)
+            """,
+            params,
+        )
+        reunify_due = (
+            "b.clock_start + make_interval(days => CASE WHEN date_part('year', "
+            "age((b.clock_start AT TIME ZONE %(tz)s)::date, b.dob)) < %(young_age)s "
+            "THEN %(young_days)s ELSE %(other_days)s END)"
+        )
+        contact_due = "b.clock_start + make_interval(days => %(contact_days)s)"
+        insert_with_history(
+            cursor,
+            ReunificationCase,
+            {
+                "id": "b.case_id",
+                "created_by_id": "%(supervisor)s",
+                "child_id": "b.child_id",
+                "separation_id": "b.sep_id",
+                "status": "'open'",
+                "outcome": "''",
+                "team": "%(team)s",
+                "assigned_to_id": "NULL",
+                "policy_id": "%(policy)s::uuid",
+                "clock_start": "b.clock_start",
+                "contact_due_at": contact_due,
+                "reunify_due_at": reunify_due,
+                "next_step": "'contact_made'",
+                "due_at": f"LEAST({contact_due}, {reunify_due})",
+                "closed_at": "NULL",
+                "closed_by_id": "NULL",
+                "close_note": "''",
+            },
+            "bench_cases b",
+            params,
+        )
+        insert_with_history(
+            cursor, CaseAdult, {"case_id": "b.case_id", "person_id": "b.adult_id"}, "bench_cases b", params
+        )
+        params["steps"] = STEP_ORDER
+        insert_with_history(
+            cursor,
+            CaseStep,
+            {
+                "case_id": "b.case_id",
+                "step": "s.step",
+                "done_at": "NULL",
+                "done_by_id": "NULL",
+                "method": "''",
+                "note": "''",
+            },
+            "bench_cases b CROSS JOIN unnest(%(steps)s::text[]) AS s(step)",
+            params,
+        )
+
+
+def claim_loop(user_id: int, day: date, count: int, barrier: Any, out: Any) -> None:
+    user = User.objects.get(pk=user_id)
+    results = []
+    barrier.wait()
+    for _ in range(count):
+        started = time.perf_counter()
+        item = worklist_claim_next(user=user, day=day)
+        elapsed = time.perf_counter() - started
+        if item is None:
+            break
+        results.append((str(item.pk), elapsed))
+    connections.close_all()
+    out.put((user.username, results))
+
+
+def run_claims(coordinators: list[User], day: date, per_worker: int, mode: str) -> list[tuple[str, list]]:
+    if mode == "threads":
+        import queue
+
+        out: Any = queue.Queue()
+        barrier: Any = threading.Barrier(len(coordinators))
+        workers = [
+            threading.Thread(target=claim_loop, args=(c.pk, day, per_worker, barrier, out))
+            for c in coordinators
+        ]
+    else:
+        connections.close_all()  # no connection may cross the fork
+        ctx = multiprocessing.get_context("fork")
+        out = ctx.Queue()
+        barrier = ctx.Barrier(len(coordinators))
+        workers = [
+            ctx.Process(target=claim_loop, args=(c.pk, day, per_worker, barrier, out)) for c in coordinators
+        ]
+    for w in workers:
+        w.start()
+    results = [out.get() for _ in workers]
+    for w in workers:
+        w.join()
+    return results
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--cases", type=int, default=100_000)
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--claims-per-worker", type=int, default=500)
+    parser.add_argument("--mode", choices=["processes", "threads"], default="processes")
+    args = parser.parse_args()
+
+    db = connection.settings_dict["NAME"]
+    if db.startswith("test_"):
+        sys.exit(f"Refusing to run on test database {db}.")
+    ensure_all()
+    agent, supervisor, coordinators = users()
+    coordinators = coordinators[: args.workers]
+    existing = ReunificationCase.objects.filter(team=TEAM, status__in=["open", "in_progress"]).count()
+    print(f"database {db}; open cases of {TEAM}: {existing}")
+    if existing < args.cases:
+        started = time.perf_counter()
+        generate(args.cases - existing, agent, supervisor)
+        took = time.perf_counter() - started
+        print(f"generated {args.cases - existing} open cases (with history) in {took:.1f} s")
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+    open_cases = ReunificationCase.objects.filter(team=TEAM, status__in=["open", "in_progress"]).count()
+
+    last = Worklist.objects.filter(team=TEAM).order_by("-date").values_list("date", flat=True).first()
+    day = max(last + timedelta(days=1), date(2100, 1, 1)) if last else date(2100, 1, 1)
+    started = time.perf_counter()
+    counts = worklists_build(day=day)
+    build_s = time.perf_counter() - started
+    items = WorklistItem.objects.filter(worklist__team=TEAM, worklist__date=day).count()
+    history = WorklistItem.history.filter(
+        worklist_id__in=Worklist.objects.filter(team=TEAM, date=day)
+    ).count()
+    started = time.perf_counter()
+    again = worklists_build(day=day)
+    rebuild_s = time.perf_counter() - started
+    print(
+        f"build for {day}: {build_s:.2f} s, {counts['items_created']} items in all teams, {items} on {TEAM} "
+        f"({open_cases} open cases), {history} history rows"
+    )
+    print(f"same-day re-run: {rebuild_s:.2f} s, items added {again['items_created']}")
+
+    started = time.perf_counter()
+    results = run_claims(coordinators, day, args.claims_per_worker, args.mode)
+    wall = time.perf_counter() - started
+    latencies = [lat for _, rs in results for _, lat in rs]
+    claimed = [pk for _, rs in results for pk, _ in rs]
+    handed_twice = len(claimed) - len(set(claimed))
+    recorded = Counter(
+        WorklistItem.history.filter(id__in=set(claimed), history_change_reason="claimed (next)").values_list(
+            "id", flat=True
+        )
+    )
+    claimed_twice_in_db = sum(1 for n in recorded.values() if n > 1)
+    ms = [x * 1000 for x in latencies]
+    print(
+        f"claim-next, {len(coordinators)} concurrent coordinators ({args.mode}): {len(claimed)} claims in "
+        f"{wall:.1f} s ({len(claimed) / wall:.0f}/s); latency ms p50 {statistics.median(ms):.1f}, "
+        f"p95 {percentile(ms, 95):.1f}, p99 {percentile(ms, 99):.1f}, max {max(ms):.1f}"
+    )
+    print(f"double claims: {handed_twice} handed out twice, {claimed_twice_in_db} items with two claim rows")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,15 @@
+"""Receivers of the separations layer's domain signals; they run in the sender's transaction."""
+
+from typing import Any
+
+from .services import cases_close_for_ended_separation, cases_open_for_separation
+
+
+def on_separation_approved(sender: Any, separation: Any, approver: Any = None, **kwargs: Any) -> None:
+    """Approving a separation opens one reunification case per child (same transaction)."""
+    cases_open_for_separation(separation=separation, by=approver)
+
+
+def on_separation_ended(sender: Any, separation: Any, outcome: str, by: Any = None, **kwargs: Any) -> None:
+    """A separation ended outside casework closes the cases still open on it."""
+    cases_close_for_ended_separation(separation=separation, outcome=outcome, by=by)

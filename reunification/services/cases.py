@@ -1,0 +1,372 @@
+"""Reunification cases: opened when a separation is approved, worked step by step, closed.
+
+Closing a case as reunified ends the separation (when every child of it is reunified) and
+records the new custody of the child and the adult(s), in the same transaction.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from familylink.common.errors import BusinessRuleError, PermissionDenied, StaleVersionError, ValidationFailed
+from separations.models import CustodyPeriod, Separation, SeparationMember
+from separations.services import custody_transfer, separation_end
+
+from ..clocks import compute_clocks
+from ..models import CLOSE_CASE, STEP_ORDER, CaseAdult, CaseStep, ReunificationCase, WorklistItem
+from ..selectors import OPEN_STATUSES, can_reassign_case, can_work_case, team_for_station
+from .policies import applicable_policy
+
+Step = CaseStep.Step
+Status = ReunificationCase.Status
+Outcome = ReunificationCase.Outcome
+
+# Steps a coordinator ticks; "reunified" is recorded by closing the case as reunified.
+TICKABLE_STEPS = [s for s in STEP_ORDER if s != Step.REUNIFIED]
+
+
+def _save(obj: Any, by: Any, reason: str, **kwargs: Any) -> None:
+    obj._change_reason = reason[:100]
+    obj._history_user = by
+    obj.save(**kwargs)
+
+
+def _derive(case: ReunificationCase, steps: dict[str, CaseStep]) -> None:
+    """Set the case's next step and next due time from its checklist and clocks."""
+    eligibility = steps.get(Step.ELIGIBILITY_DECISION)
+    if not case.is_open:
+        case.next_step, case.due_at = "", None
+        return
+    ineligible = eligibility is not None and eligibility.method != CaseStep.Eligibility.ELIGIBLE
+    if ineligible and eligibility.is_done:
+        case.next_step = CLOSE_CASE
+    else:
+        case.next_step = next((s for s in STEP_ORDER if not steps[s].is_done), Step.REUNIFIED)
+    pending = [case.reunify_due_at]
+    if not steps[Step.CONTACT_MADE].is_done:
+        pending.append(case.contact_due_at)
+    dues = [d for d in pending if d is not None]
+    case.due_at = min(dues) if dues else None
+
+
+def _lock_case(case_id: Any) -> ReunificationCase:
+    try:
+        return (
+            ReunificationCase.objects.select_for_update(of=("self",))
+            .select_related("separation", "separation__station", "child")
+            .get(pk=case_id, withdrawn_at__isnull=True)
+        )
+    except (ReunificationCase.DoesNotExist, ValueError, TypeError) as exc:
+        raise ValidationFailed({"case": [f"No reunification case with id {case_id!r}."]}) from exc
+
+
+def _check_version(obj: Any, expected_version: int | None) -> None:
+    if expected_version is not None and int(expected_version) != obj.version:
+        raise StaleVersionError(
+            f"This record changed since you opened it (version {expected_version}, now {obj.version}); "
+            "reload it and apply your change again."
+        )
+
+
+@transaction.atomic
+def cases_open_for_separation(*, separation: Separation, by: Any) -> list[ReunificationCase]:
+    """Open one case per child of a just-approved separation (handler of `separation_approved`).
+
+    Team: the separation's station + "-REUNIFY"; clocks from the applicable deadline policy;
+    the adults and a seven-step checklist with each case. Idempotent per (separation, child).
+    """
+    policy = applicable_policy()
+    members = list(
+        SeparationMember.objects.filter(separation=separation, withdrawn_at__isnull=True).select_related(
+            "person"
+        )
+    )
+    adults = [m.person for m in members if m.side == SeparationMember.Side.ADULT]
+    team = team_for_station(separation.station.code)
+    reason = "opened on separation approval"
+    opened = []
+    for member in members:
+        if member.side != SeparationMember.Side.CHILD:
+            continue
+        child = member.person
+        if ReunificationCase.objects.filter(separation=separation, child=child).exists():
+            continue
+        case = ReunificationCase(
+            child=child,
+            separation=separation,
+            team=team,
+            policy=policy,
+            status=Status.OPEN,
+            next_step=STEP_ORDER[0],
+            created_by=by,
+        )
+        if policy is not None:
+            clocks = compute_clocks(
+                policy=policy, separated_at=separation.occurred_at, date_of_birth=child.date_of_birth
+            )
+            case.clock_start = clocks.clock_start
+            case.contact_due_at = clocks.contact_due_at
+            case.reunify_due_at = clocks.reunify_due_at
+            case.due_at = min(clocks.contact_due_at, clocks.reunify_due_at)
+        _save(case, by, reason)
+        for adult in adults:
+            _save(CaseAdult(case=case, person=adult, created_by=by), by, reason)
+        for step in STEP_ORDER:
+            _save(CaseStep(case=case, step=step, created_by=by), by, reason)
+        opened.append(case)
+    return opened
+
+
+def _validate_method(step: str, method: str) -> str:
+    method = (method or "").strip()
+    if step == Step.PARENTAGE_VERIFIED:
+        if method not in CaseStep.ParentageMethod.values:
+            raise ValidationFailed(
+                {"method": ["Say how parentage was verified: documents or DNA test (documents, dna)."]}
+            )
+    elif step == Step.ELIGIBILITY_DECISION:
+        if method not in CaseStep.Eligibility.values:
+            raise ValidationFailed(
+                {
+                    "method": [
+                        "Record the decision: eligible, or the ineligibility reason ("
+                        + ", ".join(CaseStep.Eligibility.values)
+                        + ")."
+                    ]
+                }
+            )
+    elif method:
+        raise ValidationFailed({"method": [f"The step '{step}' takes no method; use the note instead."]})
+    return method
+
+
+@transaction.atomic
+def case_step_update(
+    *,
+    case_id: Any,
+    step: str,
+    done: bool,
+    by: Any,
+    method: str = "",
+    note: str = "",
+    expected_version: int | None = None,
+    change_reason: str = "",
+) -> ReunificationCase:
+    """Tick (or untick) one checklist step of an open case, with who and when.
+
+    Preconditions: `by` works the case's team; parentage needs how (documents/DNA); the
+    eligibility decision needs eligible or an ineligibility reason. `expected_version` is the
+    step's version the user saw (stale → StaleVersionError).
+    """
+    case = _lock_case(case_id)
+    if not can_work_case(by, case):
+        raise PermissionDenied("Only a coordinator of this case's team can work its checklist.")
+    if not case.is_open:
+        raise BusinessRuleError(f"This case is {case.get_status_display().lower()}; its checklist is closed.")
+    if step not in STEP_ORDER:
+        raise ValidationFailed({"step": [f"Unknown step {step!r}; use one of {', '.join(STEP_ORDER)}."]})
+    if step == Step.REUNIFIED:
+        raise BusinessRuleError("The 'Reunified' step is recorded by closing the case as reunified.")
+    steps = {s.step: s for s in CaseStep.objects.select_for_update().filter(case=case)}
+    row = steps[step]
+    _check_version(row, expected_version)
+    reason = change_reason or f"{step} {'done' if done else 'undone'}"
+    if done:
+        method = _validate_method(step, method)
+        if not row.is_done:
+            row.done_at = timezone.now()
+            row.done_by = by
+        row.method = method
+        row.note = note.strip()
+    else:
+        if not row.is_done:
+            raise BusinessRuleError(f"The step '{row.get_step_display()}' is not done; nothing to undo.")
+        row.done_at = None
+        row.done_by = None
+        row.method = ""
+        row.note = note.strip() or row.note
+    _save(row, by, reason)
+    before = (case.next_step, case.due_at, case.status)
+    if case.status == Status.OPEN:
+        case.status = Status.IN_PROGRESS
+    _derive(case, steps)
+    if (case.next_step, case.due_at, case.status) != before:
+        _save(case, by, reason, update_fields=["next_step", "due_at", "status"])
+    return case
+
+
+def _complete_open_items(case: ReunificationCase, by: Any, now: datetime) -> None:
+    """A case closed while on a worklist: the items claimed for it are done too."""
+    for item in WorklistItem.objects.select_for_update().filter(
+        case=case, claimed_by__isnull=False, completed_at__isnull=True
+    ):
+        item.completed_at = now
+        item.completed_by = by
+        _save(item, by, f"case closed ({case.status})", update_fields=["completed_at", "completed_by"])
+
+
+@transaction.atomic
+def case_close(
+    *,
+    case_id: Any,
+    by: Any,
+    outcome: str,
+    note: str = "",
+    custody_agency: str = CustodyPeriod.Agency.RELEASED,
+    custody_facility: str = "",
+    reunified_at: datetime | None = None,
+    expected_version: int | None = None,
+    change_reason: str = "",
+) -> ReunificationCase:
+    """Close an open case: as reunified (status `reunified`) or with another outcome (`closed`).
+
+    Reunified: every earlier checklist step must be done and the eligibility decision eligible;
+    the child and the adult(s) move to the new custody (`custody_agency`, `custody_facility`),
+    and the separation ends as reunified once every child of it is reunified. All in this
+    transaction: if any part fails, nothing is recorded.
+    """
+    case = _lock_case(case_id)
+    if not can_work_case(by, case):
+        raise PermissionDenied("Only a coordinator of this case's team can close it.")
+    _check_version(case, expected_version)
+    if not case.is_open:
+        raise BusinessRuleError(f"This case is already {case.get_status_display().lower()}.")
+    choices = [o for o in Outcome.values if o != Outcome.SEPARATION_ENDED]
+    if outcome not in choices:
+        raise ValidationFailed({"outcome": [f"Choose an outcome: {', '.join(choices)}."]})
+    now = timezone.now()
+    steps = {s.step: s for s in CaseStep.objects.select_for_update().filter(case=case)}
+    if outcome == Outcome.REUNIFIED:
+        when = reunified_at or now
+        missing = [steps[s].get_step_display() for s in TICKABLE_STEPS if not steps[s].is_done]
+        if missing:
+            raise BusinessRuleError(
+                "Before closing as reunified, complete these checklist steps: " + "; ".join(missing) + "."
+            )
+        eligibility = steps[Step.ELIGIBILITY_DECISION]
+        if eligibility.method != CaseStep.Eligibility.ELIGIBLE:
+            raise BusinessRuleError(
+                f"The eligibility decision is '{eligibility.method_label()}'; a case can close as "
+                "reunified only when the family is eligible."
+            )
+        if custody_agency not in CustodyPeriod.Agency.values:
+            raise ValidationFailed(
+                {
+                    "custody_agency": [
+                        f"Unknown agency {custody_agency!r}; use one of "
+                        f"{', '.join(CustodyPeriod.Agency.values)}."
+                    ]
+                }
+            )
+        if when > now:
+            raise ValidationFailed({"reunified_at": ["The reunification time is in the future."]})
+        reunified_step = steps[Step.REUNIFIED]
+        reunified_step.done_at = when
+        reunified_step.done_by = by
+        reunified_step.note = note.strip()
+        _save(reunified_step, by, change_reason or "reunified")
+        case.status = Status.REUNIFIED
+        case.closed_at = when
+    else:
+        if outcome == Outcome.OTHER and not note.strip():
+            raise ValidationFailed({"note": ["Explain the outcome 'other' in the note."]})
+        case.status = Status.CLOSED
+        case.closed_at = now
+    case.outcome = outcome
+    case.closed_by = by
+    case.close_note = note.strip()
+    _derive(case, steps)
+    reason = change_reason or f"closed: {outcome}"
+    _save(case, by, reason)
+    _complete_open_items(case, by, now)
+    if outcome == Outcome.REUNIFIED:
+        links = case.case_adults.filter(withdrawn_at__isnull=True).select_related("person")
+        adults = [link.person for link in links]
+        for person in [case.child, *adults]:
+            custody_transfer(
+                person_id=person.pk,
+                agency=custody_agency,
+                facility=custody_facility.strip(),
+                started_at=case.closed_at,
+                by=by,
+                change_reason=f"reunified (case {case.pk})",
+            )
+        _end_separation_if_all_reunified(case, by)
+    return case
+
+
+def _end_separation_if_all_reunified(case: ReunificationCase, by: Any) -> None:
+    """The separation ends when every child of it is reunified: ending it per child is not
+    possible (the separation records one end for all of its members)."""
+    separation = Separation.objects.select_for_update().get(pk=case.separation_id)
+    if separation.status != Separation.Status.IN_EFFECT:
+        return
+    others = ReunificationCase.objects.filter(separation=separation, withdrawn_at__isnull=True).exclude(
+        pk=case.pk
+    )
+    if others.exclude(status=Status.REUNIFIED).exists():
+        return
+    separation_end(
+        separation_id=separation.pk,
+        by=by,
+        outcome=Separation.EndOutcome.REUNIFIED,
+        comment=f"Reunified through reunification case {case.pk}",
+        ended_at=max(case.closed_at or timezone.now(), separation.occurred_at),
+    )
+
+
+@transaction.atomic
+def case_reassign(*, case_id: Any, to_user: Any, by: Any, change_reason: str = "") -> ReunificationCase:
+    """Assign an open case to another coordinator of its team (a supervisor of its station).
+
+    A claim on the case's worklist item that is still being worked moves to the new coordinator.
+    """
+    case = _lock_case(case_id)
+    if not can_reassign_case(by, case):
+        raise PermissionDenied("Only a supervisor of this case's station can reassign it.")
+    if not case.is_open:
+        raise BusinessRuleError(f"This case is {case.get_status_display().lower()}; it cannot be reassigned.")
+    if (
+        to_user is None
+        or not to_user.is_active
+        or to_user.team != case.team
+        or not to_user.groups.filter(name="coordinator").exists()
+    ):
+        raise ValidationFailed({"assigned_to": [f"Choose an active coordinator of team {case.team}."]})
+    if case.assigned_to_id == to_user.pk:
+        return case
+    reason = change_reason or f"reassigned to {to_user.username}"
+    case.assigned_to = to_user
+    _save(case, by, reason, update_fields=["assigned_to"])
+    now = timezone.now()
+    for item in WorklistItem.objects.select_for_update().filter(
+        case=case, claimed_by__isnull=False, completed_at__isnull=True
+    ):
+        item.claimed_by = to_user
+        item.claimed_at = now
+        _save(item, by, reason, update_fields=["claimed_by", "claimed_at"])
+    return case
+
+
+@transaction.atomic
+def cases_close_for_ended_separation(*, separation: Separation, outcome: str, by: Any) -> int:
+    """A separation ended outside casework (e.g. recorded in error): its open cases close with it."""
+    count = 0
+    for case in ReunificationCase.objects.select_for_update().filter(
+        separation=separation, status__in=OPEN_STATUSES
+    ):
+        steps = {s.step: s for s in case.steps.all()}
+        if outcome == Separation.EndOutcome.REUNIFIED:
+            case.status, case.outcome = Status.REUNIFIED, Outcome.REUNIFIED
+        else:
+            case.status, case.outcome = Status.CLOSED, Outcome.SEPARATION_ENDED
+        case.closed_at = separation.ended_at or timezone.now()
+        case.closed_by = by
+        case.close_note = f"The separation ended ({outcome}) outside casework."
+        _derive(case, steps)
+        _save(case, by, f"separation ended: {outcome}")
+        _complete_open_items(case, by, timezone.now())
+        count += 1
+    return count

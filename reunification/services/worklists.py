@@ -1,0 +1,366 @@
+"""Daily worklists: the set-based morning build, claiming, completing, and the clock alerts."""
+
+import logging
+from collections import defaultdict
+from datetime import date, datetime, time
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import connection, transaction
+from django.utils import timezone
+
+from familylink.common.errors import BusinessRuleError, PermissionDenied, ValidationFailed
+from familylink.common.roles import has_capability
+
+from ..clocks import DUE_SOON, local_zone
+from ..models import CaseStep, Notification, ReunificationCase, Worklist, WorklistItem
+from ..selectors import OPEN_STATUSES
+from ..sql import history_insert, history_params
+
+logger = logging.getLogger(__name__)
+
+# Build order: overdue first, then nearest due (by day), then younger children (an unknown date
+# of birth counts as youngest), then longest separated; creation time and id make it total.
+ORDER_BY = (
+    "is_overdue DESC, due_day ASC NULLS LAST, date_of_birth DESC NULLS FIRST, "
+    "occurred_at ASC, case_created_at ASC, case_id ASC"
+)
+
+
+def worklist_reference_time(day: date) -> datetime:
+    """The moment a day's list is "as of": WORKLIST_BUILD_HOUR on that day (local time zone).
+
+    A clock due before it is overdue on that day's list, whenever the build actually runs, so
+    the same day always yields the same list.
+    """
+    return datetime.combine(day, time(hour=settings.WORKLIST_BUILD_HOUR), tzinfo=local_zone())
+
+
+def today() -> date:
+    return timezone.localdate()
+
+
+@transaction.atomic
+def worklists_build(*, day: date, team: str | None = None, by: Any = None) -> dict[str, int]:
+    """Build the day's worklist of every team (or of `team`) from its open cases, in SQL.
+
+    One INSERT … SELECT per table, each writing its history rows in the same statement.
+    Idempotent: a case already on the day's list is skipped (ON CONFLICT DO NOTHING); cases
+    opened since an earlier build are appended after the items already there.
+    """
+    now = timezone.now()
+    params: dict[str, Any] = {
+        "day": day,
+        "team": team or None,
+        "now": now,
+        "by": getattr(by, "pk", None),
+        "reference": worklist_reference_time(day),
+        "tz": settings.TIME_ZONE,
+        "open": list(OPEN_STATUSES),
+        **history_params(when=now, reason=f"worklist built for {day.isoformat()}", user=by),
+    }
+    case_t = ReunificationCase._meta.db_table
+    list_t = Worklist._meta.db_table
+    item_t = WorklistItem._meta.db_table
+    with connection.cursor() as cursor:
+        # One build at a time, so positions appended by a second build never interleave.
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext('reunification.worklists_build'))")
+        cursor.execute(
+            f"""
+            WITH teams AS (
+                SELECT DISTINCT c.team FROM {case_t} c
+                WHERE c.status = ANY(%(open)s) AND c.withdrawn_at IS NULL AND c.team <> ''
+                  AND (%(team)s::text IS NULL OR c.team = %(team)s)
+            ), ins AS (
+                INSERT INTO {list_t} (id, created_at, updated_at, created_by_id, version, withdrawn_at,
+                                      withdrawn_by_id, withdrawn_reason, team, date, built_at)
+                SELECT gen_random_uuid(), %(now)s, %(now)s, %(by)s, 1, NULL, NULL, '', t.team, %(day)s,
+                       %(now)s
+                FROM teams t
+                ON CONFLICT ON CONSTRAINT worklist_team_date_unique DO NOTHING
+                RETURNING *
+            )
+            {history_insert(Worklist, "ins", history_type="+")}
+            """,  # noqa: S608 - identifiers come from model metadata; values are parameters
+            params,
+        )
+        worklists_created = cursor.rowcount
+        cursor.execute(
+            f"""
+            WITH lists AS (
+                SELECT w.id, w.team,
+                       COALESCE((SELECT max(i.position) FROM {item_t} i WHERE i.worklist_id = w.id), 0)
+                           AS last_position
+                FROM {list_t} w
+                WHERE w.date = %(day)s AND w.withdrawn_at IS NULL
+                  AND (%(team)s::text IS NULL OR w.team = %(team)s)
+            ), candidates AS (
+                SELECT l.id AS worklist_id, l.last_position, c.id AS case_id, c.next_step, c.due_at,
+                       (c.due_at IS NOT NULL AND c.due_at < %(reference)s) AS is_overdue,
+                       (c.due_at AT TIME ZONE %(tz)s)::date AS due_day,
+                       p.date_of_birth, s.occurred_at, c.created_at AS case_created_at
+                FROM lists l
+                JOIN {case_t} c ON c.team = l.team
+                JOIN apprehensions_person p ON p.id = c.child_id
+                JOIN separations_separation s ON s.id = c.separation_id
+                WHERE c.status = ANY(%(open)s) AND c.withdrawn_at IS NULL
+                  AND NOT EXISTS (SELECT 1 FROM {item_t} i WHERE i.worklist_id = l.id AND i.case_id = c.id)
+            ), ranked AS (
+                SELECT candidates.*,
+                       last_position + row_number() OVER (PARTITION BY worklist_id ORDER BY {ORDER_BY})
+                           AS position
+                FROM candidates
+            ), ins AS (
+                INSERT INTO {item_t} (id, created_at, updated_at, created_by_id, version, withdrawn_at,
+                                      withdrawn_by_id, withdrawn_reason, worklist_id, case_id, position,
+                                      next_step, due_at, is_overdue, claimed_by_id, claimed_at,
+                                      completed_by_id, completed_at)
+                SELECT gen_random_uuid(), %(now)s, %(now)s, %(by)s, 1, NULL, NULL, '', worklist_id, case_id,
+                       position, next_step, due_at, is_overdue, NULL, NULL, NULL, NULL
+                FROM ranked
+                ON CONFLICT ON CONSTRAINT worklist_item_case_unique DO NOTHING
+                RETURNING *
+            )
+            {history_insert(WorklistItem, "ins", history_type="+")}
+            """,  # noqa: S608 - identifiers come from model metadata; values are parameters
+            params,
+        )
+        items_created = cursor.rowcount
+    return {"worklists_created": worklists_created, "items_created": items_created}
+
+
+def _require_worker(user: Any) -> None:
+    if not has_capability(user, "work_worklist") or not user.team:
+        raise PermissionDenied("Only a coordinator with a team works a worklist.")
+
+
+def _claim(item: WorklistItem, user: Any, reason: str) -> WorklistItem:
+    now = timezone.now()
+    item.claimed_by = user
+    item.claimed_at = now
+    item._change_reason = reason
+    item._history_user = user
+    item.save(update_fields=["claimed_by", "claimed_at"])
+    case = item.case
+    changed = []
+    if case.assigned_to_id != user.pk:
+        case.assigned_to = user
+        changed.append("assigned_to")
+    if case.status == ReunificationCase.Status.OPEN:
+        case.status = ReunificationCase.Status.IN_PROGRESS
+        changed.append("status")
+    if changed:
+        case._change_reason = reason
+        case._history_user = user
+        case.save(update_fields=changed)
+    return item
+
+
+@transaction.atomic
+def worklist_claim_next(*, user: Any, day: date) -> WorklistItem | None:
+    """Claim the top unclaimed item of the user's team's list for `day`; None when none is left.
+
+    `SELECT … FOR UPDATE SKIP LOCKED`: concurrent coordinators each get a different item and
+    never wait on one another; an item is never handed to two people.
+    """
+    _require_worker(user)
+    worklist = Worklist.objects.filter(team=user.team, date=day, withdrawn_at__isnull=True).first()
+    if worklist is None:
+        return None
+    item = (
+        WorklistItem.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("case")
+        .filter(
+            worklist=worklist,
+            claimed_by__isnull=True,
+            completed_at__isnull=True,
+            withdrawn_at__isnull=True,
+            case__status__in=OPEN_STATUSES,
+        )
+        .order_by("position")
+        .first()
+    )
+    if item is None:
+        return None
+    return _claim(item, user, "claimed (next)")
+
+
+def _lock_item(item_id: Any) -> WorklistItem:
+    try:
+        return (
+            WorklistItem.objects.select_for_update(of=("self",))
+            .select_related("worklist", "case", "claimed_by")
+            .get(pk=item_id, withdrawn_at__isnull=True)
+        )
+    except (WorklistItem.DoesNotExist, ValueError, TypeError) as exc:
+        raise ValidationFailed({"item": [f"No worklist item with id {item_id!r}."]}) from exc
+
+
+def _who(user: Any) -> str:
+    return (user.get_full_name() or user.username) if user is not None else "someone"
+
+
+@transaction.atomic
+def worklist_item_claim(*, item_id: Any, user: Any) -> WorklistItem:
+    """Claim one item of the user's team's list; an item already claimed is refused (409)."""
+    _require_worker(user)
+    item = _lock_item(item_id)
+    if item.worklist.team != user.team:
+        raise PermissionDenied("This item is on another team's worklist.")
+    if item.completed_at is not None:
+        raise BusinessRuleError("This item is already completed.")
+    if item.claimed_by_id is not None:
+        who = "you" if item.claimed_by_id == user.pk else _who(item.claimed_by)
+        raise BusinessRuleError(
+            f"This item was already claimed by {who} at {timezone.localtime(item.claimed_at):%Y-%m-%d %H:%M}."
+        )
+    if not item.case.is_open:
+        raise BusinessRuleError(f"The case is {item.case.get_status_display().lower()}; nothing to work.")
+    return _claim(item, user, "claimed")
+
+
+@transaction.atomic
+def worklist_item_complete(*, item_id: Any, user: Any) -> WorklistItem:
+    """Mark the user's claimed item done for the day."""
+    _require_worker(user)
+    item = _lock_item(item_id)
+    if item.worklist.team != user.team:
+        raise PermissionDenied("This item is on another team's worklist.")
+    if item.completed_at is not None:
+        raise BusinessRuleError("This item is already completed.")
+    if item.claimed_by_id is None:
+        raise BusinessRuleError("Claim this item before completing it.")
+    if item.claimed_by_id != user.pk:
+        raise BusinessRuleError(
+            f"This item is claimed by {_who(item.claimed_by)}; only they can complete it."
+        )
+    item.completed_by = user
+    item.completed_at = timezone.now()
+    item._change_reason = "completed"
+    item._history_user = user
+    item.save(update_fields=["completed_by", "completed_at"])
+    return item
+
+
+@transaction.atomic
+def clocks_flag(*, now: datetime | None = None) -> dict[str, int]:
+    """Notify about every clock of an open case due within 48 hours or overdue, once per clock.
+
+    Recipients: the case's coordinator (every coordinator of the team while unassigned) and the
+    supervisors of the separation's station. In-app Notification rows (with history) in one
+    statement, duplicates refused by the unique constraint; then one email per recipient
+    listing the new notices, sent once the transaction commits.
+    """
+    now = now or timezone.now()
+    params: dict[str, Any] = {
+        "now": now,
+        "soon": now + DUE_SOON,
+        "open": list(OPEN_STATUSES),
+        "tz": settings.TIME_ZONE,
+        "contact_step": CaseStep.Step.CONTACT_MADE.value,
+        **history_params(when=now, reason="clock alert", user=None),
+    }
+    case_t = ReunificationCase._meta.db_table
+    step_t = CaseStep._meta.db_table
+    note_t = Notification._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH clocks AS (
+                SELECT c.id AS case_id, c.team, c.assigned_to_id, c.separation_id, c.child_id,
+                       'contact' AS clock, c.contact_due_at AS due
+                FROM {case_t} c
+                WHERE c.status = ANY(%(open)s) AND c.withdrawn_at IS NULL
+                  AND c.contact_due_at < %(soon)s
+                  AND NOT EXISTS (SELECT 1 FROM {step_t} st WHERE st.case_id = c.id
+                                  AND st.step = %(contact_step)s AND st.done_at IS NOT NULL)
+                UNION ALL
+                SELECT c.id, c.team, c.assigned_to_id, c.separation_id, c.child_id,
+                       'reunify', c.reunify_due_at
+                FROM {case_t} c
+                WHERE c.status = ANY(%(open)s) AND c.withdrawn_at IS NULL
+                  AND c.reunify_due_at < %(soon)s
+            ), flagged AS (
+                SELECT k.*, CASE WHEN k.due < %(now)s THEN 'overdue' ELSE 'due_soon' END AS kind,
+                       st.code AS station,
+                       concat_ws(' ', p.given_names, p.first_surname, p.second_surname) AS child_name
+                FROM clocks k
+                JOIN separations_separation s ON s.id = k.separation_id
+                JOIN apprehensions_station st ON st.id = s.station_id
+                JOIN apprehensions_person p ON p.id = k.child_id
+            ), people AS (
+                SELECT u.id, u.team, u.station, g.name AS role
+                FROM common_user u
+                JOIN common_user_groups ug ON ug.user_id = u.id
+                JOIN auth_group g ON g.id = ug.group_id
+                WHERE u.is_active AND g.name IN ('coordinator', 'supervisor')
+            ), recipients AS (
+                SELECT DISTINCT f.case_id, f.clock, f.kind, f.due, f.child_name, u.id AS recipient_id
+                FROM flagged f
+                JOIN people u ON (
+                    (u.role = 'coordinator' AND (u.id = f.assigned_to_id
+                                                 OR (f.assigned_to_id IS NULL AND u.team = f.team)))
+                    OR (u.role = 'supervisor' AND u.station = f.station)
+                )
+            ), ins AS (
+                INSERT INTO {note_t} (id, created_at, updated_at, created_by_id, version, withdrawn_at,
+                                      withdrawn_by_id, withdrawn_reason, recipient_id, case_id, kind, clock,
+                                      message, read_at)
+                SELECT gen_random_uuid(), %(now)s, %(now)s, NULL, 1, NULL, NULL, '', r.recipient_id,
+                       r.case_id, r.kind, r.clock,
+                       concat(CASE r.kind WHEN 'overdue' THEN 'Overdue: ' ELSE 'Due within 48 hours: ' END,
+                              CASE r.clock WHEN 'contact' THEN 'contact between child and parent'
+                                           ELSE 'reunification' END,
+                              ' for ', r.child_name, ', due ',
+                              to_char(r.due AT TIME ZONE %(tz)s, 'YYYY-MM-DD HH24:MI'), ' ', %(tz)s, '.'),
+                       NULL
+                FROM recipients r
+                ON CONFLICT ON CONSTRAINT notification_once_per_clock DO NOTHING
+                RETURNING *
+            )
+            {history_insert(Notification, "ins", history_type="+")}
+            RETURNING id, recipient_id, case_id, message
+            """,  # noqa: S608 - identifiers come from model metadata; values are parameters
+            params,
+        )
+        created = cursor.fetchall()
+    by_recipient: dict[int, list[tuple[Any, str]]] = defaultdict(list)
+    for _id, recipient_id, case_id, message in created:
+        by_recipient[recipient_id].append((case_id, message))
+    transaction.on_commit(lambda: _email_notices(dict(by_recipient)))
+    return {"notifications_created": len(created), "recipients": len(by_recipient)}
+
+
+def _email_notices(by_recipient: dict[int, list[tuple[Any, str]]]) -> None:
+    """One email per recipient listing their new clock alerts (after commit; failures logged)."""
+    from familylink.common.models import User
+
+    users = {u.pk: u for u in User.objects.filter(pk__in=list(by_recipient))}
+    for recipient_id, notices in by_recipient.items():
+        user = users.get(recipient_id)
+        if user is None or not user.email:
+            continue
+        lines = [message for _, message in notices[:200]]
+        if len(notices) > 200:
+            lines.append(f"… and {len(notices) - 200} more: see Notifications in FamilyLink.")
+        subject = f"FamilyLink: {len(notices)} reunification clock(s) need attention"
+        body = "\n".join(["Clocks due within 48 hours or overdue:", "", *lines])
+        try:
+            send_mail(subject, body, None, [user.email])
+        except Exception:  # noqa: BLE001 - the in-app notice stands; a mail outage must not undo it
+            logger.exception("Could not email clock alerts to %s", user.username)
+
+
+@transaction.atomic
+def notifications_mark_read(*, user: Any) -> int:
+    """Mark the user's unread notifications read (each saved, with history); returns how many."""
+    now = timezone.now()
+    count = 0
+    for note in Notification.objects.select_for_update().filter(recipient=user, read_at__isnull=True):
+        note.read_at = now
+        note._change_reason = "read"
+        note._history_user = user
+        note.save(update_fields=["read_at"])
+        count += 1
+    return count

@@ -1,0 +1,224 @@
+"""Case services: opening on approval, the checklist, closing (reunified ends the separation and
+moves custody, all in one transaction), reassignment, separations ended outside casework."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from familylink.common.errors import BusinessRuleError, PermissionDenied, StaleVersionError, ValidationFailed
+from reunification.models import CaseAdult, CaseStep, ReunificationCase
+from reunification.services import case_close, case_reassign, case_step_update
+from separations.models import CustodyPeriod, Separation
+from separations.services import custody_transfer, separation_end
+
+from ..conftest import make_user
+from .factories import approved_separation, years_ago
+
+pytestmark = pytest.mark.django_db
+
+TICK = [
+    ("contact_made", ""),
+    ("parentage_verified", "dna"),
+    ("parent_located", ""),
+    ("background_check", ""),
+    ("eligibility_decision", "eligible"),
+    ("travel_arranged", ""),
+]
+
+
+def tick_all(case, user):
+    for step, method in TICK:
+        case_step_update(case_id=case.pk, step=step, done=True, method=method, by=user)
+
+
+def test_cases_open_for_separation_opens_one_case_per_child_with_adults_team_and_checklist(users):
+    """Approval opens a case per child: team EPT-REUNIFY, the adults, seven steps, history rows."""
+    separation, cases = approved_separation(users, children=[years_ago(4), years_ago(9)], adults=2)
+
+    assert len(cases) == 2
+    for case in cases:
+        assert case.status == "open" and case.outcome == ""
+        assert case.team == "EPT-REUNIFY"
+        assert case.next_step == "contact_made"
+        assert case.created_by == users["supervisor"]
+        assert CaseAdult.objects.filter(case=case).count() == 2
+        assert list(case.steps.order_by("created_at").values_list("step", flat=True)) == list(
+            CaseStep.Step.values
+        )
+        assert case.history.count() == 1
+        assert case.history.first().history_change_reason == "opened on separation approval"
+    assert separation.status == Separation.Status.IN_EFFECT
+
+
+def test_case_step_update_records_who_and_when_and_moves_the_next_step(users):
+    """Ticking contact records who/when, puts the case in progress and moves its next step and due."""
+    _, (case,) = approved_separation(users, children=[years_ago(7)])
+    coordinator = users["coordinator"]
+
+    case = case_step_update(
+        case_id=case.pk, step="contact_made", done=True, by=coordinator, note="Phone call"
+    )
+
+    step = case.steps.get(step="contact_made")
+    assert step.done_by == coordinator and step.done_at is not None and step.note == "Phone call"
+    assert step.history.first().history_user == coordinator
+    case.refresh_from_db()
+    assert case.status == "in_progress"
+    assert case.next_step == "parentage_verified"
+    assert case.due_at == case.reunify_due_at
+
+
+def test_case_step_update_requires_how_parentage_and_eligibility_were_decided(users):
+    """Parentage needs documents or DNA; eligibility needs eligible or an ineligibility reason."""
+    _, (case,) = approved_separation(users, children=[years_ago(7)])
+    with pytest.raises(ValidationFailed) as err:
+        case_step_update(case_id=case.pk, step="parentage_verified", done=True, by=users["coordinator"])
+    assert "documents" in err.value.errors["method"][0]
+    with pytest.raises(ValidationFailed):
+        case_step_update(
+            case_id=case.pk, step="eligibility_decision", done=True, method="maybe", by=users["coordinator"]
+        )
+    case = case_step_update(
+        case_id=case.pk,
+        step="eligibility_decision",
+        done=True,
+        method="parent_in_custody",
+        by=users["coordinator"],
+    )
+    assert case.next_step == "close_case"
+    assert (
+        case.steps.get(step="eligibility_decision").method_label()
+        == "Ineligible: parent in USMS/jail custody"
+    )
+
+
+def test_case_step_update_refuses_other_teams_and_stale_versions(users):
+    """A coordinator of another team cannot tick; a stale step version is refused."""
+    _, (case,) = approved_separation(users, children=[years_ago(7)])
+    other = make_user("other-coordinator", "coordinator", team="YUM-REUNIFY")
+    with pytest.raises(PermissionDenied):
+        case_step_update(case_id=case.pk, step="contact_made", done=True, by=other)
+    with pytest.raises(StaleVersionError):
+        case_step_update(
+            case_id=case.pk, step="contact_made", done=True, by=users["coordinator"], expected_version=7
+        )
+    assert not case.steps.get(step="contact_made").is_done
+
+
+def test_case_close_as_reunified_needs_the_checklist_done(users):
+    """Closing as reunified before the checklist is complete names the missing steps; nothing changes."""
+    _, (case,) = approved_separation(users, children=[years_ago(7)])
+    case_step_update(case_id=case.pk, step="contact_made", done=True, by=users["coordinator"])
+    with pytest.raises(BusinessRuleError, match="Parentage verified; Parent located"):
+        case_close(case_id=case.pk, by=users["coordinator"], outcome="reunified")
+    case.refresh_from_db()
+    assert case.status == "in_progress"
+
+
+def test_case_close_as_reunified_ends_the_separation_and_moves_custody_of_both(users):
+    """Reunified: case reunified with who/when, the child and the parent released together (custody
+    periods), the separation ended as reunified, all recorded with history."""
+    separation, (case,) = approved_separation(users, children=[years_ago(7)])
+    adult = case.case_adults.get().person
+    custody_transfer(person_id=adult.pk, agency="ICE", facility="Otero", by=users["field_agent"])
+    coordinator = users["coordinator"]
+    tick_all(case, coordinator)
+
+    case = case_close(
+        case_id=case.pk,
+        by=coordinator,
+        outcome="reunified",
+        custody_agency="RELEASED",
+        custody_facility="Released together to sponsor in Denver",
+    )
+
+    case.refresh_from_db()
+    assert case.status == "reunified" and case.outcome == "reunified"
+    assert case.closed_by == coordinator and case.closed_at is not None
+    assert case.steps.get(step="reunified").done_by == coordinator
+    separation.refresh_from_db()
+    assert separation.status == Separation.Status.ENDED
+    assert separation.end_outcome == "reunified"
+    assert separation.history.first().history_user == coordinator
+    for person in (case.child, adult):
+        current = CustodyPeriod.objects.get(person=person, ended_at__isnull=True)
+        assert current.agency == "RELEASED"
+        assert current.facility == "Released together to sponsor in Denver"
+        assert current.started_at == case.closed_at
+    assert CustodyPeriod.objects.get(person=adult, agency="ICE").ended_at == case.closed_at
+
+
+def test_case_close_as_reunified_is_all_or_nothing(users):
+    """If the custody move fails (the adult's custody began after the given time), nothing is kept."""
+    separation, (case,) = approved_separation(users, children=[years_ago(7)])
+    adult = case.case_adults.get().person
+    custody_transfer(person_id=adult.pk, agency="ICE", by=users["field_agent"])
+    tick_all(case, users["coordinator"])
+
+    with pytest.raises(ValidationFailed):
+        case_close(
+            case_id=case.pk,
+            by=users["coordinator"],
+            outcome="reunified",
+            reunified_at=timezone.now() - timedelta(hours=2),
+        )
+
+    case.refresh_from_db()
+    separation.refresh_from_db()
+    assert case.status == "in_progress"
+    assert separation.status == Separation.Status.IN_EFFECT
+    assert not CustodyPeriod.objects.filter(person=case.child).exists()
+
+
+def test_case_close_ends_a_multi_child_separation_only_when_every_child_is_reunified(users):
+    """Siblings on one separation: the first reunification leaves it in effect, the last ends it."""
+    separation, (first, second) = approved_separation(users, children=[years_ago(4), years_ago(9)])
+    for case in (first, second):
+        tick_all(case, users["coordinator"])
+    case_close(case_id=first.pk, by=users["coordinator"], outcome="reunified")
+    separation.refresh_from_db()
+    assert separation.status == Separation.Status.IN_EFFECT
+    case_close(case_id=second.pk, by=users["coordinator"], outcome="reunified")
+    separation.refresh_from_db()
+    assert separation.status == Separation.Status.ENDED
+
+
+def test_case_close_with_another_outcome_keeps_the_separation(users):
+    """Closed as ineligible (parent removed): the case closes with that outcome; the child is still
+    separated, so the separation stays in effect. 'Other' needs a note."""
+    separation, (case,) = approved_separation(users, children=[years_ago(7)])
+    with pytest.raises(ValidationFailed) as err:
+        case_close(case_id=case.pk, by=users["coordinator"], outcome="other")
+    assert "note" in err.value.errors
+    case = case_close(
+        case_id=case.pk, by=users["coordinator"], outcome="parent_removed", note="Removed 07/02"
+    )
+    assert case.status == "closed" and case.outcome == "parent_removed" and case.due_at is None
+    separation.refresh_from_db()
+    assert separation.status == Separation.Status.IN_EFFECT
+    with pytest.raises(BusinessRuleError, match="already closed"):
+        case_close(case_id=case.pk, by=users["coordinator"], outcome="other", note="again")
+
+
+def test_case_reassign_moves_the_case_to_another_team_coordinator(users):
+    """The station's supervisor reassigns; only coordinators of the case's team may receive it."""
+    _, (case,) = approved_separation(users, children=[years_ago(7)])
+    colleague = make_user("colleague", "coordinator", team="EPT-REUNIFY")
+    outsider = make_user("outsider", "coordinator", team="YUM-REUNIFY")
+    with pytest.raises(PermissionDenied):
+        case_reassign(case_id=case.pk, to_user=colleague, by=users["coordinator"])
+    with pytest.raises(ValidationFailed):
+        case_reassign(case_id=case.pk, to_user=outsider, by=users["supervisor"])
+    case = case_reassign(case_id=case.pk, to_user=colleague, by=users["supervisor"])
+    assert case.assigned_to == colleague
+    assert case.history.first().history_user == users["supervisor"]
+
+
+def test_cases_close_for_ended_separation_closes_open_cases(users):
+    """A separation ended outside casework (recorded in error) closes its open cases with that outcome."""
+    separation, (case,) = approved_separation(users, children=[years_ago(7)])
+    separation_end(separation_id=separation.pk, by=users["supervisor"], outcome="recorded_in_error")
+    case.refresh_from_db()
+    assert case.status == "closed" and case.outcome == ReunificationCase.Outcome.SEPARATION_ENDED
+    assert case.closed_by == users["supervisor"]
