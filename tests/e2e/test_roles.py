@@ -27,9 +27,11 @@ def test_wrong_password_keeps_username_and_explains(page, users):
     "role", ["field_agent", "supervisor", "hq_analyst", "coordinator", "auditor", "partner_agency"]
 )
 def test_each_role_sees_its_navigation_and_accessible_pages(page, users, role):
+    from apprehensions.demo import ensure_stations
     from familylink.common.navigation import _REGISTRY
     from familylink.common.roles import ROLE_CAPABILITIES, Role
 
+    ensure_stations()
     sign_in(page, role)
     assert "station" in page.get_by_test_id("signed-in-as").inner_text() or role not in (
         "field_agent",
