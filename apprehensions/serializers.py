@@ -287,3 +287,45 @@ class HistoryVersionSerializer(serializers.Serializer):
     change_reason = serializers.CharField()
     type = serializers.CharField()
     changes = serializers.DictField(child=serializers.ListField())
+
+
+def intake_response(result: Any) -> dict[str, Any]:
+    """The 201 body of POST /apprehensions/, built from the objects just written (no re-read):
+    the apprehension with `persons: [{ref, id, ...}]`, its family units and relationships."""
+    apprehension = result.apprehension
+    datetime_field = serializers.DateTimeField()
+    return {
+        "id": str(apprehension.pk),
+        "occurred_at": datetime_field.to_representation(apprehension.occurred_at),
+        "station": apprehension.station.code,
+        "location_description": apprehension.location_description,
+        "apprehending_agent": apprehension.apprehending_agent.username
+        if apprehension.apprehending_agent
+        else None,
+        "persons": [
+            {
+                "ref": p.ref,
+                "id": str(p.person.pk),
+                "name": p.person.full_name,
+                "a_number": p.person.a_number,
+                "is_minor": p.person.is_minor,
+                "is_unaccompanied": p.person.is_unaccompanied,
+                "match": p.match,
+                "match_note": p.match_note,
+            }
+            for p in result.persons
+        ],
+        "family_units": [
+            {
+                "id": str(unit.pk),
+                "label": unit.label,
+                "apprehension": str(apprehension.pk),
+                "members": MembershipSerializer(members, many=True).data,
+                "created_at": datetime_field.to_representation(unit.created_at),
+            }
+            for unit, members in result.family_units
+        ],
+        "relationships": RelationshipSerializer(result.relationships, many=True).data,
+        "created_at": datetime_field.to_representation(apprehension.created_at),
+        "version": apprehension.version,
+    }
