@@ -30,7 +30,7 @@ from .scoping import at_station_q, is_person_at_station
 # Word similarity (0–1) above which a name counts as a typo-tolerant match of the query.
 WORD_SIMILARITY_THRESHOLD = 0.5
 DUPLICATE_NAME_SIMILARITY = 0.45
-DUPLICATE_DOB_WINDOW_DAYS = 366
+DUPLICATE_DOB_WINDOW_DAYS = 45
 
 
 def _in_any_separation_q() -> Q:
@@ -217,8 +217,10 @@ def likely_duplicates(
 ) -> list[DuplicateCandidate]:
     """Persons on file that may be this person: same A-number, or a close name and a same or near DOB.
 
-    The name is compared folded (accents, case) with pg_trgm similarity, in either surname order;
-    "near" is within a year, so estimated dates of birth are caught.
+    The name is compared folded (accents, case) with pg_trgm similarity, in either surname order.
+    "Near" covers the usual slips: within 45 days, day and month swapped, or the same day a year
+    before or after (an estimated year). Each is a range on the date-of-birth index, so the names
+    compared are a few thousand even among a million persons.
     """
     exclude_ids = exclude_ids or set()
     found: dict[Any, DuplicateCandidate] = {}
@@ -231,11 +233,11 @@ def likely_duplicates(
     swapped = fold(" ".join(p for p in (given_names, second_surname, first_surname) if p))
     if name and date_of_birth is not None:
         window = timedelta(days=DUPLICATE_DOB_WINDOW_DAYS)
+        near = Q(date_of_birth__range=(date_of_birth - window, date_of_birth + window)) | Q(
+            date_of_birth__in=_dob_slips(date_of_birth)
+        )
         rows = (
-            Person.objects.filter(
-                date_of_birth__range=(date_of_birth - window, date_of_birth + window),
-                withdrawn_at__isnull=True,
-            )
+            Person.objects.filter(near, withdrawn_at__isnull=True)
             .exclude(pk__in=[*exclude_ids, *found])
             .annotate(
                 sim=Greatest(
@@ -252,7 +254,9 @@ def likely_duplicates(
                 if days == 0
                 else f"Date of birth {person.date_of_birth.isoformat()} ({days} days apart)"
             )
-            score = float(person.sim) * (1.0 if days == 0 else 0.85 if days <= 31 else 0.7)
+            score = float(person.sim) * (
+                1.0 if days == 0 else 0.85 if days <= DUPLICATE_DOB_WINDOW_DAYS else 0.7
+            )
             found[person.pk] = DuplicateCandidate(
                 person,
                 [f"Similar name ({round(float(person.sim) * 100)}% alike)", dob_reason],
@@ -260,6 +264,21 @@ def likely_duplicates(
             )
     ranked = sorted(found.values(), key=lambda c: -c.score)
     return ranked[:limit]
+
+
+def _dob_slips(dob: date) -> list[date]:
+    """Dates a date of birth is often mistaken for: day and month swapped, the year before or after."""
+    slips = []
+    for year, month, day in (
+        (dob.year, dob.day, dob.month),
+        (dob.year - 1, dob.month, dob.day),
+        (dob.year + 1, dob.month, dob.day),
+    ):
+        try:
+            slips.append(date(year, month, day))
+        except ValueError:
+            continue
+    return slips
 
 
 def person_relationships(person: Person) -> list[Relationship]:
