@@ -123,8 +123,12 @@ class IntakeForm:
     @classmethod
     def blank(cls, *, station_choices: list[tuple[str, str]], default_station: str) -> "IntakeForm":
         data = QueryDict(mutable=True)
+        station = Station.objects.filter(code=default_station).first()
+        tz = ZoneInfo(station.timezone) if station else timezone.get_current_timezone()
         data.update(
             {
+                # The agent usually records an encounter that just happened: start from now, station time.
+                "occurred_at": timezone.now().astimezone(tz).strftime("%Y-%m-%dT%H:%M"),
                 "station": default_station,
                 "persons-TOTAL": "1",
                 "persons-0-ref": "p1",
