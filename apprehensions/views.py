@@ -154,7 +154,7 @@ def intake(request: HttpRequest) -> HttpResponse:
     _require(request, "record_intake")
     choices = _station_choices(request.user)
     if not choices:
-        raise PermissionDenied("You have no station assigned; ask an administrator to set your station.")
+        return render(request, "apprehensions/intake_unavailable.html", {"station": request.user.station})
     reviewing = False
     focus = ""
     if request.method == "GET":

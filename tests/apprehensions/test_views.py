@@ -233,3 +233,11 @@ def test_relationship_add_page(agent_client, agent):
         {"other_a_number": "A555000111", "direction": "to", "type": "parent", "evidence": "claimed"},
     )
     assert "already recorded as parent" in again.content.decode()
+
+
+def test_intake_page_explains_a_missing_station(client, users):
+    """An agent whose station is not in the reference data is told why they cannot record, not shown a 403."""
+    client.force_login(users["field_agent"])
+    response = client.get("/intake/")
+    assert response.status_code == 200
+    assert "Your station EPT is not in FamilyLink" in response.content.decode()
