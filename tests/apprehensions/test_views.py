@@ -241,3 +241,18 @@ def test_intake_page_explains_a_missing_station(client, users):
     response = client.get("/intake/")
     assert response.status_code == 200
     assert "Your station EPT is not in FamilyLink" in response.content.decode()
+
+
+def test_apprehension_list_shows_the_stations_apprehensions_with_person_counts(client, users, agent, mca):
+    """Field agents list their station's apprehensions; each row counts the persons encountered."""
+    result = record(agent)
+    client.force_login(agent)
+    page = client.get("/apprehensions/").content.decode()
+    assert f'href="/apprehensions/{result.apprehension.pk}/"' in page
+    assert "<td>2</td>" in page
+    assert "2018-06-01 10:15 MDT" in page  # station time, not UTC
+    users["supervisor"].station = "MCA"
+    users["supervisor"].save()
+    client.force_login(users["supervisor"])
+    assert f"/apprehensions/{result.apprehension.pk}/" not in client.get("/apprehensions/").content.decode()
+    assert client.get(f"/apprehensions/{result.apprehension.pk}/").status_code == 404
