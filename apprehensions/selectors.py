@@ -39,7 +39,7 @@ def _in_any_separation_q() -> Q:
         member_model = Person._meta.get_field("separation_memberships").related_model
     except Exception:  # noqa: BLE001 - the separations app is not installed
         return Q(pk__in=[])
-    return Q(Exists(member_model.objects.filter(person=OuterRef("pk"))))  # type: ignore[union-attr]
+    return Q(Exists(member_model._default_manager.filter(person=OuterRef("pk"))))  # type: ignore[union-attr]
 
 
 def person_scope_q(user: Any) -> Q | None:
@@ -51,8 +51,9 @@ def person_scope_q(user: Any) -> Q | None:
     if has_capability(user, "read_persons_all"):
         return None
     q = Q(pk__in=[])
-    if has_capability(user, "read_persons_station") and getattr(user, "station", ""):
-        q |= at_station_q(user.station)
+    station = str(getattr(user, "station", "") or "")
+    if has_capability(user, "read_persons_station") and station:
+        q |= at_station_q(station)
     if has_capability(user, "read_persons_separated"):
         q |= _in_any_separation_q()
     return q
@@ -336,8 +337,9 @@ def apprehensions_visible_to(user: Any) -> QuerySet[Apprehension]:
     queryset = Apprehension.objects.select_related("station", "apprehending_agent")
     if has_capability(user, "read_persons_all"):
         return queryset
-    if has_capability(user, "read_persons_station") and getattr(user, "station", ""):
-        return queryset.filter(station__code=user.station)
+    station = str(getattr(user, "station", "") or "")
+    if has_capability(user, "read_persons_station") and station:
+        return queryset.filter(station__code=station)
     return queryset.none()
 
 

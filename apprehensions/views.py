@@ -154,7 +154,8 @@ def intake(request: HttpRequest) -> HttpResponse:
     _require(request, "record_intake")
     choices = _station_choices(request.user)
     if not choices:
-        return render(request, "apprehensions/intake_unavailable.html", {"station": request.user.station})
+        station = getattr(request.user, "station", "")
+        return render(request, "apprehensions/intake_unavailable.html", {"station": station})
     reviewing = False
     focus = ""
     if request.method == "GET":

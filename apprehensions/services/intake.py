@@ -204,7 +204,7 @@ def _describe_entered(values: Mapping[str, Any]) -> str:
     return ", ".join(p for p in parts if p)
 
 
-def apprehension_validate(*, user: Any, data: Mapping[str, Any]) -> IntakePlan:
+def apprehension_validate(*, user: Any, data: Any) -> IntakePlan:
     """Check every rule of an intake and resolve who each person is; write nothing.
 
     Raises ValidationFailed (all problems at once, keyed by field path) or PermissionDenied.
@@ -650,9 +650,7 @@ def _save(obj: Any, *, user: Any, reason: str, **kwargs: Any) -> None:
 
 
 @transaction.atomic
-def apprehension_record(
-    *, user: Any, data: Mapping[str, Any], source: str = Relationship.Source.API
-) -> IntakeResult:
+def apprehension_record(*, user: Any, data: Any, source: str = Relationship.Source.API) -> IntakeResult:
     """Record an encounter with everyone in it, atomically; any invalid part saves nothing.
 
     Persons given by `existing_person`, or whose A-number is on file, are linked, never duplicated.
