@@ -15,7 +15,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from simple_history.utils import bulk_create_with_history
 
 from familylink.common.errors import BusinessRuleError, PermissionDenied, ValidationFailed
 from familylink.common.roles import has_capability
@@ -31,6 +30,7 @@ from ..models import (
     Relationship,
     Station,
 )
+from .bulk import insert_with_history
 from .rules import (
     Errors,
     ParentGraph,
@@ -687,8 +687,7 @@ def apprehension_record(*, user: Any, data: Any, source: str = Relationship.Sour
 
 def _bulk(model: Any, objs: list[Any], *, user: Any, reason: str) -> None:
     """Insert new rows and their history rows: two statements per table, not two per row."""
-    if objs:
-        bulk_create_with_history(objs, model, default_user=user, default_change_reason=reason)
+    insert_with_history(model, objs, user=user, reason=reason)
 
 
 def _write(
