@@ -34,6 +34,7 @@ from .serializers import (
     RelationshipPatchSerializer,
     RelationshipSerializer,
     StationSerializer,
+    intake_response,
 )
 from .services import apprehension_record, person_update, relationship_create, relationship_update
 
@@ -237,13 +238,11 @@ class ApprehensionViewSet(
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         result = apprehension_record(user=request.user, data=request.data, source=Relationship.Source.API)
-        instance = self.get_queryset().get(pk=result.apprehension.pk)
-        data = ApprehensionSerializer(instance).data
-        by_id = {str(p["id"]): p for p in data["persons"]}
-        data["persons"] = [{"ref": plan.ref, **by_id[str(plan.person.pk)]} for plan in result.persons]
-        self._etag_instance = instance
+        self._etag_instance = result.apprehension
         return Response(
-            data, status=status.HTTP_201_CREATED, headers={"Location": f"{request.path}{instance.pk}/"}
+            intake_response(result),
+            status=status.HTTP_201_CREATED,
+            headers={"Location": f"{request.path}{result.apprehension.pk}/"},
         )
 
 

@@ -123,8 +123,12 @@ class IntakeForm:
     @classmethod
     def blank(cls, *, station_choices: list[tuple[str, str]], default_station: str) -> "IntakeForm":
         data = QueryDict(mutable=True)
+        station = Station.objects.filter(code=default_station).first()
+        tz = ZoneInfo(station.timezone) if station else timezone.get_current_timezone()
         data.update(
             {
+                # The agent usually records an encounter that just happened: start from now, station time.
+                "occurred_at": timezone.now().astimezone(tz).strftime("%Y-%m-%dT%H:%M"),
                 "station": default_station,
                 "persons-TOTAL": "1",
                 "persons-0-ref": "p1",
@@ -239,72 +243,14 @@ class IntakeForm:
         """The API request body for this form, and which row each persons[i]/relationships[j] came from."""
         person_rows = [i for i, row in enumerate(self.persons) if not row.is_blank() or row.value("match")]
         rel_rows = [j for j, row in enumerate(self.relationships) if not row.is_blank()]
-        persons = []
         families: dict[str, list[str]] = {}
+        persons = []
         for i in person_rows:
             row = self.persons[i]
-            ref = str(row.value("ref"))
-            match = str(row.value("match") or "")
-            entered = {
-                "given_names": row.value("given_names") or "",
-                "first_surname": row.value("first_surname") or "",
-                "second_surname": row.value("second_surname") or "",
-                "sex": row.value("sex") or "U",
-                "date_of_birth": row.value("date_of_birth") or "",
-                "dob_estimated": bool(row.value("dob_estimated")),
-                "country_of_citizenship": row.value("country_of_citizenship") or "",
-                "a_number": row.value("a_number") or "",
-            }
-            reviewed = str(row.value("reviewed") or "")
-            if match.startswith("same:"):
-                described = ", ".join(
-                    str(v)
-                    for v in (
-                        " ".join(
-                            entered[f] for f in ("given_names", "first_surname", "second_surname")
-                        ).strip(),
-                        entered["date_of_birth"],
-                        entered["a_number"],
-                    )
-                    if v
-                )
-                item = {
-                    "ref": ref,
-                    "existing_person": match[5:],
-                    "match": "same_person",
-                    "match_note": f"Agent chose the person on file after review; entered as: {described}"[
-                        :255
-                    ],
-                }
-            else:
-                item = {"ref": ref, **entered}
-                if match == "new":
-                    item["match"] = "new"
-                    item["match_note"] = (
-                        f"Agent reviewed likely duplicates ({reviewed}) and chose a new person"
-                        if reviewed
-                        else ""
-                    )[:255]
-            persons.append(item)
+            persons.append(self._person_item(row))
             letter = str(row.value("family") or "")
             if letter:
-                families.setdefault(letter, []).append(ref)
-        relationships = []
-        for j in rel_rows:
-            row = self.relationships[j]
-            item: dict[str, Any] = {
-                "type": row.value("type") or "",
-                "evidence": row.value("evidence") or "",
-                "document_kind": row.value("document_kind") or "",
-                "document_number": row.value("document_number") or "",
-            }
-            for end in ("from", "to"):
-                choice = str(row.value(f"{end}_person") or "")
-                if choice == ON_FILE:
-                    item[end] = self._on_file_id(row, end)
-                else:
-                    item[end] = choice
-            relationships.append(item)
+                families.setdefault(letter, []).append(str(row.value("ref")))
         payload = {
             "occurred_at": self.occurred_at(),
             "station": self.encounter["station"].value() or "",
@@ -313,9 +259,55 @@ class IntakeForm:
             "family_units": [
                 {"members": refs, "label": f"Family {letter}"} for letter, refs in sorted(families.items())
             ],
-            "relationships": relationships,
+            "relationships": [self._relationship_item(self.relationships[j]) for j in rel_rows],
         }
         return payload, person_rows, rel_rows
+
+    @staticmethod
+    def _person_item(row: PersonRowForm) -> dict[str, Any]:
+        ref = str(row.value("ref"))
+        match = str(row.value("match") or "")
+        entered: dict[str, Any] = {
+            name: row.value(name) or ""
+            for name in (
+                "given_names",
+                "first_surname",
+                "second_surname",
+                "date_of_birth",
+                "country_of_citizenship",
+                "a_number",
+            )
+        }
+        entered["sex"] = row.value("sex") or "U"
+        entered["dob_estimated"] = bool(row.value("dob_estimated"))
+        if match.startswith("same:"):
+            name = " ".join(entered[f] for f in ("given_names", "first_surname", "second_surname")).strip()
+            described = ", ".join(str(v) for v in (name, entered["date_of_birth"], entered["a_number"]) if v)
+            note = f"Agent chose the person on file after review; entered as: {described}"
+            return {
+                "ref": ref,
+                "existing_person": match[5:],
+                "match": "same_person",
+                "match_note": note[:255],
+            }
+        item: dict[str, Any] = {"ref": ref, **entered}
+        if match == "new":
+            reviewed = str(row.value("reviewed") or "")
+            item["match"] = "new"
+            if reviewed:
+                item["match_note"] = f"Agent reviewed likely duplicates ({reviewed}) and chose a new person"[
+                    :255
+                ]
+        return item
+
+    def _relationship_item(self, row: RelationshipRowForm) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            name: row.value(name) or "" for name in ("type", "evidence", "document_kind", "document_number")
+        }
+        for end in ("from", "to"):
+            choice = str(row.value(f"{end}_person") or "")
+            item[end] = self._on_file_id(row, end) if choice == ON_FILE else choice
+        return item
 
     def _on_file_id(self, row: RelationshipRowForm, end: str) -> str:
         raw = str(row.value(f"{end}_a_number") or "").strip()
@@ -377,12 +369,12 @@ class IntakeForm:
                     )
                     row.add_error(name if name in row.fields else None, message)
                 elif kind == "relationships" and index < len(rel_rows):
-                    row = self.relationships[rel_rows[index]]
+                    rel_row = self.relationships[rel_rows[index]]
                     name = {"from": "from_person", "to": "to_person"}.get(rest, rest)
-                    if name in ("from_person", "to_person") and row.value(name) == ON_FILE:
+                    if name in ("from_person", "to_person") and rel_row.value(name) == ON_FILE:
                         name = name.replace("_person", "_a_number")
-                    if name not in row.errors:
-                        row.add_error(name if name in row.fields else None, message)
+                    if name not in rel_row.errors:
+                        rel_row.add_error(name if name in rel_row.fields else None, message)
                 elif kind == "family_units" and rest == "members" and family_flagged:
                     continue
                 elif kind == "family_units":
@@ -427,19 +419,19 @@ class IntakeForm:
 
     def error_summary(self) -> list[dict[str, str]]:
         """Every message with the id of the field it belongs to, for the summary at the top."""
-        items = []
-        for message in self.non_field_errors:
-            items.append({"message": message, "anchor": ""})
+        items: list[dict[str, str]] = []
+        for text in self.non_field_errors:
+            items.append({"message": text, "anchor": ""})
         for name, messages in self.encounter.errors.items():
             for message in messages:
-                items.append({"message": message, "anchor": f"id_{name}" if name != "__all__" else ""})
+                items.append({"message": str(message), "anchor": f"id_{name}" if name != "__all__" else ""})
         for n, row in enumerate(self.persons):
             for name, messages in row.errors.items():
                 for message in messages:
                     anchor = f"id_persons-{n}-{name}" if name != "__all__" else f"person-{n}"
                     items.append({"message": f"Person {n + 1}: {message}", "anchor": anchor})
-        for n, row in enumerate(self.relationships):
-            for name, messages in row.errors.items():
+        for n, rel_row in enumerate(self.relationships):
+            for name, messages in rel_row.errors.items():
                 for message in messages:
                     anchor = f"id_relationships-{n}-{name}" if name != "__all__" else f"relationship-{n}"
                     items.append({"message": f"Relationship {n + 1}: {message}", "anchor": anchor})

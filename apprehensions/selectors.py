@@ -30,7 +30,7 @@ from .scoping import at_station_q, is_person_at_station
 # Word similarity (0–1) above which a name counts as a typo-tolerant match of the query.
 WORD_SIMILARITY_THRESHOLD = 0.5
 DUPLICATE_NAME_SIMILARITY = 0.45
-DUPLICATE_DOB_WINDOW_DAYS = 366
+DUPLICATE_DOB_WINDOW_DAYS = 45
 
 
 def _in_any_separation_q() -> Q:
@@ -39,7 +39,7 @@ def _in_any_separation_q() -> Q:
         member_model = Person._meta.get_field("separation_memberships").related_model
     except Exception:  # noqa: BLE001 - the separations app is not installed
         return Q(pk__in=[])
-    return Q(Exists(member_model.objects.filter(person=OuterRef("pk"))))  # type: ignore[union-attr]
+    return Q(Exists(member_model._default_manager.filter(person=OuterRef("pk"))))  # type: ignore[union-attr]
 
 
 def person_scope_q(user: Any) -> Q | None:
@@ -51,8 +51,9 @@ def person_scope_q(user: Any) -> Q | None:
     if has_capability(user, "read_persons_all"):
         return None
     q = Q(pk__in=[])
-    if has_capability(user, "read_persons_station") and getattr(user, "station", ""):
-        q |= at_station_q(user.station)
+    station = str(getattr(user, "station", "") or "")
+    if has_capability(user, "read_persons_station") and station:
+        q |= at_station_q(station)
     if has_capability(user, "read_persons_separated"):
         q |= _in_any_separation_q()
     return q
@@ -217,8 +218,10 @@ def likely_duplicates(
 ) -> list[DuplicateCandidate]:
     """Persons on file that may be this person: same A-number, or a close name and a same or near DOB.
 
-    The name is compared folded (accents, case) with pg_trgm similarity, in either surname order;
-    "near" is within a year, so estimated dates of birth are caught.
+    The name is compared folded (accents, case) with pg_trgm similarity, in either surname order.
+    "Near" covers the usual slips: within 45 days, day and month swapped, or the same day a year
+    before or after (an estimated year). Each is a range on the date-of-birth index, so the names
+    compared are a few thousand even among a million persons.
     """
     exclude_ids = exclude_ids or set()
     found: dict[Any, DuplicateCandidate] = {}
@@ -231,11 +234,11 @@ def likely_duplicates(
     swapped = fold(" ".join(p for p in (given_names, second_surname, first_surname) if p))
     if name and date_of_birth is not None:
         window = timedelta(days=DUPLICATE_DOB_WINDOW_DAYS)
+        near = Q(date_of_birth__range=(date_of_birth - window, date_of_birth + window)) | Q(
+            date_of_birth__in=_dob_slips(date_of_birth)
+        )
         rows = (
-            Person.objects.filter(
-                date_of_birth__range=(date_of_birth - window, date_of_birth + window),
-                withdrawn_at__isnull=True,
-            )
+            Person.objects.filter(near, withdrawn_at__isnull=True)
             .exclude(pk__in=[*exclude_ids, *found])
             .annotate(
                 sim=Greatest(
@@ -252,7 +255,9 @@ def likely_duplicates(
                 if days == 0
                 else f"Date of birth {person.date_of_birth.isoformat()} ({days} days apart)"
             )
-            score = float(person.sim) * (1.0 if days == 0 else 0.85 if days <= 31 else 0.7)
+            score = float(person.sim) * (
+                1.0 if days == 0 else 0.85 if days <= DUPLICATE_DOB_WINDOW_DAYS else 0.7
+            )
             found[person.pk] = DuplicateCandidate(
                 person,
                 [f"Similar name ({round(float(person.sim) * 100)}% alike)", dob_reason],
@@ -260,6 +265,21 @@ def likely_duplicates(
             )
     ranked = sorted(found.values(), key=lambda c: -c.score)
     return ranked[:limit]
+
+
+def _dob_slips(dob: date) -> list[date]:
+    """Dates a date of birth is often mistaken for: day and month swapped, the year before or after."""
+    slips = []
+    for year, month, day in (
+        (dob.year, dob.day, dob.month),
+        (dob.year - 1, dob.month, dob.day),
+        (dob.year + 1, dob.month, dob.day),
+    ):
+        try:
+            slips.append(date(year, month, day))
+        except ValueError:
+            continue
+    return slips
 
 
 def person_relationships(person: Person) -> list[Relationship]:
@@ -317,8 +337,9 @@ def apprehensions_visible_to(user: Any) -> QuerySet[Apprehension]:
     queryset = Apprehension.objects.select_related("station", "apprehending_agent")
     if has_capability(user, "read_persons_all"):
         return queryset
-    if has_capability(user, "read_persons_station") and getattr(user, "station", ""):
-        return queryset.filter(station__code=user.station)
+    station = str(getattr(user, "station", "") or "")
+    if has_capability(user, "read_persons_station") and station:
+        return queryset.filter(station__code=station)
     return queryset.none()
 
 

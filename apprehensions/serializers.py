@@ -57,7 +57,7 @@ class FamilyUnitInSerializer(serializers.Serializer):
     members = serializers.ListField(
         child=serializers.CharField(), help_text="Refs of persons of this request."
     )
-    label = serializers.CharField(required=False)
+    label: Any = serializers.CharField(required=False)
 
 
 class RelationshipInSerializer(serializers.Serializer):
@@ -181,7 +181,7 @@ class FamilyUnitSerializer(serializers.ModelSerializer):
 class PersonSerializer(serializers.ModelSerializer):
     """A person with their relationships, family units and the fields registered by higher apps."""
 
-    first_station = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    first_station: Any = serializers.SlugRelatedField(slug_field="code", read_only=True)
     relationships = serializers.SerializerMethodField()
     family_units = serializers.SerializerMethodField()
     identifiers = serializers.SerializerMethodField()
@@ -212,7 +212,7 @@ class PersonSerializer(serializers.ModelSerializer):
             "version",
         ]
 
-    def get_relationships(self, person: Person) -> list[dict[str, Any]]:
+    def get_relationships(self, person: Person) -> Any:
         rels = [
             r
             for r in [*person.relationships_from.all(), *person.relationships_to.all()]
@@ -220,7 +220,7 @@ class PersonSerializer(serializers.ModelSerializer):
         ]
         return RelationshipSerializer(rels, many=True).data
 
-    def get_family_units(self, person: Person) -> list[dict[str, Any]]:
+    def get_family_units(self, person: Person) -> Any:
         units = [m.family_unit for m in person.memberships.all()]
         return FamilyUnitSerializer(units, many=True).data
 
@@ -252,8 +252,8 @@ class EncounterSerializer(serializers.ModelSerializer):
 
 
 class ApprehensionSerializer(serializers.ModelSerializer):
-    station = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    apprehending_agent = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    station: Any = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    apprehending_agent: Any = serializers.SlugRelatedField(slug_field="username", read_only=True)
     persons = EncounterSerializer(source="encounters", many=True)
     family_units = FamilyUnitSerializer(many=True)
     relationships = serializers.SerializerMethodField()
@@ -273,7 +273,7 @@ class ApprehensionSerializer(serializers.ModelSerializer):
             "version",
         ]
 
-    def get_relationships(self, apprehension: Apprehension) -> list[dict[str, Any]]:
+    def get_relationships(self, apprehension: Apprehension) -> Any:
         return RelationshipSerializer(
             [r for r in apprehension.relationships.all() if r.withdrawn_at is None], many=True
         ).data
@@ -287,3 +287,45 @@ class HistoryVersionSerializer(serializers.Serializer):
     change_reason = serializers.CharField()
     type = serializers.CharField()
     changes = serializers.DictField(child=serializers.ListField())
+
+
+def intake_response(result: Any) -> dict[str, Any]:
+    """The 201 body of POST /apprehensions/, built from the objects just written (no re-read):
+    the apprehension with `persons: [{ref, id, ...}]`, its family units and relationships."""
+    apprehension = result.apprehension
+    datetime_field = serializers.DateTimeField()
+    return {
+        "id": str(apprehension.pk),
+        "occurred_at": datetime_field.to_representation(apprehension.occurred_at),
+        "station": apprehension.station.code,
+        "location_description": apprehension.location_description,
+        "apprehending_agent": apprehension.apprehending_agent.username
+        if apprehension.apprehending_agent
+        else None,
+        "persons": [
+            {
+                "ref": p.ref,
+                "id": str(p.person.pk),
+                "name": p.person.full_name,
+                "a_number": p.person.a_number,
+                "is_minor": p.person.is_minor,
+                "is_unaccompanied": p.person.is_unaccompanied,
+                "match": p.match,
+                "match_note": p.match_note,
+            }
+            for p in result.persons
+        ],
+        "family_units": [
+            {
+                "id": str(unit.pk),
+                "label": unit.label,
+                "apprehension": str(apprehension.pk),
+                "members": MembershipSerializer(members, many=True).data,
+                "created_at": datetime_field.to_representation(unit.created_at),
+            }
+            for unit, members in result.family_units
+        ],
+        "relationships": RelationshipSerializer(result.relationships, many=True).data,
+        "created_at": datetime_field.to_representation(apprehension.created_at),
+        "version": apprehension.version,
+    }

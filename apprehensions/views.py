@@ -154,7 +154,8 @@ def intake(request: HttpRequest) -> HttpResponse:
     _require(request, "record_intake")
     choices = _station_choices(request.user)
     if not choices:
-        raise PermissionDenied("You have no station assigned; ask an administrator to set your station.")
+        station = getattr(request.user, "station", "")
+        return render(request, "apprehensions/intake_unavailable.html", {"station": station})
     reviewing = False
     focus = ""
     if request.method == "GET":
@@ -198,12 +199,17 @@ def intake(request: HttpRequest) -> HttpResponse:
 
 def apprehension_list(request: HttpRequest) -> HttpResponse:
     _require(request, "read_persons_station", "read_persons_all")
-    queryset = (
-        apprehensions_visible_to(request.user)
-        .annotate(person_count=Count("encounters"))
-        .order_by("-occurred_at", "id")
-    )
+    queryset = apprehensions_visible_to(request.user).order_by("-occurred_at", "id")
     page = Paginator(queryset, 25).get_page(request.GET.get("page"))
+    # Counted for the page only: a GROUP BY over every apprehension would read them all.
+    counts = dict(
+        ApprehensionPerson.objects.filter(apprehension__in=[a.pk for a in page])
+        .values_list("apprehension_id")
+        .annotate(n=Count("id"))
+        .values_list("apprehension_id", "n")
+    )
+    for apprehension in page:
+        apprehension.person_count = counts.get(apprehension.pk, 0)  # type: ignore[attr-defined]
     return render(request, "apprehensions/apprehension_list.html", {"page": page})
 
 

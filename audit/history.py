@@ -103,10 +103,10 @@ def history_for(label: str, pk: Any) -> list[dict[str, Any]]:
     model = tracked_model(label)
     history_model = model.history.model  # type: ignore[attr-defined]
     pk_name = model._meta.pk.attname
-    records = history_model.objects.filter(**{pk_name: pk})
+    records = history_model._default_manager.filter(**{pk_name: pk})
     if not records.exists():
         raise LookupError(f"No history for {label} {pk}.")
-    instance = model.objects.filter(pk=pk).first()
+    instance = model._default_manager.filter(pk=pk).first()
     if instance is not None:
         return history_versions(instance)
     # A record whose current row is gone (only possible for data from before FamilyLink).

@@ -57,15 +57,19 @@ def bench_user() -> User:
     return user
 
 
+_FRESH = random.SystemRandom()
+
+
 def family_payload(rng: random.Random, n: int) -> dict:
     """A family of `n` (4–6): one or two parents and their children, with parent links and one unit."""
     adults = 2 if rng.random() < 0.4 else 1
     father, mother = rng.choice(scenario.SURNAMES), rng.choice(scenario.SURNAMES)
     persons, relationships = [], []
+    parent_years = [rng.randint(1975, 1992) for _ in range(adults)]
     for i in range(n):
         adult = i < adults
         sex = ("F" if i == 0 else "M") if adult else rng.choice("FM")
-        year = rng.randint(1975, 1992) if adult else rng.randint(2002, 2017)
+        year = parent_years[i] if adult else rng.randint(max(parent_years) + 14, 2017)
         person = {
             "ref": f"p{i + 1}",
             "given_names": rng.choice(scenario.FEMALE if sex == "F" else scenario.MALE),
@@ -76,7 +80,8 @@ def family_payload(rng: random.Random, n: int) -> dict:
             "country_of_citizenship": rng.choice(["GT", "HN", "SV"]),
         }
         if adult or rng.random() < 0.6:
-            person["a_number"] = f"A3{rng.randrange(10**8):08d}"
+            # New numbers on every run (bench writes stay on file; a repeated number would link that person).
+            person["a_number"] = f"A3{_FRESH.randrange(10**8):08d}"
         persons.append(person)
     for parent in range(adults):
         for child in range(adults, n):
@@ -128,6 +133,8 @@ def main() -> None:
     for i in range(args.warmup + args.requests):
         n = rng.randint(4, 6)
         payload = family_payload(rng, n)
+        while Person.objects.filter(a_number__in=[p.get("a_number") for p in payload["persons"]]).exists():
+            payload = family_payload(rng, n)  # a number already on file would link that person instead
         started = time.perf_counter()
         response = client.post("/api/v1/apprehensions/", payload, format="json")
         elapsed = (time.perf_counter() - started) * 1000

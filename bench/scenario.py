@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 SEED = 20180505
 CHANGE_REASON = "seed_demo scenario"
 CHUNK_ENCOUNTERS = 10_000
+BULK_INDEX_THRESHOLD = 200_000
 DEMO_SCALE = 400
 START = date(2018, 5, 1)
 DAYS = 61  # 1 May – 30 June 2018
@@ -638,7 +639,7 @@ def load(
 
     from django.db import connection, transaction
 
-    from apprehensions.models import Station
+    from apprehensions.models import Person, Station
 
     started = time.monotonic()
     stations = {s.code: s.pk for s in Station.objects.filter(code__in=[c for c, _, _ in STATIONS])}
@@ -662,35 +663,51 @@ def load(
             cursor.execute("SELECT 1 FROM apprehensions_apprehension WHERE id = %s", [last.id])
             if cursor.fetchone() is None:
                 starts.append(start)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(produce, starts[0]) if starts else None
-        for n, start in enumerate(starts):
-            assert pending is not None
-            batch, rows = pending.result()
-            pending = pool.submit(produce, starts[n + 1]) if n + 1 < len(starts) else None
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit = off")
-                cursor.execute(
-                    "SELECT id::text FROM apprehensions_apprehension WHERE id = ANY(%s::uuid[])",
-                    [[str(e.id) for e in batch]],
-                )
-                present = {row[0] for row in cursor.fetchall()}
-                todo = [e for e in batch if str(e.id) not in present]
-                if not todo:
-                    continue
-                if len(todo) < len(batch):
-                    rows = _prepare(todo, loaders, stations)
-                for loader in loaders.values():
-                    loader.create_stage(cursor)
-                for model, loader in loaders.items():
-                    report.rows_written += 2 * loader.flush(cursor, rows[model])
-                report.encounters_written += len(todo)
-                report.persons_written += sum(len(e.persons) for e in todo)
+    tables = [t for model in loaders for t in (model._meta.db_table, model.history.model._meta.db_table)]
+    restore_indexes(tables)
+    to_write = sum(persons_in(k, seed) for start in starts for k in range(start, min(start + chunk, total)))
+    existing = Person.objects.count()
+    # A load much larger than what is on file is faster without the secondary indexes: they are
+    # dropped, and rebuilt in one pass at the end (their definitions are kept in a file first, so
+    # an interrupted load gets them back on the next run).
+    dropped = drop_secondary_indexes(tables) if to_write >= max(BULK_INDEX_THRESHOLD, 2 * existing) else []
+    if dropped and progress is not None:
+        progress(f"  {len(dropped)} secondary indexes set aside for the load ({to_write:,} persons to write)")
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(produce, starts[0]) if starts else None
+            for n, start in enumerate(starts):
+                assert pending is not None
+                batch, rows = pending.result()
+                pending = pool.submit(produce, starts[n + 1]) if n + 1 < len(starts) else None
+                with transaction.atomic(), connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL synchronous_commit = off")
+                    cursor.execute(
+                        "SELECT id::text FROM apprehensions_apprehension WHERE id = ANY(%s::uuid[])",
+                        [[str(e.id) for e in batch]],
+                    )
+                    present = {row[0] for row in cursor.fetchall()}
+                    todo = [e for e in batch if str(e.id) not in present]
+                    if not todo:
+                        continue
+                    if len(todo) < len(batch):
+                        rows = _prepare(todo, loaders, stations)
+                    for loader in loaders.values():
+                        loader.create_stage(cursor)
+                    for model, loader in loaders.items():
+                        report.rows_written += 2 * loader.flush(cursor, rows[model])
+                    report.encounters_written += len(todo)
+                    report.persons_written += sum(len(e.persons) for e in todo)
+                if progress is not None:
+                    progress(
+                        f"  encounters {start + len(batch):,}/{total:,}  persons written "
+                        f"{report.persons_written:,}  {time.monotonic() - started:,.0f} s"
+                    )
+    finally:
+        if dropped:
             if progress is not None:
-                progress(
-                    f"  encounters {start + len(batch):,}/{total:,}  persons written "
-                    f"{report.persons_written:,}  {time.monotonic() - started:,.0f} s"
-                )
+                progress(f"  rebuilding {len(dropped)} indexes  {time.monotonic() - started:,.0f} s")
+            restore_indexes(tables)
     if report.rows_written and report.encounters_written > chunk:
         with connection.cursor() as cursor:
             for model in loaders:
@@ -698,6 +715,63 @@ def load(
                 cursor.execute(f'ANALYZE "{model.history.model._meta.db_table}"')
     report.seconds = time.monotonic() - started
     return report
+
+
+def _index_file() -> Any:
+    from pathlib import Path
+
+    from django.db import connection
+
+    return (
+        Path(__file__).resolve().parent.parent
+        / "var"
+        / f"scenario_indexes_{connection.settings_dict['NAME']}.sql"
+    )
+
+
+def drop_secondary_indexes(tables: list[str]) -> list[str]:
+    """Drop the non-unique indexes of `tables` (kept: primary keys and unique constraints).
+
+    Their CREATE statements are written to var/ first; `restore_indexes` recreates them.
+    """
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT i.relname, pg_get_indexdef(i.oid)
+            FROM pg_index x
+            JOIN pg_class i ON i.oid = x.indexrelid
+            JOIN pg_class t ON t.oid = x.indrelid
+            WHERE t.relname = ANY(%s) AND NOT x.indisunique AND NOT x.indisprimary
+            ORDER BY t.relname, i.relname
+            """,
+            [tables],
+        )
+        indexes = cursor.fetchall()
+        path = _index_file()
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("".join(definition + ";\n" for _, definition in indexes))
+        for name, _ in indexes:
+            cursor.execute(f'DROP INDEX IF EXISTS "{name}"')
+    return [name for name, _ in indexes]
+
+
+def restore_indexes(tables: list[str]) -> None:
+    """Recreate indexes set aside by `drop_secondary_indexes` (also after an interrupted load)."""
+    from django.db import connection
+
+    path = _index_file()
+    if not path.exists():
+        return
+    with connection.cursor() as cursor:
+        # Inside an enclosing transaction (tests), deferred foreign-key checks must run before CREATE INDEX.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("SET maintenance_work_mem = '256MB'")
+        for statement in filter(None, (line.strip().rstrip(";") for line in path.read_text().splitlines())):
+            cursor.execute(statement.replace("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1))
+        cursor.execute("RESET maintenance_work_mem")
+    path.unlink()
 
 
 def _encounter_rows(

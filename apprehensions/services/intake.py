@@ -18,6 +18,7 @@ from django.utils.dateparse import parse_datetime
 
 from familylink.common.errors import BusinessRuleError, PermissionDenied, ValidationFailed
 from familylink.common.roles import has_capability
+from familylink.common.text import fold
 
 from ..models import (
     Apprehension,
@@ -29,6 +30,7 @@ from ..models import (
     Relationship,
     Station,
 )
+from .bulk import insert_with_history
 from .rules import (
     Errors,
     ParentGraph,
@@ -40,6 +42,7 @@ from .rules import (
     clean_person_fields,
     clean_relationship_codes,
     clean_text,
+    db_parent_children,
 )
 
 ADULT_AGE = 18
@@ -101,6 +104,8 @@ class IntakePlan:
 class IntakeResult:
     apprehension: Apprehension
     persons: list[PersonPlan]
+    family_units: list[tuple[FamilyUnit, list[FamilyMembership]]] = field(default_factory=list)
+    relationships: list[Relationship] = field(default_factory=list)
 
 
 def _parse_occurred_at(value: Any, errors: Errors) -> datetime | None:
@@ -199,7 +204,7 @@ def _describe_entered(values: Mapping[str, Any]) -> str:
     return ", ".join(p for p in parts if p)
 
 
-def apprehension_validate(*, user: Any, data: Mapping[str, Any]) -> IntakePlan:
+def apprehension_validate(*, user: Any, data: Any) -> IntakePlan:
     """Check every rule of an intake and resolve who each person is; write nothing.
 
     Raises ValidationFailed (all problems at once, keyed by field path) or PermissionDenied.
@@ -513,7 +518,9 @@ def apprehension_validate(*, user: Any, data: Mapping[str, Any]) -> IntakePlan:
             on_file[person.pk] = person
     plan_by_pk = {p.person.pk: p for p in plans}
     rel_plans: list[RelationshipPlan] = []
-    graph = ParentGraph()
+    # New persons have no parent links on file yet: walking from them needs no query.
+    new_ids = {p.person.pk for p in plans if p.is_new}
+    graph = ParentGraph(loader=lambda ids: db_parent_children([i for i in ids if i not in new_ids]))
     seen_links: dict[tuple[Any, Any, str], int] = {}
     for r, values, ends in rel_entries:
         prefix = f"relationships[{r}]"
@@ -621,7 +628,7 @@ def _person(end: Any) -> Person:
     return end.person if isinstance(end, PersonPlan) else end
 
 
-def _unaccompanied_on_file(plans: list[PersonPlan]) -> set[Any]:
+def _with_adult_on_file(plans: list[PersonPlan]) -> set[Any]:
     """Persons on file (minors now) who already share a family unit on file with an adult."""
     ids = [p.person.pk for p in plans if not p.is_new and p.is_minor_now]
     if not ids:
@@ -643,9 +650,7 @@ def _save(obj: Any, *, user: Any, reason: str, **kwargs: Any) -> None:
 
 
 @transaction.atomic
-def apprehension_record(
-    *, user: Any, data: Mapping[str, Any], source: str = Relationship.Source.API
-) -> IntakeResult:
+def apprehension_record(*, user: Any, data: Any, source: str = Relationship.Source.API) -> IntakeResult:
     """Record an encounter with everyone in it, atomically; any invalid part saves nothing.
 
     Persons given by `existing_person`, or whose A-number is on file, are linked, never duplicated.
@@ -658,7 +663,7 @@ def apprehension_record(
     )
 
     # Who travels with an adult: family units of this encounter, plus units on file for known persons.
-    with_adult: set[Any] = _unaccompanied_on_file(plan.persons)
+    with_adult: set[Any] = _with_adult_on_file(plan.persons)
     roles: dict[Any, str] = {}
     for unit in plan.family_units:
         has_adult = any(not m.is_minor_now for m in unit["members"])
@@ -670,96 +675,110 @@ def apprehension_record(
                 with_adult.add(member.person.pk)
 
     try:
-        with transaction.atomic():
-            apprehension = Apprehension(
-                occurred_at=plan.occurred_at,
-                station=plan.station,
-                location_description=plan.location_description,
-                apprehending_agent=user,
-                created_by=user,
-            )
-            _save(apprehension, user=user, reason=reason)
-            for p in plan.persons:
-                person = p.person
-                if p.is_new:
-                    person.is_minor = p.is_minor_now
-                    person.is_unaccompanied = p.is_minor_now and person.pk not in with_adult
-                    _save(person, user=user, reason=reason)
-                    for ident in p.identifiers:
-                        _save(
-                            PersonIdentifier(
-                                person=person,
-                                kind=ident["kind"],
-                                value=ident["value"],
-                                issuer=ident["issuer"],
-                                created_by=user,
-                            ),
-                            user=user,
-                            reason=reason,
-                        )
-                else:
-                    changed = []
-                    if person.first_encountered_at is None or plan.occurred_at < person.first_encountered_at:
-                        person.first_encountered_at = plan.occurred_at
-                        person.first_station = plan.station
-                        changed += ["first_encountered_at", "first_station"]
-                        if p.age is not None and person.date_of_birth and person.is_minor != p.is_minor_now:
-                            person.is_minor = p.is_minor_now
-                            changed.append("is_minor")
-                    if p.is_minor_now:
-                        unaccompanied = person.pk not in with_adult
-                        if person.is_unaccompanied != unaccompanied:
-                            person.is_unaccompanied = unaccompanied
-                            changed.append("is_unaccompanied")
-                    if changed:
-                        _save(person, user=user, reason=f"{reason}: encountered again", update_fields=changed)
-                _save(
-                    ApprehensionPerson(
-                        apprehension=apprehension,
-                        person=person,
-                        match=p.match,
-                        match_note=p.match_note[:255],
-                        created_by=user,
-                    ),
-                    user=user,
-                    reason=reason,
-                )
-            for n, unit in enumerate(plan.family_units):
-                family = FamilyUnit(
-                    apprehension=apprehension,
-                    label=unit["label"] or f"Family {chr(ord('A') + n) if n < 26 else n + 1}",
-                    created_by=user,
-                )
-                _save(family, user=user, reason=reason)
-                for member in unit["members"]:
-                    _save(
-                        FamilyMembership(
-                            family_unit=family,
-                            person=member.person,
-                            role=roles[member.person.pk],
-                            created_by=user,
-                        ),
-                        user=user,
-                        reason=reason,
-                    )
-            for rp in plan.relationships:
-                if rp.existing is not None:
-                    continue
-                _save(
-                    Relationship(
-                        from_person=_person(rp.from_plan),
-                        to_person=_person(rp.to_plan),
-                        apprehension=apprehension,
-                        source=source,
-                        created_by=user,
-                        **rp.values,
-                    ),
-                    user=user,
-                    reason=reason,
-                )
+        # No savepoint: on a unique-constraint race the whole intake is rolled back anyway.
+        result = _write(plan, user=user, reason=reason, source=source, with_adult=with_adult, roles=roles)
     except IntegrityError as exc:
         raise BusinessRuleError(
             "Another record with one of these A-numbers or identifiers was saved at the same moment; "
             "submit again and it will be linked."
         ) from exc
-    return IntakeResult(apprehension=apprehension, persons=plan.persons)
+    return result
+
+
+def _bulk(model: Any, objs: list[Any], *, user: Any, reason: str) -> None:
+    """Insert new rows and their history rows: two statements per table, not two per row."""
+    insert_with_history(model, objs, user=user, reason=reason)
+
+
+def _write(
+    plan: IntakePlan, *, user: Any, reason: str, source: str, with_adult: set[Any], roles: dict[Any, str]
+) -> IntakeResult:
+    apprehension = Apprehension(
+        occurred_at=plan.occurred_at,
+        station=plan.station,
+        location_description=plan.location_description,
+        apprehending_agent=user,
+        created_by=user,
+    )
+    _bulk(Apprehension, [apprehension], user=user, reason=reason)
+    new_persons, identifiers, encounters = [], [], []
+    for p in plan.persons:
+        person = p.person
+        if p.is_new:
+            person.is_minor = p.is_minor_now
+            person.is_unaccompanied = p.is_minor_now and person.pk not in with_adult
+            person.name_normalized = fold(person.full_name)  # Person.save() does this; bulk insert does not
+            new_persons.append(person)
+            identifiers += [
+                PersonIdentifier(
+                    person=person, kind=i["kind"], value=i["value"], issuer=i["issuer"], created_by=user
+                )
+                for i in p.identifiers
+            ]
+        else:
+            _update_known_person(p, plan, user=user, reason=reason, with_adult=with_adult)
+        encounters.append(
+            ApprehensionPerson(
+                apprehension=apprehension,
+                person=person,
+                match=p.match,
+                match_note=p.match_note[:255],
+                created_by=user,
+            )
+        )
+    _bulk(Person, new_persons, user=user, reason=reason)
+    _bulk(PersonIdentifier, identifiers, user=user, reason=reason)
+    _bulk(ApprehensionPerson, encounters, user=user, reason=reason)
+    units: list[tuple[FamilyUnit, list[FamilyMembership]]] = []
+    for n, unit in enumerate(plan.family_units):
+        family = FamilyUnit(
+            apprehension=apprehension,
+            label=unit["label"] or f"Family {chr(ord('A') + n) if n < 26 else n + 1}",
+            created_by=user,
+        )
+        members = [
+            FamilyMembership(family_unit=family, person=m.person, role=roles[m.person.pk], created_by=user)
+            for m in unit["members"]
+        ]
+        units.append((family, members))
+    _bulk(FamilyUnit, [u for u, _ in units], user=user, reason=reason)
+    _bulk(FamilyMembership, [m for _, ms in units for m in ms], user=user, reason=reason)
+    relationships, created = [], []
+    for rp in plan.relationships:
+        if rp.existing is not None:
+            relationships.append(rp.existing)
+            continue
+        rel = Relationship(
+            from_person=_person(rp.from_plan),
+            to_person=_person(rp.to_plan),
+            apprehension=apprehension,
+            source=source,
+            created_by=user,
+            **rp.values,
+        )
+        relationships.append(rel)
+        created.append(rel)
+    _bulk(Relationship, created, user=user, reason=reason)
+    return IntakeResult(apprehension, plan.persons, units, relationships)
+
+
+def _update_known_person(
+    p: PersonPlan, plan: IntakePlan, *, user: Any, reason: str, with_adult: set[Any]
+) -> None:
+    """A person on file encountered again: earlier first encounter, unaccompanied flag (never identity)."""
+    person = p.person
+    changed = []
+    if person.first_encountered_at is None or plan.occurred_at < person.first_encountered_at:
+        person.first_encountered_at = plan.occurred_at
+        person.first_station = plan.station
+        changed += ["first_encountered_at", "first_station"]
+        if p.age is not None and person.date_of_birth and person.is_minor != p.is_minor_now:
+            person.is_minor = p.is_minor_now
+            changed.append("is_minor")
+    if p.is_minor_now:
+        unaccompanied = person.pk not in with_adult
+        if person.is_unaccompanied != unaccompanied:
+            person.is_unaccompanied = unaccompanied
+            changed.append("is_unaccompanied")
+    if changed:
+        _save(person, user=user, reason=f"{reason}: encountered again", update_fields=changed)

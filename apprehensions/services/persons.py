@@ -41,6 +41,12 @@ RELATIONSHIP_EVIDENCE_FIELDS = ("evidence", "note", "document_kind", "document_n
 META_FIELDS = ("change_reason", "version", "id")
 
 
+def _as_object(data: Any) -> Mapping[str, Any]:
+    if not isinstance(data, Mapping):
+        raise ValidationFailed({"non_field_errors": ["Send the changes as a JSON object of field: value."]})
+    return data
+
+
 def _unknown_fields(data: Mapping[str, Any], allowed: tuple[str, ...], errors: Errors) -> None:
     for name in data:
         if name not in allowed and name not in META_FIELDS:
@@ -67,9 +73,7 @@ def _change_reason(data: Mapping[str, Any], default: str, errors: Errors) -> str
 
 
 @transaction.atomic
-def person_update(
-    *, person_id: Any, user: Any, data: Mapping[str, Any], expected_version: int | None = None
-) -> Person:
+def person_update(*, person_id: Any, user: Any, data: Any, expected_version: int | None = None) -> Person:
     """Change a person's identity fields (own station), keeping the age rules and A-number uniqueness.
 
     Raises PermissionDenied out of scope, StaleVersionError when `expected_version` is not current,
@@ -81,6 +85,7 @@ def person_update(
             "You edit persons encountered at your own station only; this person was not encountered there."
         )
     _check_version(person, expected_version)
+    data = _as_object(data)
     errors: Errors = {}
     _unknown_fields(data, PERSON_EDITABLE, errors)
     on = timezone.localdate()
@@ -203,9 +208,7 @@ def _children_without(ids: Any, exclude_id: Any) -> dict[Any, set[Any]]:
 
 
 @transaction.atomic
-def relationship_create(
-    *, user: Any, data: Mapping[str, Any], source: str = Relationship.Source.API
-) -> Relationship:
+def relationship_create(*, user: Any, data: Any, source: str = Relationship.Source.API) -> Relationship:
     """Record a relationship between two persons on file; at least one was encountered at the user's station.
 
     Refuses a self-relationship, a parent less than 12 years older than the child, a cycle of parent
@@ -213,6 +216,7 @@ def relationship_create(
     """
     if not has_capability(user, "record_intake"):
         raise PermissionDenied("Your role cannot record relationships.")
+    data = _as_object(data)
     errors: Errors = {}
     _unknown_fields(data, ("from", "to", "type", *RELATIONSHIP_EVIDENCE_FIELDS), errors)
     values = clean_relationship_codes(data, prefix="", errors=errors)
@@ -258,7 +262,7 @@ def relationship_create(
 
 @transaction.atomic
 def relationship_update(
-    *, relationship_id: Any, user: Any, data: Mapping[str, Any], expected_version: int | None = None
+    *, relationship_id: Any, user: Any, data: Any, expected_version: int | None = None
 ) -> Relationship:
     """Change a relationship's type or evidence (field agents: own station; coordinators: evidence only).
 
@@ -278,6 +282,7 @@ def relationship_update(
     else:
         raise PermissionDenied("You cannot change this relationship (out of your station or cases).")
     _check_version(rel, expected_version)
+    data = _as_object(data)
     errors: Errors = {}
     _unknown_fields(data, allowed, errors)
     values = clean_relationship_codes(data, prefix="", errors=errors, partial=True)

@@ -350,3 +350,66 @@ def test_openapi_schema_lists_the_apprehensions_api(client, users, ept):
         "/api/v1/stations/",
     ):
         assert path in paths
+
+
+def test_bodies_that_are_not_objects_are_400_not_500(agent_api, recorded):
+    """Never a 500 for bad input: a JSON list or string body is a 400 with a readable message."""
+    url = f"/api/v1/persons/{recorded['p1']}/"
+    etag = agent_api.get(url)["ETag"]
+    for response in (
+        agent_api.post("/api/v1/apprehensions/", [1, 2], format="json"),
+        agent_api.patch(url, ["given_names"], format="json", HTTP_IF_MATCH=etag),
+        agent_api.post("/api/v1/relationships/", "parent", format="json"),
+        agent_api.post("/api/v1/apprehensions/", {**intake_payload(), "persons": "p1"}, format="json"),
+        agent_api.post(
+            "/api/v1/apprehensions/", {**intake_payload(), "family_units": [{"members": 3}]}, format="json"
+        ),
+    ):
+        assert response.status_code == 400, response.content
+        assert all(isinstance(v, list) and v for v in response.json().values())
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"occurred_at": 5},
+        {"station": 5},
+        {"location_description": ["x"]},
+        {"persons": [{"ref": "p1", "given_names": 5, "first_surname": None, "date_of_birth": 19880402}]},
+        {
+            "persons": [
+                {
+                    "ref": "p1",
+                    "given_names": "A",
+                    "first_surname": "B",
+                    "date_of_birth": "1988-04-02",
+                    "a_number": 201234567,
+                    "sex": None,
+                    "dob_estimated": "perhaps",
+                }
+            ]
+        },
+        {"persons": [{"ref": {"x": 1}, "existing_person": 12}]},
+        {
+            "persons": [
+                {
+                    "ref": "p1",
+                    "given_names": "A",
+                    "first_surname": "B",
+                    "date_of_birth": "1988-04-02",
+                    "identifiers": [{"kind": "passport"}],
+                    "aliases": 7,
+                }
+            ]
+        },
+        {"family_units": [{"members": [None, {"a": 1}]}]},
+        {"relationships": [{"from": 1, "to": {}, "type": None, "evidence": 3}]},
+        {"relationships": "p1->p2"},
+        {"change_reason": "x" * 101},
+    ],
+)
+def test_malformed_intake_parts_are_400_naming_a_field(agent_api, change):
+    """Wrong types anywhere in the body give a 400 keyed by field path, never a 500; nothing is saved."""
+    response = agent_api.post("/api/v1/apprehensions/", {**intake_payload(), **change}, format="json")
+    assert response.status_code == 400, response.content
+    assert Apprehension.objects.count() == 0

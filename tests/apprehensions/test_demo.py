@@ -82,3 +82,27 @@ def test_demo_field_agent_sees_a_family_at_ept(users):
     assert (
         Person.history.filter(history_change_reason=scenario.CHANGE_REASON).count() == Person.objects.count()
     )
+
+
+def index_definitions() -> set[str]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename LIKE 'apprehensions_%%'")
+        return {row[0] for row in cursor.fetchall()}
+
+
+def test_large_load_sets_indexes_aside_and_rebuilds_them(monkeypatch):
+    """The bulk path for big loads drops secondary indexes and rebuilds every one of them at the end."""
+    from apprehensions.demo import ensure_stations
+
+    ensure_stations()
+    before = index_definitions()
+    monkeypatch.setattr(scenario, "BULK_INDEX_THRESHOLD", 10)
+    messages: list[str] = []
+    report = scenario.load(scale=50, chunk=10, progress=messages.append)
+    assert any("secondary indexes set aside" in m for m in messages)
+    assert any("rebuilding" in m for m in messages)
+    assert index_definitions() == before
+    assert report.persons_written == Person.objects.count() == Person.history.count()
+    assert not scenario._index_file().exists()

@@ -363,3 +363,27 @@ def test_apprehension_record_needs_a_capability(users, ept):
     """Roles without record_intake (e.g. HQ analyst) cannot record an apprehension."""
     with pytest.raises(PermissionDenied):
         apprehension_record(user=users["hq_analyst"], data=intake_payload())
+
+
+def test_apprehension_record_history_rows_copy_every_tracked_field(agent):
+    """Each "created" history row written by the intake holds the row's values, author and reason."""
+    result = record(agent, data=intake_payload(change_reason="checked"))
+    objects = [
+        result.apprehension,
+        *(p.person for p in result.persons),
+        *ApprehensionPerson.objects.filter(apprehension=result.apprehension),
+        *FamilyUnit.objects.filter(apprehension=result.apprehension),
+        *FamilyMembership.objects.filter(family_unit__apprehension=result.apprehension),
+        *Relationship.objects.filter(apprehension=result.apprehension),
+    ]
+    assert len(objects) == 9
+    for obj in objects:
+        obj.refresh_from_db()
+        history = obj.history.get()
+        assert (history.history_type, history.history_user, history.history_change_reason) == (
+            "+",
+            agent,
+            "checked",
+        )
+        for field in history.tracked_fields:
+            assert getattr(history, field.attname) == getattr(obj, field.attname), (obj, field.name)

@@ -136,7 +136,7 @@ def test_likely_duplicates_close_name_and_near_date_of_birth(scene):
     assert [c.person for c in found] == [scene["mother"]]
     assert "Same date of birth" in found[0].reasons[1]
     near = likely_duplicates(
-        given_names="María", first_surname="Núñez", second_surname="Pérez", date_of_birth=date(1988, 9, 1)
+        given_names="María", first_surname="Núñez", second_surname="Pérez", date_of_birth=date(1989, 4, 2)
     )
     assert [c.person for c in near] == [scene["mother"]]
     assert (

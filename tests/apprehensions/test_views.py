@@ -233,3 +233,26 @@ def test_relationship_add_page(agent_client, agent):
         {"other_a_number": "A555000111", "direction": "to", "type": "parent", "evidence": "claimed"},
     )
     assert "already recorded as parent" in again.content.decode()
+
+
+def test_intake_page_explains_a_missing_station(client, users):
+    """An agent whose station is not in the reference data is told why they cannot record, not shown a 403."""
+    client.force_login(users["field_agent"])
+    response = client.get("/intake/")
+    assert response.status_code == 200
+    assert "Your station EPT is not in FamilyLink" in response.content.decode()
+
+
+def test_apprehension_list_shows_the_stations_apprehensions_with_person_counts(client, users, agent, mca):
+    """Field agents list their station's apprehensions; each row counts the persons encountered."""
+    result = record(agent)
+    client.force_login(agent)
+    page = client.get("/apprehensions/").content.decode()
+    assert f'href="/apprehensions/{result.apprehension.pk}/"' in page
+    assert "<td>2</td>" in page
+    assert "2018-06-01 10:15 MDT" in page  # station time, not UTC
+    users["supervisor"].station = "MCA"
+    users["supervisor"].save()
+    client.force_login(users["supervisor"])
+    assert f"/apprehensions/{result.apprehension.pk}/" not in client.get("/apprehensions/").content.decode()
+    assert client.get(f"/apprehensions/{result.apprehension.pk}/").status_code == 404
