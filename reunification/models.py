@@ -69,9 +69,11 @@ class ReunificationCase(BaseModel):
     child = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="reunification_cases")
     adults = models.ManyToManyField(Person, through="CaseAdult", related_name="reunification_cases_as_adult")
     separation = models.ForeignKey(Separation, on_delete=models.PROTECT, related_name="reunification_cases")
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN, db_index=True)
+    # (team, status) is indexed together below; a claim updates these rows, and every index
+    # costs on each update, so single-column indexes that no query needs are left out.
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
     outcome = models.CharField(max_length=24, choices=Outcome.choices, blank=True)
-    team = models.CharField(max_length=64, db_index=True)
+    team = models.CharField(max_length=64)
     assigned_to = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -85,11 +87,30 @@ class ReunificationCase(BaseModel):
     due_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     closed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     close_note = models.TextField(blank=True)
 
-    history = HistoricalRecords()
+    # History is read per case (by id); other history indexes would cost on every claim.
+    history = HistoricalRecords(
+        no_db_index=[
+            "created_at",
+            "created_by",
+            "withdrawn_by",
+            "child",
+            "separation",
+            "status",
+            "team",
+            "assigned_to",
+            "policy",
+            "closed_by",
+        ]
+    )
 
     class Meta:
         constraints = [
@@ -293,7 +314,8 @@ class Notification(BaseModel):
     message = models.TextField()
     read_at = models.DateTimeField(null=True, blank=True)
 
-    history = HistoricalRecords()
+    # The alert job writes many at once; history is read per notification (by id).
+    history = HistoricalRecords(no_db_index=["created_at", "created_by", "withdrawn_by", "recipient", "case"])
 
     class Meta:
         ordering = ["-created_at"]
