@@ -137,9 +137,9 @@ def queue(request: HttpRequest) -> HttpResponse:
     worklist = selectors.worklist_for(user.team, day)
     mine = []
     if worklist is not None:
-        for item in selectors.my_claimed_items(request.user, worklist).prefetch_related(
-            "case__steps__done_by"
-        ):
+        for item in selectors.my_claimed_items(user, worklist).prefetch_related("case__steps__done_by"):
+            # The card shows the child's case (clocks, checklist): a view of a child's record.
+            access_log_record(user=user, obj=item.case, path=request.path, is_minor_record=True)
             mine.append(
                 {
                     "item": item,
