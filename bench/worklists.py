@@ -1,7 +1,7 @@
 """Worklist benchmark: the morning build on 100,000 open cases, and claim-next under 8 coordinators.
 
     .venv/bin/python bench/worklists.py [--cases 100000] [--claims-per-worker 500] [--workers 8]
-                                        [--mode processes|threads]
+                                        [--mode processes|threads] [--pause-ms 0] [--skip-build]
 
 Runs against the development database of DATABASE_URL (never the test database). The first run
 generates the open cases with set-based SQL (every row with its history row, like the app's own
@@ -10,11 +10,14 @@ day after the last one built for BEN-REUNIFY), so the build always inserts the w
 re-runs the build for the same day (must insert nothing) and has `--workers` coordinators claim
 concurrently with `worklist_claim_next` (SELECT … FOR UPDATE SKIP LOCKED), timing every claim
 (one transaction each, commit included) and counting items handed out twice. Prints the figures.
+`--pause-ms N` makes each coordinator pause a random 0..2N ms between claims (0: back to back,
+the worst case); `--skip-build` claims from the last list built instead of building a new one.
 """
 
 import argparse
 import multiprocessing
 import os
+import random
 import statistics
 import sys
 import threading
@@ -279,11 +282,14 @@ def generate(n_cases: int, agent: User, supervisor: User) -> None:
         )
 
 
-def claim_loop(user_id: int, day: date, count: int, barrier: Any, out: Any) -> None:
+def claim_loop(user_id: int, day: date, count: int, pause_ms: int, barrier: Any, out: Any) -> None:
     user = User.objects.get(pk=user_id)
+    rng = random.Random(user_id)
     results = []
     barrier.wait()
     for _ in range(count):
+        if pause_ms:
+            time.sleep(rng.uniform(0, 2 * pause_ms) / 1000)
         started = time.perf_counter()
         item = worklist_claim_next(user=user, day=day)
         elapsed = time.perf_counter() - started
@@ -294,14 +300,16 @@ def claim_loop(user_id: int, day: date, count: int, barrier: Any, out: Any) -> N
     out.put((user.username, results))
 
 
-def run_claims(coordinators: list[User], day: date, per_worker: int, mode: str) -> list[tuple[str, list]]:
+def run_claims(
+    coordinators: list[User], day: date, per_worker: int, mode: str, pause_ms: int
+) -> list[tuple[str, list]]:
     if mode == "threads":
         import queue
 
         out: Any = queue.Queue()
         barrier: Any = threading.Barrier(len(coordinators))
         workers = [
-            threading.Thread(target=claim_loop, args=(c.pk, day, per_worker, barrier, out))
+            threading.Thread(target=claim_loop, args=(c.pk, day, per_worker, pause_ms, barrier, out))
             for c in coordinators
         ]
     else:
@@ -310,7 +318,8 @@ def run_claims(coordinators: list[User], day: date, per_worker: int, mode: str) 
         out = ctx.Queue()
         barrier = ctx.Barrier(len(coordinators))
         workers = [
-            ctx.Process(target=claim_loop, args=(c.pk, day, per_worker, barrier, out)) for c in coordinators
+            ctx.Process(target=claim_loop, args=(c.pk, day, per_worker, pause_ms, barrier, out))
+            for c in coordinators
         ]
     for w in workers:
         w.start()
@@ -333,6 +342,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--claims-per-worker", type=int, default=500)
     parser.add_argument("--mode", choices=["processes", "threads"], default="processes")
+    parser.add_argument(
+        "--pause-ms",
+        type=int,
+        default=0,
+        help="mean pause between a coordinator's claims (0: claim back to back, the worst case)",
+    )
+    parser.add_argument("--skip-build", action="store_true", help="claim from the last list built")
     args = parser.parse_args()
 
     db = connection.settings_dict["NAME"]
@@ -353,6 +369,9 @@ def main() -> None:
     open_cases = ReunificationCase.objects.filter(team=TEAM, status__in=["open", "in_progress"]).count()
 
     last = Worklist.objects.filter(team=TEAM).order_by("-date").values_list("date", flat=True).first()
+    if args.skip_build and last:
+        run_claim_phase(args, coordinators, last)
+        return
     day = max(last + timedelta(days=1), date(2100, 1, 1)) if last else date(2100, 1, 1)
     started = time.perf_counter()
     counts = worklists_build(day=day)
@@ -369,9 +388,17 @@ def main() -> None:
         f"({open_cases} open cases), {history} history rows"
     )
     print(f"same-day re-run: {rebuild_s:.2f} s, items added {again['items_created']}")
+    run_claim_phase(args, coordinators, day)
+
+
+def run_claim_phase(args: argparse.Namespace, coordinators: list[User], day: date) -> None:
+    waiting = WorklistItem.objects.filter(
+        worklist__team=TEAM, worklist__date=day, claimed_by__isnull=True, completed_at__isnull=True
+    ).count()
+    print(f"claiming from the list of {day}: {waiting} items waiting")
 
     started = time.perf_counter()
-    results = run_claims(coordinators, day, args.claims_per_worker, args.mode)
+    results = run_claims(coordinators, day, args.claims_per_worker, args.mode, args.pause_ms)
     wall = time.perf_counter() - started
     latencies = [lat for _, rs in results for _, lat in rs]
     claimed = [pk for _, rs in results for pk, _ in rs]
@@ -384,7 +411,8 @@ def main() -> None:
     claimed_twice_in_db = sum(1 for n in recorded.values() if n > 1)
     ms = [x * 1000 for x in latencies]
     print(
-        f"claim-next, {len(coordinators)} concurrent coordinators ({args.mode}): {len(claimed)} claims in "
+        f"claim-next, {len(coordinators)} concurrent coordinators ({args.mode}, pause {args.pause_ms} ms): "
+        f"{len(claimed)} claims in "
         f"{wall:.1f} s ({len(claimed) / wall:.0f}/s); latency ms p50 {statistics.median(ms):.1f}, "
         f"p95 {percentile(ms, 95):.1f}, p99 {percentile(ms, 99):.1f}, max {max(ms):.1f}"
     )

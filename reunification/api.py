@@ -4,6 +4,7 @@ Scoping (contract table): coordinators read and work their own team's cases; sup
 their station's; HQ analysts and auditors read all; partner agencies read one case by id.
 """
 
+import uuid
 from datetime import date
 from typing import Any
 
@@ -55,11 +56,11 @@ class MethodCheckedFirst:
     before any permission check that would answer 403 instead."""
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        method = request.method.lower()
+        method = (request.method or "").lower()
         if not hasattr(self, method) or method not in self.http_method_names:  # type: ignore[attr-defined]
             self.perform_authentication(request)  # type: ignore[attr-defined]
             if request.user and request.user.is_authenticated:
-                raise MethodNotAllowed(request.method)
+                raise MethodNotAllowed(request.method or "")
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
 
 
@@ -105,7 +106,7 @@ class ReunificationCaseViewSet(
             return selectors.cases_visible_to(user)
         return selectors.cases_visible_to(user, by_id=self.action == "retrieve")
 
-    def filter_queryset(self, queryset: QuerySet[ReunificationCase]) -> QuerySet[ReunificationCase]:
+    def filter_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         if self.action != "list":
             return queryset
         params = self.request.query_params
@@ -179,8 +180,6 @@ class ReunificationCaseViewSet(
 
 
 def _is_uuid(value: str) -> bool:
-    import uuid
-
     try:
         uuid.UUID(value)
     except ValueError:
@@ -196,7 +195,7 @@ class WorklistView(MethodCheckedFirst, APIView):
     @extend_schema(responses=WorklistPageSerializer)
     def get(self, request: Request, day: str) -> Response:
         the_day = _parse_day(day)
-        team = request.user.team
+        team = getattr(request.user, "team", "")
         worklist = selectors.worklist_for(team, the_day)
         items = selectors.worklist_items(worklist) if worklist else WorklistItem.objects.none()
         paginator = PageNumberPagination()

@@ -1,6 +1,8 @@
 """Shapes of the reunification API (API-CONTRACT.md: Reunification). Validation of shape only;
 the rules live in the services."""
 
+from __future__ import annotations
+
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
@@ -21,9 +23,11 @@ class PersonBriefSerializer(serializers.Serializer):
 
 
 class CaseStepSerializer(serializers.ModelSerializer):
-    label = serializers.CharField(source="get_step_display", read_only=True)
+    label = serializers.CharField(source="get_step_display", read_only=True)  # type: ignore[assignment]
     done = serializers.BooleanField(source="is_done", read_only=True)
-    done_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    done_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
 
     class Meta:
         model = CaseStep
@@ -32,7 +36,7 @@ class CaseStepSerializer(serializers.ModelSerializer):
 
 class ClockSerializer(serializers.Serializer):
     clock = serializers.CharField(source="key")
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]
     due_at = serializers.DateTimeField(allow_null=True)
     met_at = serializers.DateTimeField(allow_null=True)
     state = serializers.ChoiceField(choices=["met", "overdue", "due_soon", "pending", "none"])
@@ -52,9 +56,13 @@ class ReunificationCaseSerializer(serializers.ModelSerializer):
 
     child = PersonBriefSerializer(read_only=True)
     adults = serializers.SerializerMethodField()
-    separation = serializers.PrimaryKeyRelatedField(read_only=True)
-    assigned_to = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    closed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    separation: serializers.PrimaryKeyRelatedField[Any] = serializers.PrimaryKeyRelatedField(read_only=True)
+    assigned_to: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+    closed_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
     priority = serializers.SerializerMethodField()
     clocks = serializers.SerializerMethodField()
     checklist = serializers.SerializerMethodField()
@@ -92,7 +100,7 @@ class ReunificationCaseSerializer(serializers.ModelSerializer):
     @extend_schema_field(PersonBriefSerializer(many=True))
     def get_adults(self, case: ReunificationCase) -> list[dict[str, Any]]:
         adults = [link.person for link in case.case_adults.all() if link.withdrawn_at is None]
-        return PersonBriefSerializer(adults, many=True).data
+        return list(PersonBriefSerializer(adults, many=True).data)
 
     @extend_schema_field(
         serializers.ChoiceField(choices=["overdue", "due_soon", "on_track"], allow_null=True)
@@ -102,12 +110,12 @@ class ReunificationCaseSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(ClockSerializer(many=True))
     def get_clocks(self, case: ReunificationCase) -> list[dict[str, Any]]:
-        return ClockSerializer(case_clocks(case), many=True).data
+        return list(ClockSerializer(case_clocks(case), many=True).data)
 
     @extend_schema_field(CaseStepSerializer(many=True))
     def get_checklist(self, case: ReunificationCase) -> list[dict[str, Any]]:
         steps = sorted(case.steps.all(), key=lambda s: STEP_ORDER.index(s.step))
-        return CaseStepSerializer(steps, many=True).data
+        return list(CaseStepSerializer(steps, many=True).data)
 
     @extend_schema_field(PolicyBriefSerializer(allow_null=True))
     def get_policy(self, case: ReunificationCase) -> dict[str, Any] | None:
@@ -180,8 +188,12 @@ class WorklistItemSerializer(serializers.ModelSerializer):
     child = PersonBriefSerializer(source="case.child", read_only=True)
     case_status = serializers.CharField(source="case.status", read_only=True)
     next_step_label = serializers.SerializerMethodField()
-    claimed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    completed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    claimed_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+    completed_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
 
     class Meta:
         model = WorklistItem

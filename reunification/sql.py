@@ -14,7 +14,7 @@ from django.db import models
 def _columns(model: type[models.Model]) -> list[str]:
     """The model's columns that its historical table keeps (models may exclude some from history)."""
     tracked = {f.column for f in model.history.model._meta.concrete_fields}  # type: ignore[attr-defined]
-    return [f.column for f in model._meta.concrete_fields if f.column in tracked]
+    return [str(f.column) for f in model._meta.concrete_fields if f.column in tracked]
 
 
 def history_table(model: type[models.Model]) -> str:

@@ -62,7 +62,7 @@ def _int(value: Any) -> int | None:
         return None
 
 
-METHOD_LABELS = {
+METHOD_LABELS: dict[str, str] = {
     CaseStep.Step.PARENTAGE_VERIFIED: "How was parentage verified?",
     CaseStep.Step.ELIGIBILITY_DECISION: "Eligibility decision",
 }
@@ -132,13 +132,14 @@ def case_context(request: HttpRequest, case: ReunificationCase, **extra: Any) ->
 def queue(request: HttpRequest) -> HttpResponse:
     """Today's worklist of the coordinator's team: claim next, work the claimed cases, complete."""
     _require(request, "work_worklist")
+    user: Any = request.user
     day = today()
-    worklist = selectors.worklist_for(request.user.team, day)
+    worklist = selectors.worklist_for(user.team, day)
     mine = []
     if worklist is not None:
-        for item in selectors.my_claimed_items(request.user, worklist).prefetch_related(
-            "case__steps__done_by"
-        ):
+        for item in selectors.my_claimed_items(user, worklist).prefetch_related("case__steps__done_by"):
+            # The card shows the child's case (clocks, checklist): a view of a child's record.
+            access_log_record(user=user, obj=item.case, path=request.path, is_minor_record=True)
             mine.append(
                 {
                     "item": item,
@@ -152,7 +153,7 @@ def queue(request: HttpRequest) -> HttpResponse:
         "reunification/queue.html",
         {
             "day": day,
-            "team": request.user.team,
+            "team": user.team,
             "worklist": worklist,
             "progress": selectors.worklist_progress(worklist) if worklist else None,
             "mine": mine,
@@ -185,7 +186,8 @@ def claim_next(request: HttpRequest) -> HttpResponse:
 @require_POST
 def item_complete(request: HttpRequest, item_id: Any) -> HttpResponse:
     _require(request, "work_worklist")
-    item = WorklistItem.objects.filter(pk=item_id, worklist__team=request.user.team).first()
+    user: Any = request.user
+    item = WorklistItem.objects.filter(pk=item_id, worklist__team=user.team).first()
     if item is None:
         raise Http404("No item of your team's worklist has this id.")
     try:
@@ -272,7 +274,7 @@ def step_update(request: HttpRequest, case_id: Any, step: str) -> HttpResponse:
     except (BusinessRuleError, StaleVersionError) as exc:
         errors = {"non_field": [str(exc)]}
     case = _visible_case(request, case_id)
-    if request.htmx:
+    if getattr(request, "htmx", False):
         context = checklist_context(
             request, case, errors=errors, error_step=step if errors else "", entered=entered
         )
@@ -322,7 +324,7 @@ def case_reassign(request: HttpRequest, case_id: Any) -> HttpResponse:
     case = _visible_case(request, case_id)
     from familylink.common.models import User
 
-    to_user = User.objects.filter(pk=_int(request.POST.get("assigned_to"))).first()
+    to_user = User.objects.filter(pk=_int(request.POST.get("assigned_to")) or 0).first()
     try:
         services.case_reassign(case_id=case.pk, to_user=to_user, by=request.user)
         messages.success(request, f"{case.child.full_name}'s case is now assigned to {to_user}.")

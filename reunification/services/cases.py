@@ -39,8 +39,11 @@ def _derive(case: ReunificationCase, steps: dict[str, CaseStep]) -> None:
     if not case.is_open:
         case.next_step, case.due_at = "", None
         return
-    ineligible = eligibility is not None and eligibility.method != CaseStep.Eligibility.ELIGIBLE
-    if ineligible and eligibility.is_done:
+    if (
+        eligibility is not None
+        and eligibility.is_done
+        and eligibility.method != CaseStep.Eligibility.ELIGIBLE
+    ):
         case.next_step = CLOSE_CASE
     else:
         case.next_step = next((s for s in STEP_ORDER if not steps[s].is_done), Step.REUNIFIED)

@@ -88,13 +88,19 @@ def worklists_build(*, day: date, team: str | None = None, by: Any = None) -> di
         worklists_created = cursor.rowcount
         cursor.execute(
             f"""
-            WITH lists AS (
+            WITH lists AS MATERIALIZED (
+                -- Materialized: the last position is computed once per list, not once per case.
                 SELECT w.id, w.team,
                        COALESCE((SELECT max(i.position) FROM {item_t} i WHERE i.worklist_id = w.id), 0)
                            AS last_position
                 FROM {list_t} w
                 WHERE w.date = %(day)s AND w.withdrawn_at IS NULL
                   AND (%(team)s::text IS NULL OR w.team = %(team)s)
+            ), existing AS MATERIALIZED (
+                -- Cases already on the day's lists (none on the first build of the day). Kept
+                -- apart so the planner does not take every case for listed, as the same cases
+                -- are on the lists of earlier days.
+                SELECT i.worklist_id, i.case_id FROM {item_t} i JOIN lists l ON l.id = i.worklist_id
             ), candidates AS (
                 SELECT l.id AS worklist_id, l.last_position, c.id AS case_id, c.next_step, c.due_at,
                        (c.due_at IS NOT NULL AND c.due_at < %(reference)s) AS is_overdue,
@@ -104,8 +110,8 @@ def worklists_build(*, day: date, team: str | None = None, by: Any = None) -> di
                 JOIN {case_t} c ON c.team = l.team
                 JOIN apprehensions_person p ON p.id = c.child_id
                 JOIN separations_separation s ON s.id = c.separation_id
-                WHERE c.status = ANY(%(open)s) AND c.withdrawn_at IS NULL
-                  AND NOT EXISTS (SELECT 1 FROM {item_t} i WHERE i.worklist_id = l.id AND i.case_id = c.id)
+                LEFT JOIN existing e ON e.worklist_id = l.id AND e.case_id = c.id
+                WHERE c.status = ANY(%(open)s) AND c.withdrawn_at IS NULL AND e.case_id IS NULL
             ), ranked AS (
                 SELECT candidates.*,
                        last_position + row_number() OVER (PARTITION BY worklist_id ORDER BY {ORDER_BY})
@@ -127,6 +133,11 @@ def worklists_build(*, day: date, team: str | None = None, by: Any = None) -> di
             params,
         )
         items_created = cursor.rowcount
+        if items_created:
+            # The first claims of the morning must reach the new rows through the partial index
+            # at once: with stale statistics the planner takes a 100,000-row list for empty and
+            # sorts it on every claim. (Own inserts count in ANALYZE inside this transaction.)
+            cursor.execute(f"ANALYZE {item_t} (worklist_id)")
     return {"worklists_created": worklists_created, "items_created": items_created}
 
 
@@ -135,26 +146,68 @@ def _require_worker(user: Any) -> None:
         raise PermissionDenied("Only a coordinator with a team works a worklist.")
 
 
-def _claim(item: WorklistItem, user: Any, reason: str) -> WorklistItem:
+_ITEM_COLUMNS = [f.column for f in WorklistItem._meta.concrete_fields]
+_ITEM_ATTNAMES = [f.attname for f in WorklistItem._meta.concrete_fields]
+
+
+def _claim_sql(picked: str) -> str:
+    """One statement that claims the item chosen by CTE `picked` and writes every consequence:
+    the item's claim, the case assigned to the claimer (and in progress), and both history rows.
+    One round trip keeps a claim short while coordinators claim concurrently."""
+    item_t = WorklistItem._meta.db_table
+    case_t = ReunificationCase._meta.db_table
+    return f"""
+        WITH picked AS ({picked}),
+        item_upd AS (
+            UPDATE {item_t} i
+            SET claimed_by_id = %(user)s, claimed_at = %(now)s, version = i.version + 1, updated_at = %(now)s
+            FROM picked WHERE i.id = picked.id
+            RETURNING i.*
+        ),
+        item_hist AS ({history_insert(WorklistItem, "item_upd", history_type="~")}),
+        case_upd AS (
+            UPDATE {case_t} c
+            SET assigned_to_id = %(user)s,
+                status = CASE WHEN c.status = 'open' THEN 'in_progress' ELSE c.status END,
+                version = c.version + 1, updated_at = %(now)s
+            FROM item_upd
+            WHERE c.id = item_upd.case_id
+              AND (c.assigned_to_id IS DISTINCT FROM %(user)s OR c.status = 'open')
+            RETURNING c.*
+        ),
+        case_hist AS ({history_insert(ReunificationCase, "case_upd", history_type="~")})
+        SELECT {", ".join(f'item_upd."{c}"' for c in _ITEM_COLUMNS)} FROM item_upd
+    """  # noqa: S608 - identifiers come from model metadata; values are parameters
+
+
+def _claim(picked: str, params: dict[str, Any], user: Any, reason: str) -> WorklistItem | None:
     now = timezone.now()
-    item.claimed_by = user
-    item.claimed_at = now
-    item._change_reason = reason
-    item._history_user = user
-    item.save(update_fields=["claimed_by", "claimed_at"])
-    case = item.case
-    changed = []
-    if case.assigned_to_id != user.pk:
-        case.assigned_to = user
-        changed.append("assigned_to")
-    if case.status == ReunificationCase.Status.OPEN:
-        case.status = ReunificationCase.Status.IN_PROGRESS
-        changed.append("status")
-    if changed:
-        case._change_reason = reason
-        case._history_user = user
-        case.save(update_fields=changed)
-    return item
+    params = {**params, "user": user.pk, "now": now, **history_params(when=now, reason=reason, user=user)}
+    with connection.cursor() as cursor:
+        cursor.execute(_claim_sql(picked), params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    # The claimed row as the statement returned it: no second query on the hot path.
+    return WorklistItem.from_db(connection.alias, _ITEM_ATTNAMES, list(row))
+
+
+# The top unclaimed item of an open case on the team's list for the day, skipping rows other
+# coordinators hold locked at this instant (they are being claimed). The list's id comes from a
+# scalar subquery so the planner walks the partial index (worklist, position) and stops at the
+# first free row, instead of sorting every open item of every list.
+_NEXT_ITEM = f"""
+    SELECT i.id
+    FROM {WorklistItem._meta.db_table} i
+    JOIN {ReunificationCase._meta.db_table} c ON c.id = i.case_id
+    WHERE i.worklist_id = (SELECT w.id FROM {Worklist._meta.db_table} w
+                           WHERE w.team = %(team)s AND w.date = %(day)s AND w.withdrawn_at IS NULL)
+      AND i.claimed_by_id IS NULL AND i.completed_at IS NULL AND i.withdrawn_at IS NULL
+      AND c.status = ANY(%(open)s)
+    ORDER BY i.position
+    LIMIT 1
+    FOR UPDATE OF i SKIP LOCKED
+"""  # noqa: S608 - identifiers come from model metadata; values are parameters
 
 
 @transaction.atomic
@@ -165,25 +218,8 @@ def worklist_claim_next(*, user: Any, day: date) -> WorklistItem | None:
     never wait on one another; an item is never handed to two people.
     """
     _require_worker(user)
-    worklist = Worklist.objects.filter(team=user.team, date=day, withdrawn_at__isnull=True).first()
-    if worklist is None:
-        return None
-    item = (
-        WorklistItem.objects.select_for_update(skip_locked=True, of=("self",))
-        .select_related("case")
-        .filter(
-            worklist=worklist,
-            claimed_by__isnull=True,
-            completed_at__isnull=True,
-            withdrawn_at__isnull=True,
-            case__status__in=OPEN_STATUSES,
-        )
-        .order_by("position")
-        .first()
-    )
-    if item is None:
-        return None
-    return _claim(item, user, "claimed (next)")
+    params = {"team": user.team, "day": day, "open": list(OPEN_STATUSES)}
+    return _claim(_NEXT_ITEM, params, user, "claimed (next)")
 
 
 def _lock_item(item_id: Any) -> WorklistItem:
@@ -217,7 +253,10 @@ def worklist_item_claim(*, item_id: Any, user: Any) -> WorklistItem:
         )
     if not item.case.is_open:
         raise BusinessRuleError(f"The case is {item.case.get_status_display().lower()}; nothing to work.")
-    return _claim(item, user, "claimed")
+    claimed = _claim("SELECT %(item)s::uuid AS id", {"item": str(item.pk)}, user, "claimed")
+    if claimed is None:  # cannot happen: the item is locked above and was unclaimed
+        raise BusinessRuleError("This item could not be claimed; reload the worklist.")
+    return claimed
 
 
 @transaction.atomic

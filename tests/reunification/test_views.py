@@ -52,6 +52,9 @@ def test_queue_claim_next_shows_the_claimed_case_with_its_checklist(client, user
     assert AccessLog.objects.filter(
         user=users["coordinator"], object_id=str(top.case_id), action="claim"
     ).exists()
+    assert AccessLog.objects.filter(
+        user=users["coordinator"], object_id=str(top.case_id), action="view", path="/reunification/queue/"
+    ).exists()
 
 
 def test_step_update_with_htmx_returns_the_checklist_in_place(client, users):

@@ -1,11 +1,13 @@
 """Worklist services in-process: the set-based build (order, idempotency, history), claiming,
 completing, and the clock alerts (in-app and email, once per clock)."""
 
+import uuid
 from datetime import timedelta
 
 import pytest
 from django.core import mail
 from django.core.management import call_command
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from familylink.common.errors import BusinessRuleError
@@ -159,3 +161,18 @@ def test_clocks_flag_notifies_coordinator_and_supervisor_once(users, django_capt
     assert again == {"notifications_created": 0, "recipients": 0}
     assert Notification.objects.count() == 6
     assert len(mail.outbox) == 2
+
+
+def test_worklist_items_must_reference_an_existing_case_and_list(users):
+    """The per-statement reference check (in place of row-by-row foreign keys) refuses an item
+    naming a case or a worklist that does not exist, on insert and on update."""
+    approved_separation(users, children=[years_ago(6)])
+    worklists_build(day=timezone.localdate())
+    item = WorklistItem.objects.get()
+
+    with pytest.raises(IntegrityError, match="must reference an existing"), transaction.atomic():
+        WorklistItem(worklist=item.worklist, case_id=uuid.uuid4(), position=2).save()
+    with pytest.raises(IntegrityError, match="must reference an existing"), transaction.atomic():
+        item.worklist_id = uuid.uuid4()
+        item.save()
+    assert WorklistItem.objects.count() == 1
