@@ -15,7 +15,7 @@ from .clocks import case_clocks, case_priority
 from .models import NEXT_STEP_LABELS, STEP_ORDER, CaseStep, ReunificationCase, WorklistItem
 
 
-class PersonBriefSerializer(serializers.Serializer):
+class CasePersonSerializer(serializers.Serializer):
     id = serializers.UUIDField(read_only=True)
     a_number = serializers.CharField(read_only=True, allow_null=True)
     full_name = serializers.CharField(read_only=True)
@@ -54,7 +54,7 @@ class ReunificationCaseSerializer(serializers.ModelSerializer):
     hours) or `on_track` for an open case, null once it is closed.
     """
 
-    child = PersonBriefSerializer(read_only=True)
+    child = CasePersonSerializer(read_only=True)
     adults = serializers.SerializerMethodField()
     separation: serializers.PrimaryKeyRelatedField[Any] = serializers.PrimaryKeyRelatedField(read_only=True)
     assigned_to: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
@@ -97,10 +97,10 @@ class ReunificationCaseSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    @extend_schema_field(PersonBriefSerializer(many=True))
+    @extend_schema_field(CasePersonSerializer(many=True))
     def get_adults(self, case: ReunificationCase) -> list[dict[str, Any]]:
         adults = [link.person for link in case.case_adults.all() if link.withdrawn_at is None]
-        return list(PersonBriefSerializer(adults, many=True).data)
+        return list(CasePersonSerializer(adults, many=True).data)
 
     @extend_schema_field(
         serializers.ChoiceField(choices=["overdue", "due_soon", "on_track"], allow_null=True)
@@ -185,7 +185,7 @@ class CasePatchSerializer(serializers.Serializer):
 
 
 class WorklistItemSerializer(serializers.ModelSerializer):
-    child = PersonBriefSerializer(source="case.child", read_only=True)
+    child = CasePersonSerializer(source="case.child", read_only=True)
     case_status = serializers.CharField(source="case.status", read_only=True)
     next_step_label = serializers.SerializerMethodField()
     claimed_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
