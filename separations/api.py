@@ -23,7 +23,7 @@ from familylink.common.errors import PermissionDenied, ValidationFailed
 from familylink.common.permissions import capability_permission
 
 from . import policies, services
-from .access import log_person_views, log_separation_view
+from .access import log_person_views, log_separation_view, log_separations_viewed
 from .models import CustodyPeriod, Separation, SeparationMember
 from .selectors import custody_periods, parse_instant, separated_children
 from .serializers import (
@@ -156,8 +156,7 @@ class SeparationListCreateView(ETagMixin, CapabilityView):
             qs = qs.filter(members__person_id=person_id, members__withdrawn_at__isnull=True).distinct()
         qs = qs.order_by("-occurred_at", "id")
         page = self.paginate_queryset(qs)
-        for separation in page:
-            log_separation_view(user=request.user, separation=separation, channel="api", path=request.path)
+        log_separations_viewed(user=request.user, separations=page, channel="api", path=request.path)
         return self.get_paginated_response(SeparationSerializer(page, many=True).data)
 
     @extend_schema(request=SeparationRequestSerializer, responses={201: SeparationSerializer})

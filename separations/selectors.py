@@ -151,8 +151,8 @@ _KIDS_CTE = """,
 kids AS (
     SELECT person_id AS child_id,
            min(occurred_at) AS since,
-           array_agg(DISTINCT separation_id) AS separation_ids,
-           array_agg(DISTINCT reason_code_id) AS reason_ids
+           array_agg(separation_id) AS separation_ids,
+           array_agg(reason_code_id) AS reason_ids
     FROM mem
     WHERE side = 'child'
     GROUP BY person_id
@@ -269,8 +269,10 @@ GROUP BY rc.category ORDER BY 2 DESC, 1"""
         person_ids = {r[0] for r in rows} | {a for r in rows for a in (r[3] or [])}
         persons = Person.objects.in_bulk(person_ids)
         reasons = ReasonCode.objects.in_bulk({x for r in rows for x in (r[4] or [])})
-        separations = Separation.objects.select_related("station", "decided_by", "requested_by").in_bulk(
-            {x for r in rows for x in (r[2] or [])}
+        separations = (
+            Separation.objects.select_related("station")
+            .only("id", "station__code", "station__timezone")
+            .in_bulk({x for r in rows for x in (r[2] or [])})
         )
         custody = {
             p.person_id: p
@@ -291,7 +293,7 @@ GROUP BY rc.category ORDER BY 2 DESC, 1"""
                     days_separated=max(0, (self.as_of - since).days),
                     adults=adults,
                     reasons=sorted(
-                        (reasons[r] for r in (reason_ids or []) if r in reasons), key=lambda r: r.code
+                        (reasons[r] for r in set(reason_ids or []) if r in reasons), key=lambda r: r.code
                     ),
                     separations=[separations[s] for s in separation_ids if s in separations],
                     child_custody=custody.get(child_id),
