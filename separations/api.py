@@ -156,7 +156,7 @@ class SeparationListCreateView(ETagMixin, CapabilityView):
             qs = qs.filter(members__person_id=person_id, members__withdrawn_at__isnull=True).distinct()
         qs = qs.order_by("-occurred_at", "id")
         page = self.paginate_queryset(qs)
-        log_separations_viewed(user=request.user, separations=page, channel="api", path=request.path)
+        log_separations_viewed(user=request.user, separations=page or [], channel="api", path=request.path)
         return self.get_paginated_response(SeparationSerializer(page, many=True).data)
 
     @extend_schema(request=SeparationRequestSerializer, responses={201: SeparationSerializer})
@@ -175,8 +175,8 @@ class SeparationListCreateView(ETagMixin, CapabilityView):
         try:
             separation = services.separation_request(
                 requester=request.user,
-                children=data.get("children"),
-                adults=data.get("adults"),
+                children=data.get("children"),  # type: ignore[arg-type] - the service names bad input
+                adults=data.get("adults"),  # type: ignore[arg-type]
                 reason_code=reason_code,
                 occurred_at=occurred_at,  # type: ignore[arg-type]
                 narrative=narrative,
@@ -308,7 +308,7 @@ class CustodyTransferView(CapabilityView):
             person = Person.objects.filter(pk=pk, withdrawn_at__isnull=True).first() if pk else None
             if person is None or not policies.can_read_person(request.user, person):
                 errors["person"] = [f"No person with id {str(person_id)[:60]} is on file for you."]
-        if errors:
+        if errors or person is None:
             raise ValidationFailed(errors)
         if not policies.can_transfer_custody(request.user, person):
             raise PermissionDenied("You may record custody transfers only for persons in your scope.")
