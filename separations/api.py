@@ -126,6 +126,7 @@ class SeparationListCreateView(ETagMixin, CapabilityView):
 
     method_capabilities = {"GET": READ_SEPARATIONS, "POST": ("request_separation",)}
     serializer_class = SeparationSerializer
+    queryset = Separation.objects.none()
 
     @extend_schema(
         parameters=[
@@ -133,7 +134,9 @@ class SeparationListCreateView(ETagMixin, CapabilityView):
             OpenApiParameter("station", str),
             OpenApiParameter("person", str, description="A person id on either side."),
             OpenApiParameter("reason_code", str),
-        ]
+        ],
+        operation_id="v1_separations_list",
+        responses=SeparationSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
         if not policies.can_list_separations(request.user):
@@ -198,6 +201,7 @@ class SeparationDetailView(ETagMixin, CapabilityView):
 
     method_capabilities = {"GET": READ_SEPARATIONS, "PATCH": STATION_STAFF}
     serializer_class = SeparationSerializer
+    queryset = Separation.objects.none()
 
     def get(self, request: Request, pk: Any) -> Response:
         separation = _visible_separation(request, pk)
@@ -238,6 +242,7 @@ class SeparationDetailView(ETagMixin, CapabilityView):
 class _DecisionView(ETagMixin, CapabilityView):
     method_capabilities = {"POST": ("decide_separation",)}
     serializer_class = SeparationSerializer
+    queryset = Separation.objects.none()
 
     def decide(self, request: Request, separation: Separation, comment: str) -> Separation:
         raise NotImplementedError
@@ -285,6 +290,7 @@ class CustodyTransferView(CapabilityView):
 
     method_capabilities = {"POST": ("transfer_custody",)}
     serializer_class = CustodyPeriodSerializer
+    queryset = CustodyPeriod.objects.none()
 
     @extend_schema(request=CustodyTransferSerializer, responses={201: CustodyPeriodSerializer})
     def post(self, request: Request) -> Response:
@@ -330,7 +336,9 @@ class PersonCustodyView(CapabilityView):
         "GET": ("read_persons_station", "read_persons_all", "read_persons_separated", "lookup_persons")
     }
     serializer_class = CustodyPeriodSerializer
+    queryset = Person.objects.none()
 
+    @extend_schema(operation_id="v1_persons_custody_list", responses=CustodyPeriodSerializer(many=True))
     def get(self, request: Request, pk: Any) -> Response:
         person = Person.objects.filter(pk=pk, withdrawn_at__isnull=True).first()
         if person is None or not policies.can_read_person(request.user, person):
