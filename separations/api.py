@@ -389,7 +389,7 @@ class SeparatedChildrenReportView(CapabilityView):
         as_of = as_of or timezone.now()
         page = int(raw_page)
         answer = separated_children(as_of=as_of, known_at=known_at, station=station)
-        count = answer.count()
+        count, by_agency, by_category = answer.summary()
         rows = answer.page(offset=(page - 1) * REPORT_PAGE_SIZE, limit=REPORT_PAGE_SIZE)
         log_person_views(
             user=request.user,
@@ -414,8 +414,8 @@ class SeparatedChildrenReportView(CapabilityView):
                 "count": count,
                 "next": replace_query_param(url, "page", page + 1) if has_next else None,
                 "previous": previous,
-                "by_custody_agency": answer.by_custody_agency(),
-                "by_reason_category": answer.by_reason_category(),
+                "by_custody_agency": by_agency,
+                "by_reason_category": by_category,
                 "results": [separated_child_row(r) for r in rows],
             }
         )

@@ -218,6 +218,37 @@ class SeparatedChildren:
     def _with_members(self, tail: str, **extra: Any) -> list[tuple]:
         return self._fetch("WITH " + self._sep() + "," + self._mem() + tail, self._params(**extra))
 
+    def summary(self) -> tuple[int, dict[str, int], dict[str, int]]:
+        """(count, children by custody agency now, children by reason category) in one pass.
+
+        By agency: where each child is now (NONE: no custody recorded). By category: a child in
+        separations of both categories counts in each.
+        """
+        # One pass, each CTE used once (so PostgreSQL inlines them and estimates real sizes).
+        rows = self._with_members(
+            """,
+kids AS (
+    SELECT mem.person_id AS child_id,
+           bool_or(rc.category = 'policy') AS policy,
+           bool_or(rc.category = 'child_welfare') AS child_welfare
+    FROM mem JOIN separations_reasoncode rc ON rc.id = mem.reason_code_id
+    WHERE mem.side = 'child'
+    GROUP BY mem.person_id
+)
+SELECT coalesce(cp.agency, %(no_custody)s), count(*),
+       count(*) FILTER (WHERE kids.policy), count(*) FILTER (WHERE kids.child_welfare)
+FROM kids LEFT JOIN separations_custodyperiod cp
+  ON cp.person_id = kids.child_id AND cp.ended_at IS NULL AND cp.withdrawn_at IS NULL
+GROUP BY 1""",
+            no_custody=NO_CUSTODY,
+        )
+        by_agency = dict(sorted(((a, n) for a, n, _, _ in rows), key=lambda item: (-item[1], item[0])))
+        categories = {"policy": sum(r[2] for r in rows), "child_welfare": sum(r[3] for r in rows)}
+        by_category = dict(
+            sorted(((c, n) for c, n in categories.items() if n), key=lambda item: (-item[1], item[0]))
+        )
+        return sum(by_agency.values()), by_agency, by_category
+
     def count(self) -> int:
         """How many distinct children were separated at `as_of`."""
         return self._with_members(
@@ -231,27 +262,11 @@ class SeparatedChildren:
 
     def by_custody_agency(self) -> dict[str, int]:
         """Children counted by the agency holding them now (NONE: no custody recorded)."""
-        rows = self._with_members(
-            """,
-kids AS (SELECT person_id AS child_id FROM mem WHERE side = 'child' GROUP BY person_id)
-SELECT coalesce(cp.agency, %(no_custody)s) AS agency, count(*)
-FROM kids LEFT JOIN separations_custodyperiod cp
-  ON cp.person_id = kids.child_id AND cp.ended_at IS NULL AND cp.withdrawn_at IS NULL
-GROUP BY 1 ORDER BY 2 DESC, 1""",
-            no_custody=NO_CUSTODY,
-        )
-        return {agency: n for agency, n in rows}
+        return self.summary()[1]
 
     def by_reason_category(self) -> dict[str, int]:
         """Children counted by the category of the reason (a child in two separations may count twice)."""
-        rows = self._with_members(
-            """
-SELECT rc.category, count(DISTINCT mem.person_id)
-FROM mem JOIN separations_reasoncode rc ON rc.id = mem.reason_code_id
-WHERE mem.side = 'child'
-GROUP BY rc.category ORDER BY 2 DESC, 1"""
-        )
-        return {category: n for category, n in rows}
+        return self.summary()[2]
 
     # -- ordering ------------------------------------------------------------------------------
 

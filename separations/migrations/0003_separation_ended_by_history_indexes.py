@@ -46,6 +46,12 @@ class Migration(migrations.Migration):
             "AND end_outcome <> 'recorded_in_error'",
             "DROP INDEX IF EXISTS sep_live_occurred",
         ),
+        # Where everyone is now, by person, without touching the table (report counts by agency).
+        migrations.RunSQL(
+            "CREATE INDEX IF NOT EXISTS custody_open_agency ON separations_custodyperiod (person_id) "
+            "INCLUDE (agency) WHERE ended_at IS NULL AND withdrawn_at IS NULL",
+            "DROP INDEX IF EXISTS custody_open_agency",
+        ),
         # Children in effect now: the member rows of one side, by separation.
         migrations.RunSQL(
             "CREATE INDEX IF NOT EXISTS sepmember_sep_side_live ON separations_separationmember "
