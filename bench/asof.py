@@ -36,6 +36,25 @@ from django.utils import timezone  # noqa: E402
 from separations.selectors import separated_children  # noqa: E402
 
 TARGET_MS = 500.0
+REPORT_PAGE = 50
+
+
+def api_client():
+    """An API client signed in as a bench HQ analyst (created once, no usable password)."""
+    from django.contrib.auth.models import Group
+    from rest_framework.test import APIClient
+
+    from familylink.common.models import User
+
+    user = User.objects.filter(username="bench_hq").first()
+    if user is None:
+        user = User(username="bench_hq", first_name="Bench HQ")
+        user.set_unusable_password()
+        user.save()
+        user.groups.add(Group.objects.get(name="hq_analyst"))
+    client = APIClient(SERVER_NAME="localhost")
+    client.force_authenticate(user)
+    return client
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -77,6 +96,9 @@ def main() -> None:
     parser.add_argument("--start", default="2017-11-01T00:00:00+00:00")
     parser.add_argument("--end", default="2019-02-01T00:00:00+00:00")
     parser.add_argument("--station", default="EPT", help="station for the supervisor's figures")
+    parser.add_argument(
+        "--api", action="store_true", help="also time GET /api/v1/reports/separated-children/ end to end"
+    )
     args = parser.parse_args()
 
     counts = table_counts()
@@ -111,6 +133,22 @@ def main() -> None:
                     sizes.append(result if isinstance(result, int) else len(result))
             results[label] = times
             answers[label] = sizes
+
+    if args.api:
+        client = api_client()
+        for known_at in (False, True):
+            label = "API report page 1" + (", known_at" if known_at else "") + " (all stations)"
+            times = []
+            for i, (t, k) in enumerate(zip(instants, known, strict=True)):
+                query = {"as_of": t.isoformat()}
+                if known_at:
+                    query["known_at"] = k.isoformat()
+                ms, response = timed(lambda q=query: client.get("/api/v1/reports/separated-children/", q))
+                assert response.status_code == 200, response.content[:300]
+                if i >= args.warmup:
+                    times.append(ms)
+            results[label] = times
+            answers[label] = [REPORT_PAGE] * len(times)
 
     print(f"\n{args.runs} instants between {args.start} and {args.end} (after {args.warmup} warm-up runs)")
     print(f"{'query':<40} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}  answer (median)")

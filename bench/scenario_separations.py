@@ -468,7 +468,8 @@ def main() -> None:
         else:
             log(f"separations: {have:,} already on file; none added", started)
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+        # History tables are append-only: VACUUM sets their pages all-visible for index-only scans.
+        cursor.execute("VACUUM ANALYZE")
         counts = {}
         for table in ("apprehensions_person", "separations_separation", "separations_separationmember",
                       "separations_historicalseparation", "separations_historicalseparationmember",

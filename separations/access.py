@@ -9,26 +9,57 @@ from audit.models import AccessLog
 from audit.services import access_log_record
 
 
-def log_person_views(
-    *, user: Any, persons: Iterable[Any], channel: str, path: str, action: str = "view"
-) -> None:
-    """One access-log row per person shown (with history), written in one round trip."""
+def _log(*, user: Any, objects: Iterable[tuple[Any, bool]], channel: str, path: str, action: str) -> None:
+    """One access-log row per (object, is_minor_record), with history, in one round trip."""
     authenticated = user if getattr(user, "is_authenticated", False) else None
     entries = [
         AccessLog(
             user=authenticated,
             created_by=authenticated,
-            object_type=person._meta.label_lower,
-            object_id=str(person.pk),
+            object_type=obj._meta.label_lower,
+            object_id=str(obj.pk),
             action=action,
             channel=channel,
             path=path[:255],
-            is_minor_record=bool(getattr(person, "is_minor", False)),
+            is_minor_record=minor,
         )
-        for person in {p.pk: p for p in persons}.values()
+        for obj, minor in objects
     ]
     if entries:
         bulk_create_with_history(entries, AccessLog, default_user=authenticated, default_change_reason=action)
+
+
+def log_person_views(
+    *, user: Any, persons: Iterable[Any], channel: str, path: str, action: str = "view"
+) -> None:
+    """One access-log row per person shown."""
+    unique = {p.pk: p for p in persons}.values()
+    _log(
+        user=user,
+        objects=[(p, bool(getattr(p, "is_minor", False))) for p in unique],
+        channel=channel,
+        path=path,
+        action=action,
+    )
+
+
+def log_separations_viewed(*, user: Any, separations: Iterable[Any], channel: str, path: str) -> None:
+    """A list of separations (with `live_members`): each separation and each person on them."""
+    separations = list(separations)
+    _log(
+        user=user,
+        objects=[(s, any(m.side == "child" for m in s.live_members)) for s in separations],
+        channel=channel,
+        path=path,
+        action="list",
+    )
+    log_person_views(
+        user=user,
+        persons=[m.person for s in separations for m in s.live_members],
+        channel=channel,
+        path=path,
+        action="list",
+    )
 
 
 def log_separation_view(*, user: Any, separation: Any, channel: str, path: str) -> None:

@@ -23,7 +23,7 @@ from familylink.common.errors import PermissionDenied, ValidationFailed
 from familylink.common.permissions import capability_permission
 
 from . import policies, services
-from .access import log_person_views, log_separation_view
+from .access import log_person_views, log_separation_view, log_separations_viewed
 from .models import CustodyPeriod, Separation, SeparationMember
 from .selectors import custody_periods, parse_instant, separated_children
 from .serializers import (
@@ -126,6 +126,7 @@ class SeparationListCreateView(ETagMixin, CapabilityView):
 
     method_capabilities = {"GET": READ_SEPARATIONS, "POST": ("request_separation",)}
     serializer_class = SeparationSerializer
+    queryset = Separation.objects.none()
 
     @extend_schema(
         parameters=[
@@ -133,7 +134,9 @@ class SeparationListCreateView(ETagMixin, CapabilityView):
             OpenApiParameter("station", str),
             OpenApiParameter("person", str, description="A person id on either side."),
             OpenApiParameter("reason_code", str),
-        ]
+        ],
+        operation_id="v1_separations_list",
+        responses=SeparationSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
         if not policies.can_list_separations(request.user):
@@ -156,8 +159,7 @@ class SeparationListCreateView(ETagMixin, CapabilityView):
             qs = qs.filter(members__person_id=person_id, members__withdrawn_at__isnull=True).distinct()
         qs = qs.order_by("-occurred_at", "id")
         page = self.paginate_queryset(qs)
-        for separation in page:
-            log_separation_view(user=request.user, separation=separation, channel="api", path=request.path)
+        log_separations_viewed(user=request.user, separations=page or [], channel="api", path=request.path)
         return self.get_paginated_response(SeparationSerializer(page, many=True).data)
 
     @extend_schema(request=SeparationRequestSerializer, responses={201: SeparationSerializer})
@@ -176,8 +178,8 @@ class SeparationListCreateView(ETagMixin, CapabilityView):
         try:
             separation = services.separation_request(
                 requester=request.user,
-                children=data.get("children"),
-                adults=data.get("adults"),
+                children=data.get("children"),  # type: ignore[arg-type] - the service names bad input
+                adults=data.get("adults"),  # type: ignore[arg-type]
                 reason_code=reason_code,
                 occurred_at=occurred_at,  # type: ignore[arg-type]
                 narrative=narrative,
@@ -199,6 +201,7 @@ class SeparationDetailView(ETagMixin, CapabilityView):
 
     method_capabilities = {"GET": READ_SEPARATIONS, "PATCH": STATION_STAFF}
     serializer_class = SeparationSerializer
+    queryset = Separation.objects.none()
 
     def get(self, request: Request, pk: Any) -> Response:
         separation = _visible_separation(request, pk)
@@ -239,6 +242,7 @@ class SeparationDetailView(ETagMixin, CapabilityView):
 class _DecisionView(ETagMixin, CapabilityView):
     method_capabilities = {"POST": ("decide_separation",)}
     serializer_class = SeparationSerializer
+    queryset = Separation.objects.none()
 
     def decide(self, request: Request, separation: Separation, comment: str) -> Separation:
         raise NotImplementedError
@@ -286,6 +290,7 @@ class CustodyTransferView(CapabilityView):
 
     method_capabilities = {"POST": ("transfer_custody",)}
     serializer_class = CustodyPeriodSerializer
+    queryset = CustodyPeriod.objects.none()
 
     @extend_schema(request=CustodyTransferSerializer, responses={201: CustodyPeriodSerializer})
     def post(self, request: Request) -> Response:
@@ -309,7 +314,7 @@ class CustodyTransferView(CapabilityView):
             person = Person.objects.filter(pk=pk, withdrawn_at__isnull=True).first() if pk else None
             if person is None or not policies.can_read_person(request.user, person):
                 errors["person"] = [f"No person with id {str(person_id)[:60]} is on file for you."]
-        if errors:
+        if errors or person is None:
             raise ValidationFailed(errors)
         if not policies.can_transfer_custody(request.user, person):
             raise PermissionDenied("You may record custody transfers only for persons in your scope.")
@@ -331,7 +336,9 @@ class PersonCustodyView(CapabilityView):
         "GET": ("read_persons_station", "read_persons_all", "read_persons_separated", "lookup_persons")
     }
     serializer_class = CustodyPeriodSerializer
+    queryset = Person.objects.none()
 
+    @extend_schema(operation_id="v1_persons_custody_list", responses=CustodyPeriodSerializer(many=True))
     def get(self, request: Request, pk: Any) -> Response:
         person = Person.objects.filter(pk=pk, withdrawn_at__isnull=True).first()
         if person is None or not policies.can_read_person(request.user, person):
@@ -382,7 +389,7 @@ class SeparatedChildrenReportView(CapabilityView):
         as_of = as_of or timezone.now()
         page = int(raw_page)
         answer = separated_children(as_of=as_of, known_at=known_at, station=station)
-        count = answer.count()
+        count, by_agency, by_category = answer.summary()
         rows = answer.page(offset=(page - 1) * REPORT_PAGE_SIZE, limit=REPORT_PAGE_SIZE)
         log_person_views(
             user=request.user,
@@ -407,8 +414,8 @@ class SeparatedChildrenReportView(CapabilityView):
                 "count": count,
                 "next": replace_query_param(url, "page", page + 1) if has_next else None,
                 "previous": previous,
-                "by_custody_agency": answer.by_custody_agency(),
-                "by_reason_category": answer.by_reason_category(),
+                "by_custody_agency": by_agency,
+                "by_reason_category": by_category,
                 "results": [separated_child_row(r) for r in rows],
             }
         )

@@ -1,7 +1,7 @@
 """Web forms of the separations layer: shape and parsing only; services decide what is allowed."""
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from django import forms
@@ -108,9 +108,13 @@ class SeparationRequestForm(InstantFormMixin, forms.Form):
         super().__init__(*args, **kwargs)
         minors = [p for p in candidates if p.is_minor]
         grown = [p for p in candidates if not p.is_minor]
-        self.fields["children"].choices = [(str(p.pk), _person_label(p)) for p in minors]
-        self.fields["adults"].choices = [(str(p.pk), _person_label(p)) for p in grown]
-        self.fields["reason_code"].choices = reason_choices()
+        cast(forms.ChoiceField, self.fields["children"]).choices = [
+            (str(p.pk), _person_label(p)) for p in minors
+        ]
+        cast(forms.ChoiceField, self.fields["adults"]).choices = [
+            (str(p.pk), _person_label(p)) for p in grown
+        ]
+        cast(forms.ChoiceField, self.fields["reason_code"]).choices = reason_choices()
 
 
 def _person_label(person: Person) -> str:

@@ -71,12 +71,16 @@ def parse_instant(value: str | None, field_name: str, *, required: bool = False)
 
 # --- the as-of query -------------------------------------------------------------------------
 #
-# `sep`: the separations in effect at as_of; `mem`: their members, each row carrying its
+# Two modes share one shape. `sep`: the separations in effect at as_of (from the table, or from
+# the latest history row of each separation written at or before known_at); `mem`: the members of
+# a set of separations (from the table, or their latest history rows), each row carrying its
 # separation's occurred_at and reason, so later steps aggregate one row set and never join two
-# materialised CTEs (PostgreSQL cannot estimate CTE sizes and would loop over them). Member
-# history is read per separation through the (separation_id, id, history_date) index.
+# materialised CTEs (PostgreSQL cannot estimate CTE sizes and would loop over them).
+# A record whose latest version is a deletion ('-') is gone. Members never move between
+# separations, so their history is read per separation, through the (separation_id, id,
+# history_date) index; filtering by separation before DISTINCT ON is exact.
 
-_NOW_CTE = """
+_NOW_SEP = """
 sep AS (
     SELECT s.id, s.occurred_at, s.reason_code_id, s.station_id
     FROM separations_separation s
@@ -85,19 +89,10 @@ sep AS (
       AND s.end_outcome <> 'recorded_in_error'
       AND s.occurred_at <= %(as_of)s
       AND (s.ended_at IS NULL OR s.ended_at > %(as_of)s)
-      {station}
-),
-mem AS (
-    SELECT m.separation_id, m.person_id, m.side, sep.occurred_at, sep.reason_code_id
-    FROM sep
-    JOIN separations_separationmember m ON m.separation_id = sep.id
-    WHERE m.withdrawn_at IS NULL
+      {only} {station}
 )"""
 
-# Latest version of each record written at or before known_at; a record whose latest version is
-# a deletion ('-') is gone. Members never move between separations, so their history is read
-# only for the separations selected (filtering by separation before DISTINCT ON is exact).
-_KNOWN_AT_CTE = """
+_KNOWN_AT_SEP = """
 sep AS (
     SELECT h.id, h.occurred_at, h.reason_code_id, h.station_id
     FROM (
@@ -105,7 +100,7 @@ sep AS (
                hs.id, hs.occurred_at, hs.reason_code_id, hs.station_id, hs.status, hs.withdrawn_at,
                hs.end_outcome, hs.ended_at, hs.history_type
         FROM separations_historicalseparation hs
-        WHERE hs.history_date <= %(known_at)s
+        WHERE hs.history_date <= %(known_at)s {only}
         ORDER BY hs.id, hs.history_date DESC, hs.history_id DESC
     ) h
     WHERE h.history_type <> '-'
@@ -115,59 +110,55 @@ sep AS (
       AND h.occurred_at <= %(as_of)s
       AND (h.ended_at IS NULL OR h.ended_at > %(as_of)s)
       {station}
-),
-mem AS (
-    SELECT x.separation_id, x.person_id, x.side, sep.occurred_at, sep.reason_code_id
-    FROM sep
+)"""
+
+_NOW_MEM = """
+{name} AS (
+    SELECT m.separation_id, m.person_id, m.side, src.occurred_at, src.reason_code_id
+    FROM {src} src
+    JOIN separations_separationmember m ON m.separation_id = src.id
+    WHERE m.withdrawn_at IS NULL
+)"""
+
+_KNOWN_AT_MEM = """
+{name} AS (
+    SELECT x.separation_id, x.person_id, x.side, src.occurred_at, src.reason_code_id
+    FROM {src} src
     CROSS JOIN LATERAL (
         SELECT DISTINCT ON (hm.id)
                hm.separation_id, hm.person_id, hm.side, hm.withdrawn_at, hm.history_type
         FROM separations_historicalseparationmember hm
-        WHERE hm.separation_id = sep.id AND hm.history_date <= %(known_at)s
+        WHERE hm.separation_id = src.id AND hm.history_date <= %(known_at)s
         ORDER BY hm.id, hm.history_date DESC, hm.history_id DESC
     ) x
     WHERE x.history_type <> '-' AND x.withdrawn_at IS NULL
 )"""
 
-# The adults of a page's separations, read from the tables (as they are, or as known).
-_NOW_ADULTS = """
-SELECT ps.child_id, m.person_id
-FROM page_sep ps
-JOIN separations_separationmember m ON m.separation_id = ps.separation_id
-WHERE m.side = 'adult' AND m.withdrawn_at IS NULL"""
-
-_KNOWN_AT_ADULTS = """
-SELECT ps.child_id, x.person_id
-FROM page_sep ps
-CROSS JOIN LATERAL (
-    SELECT DISTINCT ON (hm.id) hm.person_id, hm.side, hm.withdrawn_at, hm.history_type
-    FROM separations_historicalseparationmember hm
-    WHERE hm.separation_id = ps.separation_id AND hm.history_date <= %(known_at)s
-    ORDER BY hm.id, hm.history_date DESC, hm.history_id DESC
-) x
-WHERE x.side = 'adult' AND x.history_type <> '-' AND x.withdrawn_at IS NULL"""
-
-_KIDS_CTE = """,
-kids AS (
-    SELECT person_id AS child_id,
-           min(occurred_at) AS since,
-           array_agg(DISTINCT separation_id) AS separation_ids,
-           array_agg(DISTINCT reason_code_id) AS reason_ids
-    FROM mem
-    WHERE side = 'child'
-    GROUP BY person_id
+# The separations naming given children on the child side (as they are, or as known): the
+# candidates of a page's details, found through the members' person index.
+_NOW_CANDIDATES = """
+cand AS (
+    SELECT m.separation_id FROM separations_separationmember m
+    WHERE m.person_id = ANY(%(children)s) AND m.side = 'child' AND m.withdrawn_at IS NULL
 )"""
 
-_PAGE = """,
-page AS (SELECT child_id, since, separation_ids, reason_ids FROM kids ORDER BY since, child_id
-         LIMIT %(limit)s OFFSET %(offset)s),
-page_sep AS (SELECT page.child_id, unnest(page.separation_ids) AS separation_id FROM page),
-adults AS ({adults})
-SELECT page.child_id, page.since, page.separation_ids,
-       (SELECT array_agg(DISTINCT adults.person_id) FROM adults WHERE adults.child_id = page.child_id),
-       page.reason_ids
-FROM page
-ORDER BY page.since, page.child_id"""
+_KNOWN_AT_CANDIDATES = """
+cand AS (
+    SELECT x.separation_id FROM (
+        SELECT DISTINCT ON (hm.id) hm.separation_id, hm.side, hm.withdrawn_at, hm.history_type
+        FROM separations_historicalseparationmember hm
+        WHERE hm.person_id = ANY(%(children)s) AND hm.history_date <= %(known_at)s
+        ORDER BY hm.id, hm.history_date DESC, hm.history_id DESC
+    ) x
+    WHERE x.side = 'child' AND x.history_type <> '-' AND x.withdrawn_at IS NULL
+)"""
+
+ONLY_CANDIDATES_NOW = "AND s.id IN (SELECT separation_id FROM cand)"
+ONLY_CANDIDATES_KNOWN = "AND hs.id IN (SELECT separation_id FROM cand)"
+
+# A first page needs only the earliest separations: walk them in occurred_at order and stop.
+FAST_PAGE_LIMIT = 1000
+FIRST_WINDOW_EXTRA = 50
 
 
 @dataclass
@@ -190,87 +181,200 @@ class SeparatedChild:
 
 @dataclass
 class SeparatedChildren:
-    """The answer of `separated_children`: run `count()`, `page()`, the counts, or `iter_rows()`."""
+    """The answer of `separated_children`: run `count()`, `page()`, the counts, or `iter_rows()`.
+
+    Children are ordered by how long they have been separated (earliest separation first), then id.
+    """
 
     as_of: datetime
     known_at: datetime | None = None
     station: str | None = None
 
-    def _sql(self, tail: str) -> tuple[str, dict[str, Any]]:
-        params: dict[str, Any] = {"as_of": self.as_of, "known_at": self.known_at}
-        station = ""
-        if self.station is not None:
-            station_id = Station.objects.filter(code=self.station).values_list("pk", flat=True).first()
-            station = "AND station_id = %(station_id)s"
-            params["station_id"] = station_id
-        base = _KNOWN_AT_CTE if self.known_at is not None else _NOW_CTE
-        return "WITH " + base.format(station=station) + tail, params
+    @property
+    def _known(self) -> bool:
+        return self.known_at is not None
 
-    def _fetch(self, tail: str, extra: dict[str, Any] | None = None) -> list[tuple]:
-        sql, params = self._sql(tail)
-        params.update(extra or {})
+    def _params(self, **extra: Any) -> dict[str, Any]:
+        params: dict[str, Any] = {"as_of": self.as_of, "known_at": self.known_at, **extra}
+        if self.station is not None:
+            params["station_id"] = (
+                Station.objects.filter(code=self.station).values_list("pk", flat=True).first()
+            )
+        return params
+
+    def _sep(self, *, only: str = "") -> str:
+        template = _KNOWN_AT_SEP if self._known else _NOW_SEP
+        station = "AND station_id = %(station_id)s" if self.station is not None else ""
+        return template.format(station=station, only=only)
+
+    def _mem(self, src: str = "sep", name: str = "mem") -> str:
+        return (_KNOWN_AT_MEM if self._known else _NOW_MEM).format(src=src, name=name)
+
+    def _fetch(self, sql: str, params: dict[str, Any]) -> list[tuple]:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall()
 
+    def _with_members(self, tail: str, **extra: Any) -> list[tuple]:
+        return self._fetch("WITH " + self._sep() + "," + self._mem() + tail, self._params(**extra))
+
+    def summary(self) -> tuple[int, dict[str, int], dict[str, int]]:
+        """(count, children by custody agency now, children by reason category) in one pass.
+
+        By agency: where each child is now (NONE: no custody recorded). By category: a child in
+        separations of both categories counts in each.
+        """
+        # One pass, each CTE used once (so PostgreSQL inlines them and estimates real sizes).
+        rows = self._with_members(
+            """,
+kids AS (
+    SELECT mem.person_id AS child_id,
+           bool_or(rc.category = 'policy') AS policy,
+           bool_or(rc.category = 'child_welfare') AS child_welfare
+    FROM mem JOIN separations_reasoncode rc ON rc.id = mem.reason_code_id
+    WHERE mem.side = 'child'
+    GROUP BY mem.person_id
+)
+SELECT coalesce(cp.agency, %(no_custody)s), count(*),
+       count(*) FILTER (WHERE kids.policy), count(*) FILTER (WHERE kids.child_welfare)
+FROM kids LEFT JOIN separations_custodyperiod cp
+  ON cp.person_id = kids.child_id AND cp.ended_at IS NULL AND cp.withdrawn_at IS NULL
+GROUP BY 1""",
+            no_custody=NO_CUSTODY,
+        )
+        by_agency = dict(sorted(((a, n) for a, n, _, _ in rows), key=lambda item: (-item[1], item[0])))
+        categories = {"policy": sum(r[2] for r in rows), "child_welfare": sum(r[3] for r in rows)}
+        by_category = dict(
+            sorted(((c, n) for c, n in categories.items() if n), key=lambda item: (-item[1], item[0]))
+        )
+        return sum(by_agency.values()), by_agency, by_category
+
     def count(self) -> int:
         """How many distinct children were separated at `as_of`."""
-        return self._fetch("\nSELECT count(DISTINCT person_id) FROM mem WHERE side = 'child'")[0][0]
+        return self._with_members(
+            "\nSELECT count(*) FROM (SELECT person_id FROM mem WHERE side = 'child' GROUP BY person_id) kids"
+        )[0][0]
 
     def child_ids(self) -> list[Any]:
-        return [row[0] for row in self._fetch("\nSELECT DISTINCT person_id FROM mem WHERE side = 'child'")]
-
-    def page(self, *, offset: int = 0, limit: int = 50) -> list[SeparatedChild]:
-        """Rows ordered by the longest separated first (then child id), `limit` from `offset`."""
-        adults = _KNOWN_AT_ADULTS if self.known_at is not None else _NOW_ADULTS
-        rows = self._fetch(
-            _KIDS_CTE + _PAGE.format(adults=adults),
-            {"limit": max(0, int(limit)), "offset": max(0, int(offset))},
-        )
-        return self._hydrate(rows)
-
-    def iter_rows(self, *, chunk: int = 1000) -> Iterator[SeparatedChild]:
-        """Every row, in page order, a chunk at a time (for the CSV export)."""
-        offset = 0
-        while True:
-            rows = self.page(offset=offset, limit=chunk)
-            yield from rows
-            if len(rows) < chunk:
-                return
-            offset += chunk
+        return [
+            row[0] for row in self._with_members("\nSELECT DISTINCT person_id FROM mem WHERE side = 'child'")
+        ]
 
     def by_custody_agency(self) -> dict[str, int]:
         """Children counted by the agency holding them now (NONE: no custody recorded)."""
-        rows = self._fetch(
-            _KIDS_CTE
-            + """
-SELECT coalesce(cp.agency, %(no_custody)s) AS agency, count(*)
-FROM kids LEFT JOIN separations_custodyperiod cp
-  ON cp.person_id = kids.child_id AND cp.ended_at IS NULL AND cp.withdrawn_at IS NULL
-GROUP BY 1 ORDER BY 2 DESC, 1""",
-            {"no_custody": NO_CUSTODY},
-        )
-        return {agency: n for agency, n in rows}
+        return self.summary()[1]
 
     def by_reason_category(self) -> dict[str, int]:
         """Children counted by the category of the reason (a child in two separations may count twice)."""
-        rows = self._fetch(
-            """
-SELECT rc.category, count(DISTINCT mem.person_id)
-FROM mem JOIN separations_reasoncode rc ON rc.id = mem.reason_code_id
-WHERE mem.side = 'child'
-GROUP BY rc.category ORDER BY 2 DESC, 1"""
+        return self.summary()[2]
+
+    # -- ordering ------------------------------------------------------------------------------
+
+    def ordered_children(self, *, offset: int = 0, limit: int | None = None) -> list[tuple[Any, datetime]]:
+        """(child id, separated since) in page order; all of them when `limit` is None."""
+        if limit is not None and offset + limit <= FAST_PAGE_LIMIT:
+            return self._first_children(offset + limit)[offset:]
+        window = "" if limit is None else "LIMIT %(limit)s OFFSET %(offset)s"
+        rows = self._with_members(
+            f"""
+SELECT person_id, min(occurred_at) AS since FROM mem WHERE side = 'child'
+GROUP BY person_id ORDER BY since, person_id {window}""",  # noqa: S608 - constant fragments only
+            limit=limit,
+            offset=offset,
         )
-        return {category: n for category, n in rows}
+        return [(child, since) for child, since in rows]
+
+    def _first_children(self, wanted: int) -> list[tuple[Any, datetime]]:
+        """The first `wanted` children, reading only the earliest separations (widening as needed).
+
+        A child's place is the earliest of their separations, so children found in the first n
+        separations (by occurred_at) are exact up to the last occurred_at of that window.
+        """
+        n = max(1, wanted * 2 + FIRST_WINDOW_EXTRA)
+        while True:
+            rows = self._fetch(
+                "WITH "  # noqa: S608 - constant fragments only; values are parameters
+                + self._sep()
+                + """,
+first AS (SELECT id, occurred_at, reason_code_id FROM sep ORDER BY occurred_at, id LIMIT %(n)s),"""
+                + self._mem(src="first")
+                + """
+SELECT f.n, f.last, m.person_id, m.occurred_at
+FROM (SELECT count(*) AS n, max(occurred_at) AS last FROM first) f
+LEFT JOIN (SELECT person_id, occurred_at FROM mem WHERE side = 'child') m ON true
+ORDER BY m.occurred_at, m.person_id""",
+                self._params(n=n),
+            )
+            got, last = rows[0][0], rows[0][1]
+            exhausted = got < n
+            seen: dict[Any, datetime] = {}
+            for _, _, child, occurred in rows:
+                if child is not None and child not in seen and (exhausted or occurred < last):
+                    seen[child] = occurred
+            if exhausted or len(seen) >= wanted:
+                return list(seen.items())[:wanted]
+            n *= 4
+
+    # -- rows ----------------------------------------------------------------------------------
+
+    def page(self, *, offset: int = 0, limit: int = 50) -> list[SeparatedChild]:
+        """Rows ordered by the longest separated first (then child id), `limit` from `offset`."""
+        return self._rows(self.ordered_children(offset=max(0, int(offset)), limit=max(0, int(limit))))
+
+    def iter_rows(self, *, chunk: int = 1000) -> Iterator[SeparatedChild]:
+        """Every row, in page order, a chunk at a time (for the CSV export)."""
+        ordered = self.ordered_children()
+        for start in range(0, len(ordered), chunk):
+            yield from self._rows(ordered[start : start + chunk])
+
+    def _rows(self, ordered: list[tuple[Any, datetime]]) -> list[SeparatedChild]:
+        """Both sides of each child's separations in effect at as_of, for a page of children."""
+        if not ordered:
+            return []
+        children = [child for child, _ in ordered]
+        candidates = _KNOWN_AT_CANDIDATES if self._known else _NOW_CANDIDATES
+        only = ONLY_CANDIDATES_KNOWN if self._known else ONLY_CANDIDATES_NOW
+        rows = self._fetch(
+            "WITH "  # noqa: S608 - constant fragments only; values are parameters
+            + candidates
+            + ","
+            + self._sep(only=only)
+            + ","
+            + self._mem()
+            + "\nSELECT separation_id, person_id, side, occurred_at, reason_code_id FROM mem",
+            self._params(children=children),
+        )
+        separations_of: dict[Any, list[Any]] = {}
+        facts: dict[Any, tuple[datetime, Any]] = {}
+        adults_of: dict[Any, set[Any]] = {}
+        wanted = set(children)
+        for separation_id, person_id, side, occurred_at, reason_id in rows:
+            facts[separation_id] = (occurred_at, reason_id)
+            if side == "child" and person_id in wanted:
+                separations_of.setdefault(person_id, []).append(separation_id)
+            elif side == "adult":
+                adults_of.setdefault(separation_id, set()).add(person_id)
+        return self._hydrate(
+            [
+                (
+                    child,
+                    since,
+                    sorted(separations_of.get(child, []), key=lambda s: (facts[s][0], str(s))),
+                    {a for s in separations_of.get(child, []) for a in adults_of.get(s, set())},
+                    {facts[s][1] for s in separations_of.get(child, [])},
+                )
+                for child, since in ordered
+            ]
+        )
 
     def _hydrate(self, rows: list[tuple]) -> list[SeparatedChild]:
-        if not rows:
-            return []
-        person_ids = {r[0] for r in rows} | {a for r in rows for a in (r[3] or [])}
+        person_ids = {r[0] for r in rows} | {a for r in rows for a in r[3]}
         persons = Person.objects.in_bulk(person_ids)
-        reasons = ReasonCode.objects.in_bulk({x for r in rows for x in (r[4] or [])})
-        separations = Separation.objects.select_related("station", "decided_by", "requested_by").in_bulk(
-            {x for r in rows for x in (r[2] or [])}
+        reasons = ReasonCode.objects.in_bulk({x for r in rows for x in r[4]})
+        separations = (
+            Separation.objects.select_related("station")
+            .only("id", "station__code", "station__timezone")
+            .in_bulk({x for r in rows for x in r[2]})
         )
         custody = {
             p.person_id: p
@@ -281,8 +385,7 @@ GROUP BY rc.category ORDER BY 2 DESC, 1"""
         result = []
         for child_id, since, separation_ids, adult_ids, reason_ids in rows:
             adults = sorted(
-                (persons[a] for a in (adult_ids or []) if a in persons),
-                key=lambda p: (p.full_name, str(p.pk)),
+                (persons[a] for a in adult_ids if a in persons), key=lambda p: (p.full_name, str(p.pk))
             )
             result.append(
                 SeparatedChild(
@@ -290,9 +393,7 @@ GROUP BY rc.category ORDER BY 2 DESC, 1"""
                     since=since,
                     days_separated=max(0, (self.as_of - since).days),
                     adults=adults,
-                    reasons=sorted(
-                        (reasons[r] for r in (reason_ids or []) if r in reasons), key=lambda r: r.code
-                    ),
+                    reasons=sorted((reasons[r] for r in reason_ids if r in reasons), key=lambda r: r.code),
                     separations=[separations[s] for s in separation_ids if s in separations],
                     child_custody=custody.get(child_id),
                     adult_custody={a.pk: custody.get(a.pk) for a in adults},

@@ -53,6 +53,28 @@ class CustodyPeriodSerializer(serializers.ModelSerializer):
         return obj.ended_at is None
 
 
+_INSTANT = serializers.DateTimeField()
+
+
+def instant(value: Any) -> str | None:
+    """An aware datetime as the API writes it (ISO 8601, `Z` for UTC)."""
+    return None if value is None else _INSTANT.to_representation(value)
+
+
+def person_brief(person: Person) -> dict[str, Any]:
+    """The fields of PersonBriefSerializer, built directly (report rows carry many persons)."""
+    return {
+        "id": str(person.pk),
+        "a_number": person.a_number,
+        "given_names": person.given_names,
+        "first_surname": person.first_surname,
+        "second_surname": person.second_surname,
+        "full_name": person.full_name,
+        "date_of_birth": person.date_of_birth.isoformat() if person.date_of_birth else None,
+        "is_minor": person.is_minor,
+    }
+
+
 def custody_brief(period: CustodyPeriod | None) -> dict[str, Any] | None:
     if period is None:
         return None
@@ -60,7 +82,7 @@ def custody_brief(period: CustodyPeriod | None) -> dict[str, Any] | None:
         "agency": period.agency,
         "agency_label": period.get_agency_display(),
         "facility": period.facility,
-        "started_at": serializers.DateTimeField().to_representation(period.started_at),
+        "started_at": instant(period.started_at),
     }
 
 
@@ -123,7 +145,7 @@ class SeparationSerializer(serializers.ModelSerializer):
         return [
             {
                 "side": m.side,
-                "person": PersonBriefSerializer(m.person).data,
+                "person": person_brief(m.person),
                 "current_custody": custody_brief(open_custody(m.person)),
             }
             for m in self._members(obj)
@@ -165,15 +187,14 @@ class CustodyTransferSerializer(serializers.Serializer):
 
 def separated_child_row(row: SeparatedChild) -> dict[str, Any]:
     """One result of the separated-children report."""
-    dt = serializers.DateTimeField()
     return {
-        "child": PersonBriefSerializer(row.child).data,
+        "child": person_brief(row.child),
         "child_current_custody": custody_brief(row.child_custody),
         "adults": [
-            {"person": PersonBriefSerializer(adult).data, "current_custody": custody_brief(custody)}
+            {"person": person_brief(adult), "current_custody": custody_brief(custody)}
             for adult, custody in row.adults_with_custody
         ],
-        "separated_since": dt.to_representation(row.since),
+        "separated_since": instant(row.since),
         "days_separated": row.days_separated,
         "reasons": [{"code": r.code, "label": r.label, "category": r.category} for r in row.reasons],
         "separations": [str(s.pk) for s in row.separations],

@@ -27,8 +27,8 @@ from .signals import separation_approved, separation_ended
 
 # simple-history keeps the change reason in a varchar(100).
 CHANGE_REASON_MAX = 100
-FACILITY_MAX = CustodyPeriod._meta.get_field("facility").max_length
-PLACE_MAX = Separation._meta.get_field("place").max_length
+FACILITY_MAX = int(CustodyPeriod._meta.get_field("facility").max_length or 200)
+PLACE_MAX = int(Separation._meta.get_field("place").max_length or 255)
 
 
 def _reason(text: str) -> str:

@@ -6,7 +6,7 @@ app_name = "separations"
 
 urlpatterns = [
     path("separations/", views.separation_list, name="list"),
-    path("separations/queue/", views.separation_queue, name="queue"),
+    path("approvals/separations/", views.separation_queue, name="queue"),
     path("separations/new/", views.separation_new, name="new"),
     path("separations/<uuid:pk>/", views.separation_detail, name="detail"),
     path("separations/<uuid:pk>/decide/", views.separation_decide, name="decide"),

@@ -414,7 +414,7 @@ def separated_children_report(request: HttpRequest) -> HttpResponse:
     answer = separated_children(as_of=as_of, known_at=known_at, station=station)
     if request.GET.get("format") == "csv":
         return _report_csv(request, answer)
-    count = answer.count()
+    count, by_agency, by_category = answer.summary()
     paginator = Paginator(range(count), REPORT_PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
     rows = answer.page(offset=page.start_index() - 1 if count else 0, limit=REPORT_PAGE_SIZE)
@@ -435,8 +435,8 @@ def separated_children_report(request: HttpRequest) -> HttpResponse:
             "page": page,
             "query": query.urlencode(),
             "csv_url": f"{request.path}?{csv_query.urlencode()}",
-            "by_agency": answer.by_custody_agency(),
-            "by_category": answer.by_reason_category(),
+            "by_agency": by_agency,
+            "by_category": by_category,
         }
     )
     return render(request, "separations/report.html", context)

@@ -24,16 +24,33 @@ class Migration(migrations.Migration):
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
         ),
         # "As the system knew it at T" (selectors.separated_children with known_at) takes the latest
-        # history row per record with history_date <= T: these indexes serve that DISTINCT ON.
+        # history row per record with history_date <= T: these covering indexes serve that
+        # DISTINCT ON with index-only scans (history tables are append-only, so all-visible).
         migrations.RunSQL(
             "CREATE INDEX IF NOT EXISTS sep_hist_id_date ON separations_historicalseparation "
-            "(id, history_date DESC, history_id DESC)",
+            "(id, history_date DESC, history_id DESC) INCLUDE (history_type, status, withdrawn_at, "
+            "end_outcome, occurred_at, ended_at, reason_code_id, station_id)",
             "DROP INDEX IF EXISTS sep_hist_id_date",
         ),
         migrations.RunSQL(
             "CREATE INDEX IF NOT EXISTS sepmember_hist_sep_id_date ON separations_historicalseparationmember "
-            "(separation_id, id, history_date DESC, history_id DESC)",
+            "(separation_id, id, history_date DESC, history_id DESC) "
+            "INCLUDE (person_id, side, withdrawn_at, history_type)",
             "DROP INDEX IF EXISTS sepmember_hist_sep_id_date",
+        ),
+        # As the records stand now: the separations that can be in effect, by when they happened.
+        migrations.RunSQL(
+            "CREATE INDEX IF NOT EXISTS sep_live_occurred ON separations_separation (occurred_at) "
+            "INCLUDE (id, ended_at, reason_code_id, station_id) "
+            "WHERE status IN ('in_effect', 'ended') AND withdrawn_at IS NULL "
+            "AND end_outcome <> 'recorded_in_error'",
+            "DROP INDEX IF EXISTS sep_live_occurred",
+        ),
+        # Where everyone is now, by person, without touching the table (report counts by agency).
+        migrations.RunSQL(
+            "CREATE INDEX IF NOT EXISTS custody_open_agency ON separations_custodyperiod (person_id) "
+            "INCLUDE (agency) WHERE ended_at IS NULL AND withdrawn_at IS NULL",
+            "DROP INDEX IF EXISTS custody_open_agency",
         ),
         # Children in effect now: the member rows of one side, by separation.
         migrations.RunSQL(

@@ -49,3 +49,12 @@ def uswds(field: Any) -> str:
     if field.errors:
         attrs["aria-invalid"] = "true"
     return field.as_widget(attrs=attrs)
+
+
+@register.filter
+def side_names(separation: Any, side: str) -> str:
+    """`Ana Pérez, Luis Pérez`: the names on one side of a separation (its `live_members`)."""
+    members = getattr(separation, "live_members", None)
+    if members is None:
+        members = separation.members.filter(withdrawn_at__isnull=True).select_related("person")
+    return ", ".join(m.person.full_name for m in members if m.side == side)

@@ -69,7 +69,7 @@ def test_separation_request_approve_and_custody_journey(page: Page, users):
     )
     expect(page.get_by_role("button", name=re.compile("^Approve"))).to_have_count(0)
     assert_accessible(page)
-    response = page.goto("/separations/queue/")
+    response = page.goto("/approvals/separations/")
     assert response.status == 403
     expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
     assert_accessible(page)

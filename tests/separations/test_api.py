@@ -360,7 +360,13 @@ def two_stations(fam, users, yum_agent):
     from tests.conftest import make_user
 
     yum_sup = make_user("sup_yum", "supervisor", station="YUM")
-    yum_sep = in_effect_separation(yum_fam, yum_agent, yum_sup, reason_code="CRIMINAL_HISTORY")
+    yum_sep = in_effect_separation(
+        yum_fam,
+        yum_agent,
+        yum_sup,
+        reason_code="CRIMINAL_HISTORY",
+        occurred_at=datetime(2018, 5, 20, tzinfo=UTC),
+    )
     return fam, yum_fam, ept_sep, yum_sep
 
 

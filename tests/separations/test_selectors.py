@@ -15,6 +15,7 @@ Timeline (June 2018, UTC):
 - K: at station YUM: happened 2nd 09:00, approved 2nd 10:00.
 """
 
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -42,9 +43,12 @@ def _save(obj, when: datetime, reason: str, user, **fields):
     return obj
 
 
-def build(*, station, children, adults, occurred, entered, requester, reason="ZERO_TOLERANCE_PROSECUTION"):
+def build(
+    *, station, children, adults, occurred, entered, requester, reason="ZERO_TOLERANCE_PROSECUTION", pk=None
+):
     separation = _save(
         Separation(
+            id=pk or uuid.uuid4(),
             station=station,
             reason_code=ReasonCode.objects.get(code=reason),
             occurred_at=occurred,
@@ -317,3 +321,72 @@ def test_parse_instant_names_the_parameter(raw):
     with pytest.raises(ValidationFailed) as excinfo:
         parse_instant(raw, "known_at")
     assert list(excinfo.value.errors) == ["known_at"]
+
+
+@pytest.fixture
+def crowd(ept, users):
+    """Nine children; five tied at the 2nd, whose separation ids run opposite to their own ids
+    (so a window cutting through the tie would pick the wrong child); child 0 is also in a late
+    second separation (from its father)."""
+    from .factories import PersonFactory
+
+    agent, supervisor = users["field_agent"], users["supervisor"]
+    times = [t(1), t(2), t(2), t(2), t(2), t(2), t(5), t(6), t(6)]
+    fams = []
+    for i, occurred in enumerate(times):
+        fam = family(surname=f"C{i}", children=0)
+        child = PersonFactory(id=uuid.UUID(int=1000 - i), is_minor=True, given_names=f"Child{i}")
+        fam.children.append(child)
+        fams.append(fam)
+        approve(
+            build(station=ept, children=[child], adults=[fam.adult], occurred=occurred, entered=occurred,
+                  requester=agent, pk=uuid.UUID(int=i + 1)),
+            occurred,
+            supervisor,
+        )  # fmt: skip
+    father = family(children=0, surname="C0", unit=False).adult
+    late = approve(
+        build(
+            station=ept,
+            children=[fams[0].child],
+            adults=[father],
+            occurred=t(7),
+            entered=t(7),
+            requester=agent,
+        ),
+        t(7),
+        supervisor,
+    )
+    return fams, father, late
+
+
+@pytest.mark.parametrize("known_at", [None, t(20)])
+def test_separated_children_first_pages_match_the_full_order(crowd, monkeypatch, known_at):
+    """The first-page shortcut (reading only the earliest separations) gives the exact full order,
+    across ties at the window's edge and when the window must widen."""
+    from separations import selectors
+
+    answer = separated_children(as_of=t(10), known_at=known_at)
+    full = answer.ordered_children()
+    assert len(full) == 9
+    monkeypatch.setattr(selectors, "FIRST_WINDOW_EXTRA", 0)
+    for offset in range(0, 9):
+        for limit in (1, 2, 3, 5):
+            assert answer.ordered_children(offset=offset, limit=limit) == full[offset : offset + limit]
+
+
+def test_separated_children_page_row_lists_every_separation_of_the_child(crowd, monkeypatch):
+    """A child first in the list has both separations, the late one beyond the first window."""
+    from separations import selectors
+
+    fams, father, late = crowd
+    monkeypatch.setattr(selectors, "FIRST_WINDOW_EXTRA", 0)
+    for known_at in (None, t(20)):
+        first = separated_children(as_of=t(10), known_at=known_at).page(limit=1)[0]
+        assert first.child.pk == fams[0].child.pk
+        assert {a.pk for a in first.adults} == {fams[0].adult.pk, father.pk}
+        assert [s.pk for s in first.separations][-1] == late.pk
+        assert first.since == t(1)
+    # Before the late separation was known, only the first one is listed.
+    early = separated_children(as_of=t(10), known_at=t(6, 12)).page(limit=1)[0]
+    assert {a.pk for a in early.adults} == {fams[0].adult.pk}

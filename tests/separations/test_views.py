@@ -84,7 +84,7 @@ def test_separation_queue_two_person_rule(client, fam, users, second_supervisor,
     theirs = request_separation(fam, users["field_agent"])
     mine = request_separation(other, users["supervisor"])
     client.force_login(users["supervisor"])
-    html = client.get("/separations/queue/").content.decode()
+    html = client.get("/approvals/separations/").content.decode()
     assert html.count('data-testid="queue-item"') == 2
     assert f'action="/separations/{theirs.pk}/decide/"' in html
     assert f'action="/separations/{mine.pk}/decide/"' not in html
@@ -93,7 +93,7 @@ def test_separation_queue_two_person_rule(client, fam, users, second_supervisor,
 
 def test_separation_queue_refused_to_field_agents(client, users):
     client.force_login(users["field_agent"])
-    assert client.get("/separations/queue/").status_code == 403
+    assert client.get("/approvals/separations/").status_code == 403
 
 
 def test_separation_decide_approve_from_the_queue(client, fam, users):
@@ -103,7 +103,7 @@ def test_separation_decide_approve_from_the_queue(client, fam, users):
         f"/separations/{separation.pk}/decide/",
         {"decision": "approve", "next": "queue", f"{separation.pk}-comment": "Referral confirmed"},
     )
-    assert response.status_code == 302 and response["Location"] == "/separations/queue/"
+    assert response.status_code == 302 and response["Location"] == "/approvals/separations/"
     separation.refresh_from_db()
     assert separation.status == "in_effect" and separation.decision_comment == "Referral confirmed"
 
