@@ -60,7 +60,7 @@ def _person_or_404(request: HttpRequest, raw_id: Any) -> Person:
 def person_record_url(person: Person) -> str:
     """The person page of the apprehensions app when it exists, else this app's person page."""
     try:
-        return reverse("apprehensions:person_detail", args=[person.pk])
+        return reverse("apprehensions:person", args=[person.pk])
     except NoReverseMatch:
         return reverse("separations:person", args=[person.pk])
 

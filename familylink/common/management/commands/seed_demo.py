@@ -26,13 +26,15 @@ class Command(BaseCommand):
     ) -> None:
         if scale is not None and scale < 0:
             raise CommandError("--scale must be zero or a positive number of persons.")
+        users_wanted = not no_users and (settings.DEBUG or with_demo_users)
+        if users_wanted:
+            # First, so the apps' demo receivers can act as the demo users (requests, approvals).
+            ensure_demo_users()
         demo_seed_requested.send(sender=self.__class__, scale=scale, stdout=self.stdout)
-        if no_users:
+        if not users_wanted:
+            if not no_users:
+                self.stdout.write("DEBUG is off: demo users not created (pass --with-demo-users to force).")
             return
-        if not settings.DEBUG and not with_demo_users:
-            self.stdout.write("DEBUG is off: demo users not created (pass --with-demo-users to force).")
-            return
-        ensure_demo_users()
         self.stdout.write(self.style.SUCCESS("Demo sign-ins (password: FAMILYLINK_DEMO_PASSWORD):"))
         for spec in DEMO_USERS:
             where = f" station {spec['station']}" if spec.get("station") else ""
