@@ -25,16 +25,13 @@ from familylink.common.roles import has_capability
 from .models import CustodyPeriod, ReasonCode, Separation, SeparationMember
 from .signals import separation_approved, separation_ended
 
-# simple-history keeps the change reason in a varchar(100).
-CHANGE_REASON_MAX = 100
 FACILITY_MAX = int(CustodyPeriod._meta.get_field("facility").max_length or 200)
 PLACE_MAX = int(Separation._meta.get_field("place").max_length or 255)
 
 
 def _reason(text: str) -> str:
-    """A history change reason that fits its column (long comments stay whole in their own field)."""
-    text = " ".join((text or "").split())
-    return text if len(text) <= CHANGE_REASON_MAX else text[: CHANGE_REASON_MAX - 1] + "…"
+    """A history change reason on one line (the history column is text: kept whole)."""
+    return " ".join((text or "").split())
 
 
 def _check_time(value: Any, field: str, errors: dict[str, list[str]], *, what: str) -> None:

@@ -77,7 +77,7 @@ class BaseModel(models.Model):
         self.withdrawn_at = timezone.now()
         self.withdrawn_by = by
         self.withdrawn_reason = reason
-        self._change_reason = f"withdrawn: {reason}"[:100]  # the history column holds 100 characters
+        self._change_reason = f"withdrawn: {reason}"
         self._history_user = by
         self.save(update_fields=["withdrawn_at", "withdrawn_by", "withdrawn_reason"])
 

@@ -9,6 +9,7 @@ from django.utils import timezone
 from reunification.models import ReunificationCase, WorklistItem
 from reunification.services import clocks_flag, worklists_build
 from separations.models import CustodyPeriod, Separation
+from separations.selectors import separated_children
 
 from ..reunification.factories import approved_separation, years_ago
 from .conftest import assert_accessible, sign_in
@@ -43,6 +44,7 @@ def test_coordinator_claims_ticks_and_closes_the_top_case_as_reunified(page, use
     child = top.child.full_name
     parent = top.case_adults.get().person
 
+    assert top.child_id in separated_children(as_of=timezone.now()).child_ids()
     sign_in(page, "coordinator")
     page.get_by_role("navigation", name="Primary navigation").get_by_role(
         "link", name="My queue today"
@@ -83,8 +85,8 @@ def test_coordinator_claims_ticks_and_closes_the_top_case_as_reunified(page, use
     top.refresh_from_db()
     assert top.status == ReunificationCase.Status.REUNIFIED and top.closed_by == users["coordinator"]
     separation = Separation.objects.get(pk=top.separation_id)
-    # separations.selectors.separated_children is not in this branch yet: its rule is "in an
-    # in-effect separation at that time", so an ended separation no longer counts the child.
+    assert top.child_id not in separated_children(as_of=timezone.now()).child_ids()
+    assert later.child_id in separated_children(as_of=timezone.now()).child_ids()
     assert separation.status == Separation.Status.ENDED and separation.end_outcome == "reunified"
     assert separation.ended_at is not None and separation.ended_at <= timezone.now()
     assert not Separation.objects.filter(
@@ -98,6 +100,21 @@ def test_coordinator_claims_ticks_and_closes_the_top_case_as_reunified(page, use
 
     page.goto("/reunification/queue/")
     assert "1 waiting" in page.get_by_test_id("queue-progress").inner_text()
+    assert_accessible(page)
+
+    # The child's and the parent's person pages show the reunified case.
+    for person in (top.child, parent):
+        page.goto(f"/persons/{person.pk}/")
+        panel = page.get_by_test_id("reunification-panel")
+        assert "Reunified" in panel.inner_text(), person.full_name
+        assert_accessible(page)
+
+    # The separated-children report (HQ analyst) no longer counts the child.
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, "hq_analyst")
+    page.goto("/reports/separated-children/")
+    main = page.locator("main").inner_text()
+    assert later.child.full_name in main and child not in main
     assert_accessible(page)
 
 

@@ -40,7 +40,7 @@ def test_separation_request_approve_and_custody_journey(page: Page, users):
 
     # The field agent requests the separation from the child's page.
     sign_in(page, "field_agent")
-    page.goto(f"/separations/person/{child.pk}/")
+    page.goto(f"/persons/{child.pk}/")
     expect(page.get_by_role("heading", level=1)).to_have_text(child.full_name)
     assert_accessible(page)
     page.get_by_role("link", name="Request a separation").click()
@@ -93,21 +93,21 @@ def test_separation_request_approve_and_custody_journey(page: Page, users):
     assert separation.status == "in_effect" and separation.decided_by == users["supervisor"]
 
     # Both sides see each other, and where the other side is.
-    page.goto(f"/separations/person/{child.pk}/")
+    page.goto(f"/persons/{child.pk}/")
     panel = page.get_by_test_id("separation-in-effect")
     expect(panel).to_contain_text(f"Separated from {mother.full_name} since 2018-06-01 14:00 MDT")
     expect(panel).to_contain_text("reason: Zero Tolerance prosecution")
     expect(panel).to_contain_text("approved by Supervisor")
     expect(panel).to_contain_text(f"{mother.full_name} is now at CBP (Border Patrol), El Paso Station.")
     assert_accessible(page)
-    page.goto(f"/separations/person/{mother.pk}/")
+    page.goto(f"/persons/{mother.pk}/")
     row = page.get_by_test_id("other-side-custody")
     expect(row).to_contain_text(child.full_name)
     expect(row).to_contain_text("CBP (Border Patrol), El Paso Station")
     assert_accessible(page)
 
     # The child is placed with HHS ORR: both pages show it.
-    page.goto(f"/separations/person/{child.pk}/")
+    page.goto(f"/persons/{child.pk}/")
     page.get_by_role("link", name="Record a custody transfer").click()
     assert_accessible(page)
     page.get_by_label("New custody").select_option("HHS_ORR")
@@ -119,7 +119,7 @@ def test_separation_request_approve_and_custody_journey(page: Page, users):
         "Now at HHS Office of Refugee Resettlement, Casa Padre, Brownsville TX since 2018-06-02 08:00 MDT."
     )
     assert_accessible(page)
-    page.goto(f"/separations/person/{mother.pk}/")
+    page.goto(f"/persons/{mother.pk}/")
     expect(page.get_by_test_id("other-side-custody")).to_contain_text(
         "HHS Office of Refugee Resettlement, Casa Padre, Brownsville TX"
     )
