@@ -36,13 +36,15 @@ def test_ensure_reference_schedules_the_morning_build_at_the_configured_hour(set
 
 def test_seed_demo_builds_todays_worklists_idempotently(users):
     """seed_demo (our receiver runs after the lower apps') builds today's lists; twice adds nothing."""
-    approved_separation(users, children=[years_ago(5)])
+    _, (case,) = approved_separation(users, children=[years_ago(5)])
+    call_command("seed_demo", "--no-users", stdout=StringIO())
+    items_after_first = WorklistItem.objects.count()
     out = StringIO()
-    call_command("seed_demo", "--no-users", stdout=out)
     call_command("seed_demo", "--no-users", stdout=out)
     assert "today's worklists: 0 new, 0 new items" in out.getvalue()
     assert Worklist.objects.filter(team="EPT-REUNIFY", date=timezone.localdate()).count() == 1
-    assert WorklistItem.objects.count() == 1
+    assert WorklistItem.objects.filter(case=case, worklist__date=timezone.localdate()).count() == 1
+    assert WorklistItem.objects.count() == items_after_first
     assert DeadlinePolicy.objects.count() == 1
 
 

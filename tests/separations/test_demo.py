@@ -1,10 +1,12 @@
-"""`manage.py seed_demo` adds a handful of separations at EPT, idempotently."""
+"""The separations demo receiver of `manage.py seed_demo` adds a handful of separations at EPT,
+idempotently. It is called on its own here: the full command also runs the apprehensions scenario,
+whose families would change the counts this test pins down."""
 
 import io
 
 import pytest
-from django.core.management import call_command
 
+from separations.demo import seed
 from separations.models import CustodyPeriod, Separation
 
 from .factories import family
@@ -20,7 +22,7 @@ def _debug(settings):
 
 def test_seed_demo_without_family_units_adds_nothing(ept):
     out = io.StringIO()
-    call_command("seed_demo", stdout=out)
+    seed(sender=None, scale=None, stdout=out)
     assert Separation.objects.count() == 0
     assert "nothing to add" in out.getvalue()
 
@@ -29,7 +31,7 @@ def test_seed_demo_with_debug_off_skips(ept, settings):
     settings.DEBUG = False
     family(surname="Demo")
     out = io.StringIO()
-    call_command("seed_demo", stdout=out)
+    seed(sender=None, scale=None, stdout=out)
     assert Separation.objects.count() == 0
     assert "skipped" in out.getvalue()
 
@@ -37,8 +39,8 @@ def test_seed_demo_with_debug_off_skips(ept, settings):
 def test_seed_demo_adds_requests_and_separations_in_effect_once(ept):
     """Two requests wait for the demo supervisor; four in effect, custody CBP → HHS ORR / ICE / USMS."""
     families = [family(surname=f"Demo{i}") for i in range(8)]
-    call_command("seed_demo", stdout=io.StringIO())
-    call_command("seed_demo", stdout=io.StringIO())
+    seed(sender=None, scale=None, stdout=io.StringIO())
+    seed(sender=None, scale=None, stdout=io.StringIO())
 
     assert Separation.objects.count() == 6
     requested = Separation.objects.filter(status="requested")

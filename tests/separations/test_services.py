@@ -235,7 +235,7 @@ def test_separation_reject_needs_a_comment(fam, users):
     separation.refresh_from_db()
     assert separation.status == Separation.Status.REJECTED
     assert separation.decision_comment == long_comment.strip()
-    assert len(separation.history.first().history_change_reason) <= 100
+    assert separation.history.first().history_change_reason == f"rejected: {separation.decision_comment}"
 
 
 def test_separation_end_records_how_it_ended(fam, users):
