@@ -86,7 +86,11 @@ class Separation(BaseModel):
 
 
 class SeparationMember(BaseModel):
-    """A person on one side of a separation: the child(ren) and the adult(s)."""
+    """A person on one side of a separation: the child(ren) and the adult(s).
+
+    A child member may end before the separation does (`ended_at`, `end_outcome`): the child is
+    reunified while a sibling stays separated. The separation ends when its last child does.
+    """
 
     class Side(models.TextChoices):
         CHILD = "child", "Child"
@@ -95,6 +99,12 @@ class SeparationMember(BaseModel):
     separation = models.ForeignKey(Separation, on_delete=models.PROTECT, related_name="members")
     person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="separation_memberships")
     side = models.CharField(max_length=5, choices=Side.choices)
+    # A child's own end within a separation that goes on for siblings (separation_end_for_child);
+    # null while the child is separated. Adults end with the separation as a whole.
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_outcome = models.CharField(
+        max_length=20, choices=Separation.EndOutcome.choices, blank=True, default="", db_default=""
+    )
 
     history = HistoricalRecords()
 

@@ -34,12 +34,21 @@ CUSTODY_PANEL_TEMPLATE = "separations/panels/custody.html"
 def _entry(
     separation: Separation, person: Person, custody: dict[Any, CustodyPeriod | None]
 ) -> dict[str, Any]:
+    """One separation as `person` sees it. A child whose own separation ended before the
+    siblings' (member `ended_at`) sees it as past; the adult sees only the children still apart."""
     mine = next(m for m in separation.live_members if m.person_id == person.pk)
     others = [m for m in separation.live_members if m.side != mine.side]
+    in_effect = separation.status == Separation.Status.IN_EFFECT and mine.ended_at is None
+    still_apart = [m for m in others if m.ended_at is None] if in_effect else others
+    own_end = mine.ended_at is not None and separation.status == Separation.Status.IN_EFFECT
     return {
         "separation": separation,
         "side": mine.side,
-        "others": [{"person": m.person, "custody": custody.get(m.person_id)} for m in others],
+        "in_effect": in_effect,
+        "others": [{"person": m.person, "custody": custody.get(m.person_id)} for m in still_apart],
+        "others_ended": [m for m in others if m.ended_at is not None] if in_effect else [],
+        "ended_at": mine.ended_at if own_end else separation.ended_at,
+        "end_outcome": mine.get_end_outcome_display() if own_end else separation.get_end_outcome_display(),
         "url": reverse("separations:detail", args=[separation.pk]),
     }
 
@@ -59,12 +68,10 @@ def separation_panel_context(request: HttpRequest, person: Person) -> dict[str, 
     can_request = policies.can_request_separation_for(user, person)
     return {
         "person": person,
-        "in_effect": [e for e in entries if e["separation"].status == Separation.Status.IN_EFFECT],
+        "in_effect": [e for e in entries if e["in_effect"]],
         "pending": [e for e in entries if e["separation"].status == Separation.Status.REQUESTED],
         "past": [
-            e
-            for e in entries
-            if e["separation"].status in (Separation.Status.ENDED, Separation.Status.REJECTED)
+            e for e in entries if not e["in_effect"] and e["separation"].status != Separation.Status.REQUESTED
         ],
         "separation_status": separation_status(person),
         "can_request": can_request,

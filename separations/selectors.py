@@ -2,7 +2,8 @@
 
 The central one is `separated_children(as_of=, known_at=)`: which children were in an in-effect
 separation at the instant `as_of`,
-- as the records stand now (valid time: `occurred_at` <= as_of < `ended_at`), or
+- as the records stand now (valid time: `occurred_at` <= as_of < `ended_at`, and the child's own
+  member end, if the child's separation ended before the siblings', after as_of too), or
 - with `known_at`, as the system knew it at that instant: from the history tables, taking for
   each separation and each member the latest history row written at or before `known_at`.
 So a separation entered three days late is absent before it was entered, and a corrected
@@ -76,6 +77,8 @@ def parse_instant(value: str | None, field_name: str, *, required: bool = False)
 # a set of separations (from the table, or their latest history rows), each row carrying its
 # separation's occurred_at and reason, so later steps aggregate one row set and never join two
 # materialised CTEs (PostgreSQL cannot estimate CTE sizes and would loop over them).
+# A member counts while its own end (a child reunified before its siblings: `ended_at`) is
+# null or after as_of; as known at known_at, that end is the one of the member's history row.
 # A record whose latest version is a deletion ('-') is gone. Members never move between
 # separations, so their history is read per separation, through the (separation_id, id,
 # history_date) index; filtering by separation before DISTINCT ON is exact.
@@ -117,7 +120,7 @@ _NOW_MEM = """
     SELECT m.separation_id, m.person_id, m.side, src.occurred_at, src.reason_code_id
     FROM {src} src
     JOIN separations_separationmember m ON m.separation_id = src.id
-    WHERE m.withdrawn_at IS NULL
+    WHERE m.withdrawn_at IS NULL AND (m.ended_at IS NULL OR m.ended_at > %(as_of)s)
 )"""
 
 _KNOWN_AT_MEM = """
@@ -126,12 +129,13 @@ _KNOWN_AT_MEM = """
     FROM {src} src
     CROSS JOIN LATERAL (
         SELECT DISTINCT ON (hm.id)
-               hm.separation_id, hm.person_id, hm.side, hm.withdrawn_at, hm.history_type
+               hm.separation_id, hm.person_id, hm.side, hm.withdrawn_at, hm.history_type, hm.ended_at
         FROM separations_historicalseparationmember hm
         WHERE hm.separation_id = src.id AND hm.history_date <= %(known_at)s
         ORDER BY hm.id, hm.history_date DESC, hm.history_id DESC
     ) x
     WHERE x.history_type <> '-' AND x.withdrawn_at IS NULL
+      AND (x.ended_at IS NULL OR x.ended_at > %(as_of)s)
 )"""
 
 # The separations naming given children on the child side (as they are, or as known): the
@@ -429,25 +433,33 @@ def in_effect_now_q(*, prefix: str = "") -> Q:
 
 
 def person_in_effect_q() -> Q:
-    """Person Q: on either side of a separation in effect now."""
+    """Person Q: on either side of a separation in effect now, and not ended on their own (a child
+    reunified before their siblings is no longer separated)."""
     return Q(
         Exists(
-            SeparationMember.objects.filter(person=OuterRef("pk"), withdrawn_at__isnull=True).filter(
-                in_effect_now_q(prefix="separation__")
-            )
+            SeparationMember.objects.filter(
+                person=OuterRef("pk"), withdrawn_at__isnull=True, ended_at__isnull=True
+            ).filter(in_effect_now_q(prefix="separation__"))
         )
     )
 
 
 def person_reunified_q() -> Q:
+    """Person Q: on a separation that ended reunified for them: their own end (a child), or, when
+    they have none (an adult, or a record from before per-child ends), the separation's."""
     return Q(
         Exists(
             SeparationMember.objects.filter(
                 person=OuterRef("pk"),
                 withdrawn_at__isnull=True,
                 separation__withdrawn_at__isnull=True,
-                separation__status=Separation.Status.ENDED,
-                separation__end_outcome=Separation.EndOutcome.REUNIFIED,
+            ).filter(
+                Q(end_outcome=Separation.EndOutcome.REUNIFIED)
+                | Q(
+                    end_outcome="",
+                    separation__status=Separation.Status.ENDED,
+                    separation__end_outcome=Separation.EndOutcome.REUNIFIED,
+                )
             )
         )
     )
@@ -482,7 +494,8 @@ def prefetch_open_custody(queryset: QuerySet) -> QuerySet:
 
 
 def separation_status(person: Person) -> str:
-    """`separated` (in an in-effect separation now), `reunified` (a separation ended reunified), or `none`."""
+    """`separated` (in an in-effect separation now and not ended on their own), `reunified` (a
+    separation ended reunified for them), or `none`."""
     in_effect = getattr(person, "_sep_in_effect", None)
     reunified = getattr(person, "_sep_reunified", None)
     if in_effect is None:

@@ -147,6 +147,9 @@ class SeparationSerializer(serializers.ModelSerializer):
                 "side": m.side,
                 "person": person_brief(m.person),
                 "current_custody": custody_brief(open_custody(m.person)),
+                # A child's own end, before the siblings' (null while separated).
+                "ended_at": instant(m.ended_at),
+                "end_outcome": m.end_outcome,
             }
             for m in self._members(obj)
         ]

@@ -320,15 +320,8 @@ def separation_reject(
     return separation
 
 
-@transaction.atomic
-def separation_end(
-    *, separation_id: Any, by: Any, outcome: str, comment: str = "", ended_at: datetime | None = None
-) -> Separation:
-    """End an in-effect separation with an outcome (e.g. reunified); `separation_ended` handlers follow.
-
-    The caller (reunification casework) has checked `by` may do this; the end time defaults to now.
-    """
-    separation = _lock(separation_id)
+def _check_end(separation: Separation, outcome: str, ended_at: datetime | None, *, what: str) -> datetime:
+    """The end time (default now) of an in-effect separation, or the error saying what is wrong."""
     if separation.status != Separation.Status.IN_EFFECT or separation.withdrawn_at is not None:
         raise BusinessRuleError(
             f"Only an in-effect separation can end (it is {separation.get_status_display().lower()})."
@@ -337,23 +330,128 @@ def separation_end(
         raise ValidationFailed({"outcome": [f"Choose one of: {', '.join(Separation.EndOutcome.values)}."]})
     errors: dict[str, list[str]] = {}
     ended_at = ended_at or timezone.now()
-    _check_time(ended_at, "ended_at", errors, what="the separation ended")
+    _check_time(ended_at, "ended_at", errors, what=what)
     if not errors and ended_at < separation.occurred_at:
         errors["ended_at"] = [
             f"The end is before the separation happened ({separation.occurred_at.isoformat()})."
         ]
     if errors:
         raise ValidationFailed(errors)
+    return ended_at
+
+
+def _end_member(member: SeparationMember, *, ended_at: datetime, outcome: str, by: Any, reason: str) -> None:
+    member.ended_at = ended_at
+    member.end_outcome = outcome
+    member._change_reason = reason
+    member._history_user = by
+    member.save(update_fields=["ended_at", "end_outcome"])
+
+
+def _end_whole(
+    separation: Separation, *, by: Any, outcome: str, comment: str, ended_at: datetime
+) -> Separation:
+    """End a locked, checked separation: its children not yet ended end with it; signal once."""
+    comment = (comment or "").strip()
+    reason = _reason(f"ended: {outcome}" + (f": {comment}" if comment else ""))
+    for member in SeparationMember.objects.select_for_update().filter(
+        separation=separation,
+        side=SeparationMember.Side.CHILD,
+        withdrawn_at__isnull=True,
+        ended_at__isnull=True,
+    ):
+        _end_member(member, ended_at=ended_at, outcome=outcome, by=by, reason=reason)
     separation.status = Separation.Status.ENDED
     separation.ended_at = ended_at
     separation.ended_by = by
     separation.end_outcome = outcome
-    separation.end_comment = (comment or "").strip()
-    separation._change_reason = _reason(f"ended: {outcome}" + (f": {comment}" if comment else ""))
+    separation.end_comment = comment
+    separation._change_reason = reason
     separation._history_user = by
     separation.save(update_fields=["status", "ended_at", "ended_by", "end_outcome", "end_comment"])
     separation_ended.send(sender=Separation, separation=separation, outcome=outcome, by=by)
     return separation
+
+
+@transaction.atomic
+def separation_end(
+    *, separation_id: Any, by: Any, outcome: str, comment: str = "", ended_at: datetime | None = None
+) -> Separation:
+    """End an in-effect separation with an outcome (e.g. reunified); `separation_ended` handlers follow.
+
+    Every child not already ended on their own (`separation_end_for_child`) ends with it, at the
+    same time and with the same outcome. The caller (reunification casework) has checked `by`
+    may do this; the end time defaults to now.
+    """
+    separation = _lock(separation_id)
+    ended_at = _check_end(separation, outcome, ended_at, what="the separation ended")
+    return _end_whole(separation, by=by, outcome=outcome, comment=comment, ended_at=ended_at)
+
+
+@transaction.atomic
+def separation_end_for_child(
+    *,
+    separation_id: Any,
+    child_id: Any,
+    by: Any,
+    outcome: str,
+    comment: str = "",
+    ended_at: datetime | None = None,
+) -> SeparationMember:
+    """End an in-effect separation for one of its children (e.g. reunified) while siblings stay.
+
+    The child's member row records when and how (with a history row). When it was the last child
+    still separated, the separation itself ends (`separation_end` logic, `separation_ended` sent
+    once): at the latest child end, outcome reunified when every child was reunified, else closed.
+    The caller (reunification casework) has checked `by` may do this; the end time defaults to now.
+    """
+    separation = _lock(separation_id)
+    if outcome == Separation.EndOutcome.RECORDED_IN_ERROR:
+        raise ValidationFailed(
+            {
+                "outcome": [
+                    "A child named in error is not an end: withdraw the separation or correct its "
+                    "members; end a child's separation as reunified or closed."
+                ]
+            }
+        )
+    ended_at = _check_end(separation, outcome, ended_at, what="the child's separation ended")
+    try:
+        child_pk = UUID(str(getattr(child_id, "pk", child_id)))
+    except ValueError as exc:
+        raise ValidationFailed({"child": [f"{str(child_id)[:60]!r} is not a person id."]}) from exc
+    children = list(
+        SeparationMember.objects.select_for_update()
+        .filter(separation=separation, side=SeparationMember.Side.CHILD, withdrawn_at__isnull=True)
+        .order_by("pk")
+    )
+    member = next((m for m in children if m.person_id == child_pk), None)
+    if member is None:
+        raise ValidationFailed({"child": [f"Person {child_pk} is not a child of this separation."]})
+    if member.ended_at is not None:
+        raise BusinessRuleError(
+            f"The separation already ended for this child ({member.ended_at.isoformat()}, "
+            f"{member.get_end_outcome_display().lower()})."
+        )
+    comment = (comment or "").strip()
+    _end_member(
+        member,
+        ended_at=ended_at,
+        outcome=outcome,
+        by=by,
+        reason=_reason(f"ended for this child: {outcome}" + (f": {comment}" if comment else "")),
+    )
+    if all(m.ended_at is not None for m in children):
+        last = max(m.ended_at for m in children)
+        everyone_reunified = all(m.end_outcome == Separation.EndOutcome.REUNIFIED for m in children)
+        _end_whole(
+            separation,
+            by=by,
+            outcome=Separation.EndOutcome.REUNIFIED if everyone_reunified else Separation.EndOutcome.CLOSED,
+            comment=comment or "Every child's separation has ended.",
+            ended_at=last,
+        )
+    return member
 
 
 @transaction.atomic
@@ -389,7 +487,20 @@ def separation_correct(
     changed: list[str] = []
     if occurred_at is not None:
         _check_time(occurred_at, "occurred_at", errors, what="the separation happened")
-        if separation.ended_at and "occurred_at" not in errors and occurred_at > separation.ended_at:
+        first_end = min(
+            (
+                e
+                for e in [
+                    separation.ended_at,
+                    *SeparationMember.objects.filter(
+                        separation=separation, withdrawn_at__isnull=True, ended_at__isnull=False
+                    ).values_list("ended_at", flat=True),
+                ]
+                if e is not None
+            ),
+            default=None,
+        )
+        if first_end and "occurred_at" not in errors and occurred_at > first_end:
             errors["occurred_at"] = ["The separation cannot have happened after it ended."]
         separation.occurred_at = occurred_at
         changed.append("occurred_at")

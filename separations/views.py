@@ -262,7 +262,9 @@ def _render_detail(
     log_separation_view(user=request.user, separation=separation, channel="web", path=request.path)
     sides = {"child": [], "adult": []}
     for member in separation.live_members:
-        sides[member.side].append({"person": member.person, "custody": open_custody(member.person)})
+        sides[member.side].append(
+            {"person": member.person, "custody": open_custody(member.person), "member": member}
+        )
     history = list(separation.history.select_related("history_user").order_by("-history_date", "-history_id"))
     return render(
         request,

@@ -1,7 +1,8 @@
 """Reunification cases: opened when a separation is approved, worked step by step, closed.
 
-Closing a case as reunified ends the separation (when every child of it is reunified) and
-records the new custody of the child and the adult(s), in the same transaction.
+Closing a case as reunified ends the separation for that child (and the separation itself once
+its last child's separation has ended) and records the new custody of the child and the
+adult(s), in the same transaction.
 """
 
 from datetime import datetime
@@ -12,7 +13,7 @@ from django.utils import timezone
 
 from familylink.common.errors import BusinessRuleError, PermissionDenied, StaleVersionError, ValidationFailed
 from separations.models import CustodyPeriod, Separation, SeparationMember
-from separations.services import custody_transfer, separation_end
+from separations.services import custody_transfer, separation_end_for_child
 
 from ..clocks import compute_clocks
 from ..models import CLOSE_CASE, STEP_ORDER, CaseAdult, CaseStep, ReunificationCase, WorklistItem
@@ -227,7 +228,8 @@ def case_close(
 
     Reunified: every earlier checklist step must be done and the eligibility decision eligible;
     the child and the adult(s) move to the new custody (`custody_agency`, `custody_facility`),
-    and the separation ends as reunified once every child of it is reunified. All in this
+    and the separation ends for this child as reunified (for all of it once its last child's
+    has ended; a sibling still apart stays separated, with their case open). All in this
     transaction: if any part fails, nothing is recorded.
     """
     case = _lock_case(case_id)
@@ -296,23 +298,30 @@ def case_close(
                 by=by,
                 change_reason=f"reunified (case {case.pk})",
             )
-        _end_separation_if_all_reunified(case, by)
+        _end_separation_for_child(case, by)
     return case
 
 
-def _end_separation_if_all_reunified(case: ReunificationCase, by: Any) -> None:
-    """The separation ends when every child of it is reunified: ending it per child is not
-    possible (the separation records one end for all of its members)."""
+def _end_separation_for_child(case: ReunificationCase, by: Any) -> None:
+    """The separation ends for this child (reunified); siblings still apart stay separated.
+
+    `separation_end_for_child` ends the separation itself when this was its last child, and its
+    `separation_ended` handler then finds no open case of a reunified child to close.
+    """
     separation = Separation.objects.select_for_update().get(pk=case.separation_id)
-    if separation.status != Separation.Status.IN_EFFECT:
+    if separation.status != Separation.Status.IN_EFFECT or separation.withdrawn_at is not None:
         return
-    others = ReunificationCase.objects.filter(separation=separation, withdrawn_at__isnull=True).exclude(
-        pk=case.pk
-    )
-    if others.exclude(status=Status.REUNIFIED).exists():
+    member = SeparationMember.objects.filter(
+        separation=separation,
+        person_id=case.child_id,
+        side=SeparationMember.Side.CHILD,
+        withdrawn_at__isnull=True,
+    ).first()
+    if member is None or member.ended_at is not None:
         return
-    separation_end(
+    separation_end_for_child(
         separation_id=separation.pk,
+        child_id=case.child_id,
         by=by,
         outcome=Separation.EndOutcome.REUNIFIED,
         comment=f"Reunified through reunification case {case.pk}",

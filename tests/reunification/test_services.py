@@ -9,7 +9,8 @@ from django.utils import timezone
 from familylink.common.errors import BusinessRuleError, PermissionDenied, StaleVersionError, ValidationFailed
 from reunification.models import CaseAdult, CaseStep, ReunificationCase
 from reunification.services import case_close, case_reassign, case_step_update
-from separations.models import CustodyPeriod, Separation
+from separations.models import CustodyPeriod, Separation, SeparationMember
+from separations.selectors import separated_children
 from separations.services import custody_transfer, separation_end
 
 from ..conftest import make_user
@@ -182,6 +183,49 @@ def test_case_close_ends_a_multi_child_separation_only_when_every_child_is_reuni
     case_close(case_id=second.pk, by=users["coordinator"], outcome="reunified")
     separation.refresh_from_db()
     assert separation.status == Separation.Status.ENDED
+
+
+def test_case_close_reunified_ends_the_separation_for_that_child_only(users, api_client_for):
+    """Closing one sibling's case as reunified ends the separation for that child alone: she leaves
+    the separated-children answer and the persons API's `separated` list (status `reunified`); her
+    sibling stays counted, `separated`, with the case still open; the separation stays in effect."""
+    separation, (first, second) = approved_separation(users, children=[years_ago(4), years_ago(9)])
+    tick_all(first, users["coordinator"])
+    assert set(separated_children(as_of=timezone.now()).child_ids()) == {first.child_id, second.child_id}
+
+    case_close(case_id=first.pk, by=users["coordinator"], outcome="reunified")
+
+    first.refresh_from_db()
+    second.refresh_from_db()
+    separation.refresh_from_db()
+    assert separation.status == Separation.Status.IN_EFFECT
+    member = SeparationMember.objects.get(separation=separation, person_id=first.child_id)
+    assert member.ended_at == first.closed_at and member.end_outcome == "reunified"
+    assert member.history.first().history_user == users["coordinator"]
+    assert SeparationMember.objects.get(separation=separation, person_id=second.child_id).ended_at is None
+    assert second.status == "open" and second.closed_at is None
+    assert separated_children(as_of=timezone.now()).child_ids() == [second.child_id]
+    before = first.closed_at - timedelta(seconds=1)
+    assert set(separated_children(as_of=before).child_ids()) == {first.child_id, second.child_id}
+    hq = api_client_for("hq_analyst")
+    listed = {p["id"]: p for p in hq.get("/api/v1/persons/", {"separated": "true"}).json()["results"]}
+    assert str(first.child_id) not in listed and str(second.child_id) in listed
+    assert listed[str(second.child_id)]["separation_status"] == "separated"
+    assert hq.get(f"/api/v1/persons/{first.child_id}/").json()["separation_status"] == "reunified"
+
+
+def test_separation_ended_as_a_whole_closes_only_the_cases_still_open(users):
+    """One sibling reunified through her case, then the separation ended as a whole (closed): the
+    sibling's open case closes with it; the reunified case stays reunified."""
+    separation, (first, second) = approved_separation(users, children=[years_ago(4), years_ago(9)])
+    tick_all(first, users["coordinator"])
+    case_close(case_id=first.pk, by=users["coordinator"], outcome="reunified")
+    separation_end(separation_id=separation.pk, by=users["supervisor"], outcome="closed")
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.status == "reunified" and first.outcome == "reunified"
+    assert second.status == "closed" and second.outcome == ReunificationCase.Outcome.SEPARATION_ENDED
+    assert separated_children(as_of=timezone.now()).count() == 0
 
 
 def test_case_close_with_another_outcome_keeps_the_separation(users):
