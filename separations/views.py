@@ -382,7 +382,7 @@ def custody_transfer_new(request: HttpRequest) -> HttpResponse:
                     request,
                     f"{person.full_name} is now in {period.get_agency_display()} custody {period.facility}.",
                 )
-                return redirect("separations:person", pk=person.pk)
+                return redirect(person_record_url(person))
     else:
         form = CustodyTransferForm(initial=initial)
     log_person_views(user=request.user, persons=[person], channel="web", path=request.path)
