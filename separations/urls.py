@@ -10,7 +10,6 @@ urlpatterns = [
     path("separations/new/", views.separation_new, name="new"),
     path("separations/<uuid:pk>/", views.separation_detail, name="detail"),
     path("separations/<uuid:pk>/decide/", views.separation_decide, name="decide"),
-    path("separations/person/<uuid:pk>/", views.person_separations, name="person"),
     path("custody-transfers/new/", views.custody_transfer_new, name="custody_new"),
     path("reports/separated-children/", views.separated_children_report, name="report"),
 ]

@@ -13,7 +13,7 @@ from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -31,7 +31,6 @@ from .forms import (
     default_time_zone,
 )
 from .models import Separation, SeparationMember
-from .panels import custody_panel_context, separation_panel_context
 from .selectors import approval_queue, open_custody, separated_children
 
 REPORT_PAGE_SIZE = 50
@@ -58,11 +57,8 @@ def _person_or_404(request: HttpRequest, raw_id: Any) -> Person:
 
 
 def person_record_url(person: Person) -> str:
-    """The person page of the apprehensions app when it exists, else this app's person page."""
-    try:
-        return reverse("apprehensions:person", args=[person.pk])
-    except NoReverseMatch:
-        return reverse("separations:person", args=[person.pk])
+    """The one person page (apprehensions), where the separations panels show."""
+    return reverse("apprehensions:person", args=[person.pk])
 
 
 def _apply_errors(form: Any, errors: dict[str, list[str]]) -> None:
@@ -330,23 +326,6 @@ def _when(separation: Separation) -> str:
 
 
 # --- persons and custody ---------------------------------------------------------------------
-
-
-@require_GET
-def person_separations(request: HttpRequest, pk: UUID) -> HttpResponse:
-    """A person's separations and custody: the same panels the person page shows."""
-    person = _person_or_404(request, pk)
-    sep_context = separation_panel_context(request, person)
-    custody_context = custody_panel_context(request, person)
-    shown = [person] + [
-        o["person"] for key in ("in_effect", "pending", "past") for e in sep_context[key] for o in e["others"]
-    ]
-    log_person_views(user=request.user, persons=shown, channel="web", path=request.path)
-    return render(
-        request,
-        "separations/person.html",
-        {**sep_context, **custody_context, "person": person, "person_record_url": person_record_url(person)},
-    )
 
 
 @require_http_methods(["GET", "POST"])

@@ -141,13 +141,13 @@ def test_separation_detail_shows_both_sides_and_history(client, fam, users):
 def test_person_page_both_sides_and_scoping(client, fam, users, yum_agent):
     in_effect_separation(fam, users["field_agent"], users["supervisor"])
     client.force_login(users["field_agent"])
-    child_page = client.get(f"/separations/person/{fam.child.pk}/").content.decode()
+    child_page = client.get(f"/persons/{fam.child.pk}/").content.decode()
     assert "Separated from" in child_page and fam.adult.full_name in child_page
-    adult_page = client.get(f"/separations/person/{fam.adult.pk}/").content.decode()
+    adult_page = client.get(f"/persons/{fam.adult.pk}/").content.decode()
     assert fam.child.full_name in adult_page
     assert AccessLog.objects.filter(user=users["field_agent"], object_id=str(fam.child.pk)).exists()
     client.force_login(yum_agent)
-    assert client.get(f"/separations/person/{fam.child.pk}/").status_code == 404
+    assert client.get(f"/persons/{fam.child.pk}/").status_code == 404
 
 
 def test_custody_transfer_form_records_and_keeps_input_on_error(client, fam, users):
