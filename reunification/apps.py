@@ -20,13 +20,16 @@ class ReunificationConfig(AppConfig):
         from familylink.common import navigation
         from familylink.common.reference import register
         from familylink.common.signals import demo_seed_requested
-        from separations.signals import separation_approved, separation_ended
+        from separations.signals import separation_approved, separation_child_ended, separation_ended
 
         from . import demo, handlers, panels
         from .services.policies import ensure_reference
 
         separation_approved.connect(handlers.on_separation_approved, dispatch_uid="reunification-open-cases")
         separation_ended.connect(handlers.on_separation_ended, dispatch_uid="reunification-close-cases")
+        separation_child_ended.connect(
+            handlers.on_separation_child_ended, dispatch_uid="reunification-close-child-case"
+        )
         register(ensure_reference)
         post_migrate.connect(_ensure_after_migrate, sender=self, dispatch_uid="reunification-beat")
         demo_seed_requested.connect(demo.seed, dispatch_uid="reunification-demo")

@@ -13,3 +13,10 @@ def on_separation_approved(sender: Any, separation: Any, approver: Any = None, *
 def on_separation_ended(sender: Any, separation: Any, outcome: str, by: Any = None, **kwargs: Any) -> None:
     """A separation ended outside casework closes the cases still open on it."""
     cases_close_for_ended_separation(separation=separation, outcome=outcome, by=by)
+
+
+def on_separation_child_ended(
+    sender: Any, separation: Any, child: Any, outcome: str, by: Any = None, **kwargs: Any
+) -> None:
+    """A separation ended for one child outside casework closes that child's case only."""
+    cases_close_for_ended_separation(separation=separation, outcome=outcome, by=by, child_id=child.pk)

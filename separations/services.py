@@ -23,7 +23,7 @@ from familylink.common.errors import (
 from familylink.common.roles import has_capability
 
 from .models import CustodyPeriod, ReasonCode, Separation, SeparationMember
-from .signals import separation_approved, separation_ended
+from .signals import separation_approved, separation_child_ended, separation_ended
 
 FACILITY_MAX = int(CustodyPeriod._meta.get_field("facility").max_length or 200)
 PLACE_MAX = int(Separation._meta.get_field("place").max_length or 255)
@@ -440,6 +440,9 @@ def separation_end_for_child(
         outcome=outcome,
         by=by,
         reason=_reason(f"ended for this child: {outcome}" + (f": {comment}" if comment else "")),
+    )
+    separation_child_ended.send(
+        sender=Separation, separation=separation, child=member.person, outcome=outcome, by=by
     )
     if all(m.ended_at is not None for m in children):
         last = max(m.ended_at for m in children)

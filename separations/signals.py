@@ -9,3 +9,6 @@ from django.dispatch import Signal
 separation_approved = Signal()
 # kwargs: separation (just ended), outcome, by.
 separation_ended = Signal()
+# kwargs: separation (still in effect, or just ended with its last child), child (Person), outcome, by.
+# Sent by separation_end_for_child; reunification closes that child's open case if casework did not.
+separation_child_ended = Signal()

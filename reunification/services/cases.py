@@ -363,12 +363,20 @@ def case_reassign(*, case_id: Any, to_user: Any, by: Any, change_reason: str = "
 
 
 @transaction.atomic
-def cases_close_for_ended_separation(*, separation: Separation, outcome: str, by: Any) -> int:
-    """A separation ended outside casework (e.g. recorded in error): its open cases close with it."""
+def cases_close_for_ended_separation(
+    *, separation: Separation, outcome: str, by: Any, child_id: Any = None
+) -> int:
+    """A separation ended outside casework (e.g. recorded in error): its open cases close with it.
+
+    With `child_id`, only that child's case: the separation ended for one child, siblings go on.
+    """
     count = 0
-    for case in ReunificationCase.objects.select_for_update().filter(
+    cases = ReunificationCase.objects.select_for_update().filter(
         separation=separation, status__in=OPEN_STATUSES
-    ):
+    )
+    if child_id is not None:
+        cases = cases.filter(child_id=child_id)
+    for case in cases:
         steps = {s.step: s for s in case.steps.all()}
         if outcome == Separation.EndOutcome.REUNIFIED:
             case.status, case.outcome = Status.REUNIFIED, Outcome.REUNIFIED

@@ -11,7 +11,7 @@ from reunification.models import CaseAdult, CaseStep, ReunificationCase
 from reunification.services import case_close, case_reassign, case_step_update
 from separations.models import CustodyPeriod, Separation, SeparationMember
 from separations.selectors import separated_children
-from separations.services import custody_transfer, separation_end
+from separations.services import custody_transfer, separation_end, separation_end_for_child
 
 from ..conftest import make_user
 from .factories import approved_separation, years_ago
@@ -226,6 +226,28 @@ def test_separation_ended_as_a_whole_closes_only_the_cases_still_open(users):
     assert first.status == "reunified" and first.outcome == "reunified"
     assert second.status == "closed" and second.outcome == ReunificationCase.Outcome.SEPARATION_ENDED
     assert separated_children(as_of=timezone.now()).count() == 0
+
+
+def test_separation_ended_for_one_child_outside_casework_closes_that_childs_case_only(users):
+    """Ending a separation for one sibling directly (not by closing the case) closes only that
+    child's case, with history naming who; the sibling's case stays open and the child still counts."""
+    separation, (first, second) = approved_separation(users, children=[years_ago(4), years_ago(9)])
+    separation_end_for_child(
+        separation_id=separation.pk,
+        child_id=first.child_id,
+        by=users["supervisor"],
+        outcome="closed",
+        comment="Child released to a relative in the U.S.",
+    )
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.status == ReunificationCase.Status.CLOSED and first.closed_by == users["supervisor"]
+    assert first.history.first().history_user == users["supervisor"]
+    assert second.status == ReunificationCase.Status.OPEN
+    separation.refresh_from_db()
+    assert separation.status == Separation.Status.IN_EFFECT
+    counted = separated_children(as_of=timezone.now()).child_ids()
+    assert second.child_id in counted and first.child_id not in counted
 
 
 def test_case_close_with_another_outcome_keeps_the_separation(users):
