@@ -32,7 +32,7 @@ def history_insert(model: type[models.Model], source: str, *, history_type: str)
     # Only identifiers from model metadata are interpolated; every value is a query parameter.
     extra = "history_date, history_change_reason, history_type, history_user_id"
     target = f'"{history_table(model)}" ({quoted}, {extra})'
-    values = f"%(history_date)s, left(%(history_reason)s, 100), '{history_type}', %(history_user)s"
+    values = f"%(history_date)s, %(history_reason)s, '{history_type}', %(history_user)s"
     return f"INSERT INTO {target} SELECT {selected}, {values} FROM {source}"  # noqa: S608
 
 

@@ -34,9 +34,9 @@ def insert_with_history(model: Any, objs: Sequence[Any], *, user: Any, reason: s
     """Insert `objs` (new, with their UUIDs set) and one "created" history row each."""
     if not objs:
         return
-    model._default_manager.bulk_create(objs)
+    model._default_manager.bulk_create(objs)  # history-safe: history rows inserted just below
     user_id = user.pk if getattr(user, "is_authenticated", False) else None
     with connection.cursor() as cursor:
         cursor.execute(
-            _history_sql(model), [timezone.now(), reason[:100], "+", user_id, [obj.pk for obj in objs]]
+            _history_sql(model), [timezone.now(), reason, "+", user_id, [obj.pk for obj in objs]]
         )

@@ -29,7 +29,7 @@ TICKABLE_STEPS = [s for s in STEP_ORDER if s != Step.REUNIFIED]
 
 
 def _save(obj: Any, by: Any, reason: str, **kwargs: Any) -> None:
-    obj._change_reason = reason[:100]
+    obj._change_reason = reason
     obj._history_user = by
     obj.save(**kwargs)
 
