@@ -32,6 +32,7 @@ run: install
 
 test: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy familylink apprehensions separations reunification audit
 	$(PY) manage.py makemigrations --check --dry-run --settings=familylink.settings.test
 	$(VENV)/bin/pytest
 

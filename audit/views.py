@@ -28,7 +28,7 @@ def record_history(request: HttpRequest, label: str, pk: UUID) -> HttpResponse:
         versions = history_for(label, pk)
     except LookupError as exc:
         raise Http404(str(exc)) from exc
-    instance = model.objects.filter(pk=pk).first()
+    instance = model._default_manager.filter(pk=pk).first()
     if instance is not None:
         access_log_record(
             user=request.user,

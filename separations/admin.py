@@ -1,6 +1,6 @@
 """Administrators add and retire reason codes here, without a code change. Nothing is deleted."""
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -8,6 +8,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from familylink.common.admin import NoDeleteAdmin
+from familylink.common.models import User
 
 from .models import ReasonCode
 
@@ -43,7 +44,7 @@ class ReasonCodeAdmin(NoDeleteAdmin):
     def save_model(self, request: HttpRequest, obj: ReasonCode, form: Any, change: bool) -> None:
         obj.code = obj.code.strip().upper()
         if not change:
-            obj.created_by = request.user
+            obj.created_by = cast(User, request.user)
         obj._change_reason = "edited in admin" if change else "added in admin"
         obj._history_user = request.user
         super().save_model(request, obj, form, change)

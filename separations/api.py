@@ -178,8 +178,9 @@ class SeparationListCreateView(ETagMixin, CapabilityView):
         try:
             separation = services.separation_request(
                 requester=request.user,
-                children=data.get("children"),  # type: ignore[arg-type] - the service names bad input
-                adults=data.get("adults"),  # type: ignore[arg-type]
+                # The service names bad input (missing, not a list, unknown ids) by its field.
+                children=data.get("children") or [],
+                adults=data.get("adults") or [],
                 reason_code=reason_code,
                 occurred_at=occurred_at,  # type: ignore[arg-type]
                 narrative=narrative,

@@ -74,6 +74,8 @@ class Separation(BaseModel):
     end_outcome = models.CharField(max_length=20, choices=EndOutcome.choices, blank=True)
     end_comment = models.TextField(blank=True)
     persons = models.ManyToManyField(Person, through="SeparationMember", related_name="separations")
+    # Filled by Prefetch(..., to_attr="live_members"): the members not withdrawn.
+    live_members: list["SeparationMember"]
 
     history = HistoricalRecords()
 

@@ -30,7 +30,9 @@ class PersonBriefSerializer(serializers.ModelSerializer):
 class CustodyPeriodSerializer(serializers.ModelSerializer):
     person = serializers.UUIDField(source="person_id", read_only=True)
     agency_label = serializers.CharField(source="get_agency_display", read_only=True)
-    recorded_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    recorded_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
     is_open = serializers.SerializerMethodField()
 
     class Meta:
@@ -90,13 +92,23 @@ class SeparationSerializer(serializers.ModelSerializer):
     children = serializers.SerializerMethodField()
     adults = serializers.SerializerMethodField()
     members = serializers.SerializerMethodField()
-    reason_code = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    reason_code: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="code", read_only=True
+    )
     reason_label = serializers.CharField(source="reason_code.label", read_only=True)
     reason_category = serializers.CharField(source="reason_code.category", read_only=True)
-    station = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    ended_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    station: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="code", read_only=True
+    )
+    requested_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+    decided_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+    ended_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
 
     class Meta:
         model = Separation

@@ -4,7 +4,7 @@ Bad input re-renders the form with the message next to the field and what was en
 """
 
 import csv
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from django.contrib import messages
@@ -19,7 +19,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from apprehensions.models import FamilyMembership, Person, Relationship
 from familylink.common.errors import BusinessRuleError, ValidationFailed
-from familylink.common.roles import has_capability
+from familylink.common.models import User
+from familylink.common.roles import has_capability, user_roles
 
 from . import policies, services
 from .access import log_person_views, log_separation_view
@@ -117,7 +118,7 @@ def _subject(separation: Separation) -> str:
 
 
 def _queue_context(request: HttpRequest, bound: dict[Any, DecisionForm] | None = None) -> dict[str, Any]:
-    separations = list(approval_queue(station=request.user.station))
+    separations = list(approval_queue(station=cast(User, request.user).station))
     items = []
     for separation in separations:
         form = (bound or {}).get(separation.pk) or DecisionForm(prefix=str(separation.pk))
@@ -256,7 +257,7 @@ def _render_detail(
     request: HttpRequest, separation: Separation, form: DecisionForm, status: int = 200
 ) -> HttpResponse:
     log_separation_view(user=request.user, separation=separation, channel="web", path=request.path)
-    sides = {"child": [], "adult": []}
+    sides: dict[str, list[Any]] = {"child": [], "adult": []}
     for member in separation.live_members:
         sides[member.side].append(
             {"person": member.person, "custody": open_custody(member.person), "member": member}
@@ -332,7 +333,7 @@ def _when(separation: Separation) -> str:
 def custody_transfer_new(request: HttpRequest) -> HttpResponse:
     """Record a custody transfer for `?person=`: closes the open period and opens the next."""
     _require(request, "transfer_custody")
-    if "auditor" in request.user.role_names:
+    if "auditor" in user_roles(request.user):
         raise DjangoPermissionDenied("Auditors change nothing.")
     source = request.GET if request.method == "GET" else request.POST
     person = _person_or_404(request, source.get("person"))

@@ -56,6 +56,10 @@ class BaseModel(models.Model):
 
     objects = NoDeleteManager()
 
+    # Read by django-simple-history when the record is saved (who and why).
+    _change_reason: str
+    _history_user: Any
+
     class Meta:
         abstract = True
 
@@ -135,6 +139,8 @@ class User(AbstractUser):
     team = models.CharField(max_length=64, blank=True, help_text="Reunification team, for coordinators.")
 
     history = HistoricalRecords(excluded_fields=["last_login", "password"])
+    _change_reason: str
+    _history_user: Any
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
