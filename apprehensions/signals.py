@@ -1,0 +1,18 @@
+"""Domain signals of the apprehensions layer; higher layers and sub-apps connect receivers (STYLE.md).
+
+Receivers run inside the sender's transaction unless the signal says otherwise.
+"""
+
+from django.dispatch import Signal
+
+# kwargs: person_ids (list of Person ids just created or changed by an intake, an import or a
+# merge), source ("intake", "legacy_import", "person_edit", "merge"), by (User).
+# Sent inside the writing transaction. Link discovery runs its incremental pass for these persons.
+persons_recorded = Signal()
+
+# kwargs: a_number (normalised, "A" + 9 digits), existing_person (the Person on file that holds it,
+# possibly out of the sender's scope), attempted_by (User), context (str: "intake", "person_edit",
+# "legacy_import"), other_person (a Person that was saved with or asked for that A-number, or None).
+# Sent OUTSIDE any transaction the conflict rolled back (e.g. from transaction.on_commit or after the
+# failed atomic block), so the receiver keeps it; the receiver files an `a_number_conflict` for HQ.
+a_number_conflict_detected = Signal()
