@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PORT
 
-.PHONY: run test install lint typecheck bench clean-venv
+.PHONY: run test install lint typecheck bench bench-smoke clean-venv
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ test: install
 	$(VENV)/bin/mypy familylink apprehensions separations reunification audit
 	$(PY) manage.py makemigrations --check --dry-run --settings=familylink.settings.test
 	$(VENV)/bin/pytest
+	$(MAKE) --no-print-directory bench-smoke
+
+# Every bench/ script at a tiny scale, in seconds: a benchmark that no longer runs fails the tests.
+bench-smoke: install
+	PY=$(PY) bench/smoke.sh
 
 lint:
 	$(VENV)/bin/ruff check .

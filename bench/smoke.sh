@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# `make bench-smoke`: every bench/ script at a tiny scale on a throwaway database, in seconds, so a
+# benchmark that no longer runs on the current schema fails `make test` (a broken benchmark is a broken test).
+# The figures printed here mean nothing; the real runs and their commands are in docs/benchmarks.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+DB=${BENCH_SMOKE_DB:-familylink_bench_smoke}
+export DATABASE_URL="postgres://postgres@127.0.0.1:5432/${DB}"
+export DJANGO_SETTINGS_MODULE=familylink.settings.base
+
+run() {
+  echo "== $*"
+  local started=$SECONDS
+  "$@" > "var/bench-smoke.log" 2>&1 || { cat var/bench-smoke.log; echo "bench-smoke: FAILED: $*"; exit 1; }
+  tail -n 2 var/bench-smoke.log
+  echo "   ($((SECONDS - started)) s)"
+}
+
+mkdir -p var
+psql -h 127.0.0.1 -U postgres -d postgres -qc "DROP DATABASE IF EXISTS ${DB} WITH (FORCE)" >/dev/null
+run "$PY" manage.py ensure_database
+run "$PY" manage.py migrate --noinput -v0
+run "$PY" manage.py seed_demo --scale 2000
+run "$PY" bench/scenario_separations.py --persons 2000 --separations 100
+run "$PY" bench/asof.py --runs 2 --warmup 1
+run "$PY" bench/intake.py --requests 5 --warmup 1
+run "$PY" bench/person_reads.py
+run "$PY" bench/worklists.py --cases 300 --workers 2 --claims-per-worker 10
+echo "bench-smoke: every benchmark ran"
