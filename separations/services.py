@@ -588,6 +588,7 @@ def custody_transfer(
         ]
     if len(facility) > FACILITY_MAX:
         errors["facility"] = [f"Keep the facility name under {FACILITY_MAX} characters."]
+    now_is_the_time = started_at is None
     started_at = started_at or timezone.now()
     _check_time(started_at, "started_at", errors, what="the transfer happened")
     person = None
@@ -601,6 +602,10 @@ def custody_transfer(
             errors["person"] = [f"No person with id {pk} is on file."]
     if errors:
         raise ValidationFailed(errors)
+    if now_is_the_time:
+        # "Now" is read after the person's row lock: a transfer that waited for a concurrent one
+        # starts after it, never (spuriously) before it.
+        started_at = timezone.now()
     current = CustodyPeriod.objects.filter(
         person=person, ended_at__isnull=True, withdrawn_at__isnull=True
     ).first()

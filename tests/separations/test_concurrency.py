@@ -91,3 +91,40 @@ def test_custody_one_open_period_index_refuses_a_second_open_period(ept, users):
     assert sum(isinstance(r, IntegrityError) for r in results) == 1
     assert "custody_one_open_period" in str(next(r for r in results if isinstance(r, IntegrityError)))
     assert CustodyPeriod.objects.filter(person=child, ended_at__isnull=True).count() == 1
+
+
+def test_custody_transfer_without_time_that_waited_for_the_lock_starts_after_the_one_before(ept, users):
+    """A transfer naming no time starts "now" as of its turn: one that waited for a concurrent transfer
+    is recorded after it, never refused as "earlier" than the period opened while it waited."""
+    from apprehensions.models import Person
+
+    child = family().child
+    outcome: list = []
+
+    def waiting_transfer() -> None:
+        try:
+            period = services.custody_transfer(person_id=child.pk, agency="ICE", by=users["partner_agency"])
+            outcome.append(period)
+        except Exception as exc:  # noqa: BLE001 - the test inspects what the thread got
+            outcome.append(exc)
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        Person.objects.select_for_update().get(pk=child.pk)
+        thread = threading.Thread(target=waiting_transfer)
+        thread.start()
+        with connection.cursor() as cursor:  # wait until the thread is blocked on the person's row lock
+            for _ in range(200):
+                cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+                if cursor.fetchone()[0]:
+                    break
+                threading.Event().wait(0.05)
+            else:
+                pytest.fail(f"the second transfer never waited for the lock: {outcome}")
+        first = services.custody_transfer(person_id=child.pk, agency="HHS_ORR", by=users["field_agent"])
+    thread.join(timeout=30)
+
+    assert isinstance(outcome[0], CustodyPeriod), outcome
+    first.refresh_from_db()
+    assert first.ended_at == outcome[0].started_at > first.started_at
