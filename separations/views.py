@@ -231,6 +231,8 @@ def _candidates(request: HttpRequest, person: Person | None, unit_id: UUID | Non
 
 @require_GET
 def separation_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
+    if not policies.can_list_separations(request.user):
+        raise DjangoPermissionDenied("Your role cannot read separations.")
     separation = _visible_separation(request, pk)
     return _render_detail(request, separation, DecisionForm(prefix=str(separation.pk)))
 
