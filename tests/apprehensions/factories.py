@@ -95,7 +95,9 @@ def encountered(person: Person, code: str = "EPT", *, when: str = "2017-11-01T09
     apprehension = Apprehension(station=station(code), occurred_at=parse_datetime(when))
     apprehension._change_reason = "test: earlier encounter"
     apprehension.save()
-    link = ApprehensionPerson(apprehension=apprehension, person=person, match=ApprehensionPerson.Match.EXISTING)
+    link = ApprehensionPerson(
+        apprehension=apprehension, person=person, match=ApprehensionPerson.Match.EXISTING
+    )
     link._change_reason = "test: earlier encounter"
     link.save()
     return person

@@ -176,7 +176,6 @@ def test_relationship_update_coordinator_changes_evidence_only_for_their_team_ca
     from datetime import datetime
 
     from separations.services import separation_approve, separation_request
-
     from tests.conftest import make_user
 
     rel = Relationship.objects.get()
