@@ -209,6 +209,7 @@ def likely_duplicates(
             .order_by("-sim")[: limit * 2]
         )
         for person in rows:
+            assert person.date_of_birth is not None  # the date range above excludes persons without one
             days = abs((person.date_of_birth - date_of_birth).days)
             dob_reason = (
                 f"Same date of birth {date_of_birth.isoformat()}"
