@@ -348,3 +348,25 @@ def test_patch_a_number_of_an_out_of_scope_person_reveals_no_one(users, api_clie
     assert conflicts[0]["existing_person"] == hidden["mother"]
     assert conflicts[0]["other_person"] == mine
     assert conflicts[0]["attempted_by"] == users["field_agent"]
+
+
+def test_web_forms_never_show_an_out_of_scope_person(users, client, hidden):
+    """A forged "reviewed" id on the intake form, or another station's A-number on the relationship
+    form, shows no name or birth date; the relationship form says why and saves nothing."""
+    from apprehensions.models import Relationship
+
+    from .test_views import form_data
+
+    client.force_login(users["field_agent"])
+    forged = client.post("/intake/", form_data(**{"persons-0-reviewed": str(hidden["mother"].pk)}))
+    assert _reveals(forged.content.decode()) == []
+    child = record(users["field_agent"]).persons[1].person
+    page = client.post(
+        f"/persons/{child.pk}/relationships/new/",
+        {"other_a_number": HIDDEN_A_NUMBER, "direction": "to", "type": "parent", "evidence": "claimed"},
+    )
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert "is on file for a person you cannot see" in text
+    assert _reveals(text) == []
+    assert not Relationship.objects.filter(from_person=hidden["mother"], to_person=child).exists()
