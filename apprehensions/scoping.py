@@ -22,6 +22,7 @@ def at_station_q(station_code: str) -> Q:
 
 
 def is_person_at_station(person: Any, station_code: str) -> bool:
+    """Encountered at `station_code`. Not for access decisions: ask apprehensions.visibility."""
     if not station_code:
         return False
     return ApprehensionPerson.objects.filter(person=person, apprehension__station__code=station_code).exists()

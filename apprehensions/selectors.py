@@ -1,13 +1,12 @@
-"""Reads of the apprehensions layer: who may see which person, person search, likely duplicates."""
+"""Reads of the apprehensions layer: person search, likely duplicates (who may see whom: .visibility)."""
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
-from uuid import UUID
 
 from django.contrib.postgres.search import TrigramSimilarity, TrigramWordSimilarity
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.db.models.functions import Greatest
 
 from familylink.common.errors import ValidationFailed
@@ -25,7 +24,16 @@ from .models import (
     Relationship,
     Station,
 )
-from .scoping import at_station_q, is_person_at_station
+from .scoping import at_station_q
+from .visibility import (
+    NOT_VISIBLE,
+    Action,
+    can_act_for_any,
+    can_act_for_person,
+    can_list_persons,
+    person_visible_or_none,
+    persons_visible_to,
+)
 
 # Word similarity (0–1) above which a name counts as a typo-tolerant match of the query.
 WORD_SIMILARITY_THRESHOLD = 0.5
@@ -33,74 +41,24 @@ DUPLICATE_NAME_SIMILARITY = 0.45
 DUPLICATE_DOB_WINDOW_DAYS = 45
 
 
-def _in_any_separation_q() -> Q:
-    """Persons named in any separation, read through the reverse relation (no import of the app above)."""
-    try:
-        member_model = Person._meta.get_field("separation_memberships").related_model
-    except Exception:  # noqa: BLE001 - the separations app is not installed
-        return Q(pk__in=[])
-    return Q(Exists(member_model._default_manager.filter(person=OuterRef("pk"))))  # type: ignore[union-attr]
-
-
-def person_scope_q(user: Any) -> Q | None:
-    """A Q selecting the persons `user` may list; None when the role may list everyone.
-
-    field agents and supervisors: encountered at their station; HQ analysts and auditors: all;
-    coordinators: persons in any separation; partner agencies list nothing without an A-number.
-    """
-    if has_capability(user, "read_persons_all"):
-        return None
-    q = Q(pk__in=[])
-    station = str(getattr(user, "station", "") or "")
-    if has_capability(user, "read_persons_station") and station:
-        q |= at_station_q(station)
-    if has_capability(user, "read_persons_separated"):
-        q |= _in_any_separation_q()
-    return q
-
-
-def can_read_persons(user: Any) -> bool:
-    return any(
-        has_capability(user, c)
-        for c in ("read_persons_all", "read_persons_station", "read_persons_separated", "lookup_persons")
-    )
-
-
-def persons_visible_to(user: Any) -> QuerySet[Person]:
-    """Persons `user` may list (partner agencies: none; they look up by id or A-number)."""
-    scope = person_scope_q(user)
-    queryset = Person.objects.all()
-    return queryset if scope is None else queryset.filter(scope)
-
-
 def person_get_for_viewer(*, viewer: Any, person_id: Any) -> Person:
     """The person with `person_id` if `viewer` may read it; Person.DoesNotExist otherwise (→ 404)."""
-    try:
-        pid = person_id if isinstance(person_id, UUID) else UUID(str(person_id))
-    except ValueError as exc:
-        raise Person.DoesNotExist from exc
-    if has_capability(viewer, "lookup_persons") and not has_capability(viewer, "read_persons_all"):
-        person = Person.objects.filter(pk=pid).first()
-        if person is not None:
-            return person
-    return persons_visible_to(viewer).get(pk=pid)
+    person = person_visible_or_none(viewer=viewer, person_id=person_id)
+    if person is None:
+        raise Person.DoesNotExist(NOT_VISIBLE)
+    return person
 
 
 def can_edit_person(user: Any, person: Person) -> bool:
     """Field agents and supervisors edit persons encountered at their own station."""
-    return has_capability(user, "record_intake") and is_person_at_station(
-        person, getattr(user, "station", "")
-    )
+    return can_act_for_person(user, person, Action.EDIT_PERSON)
 
 
 def can_edit_relationship_evidence(user: Any, relationship: Relationship) -> bool:
-    """Coordinators change the evidence of relationships of persons in separations (their casework)."""
-    if not has_capability(user, "edit_relationship_evidence"):
-        return False
-    scope = _in_any_separation_q()
-    return Person.objects.filter(
-        scope, pk__in=[relationship.from_person_id, relationship.to_person_id]
-    ).exists()
+    """Station staff for their station's persons; coordinators for persons in their team's cases."""
+    return can_act_for_any(
+        user, [relationship.from_person, relationship.to_person], Action.EDIT_RELATIONSHIP_EVIDENCE
+    )
 
 
 def _a_number_filter(value: str) -> str:
@@ -143,8 +101,7 @@ def person_search(*, viewer: Any, q: str = "", filters: Mapping[str, str] | None
     ValidationFailed naming the filter. Partner agencies must give an A-number.
     """
     filters = {k: v for k, v in (filters or {}).items() if v not in (None, "")}
-    lookup_only = has_capability(viewer, "lookup_persons") and person_scope_q(viewer) is not None
-    if lookup_only and not has_capability(viewer, "read_persons_station"):
+    if not can_list_persons(viewer) and has_capability(viewer, "lookup_persons"):
         if "a_number" not in filters:
             raise ValidationFailed(
                 {
@@ -153,7 +110,7 @@ def person_search(*, viewer: Any, q: str = "", filters: Mapping[str, str] | None
                     ]
                 }
             )
-        queryset = Person.objects.all()
+        queryset = persons_visible_to(viewer, by_identifier=True)
     else:
         queryset = persons_visible_to(viewer)
     if "a_number" in filters:
@@ -215,18 +172,21 @@ def likely_duplicates(
     a_number: str | None = None,
     exclude_ids: set[Any] | None = None,
     limit: int = 5,
+    viewer: Any = None,
 ) -> list[DuplicateCandidate]:
     """Persons on file that may be this person: same A-number, or a close name and a same or near DOB.
 
     The name is compared folded (accents, case) with pg_trgm similarity, in either surname order.
     "Near" covers the usual slips: within 45 days, day and month swapped, or the same day a year
     before or after (an estimated year). Each is a range on the date-of-birth index, so the names
-    compared are a few thousand even among a million persons.
+    compared are a few thousand even among a million persons. With `viewer`, only persons the viewer
+    may see are offered (a candidate's name and birth date would otherwise reveal them).
     """
     exclude_ids = exclude_ids or set()
+    base = Person.objects.all() if viewer is None else persons_visible_to(viewer)
     found: dict[Any, DuplicateCandidate] = {}
     if a_number:
-        for person in Person.objects.filter(a_number=a_number).exclude(pk__in=exclude_ids):
+        for person in base.filter(a_number=a_number).exclude(pk__in=exclude_ids):
             found[person.pk] = DuplicateCandidate(
                 person, [f"Same A-number {a_number}"], 1.0, same_a_number=True
             )
@@ -238,7 +198,7 @@ def likely_duplicates(
             date_of_birth__in=_dob_slips(date_of_birth)
         )
         rows = (
-            Person.objects.filter(near, withdrawn_at__isnull=True)
+            base.filter(near, withdrawn_at__isnull=True)
             .exclude(pk__in=[*exclude_ids, *found])
             .annotate(
                 sim=Greatest(
@@ -249,6 +209,7 @@ def likely_duplicates(
             .order_by("-sim")[: limit * 2]
         )
         for person in rows:
+            assert person.date_of_birth is not None  # the date range above excludes persons without one
             days = abs((person.date_of_birth - date_of_birth).days)
             dob_reason = (
                 f"Same date of birth {date_of_birth.isoformat()}"

@@ -26,7 +26,6 @@ from .selectors import (
     apprehension_detail,
     apprehensions_visible_to,
     can_edit_person,
-    can_read_persons,
     describe_relationship,
     likely_duplicates,
     person_apprehensions,
@@ -41,6 +40,8 @@ from .services import (
     person_update,
     relationship_create,
 )
+from .services.conflicts import out_of_scope_relative_message
+from .visibility import can_read_persons, is_person_visible, persons_visible_to
 
 READ_PAGES = ("read_persons_station", "read_persons_all", "read_persons_separated")
 
@@ -58,7 +59,7 @@ def _station_choices(user: Any) -> list[tuple[str, str]]:
 # --- intake ------------------------------------------------------------------------------------
 
 
-def _review(form: IntakeForm, plan: Any, person_rows: list[int]) -> bool:
+def _review(form: IntakeForm, plan: Any, person_rows: list[int], user: Any) -> bool:
     """Find likely duplicates of the persons entered; True when the agent must decide before saving."""
     on_file_ids = {p.person.pk for p in plan.persons if not p.is_new}
     needs_decision = False
@@ -76,7 +77,7 @@ def _review(form: IntakeForm, plan: Any, person_rows: list[int]) -> bool:
                     continue
             form.candidates[row_index] = [
                 {"person": p, "reasons": []}
-                for p in Person.objects.filter(pk__in=ids).select_related("first_station")
+                for p in persons_visible_to(user).filter(pk__in=ids).select_related("first_station")
             ]
             if not decided:
                 row.add_error("match", "Choose whether this is the person on file or a new person.")
@@ -92,6 +93,7 @@ def _review(form: IntakeForm, plan: Any, person_rows: list[int]) -> bool:
                 second_surname=values.get("second_surname", ""),
                 date_of_birth=values.get("date_of_birth"),
                 exclude_ids=on_file_ids,
+                viewer=user,
             )
             if found:
                 form.candidates[row_index] = [
@@ -99,11 +101,16 @@ def _review(form: IntakeForm, plan: Any, person_rows: list[int]) -> bool:
                 ]
                 needs_decision = True
         elif plan_person.match == ApprehensionPerson.Match.A_NUMBER:
+            holder = plan_person.person
+            # A holder the agent may not see is offered without name or birth date; choosing them
+            # links the encounter by the A-number the agent typed.
+            visible = is_person_visible(user, holder, by_identifier=False)
             form.candidates[row_index] = [
                 {
-                    "person": plan_person.person,
-                    "reasons": [f"Same A-number {plan_person.person.a_number}"],
-                    "value": f"same:{plan_person.person.pk}",
+                    "person": holder if visible else None,
+                    "a_number": holder.a_number,
+                    "reasons": [f"Same A-number {holder.a_number}"],
+                    "value": f"same:{holder.pk}" if visible else "same_a_number",
                 }
             ]
             needs_decision = True
@@ -128,7 +135,7 @@ def _submit_intake(request: HttpRequest, form: IntakeForm) -> tuple[bool, HttpRe
         return False, None
     if form.has_errors:
         return False, None
-    if _review(form, plan, person_rows):
+    if _review(form, plan, person_rows, request.user):
         return True, None
     try:
         result = apprehension_record(user=request.user, data=payload, source=Relationship.Source.INTAKE)
@@ -403,11 +410,14 @@ def relationship_add(request: HttpRequest, pk: UUID) -> HttpResponse:
         raw = str(form["other_a_number"].value() or "")
         try:
             a_number = normalize_a_number(raw)
-            other = Person.objects.filter(a_number=a_number, withdrawn_at__isnull=True).first()
-            if other is None:
+            holder = Person.objects.filter(a_number=a_number, withdrawn_at__isnull=True).first()
+            other = holder if is_person_visible(request.user, holder, by_identifier=False) else None
+            if holder is None:
                 form.add_error(
                     "other_a_number", f"No person with A-number {a_number} is on file; check the number."
                 )
+            elif other is None:
+                form.add_error("other_a_number", out_of_scope_relative_message(a_number))
         except InvalidANumber as exc:
             form.add_error("other_a_number", f"A-number: {exc}")
         if other is not None:

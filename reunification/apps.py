@@ -17,12 +17,13 @@ class ReunificationConfig(AppConfig):
 
     def ready(self) -> None:
         from apprehensions.extensions import register_person_panel
+        from apprehensions.visibility import Action, register_action_scope
         from familylink.common import navigation
         from familylink.common.reference import register
         from familylink.common.signals import demo_seed_requested
         from separations.signals import separation_approved, separation_child_ended, separation_ended
 
-        from . import demo, handlers, panels
+        from . import demo, handlers, panels, selectors
         from .services.policies import ensure_reference
 
         separation_approved.connect(handlers.on_separation_approved, dispatch_uid="reunification-open-cases")
@@ -34,6 +35,19 @@ class ReunificationConfig(AppConfig):
         post_migrate.connect(_ensure_after_migrate, sender=self, dispatch_uid="reunification-beat")
         demo_seed_requested.connect(demo.seed, dispatch_uid="reunification-demo")
         register_person_panel(300, panels.person_cases_panel)
+        # Coordinators act "for their cases" (contract): persons in their team's reunification cases.
+        register_action_scope(
+            Action.EDIT_RELATIONSHIP_EVIDENCE,
+            ("edit_relationship_evidence", "work_cases"),
+            selectors.team_case_persons_q,
+            source="reunification",
+        )
+        register_action_scope(
+            Action.TRANSFER_CUSTODY,
+            ("transfer_custody", "work_cases"),
+            selectors.team_case_persons_q,
+            source="reunification",
+        )
 
         navigation.register("My queue today", "reunification:queue", "work_worklist", order=40)
         navigation.register(

@@ -10,7 +10,7 @@
 from datetime import date
 from typing import Any
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 
 from familylink.common.roles import has_capability
 
@@ -35,10 +35,13 @@ def case_queryset() -> QuerySet[ReunificationCase]:
     )
 
 
-def _scope_q(user: Any, *, by_id: bool) -> Q | None:
-    """The cases `user` may read as a Q; None when none at all; Q() when all."""
+NO_CASES = Q(pk__in=[])
+
+
+def _scope_q(user: Any, *, by_id: bool) -> Q:
+    """The cases `user` may read as a Q: `Q()` all, `NO_CASES` none (one meaning, as for persons)."""
     if not getattr(user, "is_authenticated", False):
-        return None
+        return NO_CASES
     if has_capability(user, "read_cases_all") or (by_id and has_capability(user, "read_case_by_id")):
         return Q()
     q: Q | None = None
@@ -47,17 +50,39 @@ def _scope_q(user: Any, *, by_id: bool) -> Q | None:
     if has_capability(user, "read_cases_station") and user.station:
         station_q = Q(separation__station__code=user.station)
         q = station_q if q is None else q | station_q
-    return q
+    return NO_CASES if q is None else q
+
+
+def team_case_persons_q(user: Any) -> Q:
+    """Person Q: the child or an adult of a (not withdrawn) case of the user's team; no one without a team.
+
+    Registered in ready() as the coordinator's scope for acting on persons (relationship evidence,
+    custody): the contract's "for their cases".
+    """
+    team = str(getattr(user, "team", "") or "")
+    if not team:
+        return Q(pk__in=[])
+    cases = ReunificationCase.objects.filter(team=team, withdrawn_at__isnull=True)
+    return Q(Exists(cases.filter(child=OuterRef("pk")))) | Q(
+        Exists(
+            CaseAdult.objects.filter(
+                person=OuterRef("pk"),
+                withdrawn_at__isnull=True,
+                case__team=team,
+                case__withdrawn_at__isnull=True,
+            )
+        )
+    )
 
 
 def can_list_cases(user: Any) -> bool:
-    return _scope_q(user, by_id=False) is not None
+    return _scope_q(user, by_id=False) != NO_CASES
 
 
 def cases_visible_to(user: Any, *, by_id: bool = False) -> QuerySet[ReunificationCase]:
     """Cases `user` may read; `by_id=True` also admits partner agencies (who read one case by id)."""
     q = _scope_q(user, by_id=by_id)
-    if q is None:
+    if q == NO_CASES:
         return ReunificationCase.objects.none()
     return case_queryset().filter(q)
 
@@ -89,7 +114,7 @@ def supervised_team(user: Any) -> str:
 def person_cases(person: Any, user: Any) -> list[ReunificationCase]:
     """The cases `user` may read in which `person` is the child or one of the adults."""
     q = _scope_q(user, by_id=False)
-    if q is None:
+    if q == NO_CASES:
         return []
     return list(
         case_queryset()

@@ -44,8 +44,7 @@ READ_SEPARATIONS = (
     "read_persons_all",
     "read_persons_separated",
     "read_cases_all",
-    "lookup_persons",
-)
+)  # not partner agencies: the contract grants them persons and cases by id, never separations
 STATION_STAFF = ("request_separation", "decide_separation")
 
 

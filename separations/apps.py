@@ -6,15 +6,18 @@ class SeparationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from apprehensions.visibility import register_read_scope
         from familylink.common import navigation
         from familylink.common.reference import register
         from familylink.common.signals import demo_seed_requested
 
-        from . import demo
+        from . import demo, policies
         from .panels import register_person_extensions
         from .reference import ensure_reason_codes
 
         register(ensure_reason_codes)
+        # Coordinators read "persons in any separation" (contract): one visibility policy, scope from here.
+        register_read_scope("read_persons_separated", policies.in_any_separation_q, source="separations")
         register_person_extensions()
         navigation.register(
             "Separations",

@@ -4,29 +4,23 @@ Views and the API ask these functions; services re-check what they must (two-per
 "Own station" means persons encountered at the user's station, and separations requested there.
 """
 
-from collections.abc import Callable
 from typing import Any
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from apprehensions.models import Person
-from apprehensions.scoping import at_station_q, is_person_at_station
+from apprehensions.visibility import Action, can_act_for_person, is_person_visible
 from familylink.common.roles import has_capability
 
 from .models import Separation, SeparationMember
 
-# A coordinator transfers custody "for their cases". Cases live in the reunification app (a floor
-# above); it may register a function user -> Q over Person narrowing this. Until it does, a
-# coordinator may act on persons who are in any separation (their read scope in the contract).
-_CASE_SCOPE: list[Callable[[Any], Q]] = []
+ALL = Q()
+NONE = Q(pk__in=[])
 
 
-def register_case_scope(fn: Callable[[Any], Q]) -> None:
-    _CASE_SCOPE[:] = [fn]
-
-
-def in_any_separation_q() -> Q:
-    """Person Q: a member (either side) of a separation that is not withdrawn."""
+def in_any_separation_q(viewer: Any = None) -> Q:
+    """Person Q: a member (either side) of a separation, neither the separation nor the membership
+    withdrawn. Registered as the coordinator's read scope (`read_persons_separated`) in ready()."""
     return Q(
         Exists(
             SeparationMember.objects.filter(
@@ -36,78 +30,41 @@ def in_any_separation_q() -> Q:
     )
 
 
-def _coordinator_q(user: Any) -> Q:
-    if _CASE_SCOPE:
-        return _CASE_SCOPE[0](user)
-    return in_any_separation_q()
-
-
-def persons_list_q(user: Any) -> Q | None:
-    """A Q over Person for lists the user may read; None = every person; Q(pk__in=[]) = none."""
-    if has_capability(user, "read_persons_all"):
-        return None
-    parts = []
-    if has_capability(user, "read_persons_station") and user.station:
-        parts.append(at_station_q(user.station))
-    if has_capability(user, "read_persons_separated"):
-        parts.append(in_any_separation_q())
-    if not parts:
-        return Q(pk__in=[])
-    q = parts[0]
-    for part in parts[1:]:
-        q |= part
-    return q
-
-
 def can_read_person(user: Any, person: Person) -> bool:
-    """Read one person's record: lists scope, plus partner agencies looking up by id."""
-    if has_capability(user, "lookup_persons"):
-        return True
-    q = persons_list_q(user)
-    if q is None:
-        return True
-    return Person.objects.filter(q, pk=person.pk).exists()
+    """Read one person's record (by id): the one visibility policy, apprehensions.visibility."""
+    return is_person_visible(user, person, by_identifier=True)
 
 
-def separations_list_q(user: Any) -> Q | None:
-    """A Q over Separation for lists; None = all; station staff see their station's separations."""
+def separations_list_q(user: Any) -> Q:
+    """A Q over Separation for lists: ALL, NONE, or station staff's own station's separations."""
     if any(
         has_capability(user, c)
         for c in ("report_separated_all", "read_persons_all", "read_persons_separated", "read_cases_all")
     ):
-        return None
+        return ALL
     if (
         has_capability(user, "request_separation") or has_capability(user, "decide_separation")
     ) and user.station:
         return Q(station__code=user.station)
-    return Q(pk__in=[])
+    return NONE
 
 
 def visible_separations(user: Any) -> QuerySet[Separation]:
-    qs = Separation.objects.all()
     q = separations_list_q(user)
-    return qs if q is None else qs.filter(q)
+    return Separation.objects.none() if q == NONE else Separation.objects.filter(q)
 
 
 def can_list_separations(user: Any) -> bool:
-    q = separations_list_q(user)
-    return q is None or q != Q(pk__in=[])
+    return separations_list_q(user) != NONE
 
 
 def can_read_separation(user: Any, separation: Separation) -> bool:
-    """Detail by id: list scope, plus partner agencies (they read by id, never list)."""
-    if has_capability(user, "lookup_persons"):
-        return True
-    q = separations_list_q(user)
-    return q is None or visible_separations(user).filter(pk=separation.pk).exists()
+    """Detail by id: the list scope (partner agencies are not granted separations by the contract)."""
+    return visible_separations(user).filter(pk=separation.pk).exists()
 
 
 def can_request_separation_for(user: Any, person: Person) -> bool:
-    return (
-        has_capability(user, "request_separation")
-        and bool(user.station)
-        and is_person_at_station(person, user.station)
-    )
+    return can_act_for_person(user, person, Action.REQUEST_SEPARATION)
 
 
 def decision_refusal(user: Any, separation: Separation) -> str | None:
@@ -124,20 +81,9 @@ def decision_refusal(user: Any, separation: Separation) -> str | None:
 
 
 def can_transfer_custody(user: Any, person: Person) -> bool:
-    """Custody transfers: station staff for their station, coordinators for their cases, partners."""
-    if not has_capability(user, "transfer_custody") or "auditor" in getattr(user, "role_names", set()):
-        return False
-    if has_capability(user, "lookup_persons"):
-        return True
-    if (
-        has_capability(user, "read_persons_station")
-        and user.station
-        and is_person_at_station(person, user.station)
-    ):
-        return True
-    if has_capability(user, "work_cases"):
-        return Person.objects.filter(_coordinator_q(user), pk=person.pk).exists()
-    return False
+    """Custody transfers: station staff for their station, coordinators for their team's cases,
+    partner agencies for anyone (apprehensions.visibility, with reunification's registered scope)."""
+    return can_act_for_person(user, person, Action.TRANSFER_CUSTODY)
 
 
 def report_station(user: Any) -> tuple[bool, str | None]:

@@ -13,7 +13,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from apprehensions.models import FamilyMembership, Person, Relationship, Station
-from apprehensions.scoping import is_person_at_station
+from apprehensions.visibility import Action, can_act_for_person
 from familylink.common.errors import (
     BusinessRuleError,
     PermissionDenied,
@@ -82,7 +82,9 @@ def shared_family_unit_id(persons: list[Person]) -> Any:
     return sorted(units, key=str)[0] if units else None
 
 
-def _load_persons(ids: Any, field: str, station_code: str, errors: dict[str, list[str]]) -> list[Person]:
+def _load_persons(
+    ids: Any, field: str, station_code: str, errors: dict[str, list[str]], *, requester: Any
+) -> list[Person]:
     """The persons named in `ids`, each encountered at `station_code`; problems go to `errors`.
 
     A person of another station gets the same message as an unknown id, so a request cannot be
@@ -104,7 +106,7 @@ def _load_persons(ids: Any, field: str, station_code: str, errors: dict[str, lis
             continue
         seen.add(pk)
         person = Person.objects.filter(pk=pk, withdrawn_at__isnull=True).first()
-        if person is None or not is_person_at_station(person, station_code):
+        if person is None or not can_act_for_person(requester, person, Action.REQUEST_SEPARATION):
             errors[f"{field}[{index}]"] = [
                 f"No person with id {pk} was encountered at station {station_code}; "
                 "pick a person from the records."
@@ -155,8 +157,8 @@ def separation_request(
     _check_time(occurred_at, "occurred_at", errors, what="the separation happened")
     if len(place) > PLACE_MAX:
         errors["place"] = [f"Keep the place under {PLACE_MAX} characters."]
-    child_persons = _load_persons(children, "children", station.code, errors)
-    adult_persons = _load_persons(adults, "adults", station.code, errors)
+    child_persons = _load_persons(children, "children", station.code, errors, requester=requester)
+    adult_persons = _load_persons(adults, "adults", station.code, errors, requester=requester)
     overlap = {p.pk for p in child_persons} & {p.pk for p in adult_persons}
     if overlap:
         errors.setdefault("adults", []).append("A person cannot be on both sides of a separation.")

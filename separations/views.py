@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apprehensions.models import FamilyMembership, Person, Relationship
+from apprehensions.visibility import persons_visible_to
 from familylink.common.errors import BusinessRuleError, ValidationFailed
 from familylink.common.models import User
 from familylink.common.roles import has_capability, user_roles
@@ -224,15 +225,14 @@ def _candidates(request: HttpRequest, person: Person | None, unit_id: UUID | Non
             Q(from_person=person) | Q(to_person=person), withdrawn_at__isnull=True
         ).values_list("from_person_id", "to_person_id"):
             ids |= {a, b}
-    scope = policies.persons_list_q(request.user)
-    qs = Person.objects.filter(pk__in=ids, withdrawn_at__isnull=True)
-    if scope is not None:
-        qs = qs.filter(scope)
+    qs = persons_visible_to(request.user).filter(pk__in=ids, withdrawn_at__isnull=True)
     return list(qs.order_by("-is_minor", "first_surname", "given_names"))
 
 
 @require_GET
 def separation_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
+    if not policies.can_list_separations(request.user):
+        raise DjangoPermissionDenied("Your role cannot read separations.")
     separation = _visible_separation(request, pk)
     return _render_detail(request, separation, DecisionForm(prefix=str(separation.pk)))
 

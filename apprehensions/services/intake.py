@@ -30,7 +30,15 @@ from ..models import (
     Relationship,
     Station,
 )
+from ..visibility import persons_visible_to
 from .bulk import insert_with_history
+from .conflicts import (
+    INTAKE_FIX,
+    a_number_conflict_noted,
+    out_of_scope_a_number_message,
+    person_withheld,
+    reports_a_number_conflicts,
+)
 from .rules import (
     Errors,
     ParentGraph,
@@ -204,6 +212,7 @@ def _describe_entered(values: Mapping[str, Any]) -> str:
     return ", ".join(p for p in parts if p)
 
 
+@reports_a_number_conflicts
 def apprehension_validate(*, user: Any, data: Any) -> IntakePlan:
     """Check every rule of an intake and resolve who each person is; write nothing.
 
@@ -308,6 +317,8 @@ def apprehension_validate(*, user: Any, data: Any) -> IntakePlan:
             on_file[person.pk] = person
             if person.a_number:
                 by_a_number[person.a_number] = person
+    # Persons the agent may see; one given by id outside that scope is answered as an unknown id.
+    visible_ids = set(persons_visible_to(user).filter(pk__in=list(on_file)).values_list("pk", flat=True))
 
     plans: list[PersonPlan] = []
     used_person: dict[Any, int] = {}
@@ -319,7 +330,7 @@ def apprehension_validate(*, user: Any, data: Any) -> IntakePlan:
             if pid is None:
                 continue
             person = on_file.get(pid)
-            if person is None:
+            if person is None or person.pk not in visible_ids:
                 add_error(
                     errors,
                     f"{prefix}.existing_person",
@@ -363,6 +374,18 @@ def apprehension_validate(*, user: Any, data: Any) -> IntakePlan:
                         "resolve the record.",
                     )
                     continue
+                if entry["match_choice"] == "new" and holder.pk not in visible_ids:
+                    add_error(
+                        errors,
+                        f"{prefix}.a_number",
+                        out_of_scope_a_number_message(a_number, fix=INTAKE_FIX),
+                    )
+                    a_number_conflict_noted(
+                        a_number=a_number, existing_person=holder, attempted_by=user, context="intake"
+                    )
+                    continue
+                if holder.pk not in visible_ids:
+                    person_withheld(holder)
                 if entry["match_choice"] == "new":
                     add_error(
                         errors,
@@ -514,8 +537,9 @@ def apprehension_validate(*, user: Any, data: Any) -> IntakePlan:
         rel_entries.append((r, values, ends))
     missing_ids = end_ids - set(on_file)
     if missing_ids:
-        for person in Person.objects.filter(pk__in=missing_ids):
+        for person in persons_visible_to(user).filter(pk__in=missing_ids):
             on_file[person.pk] = person
+            visible_ids.add(person.pk)
     plan_by_pk = {p.person.pk: p for p in plans}
     rel_plans: list[RelationshipPlan] = []
     # New persons have no parent links on file yet: walking from them needs no query.
@@ -530,7 +554,7 @@ def apprehension_validate(*, user: Any, data: Any) -> IntakePlan:
                 resolved[end] = target
                 continue
             person = on_file.get(target)
-            if person is None or person.is_withdrawn:
+            if person is None or person.is_withdrawn or person.pk not in visible_ids:
                 add_error(
                     errors,
                     f"{prefix}.{end}",
@@ -649,6 +673,7 @@ def _save(obj: Any, *, user: Any, reason: str, **kwargs: Any) -> None:
     obj.save(**kwargs)
 
 
+@reports_a_number_conflicts
 @transaction.atomic
 def apprehension_record(*, user: Any, data: Any, source: str = Relationship.Source.API) -> IntakeResult:
     """Record an encounter with everyone in it, atomically; any invalid part saves nothing.

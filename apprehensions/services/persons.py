@@ -11,8 +11,14 @@ from familylink.common.errors import BusinessRuleError, PermissionDenied, StaleV
 from familylink.common.roles import has_capability
 
 from ..models import Person, Relationship
-from ..scoping import is_person_at_station
 from ..selectors import can_edit_person, can_edit_relationship_evidence
+from ..visibility import Action, can_act_for_any, is_person_visible, persons_visible_to
+from .conflicts import (
+    EDIT_FIX,
+    a_number_conflict_noted,
+    out_of_scope_a_number_message,
+    reports_a_number_conflicts,
+)
 from .rules import (
     Errors,
     ParentGraph,
@@ -72,6 +78,7 @@ def _change_reason(data: Mapping[str, Any], default: str, errors: Errors) -> str
     return text or default
 
 
+@reports_a_number_conflicts
 @transaction.atomic
 def person_update(*, person_id: Any, user: Any, data: Any, expected_version: int | None = None) -> Person:
     """Change a person's identity fields (own station), keeping the age rules and A-number uniqueness.
@@ -97,7 +104,20 @@ def person_update(*, person_id: Any, user: Any, data: Any, expected_version: int
     reason = _change_reason(data, "person edited", errors)
     if cleaned.get("a_number") and cleaned["a_number"] != person.a_number:
         holder = Person.objects.filter(a_number=cleaned["a_number"]).exclude(pk=person.pk).first()
-        if holder is not None:
+        if holder is not None and not is_person_visible(user, holder, by_identifier=False):
+            add_error(
+                errors,
+                "a_number",
+                out_of_scope_a_number_message(cleaned["a_number"], fix=EDIT_FIX),
+            )
+            a_number_conflict_noted(
+                a_number=cleaned["a_number"],
+                existing_person=holder,
+                attempted_by=user,
+                context="person_edit",
+                other_person=person,
+            )
+        elif holder is not None:
             add_error(
                 errors,
                 "a_number",
@@ -225,14 +245,15 @@ def relationship_create(*, user: Any, data: Any, source: str = Relationship.Sour
     persons: dict[str, Person] = {}
     for end in ("from", "to"):
         pid = as_uuid(data.get(end))
-        person = Person.objects.filter(pk=pid, withdrawn_at__isnull=True).first() if pid else None
+        # A person out of the user's scope gets the same answer as an unknown id (no one revealed).
+        visible = persons_visible_to(user).filter(withdrawn_at__isnull=True)
+        person = visible.filter(pk=pid).first() if pid else None
         if person is None:
             add_error(errors, end, f"{data.get(end)!r} is not the id of a person on file; use a person's id.")
         else:
             persons[end] = person
     if len(persons) == 2:
-        station = getattr(user, "station", "")
-        if not any(is_person_at_station(p, station) for p in persons.values()):
+        if not can_act_for_any(user, list(persons.values()), Action.EDIT_PERSON):
             raise PermissionDenied(
                 "You record relationships for persons encountered at your own station; neither person was."
             )

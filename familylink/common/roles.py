@@ -81,4 +81,10 @@ def user_roles(user) -> set[str]:  # type: ignore[no-untyped-def]
 
 
 def has_capability(user, capability: str) -> bool:  # type: ignore[no-untyped-def]
-    return bool(getattr(user, "is_authenticated", False)) and user.has_perm(f"common.{capability}")
+    """Case work follows the role table only. A superuser configures (Django admin); Django's
+    `has_perm` would grant them every capability, so theirs come from the roles they hold."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if getattr(user, "is_superuser", False):
+        return any(capability in caps for role, caps in ROLE_CAPABILITIES.items() if role in user_roles(user))
+    return bool(user.has_perm(f"common.{capability}"))

@@ -81,3 +81,23 @@ def intake_payload(**overrides: Any) -> dict[str, Any]:
 def record(user: Any, data: dict[str, Any] | None = None, **overrides: Any):
     station(str((data or overrides).get("station", "EPT")))
     return apprehension_record(user=user, data=data or intake_payload(**overrides))
+
+
+def encountered(person: Person, code: str = "EPT", *, when: str = "2017-11-01T09:00:00-06:00") -> Person:
+    """Put a person on file into an earlier encounter at station `code` (so that station sees them).
+
+    Written directly, not through intake: intake links only persons the agent may already see.
+    """
+    from django.utils.dateparse import parse_datetime
+
+    from apprehensions.models import Apprehension, ApprehensionPerson
+
+    apprehension = Apprehension(station=station(code), occurred_at=parse_datetime(when))
+    apprehension._change_reason = "test: earlier encounter"
+    apprehension.save()
+    link = ApprehensionPerson(
+        apprehension=apprehension, person=person, match=ApprehensionPerson.Match.EXISTING
+    )
+    link._change_reason = "test: earlier encounter"
+    link.save()
+    return person

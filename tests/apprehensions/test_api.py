@@ -6,7 +6,7 @@ from apprehensions import extensions
 from apprehensions.models import Apprehension, Person, Relationship
 from audit.models import AccessLog
 
-from .factories import intake_payload, person_data
+from .factories import encountered, intake_payload, person_data
 
 pytestmark = pytest.mark.django_db
 
@@ -239,6 +239,7 @@ def test_relationships_post_and_patch(agent_api, recorded):
 
     father = P(given_names="Pedro", first_surname="Pérez", date_of_birth="1980-01-01", sex="M")
     father.save()
+    encountered(father)  # the agent's station has met him: he is in the agent's scope
     response = agent_api.post(
         "/api/v1/relationships/",
         {

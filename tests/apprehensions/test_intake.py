@@ -17,7 +17,7 @@ from apprehensions.models import (
 from apprehensions.services import apprehension_record
 from familylink.common.errors import PermissionDenied, ValidationFailed
 
-from .factories import PersonFactory, intake_payload, person_data, record
+from .factories import PersonFactory, encountered, intake_payload, person_data, record
 
 pytestmark = pytest.mark.django_db
 
@@ -114,7 +114,7 @@ def test_apprehension_record_links_the_person_whose_a_number_is_on_file(agent):
 
 def test_apprehension_record_links_an_existing_person_by_id(agent):
     """`existing_person` links a person on file and can be used in family units and relationships."""
-    mother = PersonFactory(given_names="Rosa", first_surname="Cruz", date_of_birth="1980-01-01")
+    mother = encountered(PersonFactory(given_names="Rosa", first_surname="Cruz", date_of_birth="1980-01-01"))
     data = intake_payload(
         persons=[
             {"ref": "m", "existing_person": str(mother.pk)},
@@ -125,7 +125,7 @@ def test_apprehension_record_links_an_existing_person_by_id(agent):
     )
     result = apprehension_record(user=agent, data=data)
     assert result.persons[0].person == mother
-    assert ApprehensionPerson.objects.get(person=mother).match == "existing"
+    assert ApprehensionPerson.objects.get(person=mother, apprehension=result.apprehension).match == "existing"
     assert Relationship.objects.filter(from_person=mother, type="parent").count() == 1
     mother.refresh_from_db()
     assert mother.first_station.code == "EPT"
@@ -219,6 +219,7 @@ def test_apprehension_record_refuses_a_parent_cycle_through_records_on_file(agen
     )
     for parent, child in ((g, m), (m, c)):
         Relationship(from_person=parent, to_person=child, type="parent").save()
+    encountered(g), encountered(c)
     data = intake_payload(
         persons=[{"ref": "c", "existing_person": str(c.pk)}, {"ref": "g", "existing_person": str(g.pk)}],
         family_units=[],
@@ -247,7 +248,7 @@ def test_apprehension_record_relationship_ends_must_be_in_the_encounter_or_on_fi
 
 def test_apprehension_record_links_to_a_person_already_on_file(agent):
     """A relationship may point at a person on file who is not in this encounter (by id)."""
-    father = PersonFactory(given_names="Pedro", date_of_birth="1975-03-03", sex="M")
+    father = encountered(PersonFactory(given_names="Pedro", date_of_birth="1975-03-03", sex="M"))
     data = intake_payload(
         relationships=[
             {

@@ -9,7 +9,7 @@ from apprehensions.services import person_update, relationship_create, relations
 from apprehensions.services.rules import ParentGraph
 from familylink.common.errors import PermissionDenied, StaleVersionError, ValidationFailed
 
-from .factories import PersonFactory, intake_payload, person_data, record
+from .factories import PersonFactory, encountered, intake_payload, person_data, record
 
 pytestmark = pytest.mark.django_db
 
@@ -48,8 +48,8 @@ def test_person_update_refuses_a_stale_version(agent, family):
 
 
 def test_person_update_refuses_an_a_number_of_someone_else(agent, family):
-    """An A-number already on file for another person is refused, naming that person."""
-    other = PersonFactory(a_number="A999999999", given_names="Otro", first_surname="Señor")
+    """An A-number already on file for another person the agent may see is refused, naming that person."""
+    other = encountered(PersonFactory(a_number="A999999999", given_names="Otro", first_surname="Señor"))
     with pytest.raises(ValidationFailed) as excinfo:
         person_update(person_id=family["p1"].pk, user=agent, data={"a_number": "999999999"})
     assert "already on file for Otro Señor" in excinfo.value.errors["a_number"][0]
@@ -79,7 +79,7 @@ def test_person_update_only_at_own_station(users, family, mca):
 
 def test_relationship_create_between_persons_on_file(agent, family):
     """A relationship between two persons on file is recorded with its history."""
-    father = PersonFactory(given_names="Pedro", sex="M", date_of_birth="1980-01-01")
+    father = encountered(PersonFactory(given_names="Pedro", sex="M", date_of_birth="1980-01-01"))
     rel = relationship_create(
         user=agent,
         data={
@@ -127,10 +127,13 @@ def test_relationship_create_refuses_a_duplicate(agent, family):
 
 
 def test_relationship_create_needs_a_person_at_own_station(agent, ept):
-    """Neither person encountered at the agent's station: refused."""
+    """Persons not encountered at the agent's station: refused as unknown ids (no one revealed)."""
     a, b = PersonFactory(date_of_birth="1980-01-01"), PersonFactory(date_of_birth="2010-01-01")
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(ValidationFailed) as excinfo:
         relationship_create(user=agent, data={"from": str(a.pk), "to": str(b.pk), "type": "parent"})
+    assert set(excinfo.value.errors) == {"from", "to"}
+    assert "is not the id of a person on file" in excinfo.value.errors["from"][0]
+    assert not Relationship.objects.filter(from_person=a).exists()
 
 
 def test_relationship_update_changes_evidence(agent, family):
@@ -167,23 +170,31 @@ def test_relationship_update_type_change_keeps_the_rules(agent):
         relationship_update(relationship_id=rel.pk, user=agent, data={"type": "parent"})
 
 
-def test_relationship_update_coordinator_changes_evidence_only_for_separated_persons(users, agent, family):
-    """A coordinator may change evidence of relationships of persons in a separation, never the type."""
+def test_relationship_update_coordinator_changes_evidence_only_for_their_team_cases(users, agent, family):
+    """A coordinator changes evidence (never the type) of relationships of persons in their team's
+    reunification cases: not before a case exists, never for another team's cases."""
     from datetime import datetime
 
-    from separations.services import separation_request
+    from separations.services import separation_approve, separation_request
+    from tests.conftest import make_user
 
     rel = Relationship.objects.get()
     coordinator = users["coordinator"]
-    with pytest.raises(PermissionDenied):
-        relationship_update(relationship_id=rel.pk, user=coordinator, data={"evidence": "dna_verified"})
-    separation_request(
+    other_team = make_user("coord_yum", "coordinator", team="YUM-REUNIFY")
+    separation = separation_request(
         requester=agent,
         children=[family["p2"].pk],
         adults=[family["p1"].pk],
         reason_code="ZERO_TOLERANCE_PROSECUTION",
         occurred_at=datetime(2018, 6, 2, 12, tzinfo=UTC),
     )
+    with pytest.raises(PermissionDenied):  # in a separation, but no case of the team yet
+        relationship_update(relationship_id=rel.pk, user=coordinator, data={"evidence": "dna_verified"})
+    separation_approve(separation_id=separation.pk, approver=users["supervisor"])
+    with pytest.raises(PermissionDenied):  # the case is EPT-REUNIFY's, not YUM-REUNIFY's
+        relationship_update(relationship_id=rel.pk, user=other_team, data={"evidence": "dna_verified"})
+    rel.refresh_from_db()
+    assert rel.evidence == "claimed" and rel.history.count() == 1
     rel = relationship_update(relationship_id=rel.pk, user=coordinator, data={"evidence": "dna_verified"})
     assert rel.evidence == "dna_verified"
     with pytest.raises(ValidationFailed) as excinfo:

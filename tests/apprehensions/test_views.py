@@ -5,7 +5,7 @@ import pytest
 from apprehensions.models import Apprehension, ApprehensionPerson, Person, Relationship
 from audit.models import AccessLog
 
-from .factories import record
+from .factories import encountered, record
 
 pytestmark = pytest.mark.django_db
 
@@ -222,6 +222,7 @@ def test_relationship_add_page(agent_client, agent):
         given_names="Pedro", first_surname="Pérez", date_of_birth="1980-01-01", sex="M", a_number="A555000111"
     )
     father.save()
+    encountered(father)
     response = agent_client.post(
         f"/persons/{child.pk}/relationships/new/",
         {"other_a_number": "555-000-111", "direction": "to", "type": "parent", "evidence": "claimed"},

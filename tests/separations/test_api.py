@@ -214,7 +214,7 @@ def test_separations_list_is_scoped(fam, users, api_client_for, yum_agent):
     assert yum.get("/api/v1/separations/").json()["count"] == 0
     partner = api_client_for("partner_agency")
     assert partner.get("/api/v1/separations/").status_code == 403
-    assert partner.get(f"/api/v1/separations/{separation.pk}/").status_code == 200
+    assert partner.get(f"/api/v1/separations/{separation.pk}/").status_code == 403
 
 
 def test_separations_list_filters(fam, users, api_client_for, ept):
