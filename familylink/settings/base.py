@@ -103,8 +103,25 @@ TEMPLATES = [
     },
 ]
 
+# Two roles (familylink/common/db_roles.py): the app connects as DATABASE_URL's role, which may not
+# rewrite or delete anything; migrations run as DATABASE_OWNER_URL's role, which owns the tables.
+# DATABASE_ADMIN_URL (a superuser) is used by `manage.py ensure_database` alone, to create both.
 DATABASES = {
-    "default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/familylink"),
+    "default": env.db("DATABASE_URL", default="postgres://familylink_app@127.0.0.1:5432/familylink"),
+}
+
+
+def _credentials(url: str) -> dict[str, object]:
+    config = environ.Env.db_url_config(url)
+    return {k: config.get(k, "") for k in ("USER", "PASSWORD", "HOST", "PORT")}
+
+
+DATABASE_ROLES = {
+    "app": _credentials(env.str("DATABASE_URL", default="postgres://familylink_app@127.0.0.1:5432/familylink")),
+    "owner": _credentials(
+        env.str("DATABASE_OWNER_URL", default="postgres://familylink_owner@127.0.0.1:5432/familylink")
+    ),
+    "admin": _credentials(env.str("DATABASE_ADMIN_URL", default="postgres://postgres@127.0.0.1:5432/postgres")),
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
