@@ -25,3 +25,21 @@ def access_log_record(
     )
     entry.save()
     return entry
+
+
+def audit_checkpoint_record(
+    *, reports: list[Any] | None = None, extra_problems: list[str] | None = None
+) -> Any:
+    """Verify every audit chain (unless `reports` are given) and record a signed checkpoint of their heads."""
+    from . import chain
+    from .models import ChainCheckpoint
+
+    if reports is None:
+        reports = chain.verify()
+    problems = [p for r in reports for p in r.problems] + list(extra_problems or [])
+    heads = chain.heads_of(reports)
+    checkpoint = ChainCheckpoint(
+        heads=heads, signature=chain.sign(heads), verified=not problems, problems=problems
+    )
+    checkpoint.save()
+    return checkpoint

@@ -55,20 +55,17 @@ def connected_as(role: str, using: str = "default") -> Iterator[None]:
         current.update(saved)
 
 
-def append_only_tables() -> list[str]:
-    """History tables of every tracked model, the access log and the audit chain: INSERT and SELECT only."""
-    tables = set()
+def restricted_tables() -> dict[str, str]:
+    """{table: privileges} of the tables the app role may not update: every history table (INSERT and
+    SELECT), and the tables whose model names `db_app_privileges` (the access log, the audit chain)."""
+    tables = {}
     for model in apps.get_models():
-        label = model._meta.app_label
-        name = model._meta.db_table
-        if label in FAMILYLINK_APP_LABELS and model.__name__.startswith("Historical"):
-            tables.add(name)
-        if getattr(model, "append_only", False):
-            tables.add(name)
-    for model in apps.get_models():  # history of models outside FamilyLink's apps (e.g. its user model)
         if model.__name__.startswith("Historical"):
-            tables.add(model._meta.db_table)
-    return sorted(tables)
+            tables[model._meta.db_table] = "SELECT, INSERT"
+        privileges = getattr(model, "db_app_privileges", None)
+        if privileges and model._meta.app_label in FAMILYLINK_APP_LABELS:
+            tables[model._meta.db_table] = privileges
+    return tables
 
 
 def apply_grants(using: str = "default") -> None:
@@ -90,12 +87,12 @@ def apply_grants(using: str = "default") -> None:
             "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND pg_has_role(c.relowner, 'USAGE')"
         )
         owned = {row[0] for row in cursor.fetchall()} if not is_super else existing
-        append_only = set(append_only_tables()) & owned
+        restricted = restricted_tables()
         for table in sorted(owned):
             quoted = connection.ops.quote_name(table)
             cursor.execute(f"REVOKE ALL ON {quoted} FROM {quoted_role}")
-            if table in append_only:
-                privileges = "SELECT, INSERT"
+            if table in restricted:
+                privileges = restricted[table]
             elif table in DELETABLE_TABLES or table.startswith(DELETABLE_TABLE_PREFIXES):
                 privileges = "SELECT, INSERT, UPDATE, DELETE"
             else:

@@ -39,6 +39,9 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+# Signs the audit-chain checkpoints auditors export (audit/chain.py); SECRET_KEY when unset.
+AUDIT_CHECKPOINT_KEY = env.str("AUDIT_CHECKPOINT_KEY", default="")
+AUDIT_VERIFY_HOUR = env.int("AUDIT_VERIFY_HOUR", default=2)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
