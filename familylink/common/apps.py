@@ -9,7 +9,7 @@ class CommonConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from . import db_roles, navigation, no_delete, reference
+        from . import checks, db_roles, navigation, no_delete, reference  # noqa: F401 - checks registers
 
         reference.register(reference.ensure_roles)
 

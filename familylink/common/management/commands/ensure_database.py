@@ -100,7 +100,7 @@ class Command(BaseCommand):
         """A database made before the two roles existed: its tables, sequences, functions go to the owner."""
         cur.execute(
             """
-            SELECT format('ALTER %s %s OWNER TO %I',
+            SELECT format('ALTER %%s %%s OWNER TO %%I',
                           CASE c.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW' ELSE 'TABLE' END,
                           c.oid::regclass, %s)
             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -109,7 +109,7 @@ class Command(BaseCommand):
               AND NOT (c.relkind = 'S' AND EXISTS (
                   SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype IN ('a', 'i')))
             UNION ALL
-            SELECT format('ALTER FUNCTION %s OWNER TO %I', p.oid::regprocedure, %s)
+            SELECT format('ALTER FUNCTION %%s OWNER TO %%I', p.oid::regprocedure, %s)
             FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
             WHERE n.nspname = 'public' AND pg_get_userbyid(p.proowner) <> %s
               AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')
