@@ -25,9 +25,10 @@ class AuditConfig(AppConfig):
         from familylink.common import navigation
         from familylink.common.reference import register
 
-        from . import chain
+        from . import chain, security
 
         post_migrate.connect(chain.install_after_migrate, dispatch_uid="familylink-audit-chain")
         register(ensure_verify_schedule)
+        security.connect()
 
         navigation.register("Access log", "audit:access_log", "read_access_log", order=90)

@@ -18,6 +18,7 @@ class AccessLog(BaseModel):
     channel = models.CharField(max_length=8, default="web", help_text="web or api")
     path = models.CharField(max_length=255, blank=True)
     is_minor_record = models.BooleanField(default=False)
+    detail = models.TextField(blank=True, help_text="What happened, for security events (sign-in, roles...)")
 
     history = HistoricalRecords()
 

@@ -54,10 +54,17 @@ def _check_celery() -> dict[str, Any]:
 @never_cache
 @require_GET
 def health(request: HttpRequest) -> JsonResponse:
-    """Database, Redis and Celery worker status; 503 when any is down."""
+    """Database, Redis and Celery worker status; 503 when any is down.
+
+    Without sign-in (a load balancer, a monitor) the answer is only "ok" or "not ok": the details
+    (error texts, worker names) are for signed-in administrators.
+    """
     checks = {"database": _check_database(), "redis": _check_redis(), "celery": _check_celery()}
     ok = all(c["ok"] for c in checks.values())
-    return JsonResponse({"status": "ok" if ok else "degraded", "checks": checks}, status=200 if ok else 503)
+    status = 200 if ok else 503
+    if not (request.user.is_authenticated and request.user.is_staff):
+        return JsonResponse({"status": "ok" if ok else "not ok"}, status=status)
+    return JsonResponse({"status": "ok" if ok else "degraded", "checks": checks}, status=status)
 
 
 __all__ = ["home", "health", "has_capability"]
