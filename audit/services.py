@@ -11,6 +11,7 @@ def access_log_record(
     channel: str = "web",
     path: str = "",
     is_minor_record: bool = False,
+    detail: str = "",
 ) -> AccessLog:
     """Append one access-log row for `user` reading `obj` (rule 3: every view of a child's record)."""
     entry = AccessLog(
@@ -22,6 +23,7 @@ def access_log_record(
         channel=channel,
         path=path[:255],
         is_minor_record=is_minor_record,
+        detail=detail,
     )
     entry.save()
     return entry

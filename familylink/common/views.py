@@ -14,7 +14,46 @@ def home(request: HttpRequest) -> HttpResponse:
     """The signed-in landing page: what this role can do, as cards linking to its pages."""
     from .context_processors import navigation
 
-    return render(request, "common/home.html", {"cards": navigation(request)["nav_items"][1:]})
+    return render(
+        request,
+        "common/home.html",
+        {"cards": navigation(request)["nav_items"][1:], "admin_links": _admin_links(request)},
+    )
+
+
+# The administrator's home: where users, roles, tokens, partner webhooks and the audit checkpoints
+# are managed (in the Django admin, where every change is recorded: history, role-change events).
+ADMIN_LINKS = [
+    ("Users", "admin:common_user_changelist", "Accounts, their station or team, and their roles."),
+    ("Roles", "admin:auth_group_changelist", "The six roles and their capabilities (set by FamilyLink)."),
+    (
+        "API tokens",
+        "admin:authtoken_tokenproxy_changelist",
+        "Every user's API token, its age and expiry; revoke.",
+    ),
+    ("Partner webhooks", "admin:events_webhookendpoint_changelist", "Partner endpoints and every delivery."),
+    (
+        "Reason codes",
+        "admin:separations_reasoncode_changelist",
+        "Separation reason codes (retire, never delete).",
+    ),
+    ("Deadline policies", "admin:reunification_deadlinepolicy_changelist", "Court-ordered clocks."),
+    ("Audit checkpoints", "admin:audit_chaincheckpoint_changelist", "Signed heads of the audit chains."),
+]
+
+
+def _admin_links(request: HttpRequest) -> list[dict[str, str]]:
+    from django.urls import NoReverseMatch, reverse
+
+    if not getattr(request.user, "is_staff", False):
+        return []
+    links = []
+    for label, url_name, help_text in ADMIN_LINKS:
+        try:
+            links.append({"label": label, "url": reverse(url_name), "help": help_text})
+        except NoReverseMatch:
+            continue
+    return links
 
 
 def _check_database() -> dict[str, Any]:
