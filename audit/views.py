@@ -7,10 +7,11 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.timezone import get_current_timezone_name
 
 from familylink.common.roles import has_capability
 
-from .history import history_for, tracked_model
+from .history import history_for, history_for_people, record_as_of, tracked_model
 from .models import AccessLog
 from .services import access_log_record
 
@@ -37,12 +38,33 @@ def record_history(request: HttpRequest, label: str, pk: UUID) -> HttpResponse:
             path=request.path,
             is_minor_record=bool(getattr(instance, "is_minor", False)),
         )
+    as_of_text = request.GET.get("as_of", "").strip()[:40]
+    as_of_state = None
+    as_of_error = ""
+    if as_of_text:
+        from django.utils import timezone
+        from django.utils.dateparse import parse_datetime
+
+        try:
+            moment = parse_datetime(as_of_text.replace(" ", "T"))
+        except ValueError:
+            moment = None
+        if moment is None:
+            as_of_error = "Enter a date and time as YYYY-MM-DD HH:MM, for example 2018-06-20 09:00."
+        else:
+            if timezone.is_naive(moment):
+                moment = timezone.make_aware(moment)
+            as_of_state = record_as_of(model, versions, moment) or []
     context: dict[str, Any] = {
         "label": label,
         "model_name": model._meta.verbose_name,
         "record": instance,
         "pk": pk,
-        "versions": list(reversed(versions)),
+        "versions": history_for_people(model, versions),
+        "as_of": as_of_text,
+        "as_of_state": as_of_state,
+        "as_of_error": as_of_error,
+        "time_zone": get_current_timezone_name(),
     }
     return render(request, "audit/record_history.html", context)
 

@@ -120,3 +120,27 @@ def test_auditor_downloads_a_signed_checkpoint(client, users):
     assert data["signature"] == checkpoint.signature and data["heads"] == checkpoint.heads
     client.force_login(users["hq_analyst"])
     assert client.get(f"/audit/checkpoints/{checkpoint.pk}.json").status_code == 403
+
+
+def test_record_history_reads_as_labels_names_and_local_times(client, users, person):
+    """Field labels instead of column names, the reason (or that none was given), and the record
+    as it was at an earlier time."""
+    from datetime import timedelta
+
+    first = person.history.order_by("history_date").first()
+    person.sex = "F"
+    person._change_reason = ""
+    person.save()
+    client.force_login(users["auditor"])
+
+    html = client.get(f"/audit/history/apprehensions.person/{person.pk}/").content.decode()
+    assert "Given names" in html and "given_names" not in html
+    assert "no reason given" in html
+    assert "Female" in html  # the choice's label, not its code
+
+    moment = (first.history_date + timedelta(seconds=0)).strftime("%Y-%m-%d %H:%M:%S.%f")
+    as_of = client.get(f"/audit/history/apprehensions.person/{person.pk}/", {"as_of": moment})
+    state = {row["label"]: row["value"] for row in as_of.context["as_of_state"]}
+    assert state["Given names"] == "Ana"
+    bad = client.get(f"/audit/history/apprehensions.person/{person.pk}/", {"as_of": "yesterday"})
+    assert "Enter a date and time as YYYY-MM-DD HH:MM" in bad.content.decode()
