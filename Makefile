@@ -31,6 +31,7 @@ run: install
 	exec $(VENV)/bin/honcho start -f Procfile -p $(PORT)
 
 test: install
+	$(PY) manage.py ensure_database --roles-only
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy familylink apprehensions separations reunification audit
 	$(PY) manage.py makemigrations --check --dry-run --settings=familylink.settings.test

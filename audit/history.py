@@ -112,3 +112,95 @@ def history_for(label: str, pk: Any) -> list[dict[str, Any]]:
     # A record whose current row is gone (only possible for data from before FamilyLink).
     proxy = records.order_by("-history_date").first().instance  # type: ignore[union-attr]
     return history_versions(proxy)
+
+
+# --- what a person reads on the history page ------------------------------------------------------
+
+
+class _Display:
+    """Field labels and readable values (names instead of ids, choice labels, local times)."""
+
+    def __init__(self, model: type[models.Model]):
+        self.model = model
+        self._related: dict[tuple[Any, str], str] = {}
+
+    def label(self, name: str) -> str:
+        try:
+            field = self.model._meta.get_field(name)
+        except Exception:  # noqa: BLE001 - a field since removed from the model keeps its raw name
+            return name.replace("_", " ")
+        return str(getattr(field, "verbose_name", name)).capitalize()
+
+    def value(self, name: str, raw: Any) -> str:
+        if raw in (None, ""):
+            return "—"
+        try:
+            field = self.model._meta.get_field(name)
+        except Exception:  # noqa: BLE001
+            return str(raw)
+        if getattr(field, "choices", None):
+            return str(dict(field.flatchoices).get(raw, raw))
+        if field.is_relation and field.related_model is not None:
+            key = (field.related_model, str(raw))
+            if key not in self._related:
+                related = field.related_model._default_manager.filter(pk=raw).first()
+                self._related[key] = str(related) if related is not None else f"(record {raw})"
+            return self._related[key]
+        if isinstance(field, models.DateTimeField):
+            return _local_time(raw)
+        if isinstance(field, models.BooleanField):
+            return "yes" if raw in (True, "true", "True") else "no"
+        return str(raw)
+
+
+def _local_time(value: Any) -> str:
+    from django.utils import timezone
+    from django.utils.dateformat import format as date_format
+    from django.utils.dateparse import parse_datetime
+
+    moment = parse_datetime(value) if isinstance(value, str) else value
+    if moment is None:
+        return str(value)
+    return date_format(timezone.localtime(moment), "Y-m-d H:i T")
+
+
+def history_for_people(model: type[models.Model], versions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The versions (newest first) with labelled fields and readable before → after values."""
+    display = _Display(model)
+    shaped = []
+    for v in reversed(versions):
+        shaped.append(
+            {
+                **v,
+                "changed_at_local": _local_time(v["changed_at"]),
+                "rows": [
+                    {
+                        "label": display.label(name),
+                        "before": display.value(name, pair[0]),
+                        "after": display.value(name, pair[1]),
+                    }
+                    for name, pair in v["changes"].items()
+                ],
+            }
+        )
+    return shaped
+
+
+def record_as_of(
+    model: type[models.Model], versions: list[dict[str, Any]], moment: Any
+) -> list[dict[str, str]] | None:
+    """Every field of the record as it stood at `moment` (None if it did not exist yet)."""
+    from django.utils.dateparse import parse_datetime
+
+    state: dict[str, Any] = {}
+    seen = False
+    for v in versions:  # oldest first
+        if parse_datetime(v["changed_at"]) > moment:
+            break
+        seen = True
+        for name, pair in v["changes"].items():
+            state[name] = pair[1]
+    if not seen:
+        return None
+    display = _Display(model)
+    return [{"label": display.label(n), "value": display.value(n, value)} for n, value in state.items()]

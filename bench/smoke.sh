@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 DB=${BENCH_SMOKE_DB:-familylink_bench_smoke}
-export DATABASE_URL="postgres://postgres@127.0.0.1:5432/${DB}"
+# As in production: benchmarks run as the app role; migrate and seed_demo switch to the owner.
+export DATABASE_URL="postgres://familylink_app@127.0.0.1:5432/${DB}"
+export DATABASE_OWNER_URL="postgres://familylink_owner@127.0.0.1:5432/${DB}"
 export DJANGO_SETTINGS_MODULE=familylink.settings.base
 
 run() {
@@ -27,4 +29,5 @@ run "$PY" bench/asof.py --runs 2 --warmup 1
 run "$PY" bench/intake.py --requests 5 --warmup 1
 run "$PY" bench/person_reads.py
 run "$PY" bench/worklists.py --cases 300 --workers 2 --claims-per-worker 10
+run "$PY" bench/audit_chain.py
 echo "bench-smoke: every benchmark ran"

@@ -23,6 +23,25 @@ def make_user(username: str, role: Role | str, *, station: str = "", team: str =
     return user
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's test database, created and migrated by the owner role; then every test runs as
+    the app role, as web, worker and beat do in production (familylink/common/db_roles.py). `flush`
+    switches back to the owner between transactional tests; the owner drops the database at the end."""
+    from django.conf import settings
+    from django.db import connections
+
+    current = settings.DATABASES["default"]
+    owner = {k: current.get(k) for k in ("USER", "PASSWORD", "HOST", "PORT")}
+    with django_db_blocker.unblock():
+        connections["default"].close()
+        current.update(settings.DATABASE_ROLES["app"])
+    yield
+    with django_db_blocker.unblock():
+        connections["default"].close()
+        current.update(owner)
+
+
 @pytest.fixture
 def users(db) -> dict[str, User]:
     """One user per role; field agent and supervisor at EPT, coordinator on team EPT-REUNIFY."""

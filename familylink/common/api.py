@@ -81,5 +81,11 @@ class TokenView(ObtainAuthToken):
         user = serializer.validated_data["user"]
         from rest_framework.authtoken.models import Token
 
+        from .auth import token_expires_at, token_is_expired
+
         token, _ = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+        if token_is_expired(token):
+            # An expired token is replaced, never extended: a leaked old key stays useless.
+            token.delete()  # history-safe: API tokens are access configuration, not case data
+            token = Token.objects.create(user=user)
+        return Response({"token": token.key, "expires_at": token_expires_at(token)})

@@ -10,4 +10,6 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     roles = user_roles(user) if user is not None else set()
     labels = [ROLE_LABELS[Role(r)] for r in sorted(roles) if r in Role._value2member_map_]
+    if user is not None and getattr(user, "is_superuser", False):
+        labels.insert(0, "Administrator")
     return {"nav_items": navigation_for(request), "role_labels": labels}

@@ -2,9 +2,11 @@
 
 After every `migrate`, a statement-level trigger is put on each table of FamilyLink's own
 apps, history tables included, so a table added later is covered the moment it exists and
-even a DELETE that matches no row is refused. TRUNCATE is refused too, except on a
-connection that sets `familylink.allow_truncate=on`: only the test settings do, so that
-transactional tests can empty the database between tests.
+even a DELETE that matches no row is refused. TRUNCATE is refused too, except to the role that
+owns the table (the migration role of familylink/common/db_roles.py, through `manage.py flush`:
+the test suite empties tables that way between transactional tests). The app role the web,
+worker and beat run as owns nothing, has no TRUNCATE or DELETE privilege, and cannot switch the
+trigger off (it is neither owner nor superuser).
 """
 
 from typing import Any
@@ -24,7 +26,9 @@ FUNCTION_SQL = """
 CREATE OR REPLACE FUNCTION familylink_refuse_delete() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'TRUNCATE' AND current_setting('familylink.allow_truncate', true) = 'on' THEN
+    IF TG_OP = 'TRUNCATE' AND pg_has_role(
+        current_user, (SELECT relowner FROM pg_class WHERE oid = TG_RELID), 'USAGE'
+    ) THEN
         RETURN NULL;
     END IF;
     RAISE EXCEPTION USING

@@ -14,7 +14,46 @@ def home(request: HttpRequest) -> HttpResponse:
     """The signed-in landing page: what this role can do, as cards linking to its pages."""
     from .context_processors import navigation
 
-    return render(request, "common/home.html", {"cards": navigation(request)["nav_items"][1:]})
+    return render(
+        request,
+        "common/home.html",
+        {"cards": navigation(request)["nav_items"][1:], "admin_links": _admin_links(request)},
+    )
+
+
+# The administrator's home: where users, roles, tokens, partner webhooks and the audit checkpoints
+# are managed (in the Django admin, where every change is recorded: history, role-change events).
+ADMIN_LINKS = [
+    ("Users", "admin:common_user_changelist", "Accounts, their station or team, and their roles."),
+    ("Roles", "admin:auth_group_changelist", "The six roles and their capabilities (set by FamilyLink)."),
+    (
+        "API tokens",
+        "admin:authtoken_tokenproxy_changelist",
+        "Every user's API token, its age and expiry; revoke.",
+    ),
+    ("Partner webhooks", "admin:events_webhookendpoint_changelist", "Partner endpoints and every delivery."),
+    (
+        "Reason codes",
+        "admin:separations_reasoncode_changelist",
+        "Separation reason codes (retire, never delete).",
+    ),
+    ("Deadline policies", "admin:reunification_deadlinepolicy_changelist", "Court-ordered clocks."),
+    ("Audit checkpoints", "admin:audit_chaincheckpoint_changelist", "Signed heads of the audit chains."),
+]
+
+
+def _admin_links(request: HttpRequest) -> list[dict[str, str]]:
+    from django.urls import NoReverseMatch, reverse
+
+    if not getattr(request.user, "is_staff", False):
+        return []
+    links = []
+    for label, url_name, help_text in ADMIN_LINKS:
+        try:
+            links.append({"label": label, "url": reverse(url_name), "help": help_text})
+        except NoReverseMatch:
+            continue
+    return links
 
 
 def _check_database() -> dict[str, Any]:
@@ -54,10 +93,17 @@ def _check_celery() -> dict[str, Any]:
 @never_cache
 @require_GET
 def health(request: HttpRequest) -> JsonResponse:
-    """Database, Redis and Celery worker status; 503 when any is down."""
+    """Database, Redis and Celery worker status; 503 when any is down.
+
+    Without sign-in (a load balancer, a monitor) the answer is only "ok" or "not ok": the details
+    (error texts, worker names) are for signed-in administrators.
+    """
     checks = {"database": _check_database(), "redis": _check_redis(), "celery": _check_celery()}
     ok = all(c["ok"] for c in checks.values())
-    return JsonResponse({"status": "ok" if ok else "degraded", "checks": checks}, status=200 if ok else 503)
+    status = 200 if ok else 503
+    if not (request.user.is_authenticated and request.user.is_staff):
+        return JsonResponse({"status": "ok" if ok else "not ok"}, status=status)
+    return JsonResponse({"status": "ok" if ok else "degraded", "checks": checks}, status=status)
 
 
 __all__ = ["home", "health", "has_capability"]

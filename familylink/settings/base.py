@@ -39,6 +39,9 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+# Signs the audit-chain checkpoints auditors export (audit/chain.py); SECRET_KEY when unset.
+AUDIT_CHECKPOINT_KEY = env.str("AUDIT_CHECKPOINT_KEY", default="")
+AUDIT_VERIFY_HOUR = env.int("AUDIT_VERIFY_HOUR", default=2)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -82,6 +85,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "axes.middleware.AxesMiddleware",
+    "audit.middleware.DeniedAccessLogMiddleware",
 ]
 
 ROOT_URLCONF = "familylink.urls"
@@ -103,8 +107,25 @@ TEMPLATES = [
     },
 ]
 
+# Two roles (familylink/common/db_roles.py): the app connects as DATABASE_URL's role, which may not
+# rewrite or delete anything; migrations run as DATABASE_OWNER_URL's role, which owns the tables.
+# DATABASE_ADMIN_URL (a superuser) is used by `manage.py ensure_database` alone, to create both.
 DATABASES = {
-    "default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/familylink"),
+    "default": env.db("DATABASE_URL", default="postgres://familylink_app@127.0.0.1:5432/familylink"),
+}
+
+
+def _credentials(url: str) -> dict[str, object]:
+    config = environ.Env.db_url_config(url)
+    return {k: config.get(k, "") for k in ("USER", "PASSWORD", "HOST", "PORT")}
+
+
+DATABASE_ROLES = {
+    "app": _credentials(env.str("DATABASE_URL", default="postgres://familylink_app@127.0.0.1:5432/familylink")),
+    "owner": _credentials(
+        env.str("DATABASE_OWNER_URL", default="postgres://familylink_owner@127.0.0.1:5432/familylink")
+    ),
+    "admin": _credentials(env.str("DATABASE_ADMIN_URL", default="postgres://postgres@127.0.0.1:5432/postgres")),
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
@@ -161,7 +182,6 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 if not DEBUG:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
@@ -201,9 +221,15 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = DEBUG
 
+# X-Forwarded-Proto is believed only behind a proxy that sets it (and strips a client's own).
+if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# API tokens expire after this many days; a new one is issued by POST /api/v1/auth/token/.
+API_TOKEN_TTL_DAYS = env.int("API_TOKEN_TTL_DAYS", default=30)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "familylink.common.auth.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["familylink.common.permissions.DenyAll"],

@@ -5,11 +5,12 @@ import os
 os.environ.setdefault("DEBUG", "true")
 
 from .base import *  # noqa: E402,F403
-from .base import DATABASES, env  # noqa: E402
+from .base import DATABASE_ROLES, DATABASES, env  # noqa: E402
 
-# Transactional tests empty tables with TRUNCATE between tests; only connections that
-# ask for it may do that (see familylink/common/no_delete.py). DELETE is never allowed.
-DATABASES["default"]["OPTIONS"] = {"options": "-c familylink.allow_truncate=on"}
+# The test database is created and migrated by the owner role; tests/conftest.py then runs every
+# test as the app role, as production does, and `flush` (between transactional tests) switches
+# back to the owner, the only role that may empty tables (familylink/common/db_roles.py).
+DATABASES["default"].update(DATABASE_ROLES["owner"])
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default="test_familylink")}
 

@@ -56,3 +56,91 @@ def test_access_log_lists_views_for_auditors_only(client, users, person):
     assert response.status_code == 200
     assert "hq_analyst" in response.content.decode()
     assert response.context["page"].paginator.count == 1
+
+
+def test_access_log_finds_a_child_by_name_or_a_number_and_names_the_person(client, users, person):
+    """Auditors filter by the person's name (accents optional) or A-number; each row names the person."""
+    person.a_number = "A012345678"
+    person._change_reason = "A-number added"
+    person.save()
+    client.force_login(users["hq_analyst"])
+    client.get(f"/audit/history/apprehensions.person/{person.pk}/")
+    client.force_login(users["auditor"])
+
+    by_name = client.get("/audit/access-log/", {"person": "ana maria perez"})
+    by_number = client.get("/audit/access-log/", {"person": "12-345-678"})
+    nobody = client.get("/audit/access-log/", {"person": "Someone Else"})
+
+    assert by_name.context["page"].paginator.count == 1
+    assert "Ana María Pérez (A012345678)" in by_name.content.decode()
+    assert by_number.context["page"].paginator.count == 1
+    assert nobody.context["page"].paginator.count == 0
+
+
+def test_access_log_filters_by_role_action_and_dates_and_explains_a_bad_date(client, users, person):
+    client.force_login(users["hq_analyst"])
+    client.get(f"/audit/history/apprehensions.person/{person.pk}/")
+    client.force_login(users["auditor"])
+
+    assert (
+        client.get("/audit/access-log/", {"role": "hq_analyst", "action": "history"})
+        .context["page"]
+        .paginator.count
+        == 1
+    )
+    assert client.get("/audit/access-log/", {"role": "coordinator"}).context["page"].paginator.count == 0
+    assert client.get("/audit/access-log/", {"date_to": "2000-01-01"}).context["page"].paginator.count == 0
+    bad = client.get("/audit/access-log/", {"date_from": "20/06/2018"})
+    assert bad.status_code == 200
+    assert "Enter the date as YYYY-MM-DD" in bad.content.decode()
+    assert 'value="20/06/2018"' in bad.content.decode()
+
+
+def test_access_log_export_is_csv_and_is_itself_logged(client, users, person):
+    client.force_login(users["hq_analyst"])
+    client.get(f"/audit/history/apprehensions.person/{person.pk}/")
+    client.force_login(users["auditor"])
+
+    response = client.get("/audit/access-log/", {"person": "Ana", "format": "csv"})
+
+    body = b"".join(response.streaming_content).decode()
+    assert response["Content-Type"] == "text/csv"
+    assert body.splitlines()[0].startswith("when_utc,user,action")
+    assert "hq_analyst,history" in body and "Ana María Pérez" in body
+    export = AccessLog.objects.get(action="export", user=users["auditor"])
+    assert "1 rows" in export.detail
+
+
+def test_auditor_downloads_a_signed_checkpoint(client, users):
+    from audit.services import audit_checkpoint_record
+
+    checkpoint = audit_checkpoint_record()
+    client.force_login(users["auditor"])
+    data = client.get(f"/audit/checkpoints/{checkpoint.pk}.json").json()
+    assert data["signature"] == checkpoint.signature and data["heads"] == checkpoint.heads
+    client.force_login(users["hq_analyst"])
+    assert client.get(f"/audit/checkpoints/{checkpoint.pk}.json").status_code == 403
+
+
+def test_record_history_reads_as_labels_names_and_local_times(client, users, person):
+    """Field labels instead of column names, the reason (or that none was given), and the record
+    as it was at an earlier time."""
+    from datetime import timedelta
+
+    first = person.history.order_by("history_date").first()
+    person.sex = "F"
+    person._change_reason = ""
+    person.save()
+    client.force_login(users["auditor"])
+
+    html = client.get(f"/audit/history/apprehensions.person/{person.pk}/").content.decode()
+    assert "Given names" in html and "given_names" not in html
+    assert "no reason given" in html
+    assert "Female" in html  # the choice's label, not its code
+
+    moment = (first.history_date + timedelta(seconds=0)).strftime("%Y-%m-%d %H:%M:%S.%f")
+    as_of = client.get(f"/audit/history/apprehensions.person/{person.pk}/", {"as_of": moment})
+    state = {row["label"]: row["value"] for row in as_of.context["as_of_state"]}
+    assert state["Given names"] == "Ana"
+    bad = client.get(f"/audit/history/apprehensions.person/{person.pk}/", {"as_of": "yesterday"})
+    assert "Enter a date and time as YYYY-MM-DD HH:MM" in bad.content.decode()

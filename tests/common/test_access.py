@@ -6,6 +6,8 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.resolvers import RoutePattern
 
+from familylink.common.models import User
+
 pytestmark = pytest.mark.django_db
 
 OPEN_PATHS = {"/accounts/login/", "/health/", "/admin/login/"}
@@ -57,9 +59,18 @@ def test_anonymous_is_refused_everywhere_but_sign_in_and_health(client):
 
 
 def test_health_and_sign_in_are_open(client):
+    """Anyone may ask whether the service is up, and learns only "ok" or "not ok"."""
     assert client.get("/accounts/login/").status_code == 200
     response = client.get("/health/")
     assert response.status_code in (200, 503)
+    assert response.json() == {"status": "ok" if response.status_code == 200 else "not ok"}
+
+
+def test_health_details_are_for_administrators(client):
+    """A signed-in administrator sees which part is down (database, Redis, worker)."""
+    admin = User.objects.create_superuser("root-admin", password="test-password-123")
+    client.force_login(admin)
+    response = client.get("/health/")
     assert set(response.json()["checks"]) == {"database", "redis", "celery"}
     assert response.json()["checks"]["database"]["ok"] is True
     assert response.json()["checks"]["redis"]["ok"] is True

@@ -3,6 +3,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from familylink.common.db_roles import connected_as
 from familylink.common.demo import DEMO_USERS, ensure_demo_users
 from familylink.common.signals import demo_seed_requested
 
@@ -26,6 +27,12 @@ class Command(BaseCommand):
     ) -> None:
         if scale is not None and scale < 0:
             raise CommandError("--scale must be zero or a positive number of persons.")
+        # Seeding is a deploy step like migrate: the large-scale loader sets indexes aside and rebuilds
+        # them (DDL), which only the owner role may do (familylink/common/db_roles.py).
+        with connected_as("owner"):
+            self._seed(scale=scale, with_demo_users=with_demo_users, no_users=no_users)
+
+    def _seed(self, *, scale: int | None, with_demo_users: bool, no_users: bool) -> None:
         users_wanted = not no_users and (settings.DEBUG or with_demo_users)
         if users_wanted:
             # First, so the apps' demo receivers can act as the demo users (requests, approvals).

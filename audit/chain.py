@@ -1,0 +1,301 @@
+"""The tamper-evident audit chain: every history row and every access-log row is hashed into a chain.
+
+Each protected table (every history table of a tracked model, and the access log) has its own chain
+in `audit_chainlink`: link `seq` n holds the SHA-256 of the row's canonical form (`to_jsonb(row)::text`
+with the time zone fixed to UTC) and `chain_hash = sha256(previous chain_hash + row_hash)`.
+
+The links are written by PostgreSQL itself, in the writing transaction, by a deferred constraint
+trigger: it fires at commit, takes ONE advisory lock for the whole chain (held only for the commit,
+and a single lock so two writers can never deadlock), reads the table's head (its highest `seq`)
+and appends. Concurrent writers therefore cannot fork a chain, and no code path (ORM, bulk SQL,
+COPY) can write a history row without its link. The trigger function runs as the owner role
+(SECURITY DEFINER); the app role may only read the links.
+
+`verify()` walks every chain and names the first row that was changed, removed or inserted outside
+the chain; a checkpoint (head hash and count per chain, signed) lets an auditor prove later that
+not even the owner or a superuser rewrote the chain from the start.
+"""
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings
+from django.db import connections
+
+from familylink.common.no_delete import FAMILYLINK_APP_LABELS
+
+TRIGGER_NAME = "familylink_audit_chain"
+GENESIS = "0" * 64
+# One advisory lock key for every chain: a transaction appends to all its chains under it.
+LOCK_KEY = 0x46414D4C  # "FAML"
+
+FUNCTION_SQL = f"""
+CREATE OR REPLACE FUNCTION familylink_chain_append() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = public, pg_temp
+SET TimeZone = 'UTC'
+SET extra_float_digits = 1
+AS $$
+DECLARE
+    row_json jsonb := to_jsonb(NEW);
+    row_hash text := encode(sha256(convert_to(row_json::text, 'UTF8')), 'hex');
+    head_seq bigint;
+    head_hash text;
+BEGIN
+    PERFORM pg_advisory_xact_lock({LOCK_KEY});
+    SELECT l.seq, l.chain_hash INTO head_seq, head_hash
+    FROM audit_chainlink l WHERE l.table_name = TG_TABLE_NAME ORDER BY l.seq DESC LIMIT 1;
+    IF head_seq IS NULL THEN
+        head_seq := 0;
+        head_hash := '{GENESIS}';
+    END IF;
+    INSERT INTO audit_chainlink (table_name, seq, row_pk, row_hash, chain_hash, recorded_at)
+    VALUES (TG_TABLE_NAME, head_seq + 1, row_json ->> TG_ARGV[0], row_hash,
+            encode(sha256(convert_to(head_hash || row_hash, 'UTF8')), 'hex'), clock_timestamp());
+    RETURN NULL;
+END;
+$$;
+"""  # noqa: S608 - constants only
+
+# Seals the rows a table already holds when its chain is first installed, in primary-key order.
+BACKFILL_SQL = f"""
+CREATE OR REPLACE FUNCTION familylink_chain_backfill(tbl text, pk text) RETURNS bigint
+LANGUAGE plpgsql
+SET TimeZone = 'UTC'
+SET extra_float_digits = 1
+AS $$
+DECLARE
+    r record;
+    n bigint := 0;
+    head text := '{GENESIS}';
+    pks text[] := '{{}}';
+    row_hashes text[] := '{{}}';
+    chain_hashes text[] := '{{}}';
+BEGIN
+    PERFORM pg_advisory_xact_lock({LOCK_KEY});
+    IF EXISTS (SELECT 1 FROM audit_chainlink WHERE table_name = tbl) THEN
+        RETURN 0;
+    END IF;
+    FOR r IN EXECUTE format(
+        'SELECT t.%I::text AS row_pk, encode(sha256(convert_to(to_jsonb(t)::text, ''UTF8'')), ''hex'') AS h '
+        'FROM %I t ORDER BY t.%I', pk, tbl, pk)
+    LOOP
+        n := n + 1;
+        head := encode(sha256(convert_to(head || r.h, 'UTF8')), 'hex');
+        pks := pks || r.row_pk;
+        row_hashes := row_hashes || r.h;
+        chain_hashes := chain_hashes || head;
+        IF n % 50000 = 0 THEN
+            INSERT INTO audit_chainlink (table_name, seq, row_pk, row_hash, chain_hash, recorded_at)
+            SELECT tbl, n - cardinality(pks) + i, pks[i], row_hashes[i], chain_hashes[i], clock_timestamp()
+            FROM generate_subscripts(pks, 1) AS i;
+            pks := '{{}}'; row_hashes := '{{}}'; chain_hashes := '{{}}';
+        END IF;
+    END LOOP;
+    INSERT INTO audit_chainlink (table_name, seq, row_pk, row_hash, chain_hash, recorded_at)
+    SELECT tbl, n - cardinality(pks) + i, pks[i], row_hashes[i], chain_hashes[i], clock_timestamp()
+    FROM generate_subscripts(pks, 1) AS i;
+    RETURN n;
+END;
+$$;
+"""  # noqa: S608 - constants only
+
+
+def chained_models() -> list[Any]:
+    """Every history model of FamilyLink's apps, and every model marked `audit_chained` (the access log)."""
+    chained = []
+    for model in apps.get_models():
+        if model._meta.app_label not in FAMILYLINK_APP_LABELS or not model._meta.managed:
+            continue
+        if model.__name__.startswith("Historical") or getattr(model, "audit_chained", False):
+            chained.append(model)
+    return sorted(chained, key=lambda m: m._meta.db_table)
+
+
+def chained_tables() -> dict[str, str]:
+    """{table: primary-key column} of every chained table."""
+    return {m._meta.db_table: m._meta.pk.column for m in chained_models()}
+
+
+def install(using: str = "default") -> dict[str, int]:
+    """Create the functions and the deferred trigger on every chained table; seal rows a new chain finds."""
+    connection = connections[using]
+    sealed: dict[str, int] = {}
+    with connection.cursor() as cursor:
+        existing = set(connection.introspection.table_names(cursor))
+        if "audit_chainlink" not in existing:
+            return sealed
+        cursor.execute(FUNCTION_SQL)
+        cursor.execute(BACKFILL_SQL)
+        for table, pk in chained_tables().items():
+            if table not in existing:
+                continue
+            quoted = connection.ops.quote_name(table)
+            cursor.execute(
+                "SELECT 1 FROM pg_trigger WHERE tgname = %s AND tgrelid = %s::regclass", [TRIGGER_NAME, table]
+            )
+            if cursor.fetchone() is None:
+                cursor.execute(
+                    f"CREATE CONSTRAINT TRIGGER {TRIGGER_NAME} AFTER INSERT ON {quoted} "
+                    "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
+                    f"EXECUTE FUNCTION familylink_chain_append('{pk}')"
+                )
+            cursor.execute("SELECT familylink_chain_backfill(%s, %s)", [table, pk])
+            count = cursor.fetchone()[0]
+            if count:
+                sealed[table] = count
+    return sealed
+
+
+def install_after_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:
+    if sender.label == "audit":
+        install(using)
+        from .apps import ensure_verify_schedule
+
+        ensure_verify_schedule()
+
+
+# --- verification ---------------------------------------------------------------------------
+
+
+@dataclass
+class ChainReport:
+    table: str
+    count: int = 0
+    head: str = GENESIS
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _next_hash(previous: str, row_hash: str) -> str:
+    return hashlib.sha256((previous + row_hash).encode()).hexdigest()
+
+
+def verify_table(table: str, pk: str, *, using: str = "default", first_only: bool = True) -> ChainReport:
+    """Walk one chain from its start; name the first row changed, removed, reordered or unchained."""
+    connection = connections[using]
+    report = ChainReport(table=table)
+    qn = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL TimeZone = 'UTC'")
+        cursor.execute("SET LOCAL extra_float_digits = 1")
+    # A named (server-side) cursor streams a large chain instead of loading it whole.
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT l.seq, l.row_pk, l.row_hash, l.chain_hash,
+                   encode(sha256(convert_to(to_jsonb(t)::text, 'UTF8')), 'hex')
+            FROM audit_chainlink l
+            LEFT JOIN {qn(table)} t ON t.{qn(pk)}::text = l.row_pk
+            WHERE l.table_name = %s
+            ORDER BY l.seq
+            """,  # noqa: S608 - table names from the model registry, never input
+            [table],
+        )
+        previous = GENESIS
+        expected_seq = 1
+        for seq, row_pk, row_hash, chain_hash, actual in cursor:
+            if seq != expected_seq:
+                report.problems.append(
+                    f"{table}: link {expected_seq} is missing (next link is {seq}): "
+                    "a row and its link were removed"
+                )
+            elif actual is None:
+                report.problems.append(f"{table}: row {pk}={row_pk} (link {seq}) was removed")
+            elif actual != row_hash:
+                report.problems.append(
+                    f"{table}: row {pk}={row_pk} (link {seq}) was changed after it was written"
+                )
+            elif _next_hash(previous, row_hash) != chain_hash:
+                report.problems.append(
+                    f"{table}: link {seq} (row {pk}={row_pk}) does not follow link {seq - 1}: "
+                    "links were reordered or rewritten"
+                )
+            if report.problems and first_only:
+                return report
+            previous = chain_hash
+            expected_seq = seq + 1
+        report.count = expected_seq - 1
+        report.head = previous
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT t.{qn(pk)}::text FROM {qn(table)} t
+            WHERE NOT EXISTS (
+                SELECT 1 FROM audit_chainlink l WHERE l.table_name = %s AND l.row_pk = t.{qn(pk)}::text
+            )
+            ORDER BY t.{qn(pk)} LIMIT 1
+            """,  # noqa: S608 - table names from the model registry, never input
+            [table],
+        )
+        row = cursor.fetchone()
+        if row is not None:
+            report.problems.append(
+                f"{table}: row {pk}={row[0]} was inserted outside the chain (it has no link)"
+            )
+    return report
+
+
+def verify(*, using: str = "default", tables: Iterable[str] | None = None) -> list[ChainReport]:
+    """Verify every chain (or the named tables); each report names the first broken row, if any."""
+    wanted = chained_tables()
+    if tables is not None:
+        wanted = {t: wanted[t] for t in tables}
+    connection = connections[using]
+    reports = []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT DISTINCT table_name FROM audit_chainlink")
+        for (table,) in cursor.fetchall():
+            if table not in chained_tables() and tables is None:
+                reports.append(ChainReport(table=table, problems=[f"{table}: a chain for an unknown table"]))
+    from django.db import transaction
+
+    for table, pk in wanted.items():
+        with transaction.atomic(using=using):
+            reports.append(verify_table(table, pk, using=using))
+    return reports
+
+
+# --- checkpoints -----------------------------------------------------------------------------
+
+
+def checkpoint_key() -> bytes:
+    return (settings.AUDIT_CHECKPOINT_KEY or settings.SECRET_KEY).encode()
+
+
+def sign(heads: dict[str, dict[str, Any]]) -> str:
+    canonical = json.dumps(heads, sort_keys=True, separators=(",", ":"))
+    return hmac.new(checkpoint_key(), canonical.encode(), hashlib.sha256).hexdigest()
+
+
+def heads_of(reports: Iterable[ChainReport]) -> dict[str, dict[str, Any]]:
+    return {r.table: {"count": r.count, "head": r.head} for r in reports if r.count}
+
+
+def check_against(heads: dict[str, dict[str, Any]], *, using: str = "default") -> list[str]:
+    """Each chain must still hold, at the checkpoint's count, the checkpoint's head hash."""
+    problems = []
+    with connections[using].cursor() as cursor:
+        for table, head in sorted(heads.items()):
+            cursor.execute(
+                "SELECT chain_hash FROM audit_chainlink WHERE table_name = %s AND seq = %s",
+                [table, head["count"]],
+            )
+            row = cursor.fetchone()
+            if row is None:
+                problems.append(
+                    f"{table}: link {head['count']} of the checkpoint is gone (the chain was cut)"
+                )
+            elif row[0] != head["head"]:
+                problems.append(
+                    f"{table}: link {head['count']} differs from the checkpoint: the chain was rewritten"
+                )
+    return problems
