@@ -14,6 +14,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from apprehensions.models import ApprehensionPerson, Relationship
+from audit.services import audit_checkpoint_record
 from familylink.common.models import User
 from reunification.models import WorklistItem
 from reunification.services.worklists import worklists_build
@@ -135,6 +136,7 @@ REQUESTS: dict[str, Req] = {
     "GET /reunification/cases/<uuid:case_id>/close/": Req(params={"case_id": "case"}),
     "GET /reunification/cases/<uuid:case_id>/reassign/": Req(params={"case_id": "case"}),
     "GET /audit/history/<str:label>/<uuid:pk>/": Req(params={"label": "label", "pk": "child"}),
+    "GET /audit/checkpoints/<int:pk>.json": Req(params={"pk": "checkpoint"}),
 }
 
 
@@ -178,6 +180,7 @@ def _side(staff: dict[str, Any], code: str) -> dict[str, Any]:
         "case": case,
         "custody": custody,
         "item": item,
+        "checkpoint": audit_checkpoint_record(),
     }
 
 
@@ -201,7 +204,8 @@ def _fill(route: str, req: Req, side: dict[str, Any], page: bool) -> str:
     for name, key in req.params.items():
         value = side[key] if isinstance(side[key], str) else str(side[key].pk)
         if page:
-            path = path.replace(f"<uuid:{name}>", value).replace(f"<str:{name}>", value)
+            for converter in ("uuid", "str", "int"):
+                path = path.replace(f"<{converter}:{name}>", value)
         else:
             path = path.replace("{" + name + "}", value)
     if req.query is not None:
