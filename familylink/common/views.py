@@ -50,7 +50,14 @@ def _admin_links(request: HttpRequest) -> list[dict[str, str]]:
     links = []
     for label, url_name, help_text in ADMIN_LINKS:
         try:
-            links.append({"label": label, "url": reverse(url_name), "help": help_text})
+            links.append(
+                {
+                    "label": label,
+                    "url": reverse(url_name),
+                    "help": help_text,
+                    "button": "Manage " + (label if label[:2].isupper() else label[0].lower() + label[1:]),
+                }
+            )
         except NoReverseMatch:
             continue
     return links
