@@ -132,6 +132,10 @@ class RelationshipSerializer(serializers.ModelSerializer):
     to = serializers.UUIDField(source="to_person_id")
     from_name = serializers.CharField(source="from_person.full_name")
     to_name = serializers.CharField(source="to_person.full_name")
+    document_not_named = serializers.BooleanField(
+        read_only=True,
+        help_text="Evidence is documented but the document seen was not named (HQ follows up).",
+    )
 
     class Meta:
         model = Relationship
@@ -147,6 +151,7 @@ class RelationshipSerializer(serializers.ModelSerializer):
             "note",
             "document_kind",
             "document_number",
+            "document_not_named",
             "apprehension",
             "created_at",
             "version",

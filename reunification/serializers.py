@@ -9,6 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from familylink.common.api import AwareDateTimeField
 from separations.models import CustodyPeriod
 
 from .clocks import case_clocks, case_priority
@@ -127,8 +128,8 @@ class ReunificationCaseSerializer(serializers.ModelSerializer):
 class ChecklistChangeSerializer(serializers.Serializer):
     step = serializers.ChoiceField(choices=[s for s in STEP_ORDER if s != CaseStep.Step.REUNIFIED])
     done = serializers.BooleanField()
-    method = serializers.CharField(required=False, allow_blank=True, default="")
-    note = serializers.CharField(required=False, allow_blank=True, default="")
+    method = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
 CLOSING_OUTCOMES = [
@@ -153,7 +154,7 @@ class CasePatchSerializer(serializers.Serializer):
         choices=CustodyPeriod.Agency.values, required=False, default=CustodyPeriod.Agency.RELEASED
     )
     custody_facility = serializers.CharField(required=False, allow_blank=True, default="")
-    reunified_at = serializers.DateTimeField(required=False)
+    reunified_at = AwareDateTimeField(required=False)
     change_reason = serializers.CharField(required=False, allow_blank=True, default="")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

@@ -167,39 +167,6 @@ class SeparationSerializer(serializers.ModelSerializer):
         ]
 
 
-class SeparationRequestSerializer(serializers.Serializer):
-    """Request body of `POST /api/v1/separations/` (documentation; the service validates)."""
-
-    children = serializers.ListField(child=serializers.UUIDField())
-    adults = serializers.ListField(child=serializers.UUIDField())
-    reason_code = serializers.CharField()
-    narrative = serializers.CharField(required=False, allow_blank=True)
-    occurred_at = serializers.DateTimeField(help_text="ISO 8601 with offset.")
-    place = serializers.CharField(required=False, allow_blank=True)
-    family_unit = serializers.UUIDField(required=False)
-    change_reason = serializers.CharField(required=False, allow_blank=True)
-
-
-class SeparationCorrectionSerializer(serializers.Serializer):
-    occurred_at = serializers.DateTimeField(required=False)
-    place = serializers.CharField(required=False, allow_blank=True)
-    narrative = serializers.CharField(required=False, allow_blank=True)
-    reason_code = serializers.CharField(required=False)
-    change_reason = serializers.CharField()
-
-
-class DecisionSerializer(serializers.Serializer):
-    comment = serializers.CharField(required=False, allow_blank=True, help_text="Required to reject.")
-
-
-class CustodyTransferSerializer(serializers.Serializer):
-    person = serializers.UUIDField()
-    agency = serializers.ChoiceField(choices=CustodyPeriod.Agency.choices)
-    facility = serializers.CharField(required=False, allow_blank=True)
-    started_at = serializers.DateTimeField(required=False, help_text="ISO 8601 with offset; default now.")
-    change_reason = serializers.CharField(required=False, allow_blank=True)
-
-
 def separated_child_row(row: SeparatedChild) -> dict[str, Any]:
     """One result of the separated-children report."""
     return {

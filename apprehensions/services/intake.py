@@ -38,7 +38,6 @@ from .rules import (
     age_on,
     as_uuid,
     check_age_gap,
-    check_documented,
     clean_person_fields,
     clean_relationship_codes,
     clean_text,
@@ -491,7 +490,6 @@ def apprehension_validate(*, user: Any, data: Any) -> IntakePlan:
             add_error(errors, prefix, "Each relationship is an object with from, to, type and evidence.")
             continue
         values = clean_relationship_codes(raw_rel, prefix=prefix, errors=errors)
-        check_documented(values, prefix=prefix, errors=errors)
         ends: dict[str, Any] = {}
         for end in ("from", "to"):
             token = raw_rel.get(end)

@@ -69,6 +69,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "familylink.common.guards.ApiGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -207,13 +208,20 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["familylink.common.permissions.DenyAll"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "familylink.common.pagination.BoundedPageNumberPagination",
+    "DEFAULT_PARSER_CLASSES": [
+        "familylink.common.guards.GuardedJSONParser",
+        "familylink.common.guards.GuardedFormParser",
+        "familylink.common.guards.GuardedMultiPartParser",
+    ],
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "familylink.common.api.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
 }
+# Largest API request body (intake of 200 persons is ~150 kB); larger is a JSON 413.
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1_000_000)
 SPECTACULAR_SETTINGS = {
     "TITLE": "FamilyLink API",
     "DESCRIPTION": "Family separation and reunification case management. See shared/API-CONTRACT.md.",
