@@ -186,7 +186,7 @@ class FamilyUnitSerializer(serializers.ModelSerializer):
 class PersonSerializer(serializers.ModelSerializer):
     """A person with their relationships, family units and the fields registered by higher apps."""
 
-    first_station: Any = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    first_station: Any = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
     relationships = serializers.SerializerMethodField()
     family_units = serializers.SerializerMethodField()
     identifiers = serializers.SerializerMethodField()
@@ -247,7 +247,7 @@ class PersonSerializer(serializers.ModelSerializer):
 class EncounterSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="person_id")
     name = serializers.CharField(source="person.full_name")
-    a_number = serializers.CharField(source="person.a_number")
+    a_number = serializers.CharField(source="person.a_number", allow_null=True)
     is_minor = serializers.BooleanField(source="person.is_minor")
     is_unaccompanied = serializers.BooleanField(source="person.is_unaccompanied")
 
@@ -258,7 +258,9 @@ class EncounterSerializer(serializers.ModelSerializer):
 
 class ApprehensionSerializer(serializers.ModelSerializer):
     station: Any = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    apprehending_agent: Any = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    apprehending_agent: Any = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     persons = EncounterSerializer(source="encounters", many=True)
     family_units = FamilyUnitSerializer(many=True)
     relationships = serializers.SerializerMethodField()

@@ -27,7 +27,7 @@ class CaseStepSerializer(serializers.ModelSerializer):
     label = serializers.CharField(source="get_step_display", read_only=True)  # type: ignore[assignment]
     done = serializers.BooleanField(source="is_done", read_only=True)
     done_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
 
     class Meta:
@@ -59,10 +59,15 @@ class ReunificationCaseSerializer(serializers.ModelSerializer):
     adults = serializers.SerializerMethodField()
     separation: serializers.PrimaryKeyRelatedField[Any] = serializers.PrimaryKeyRelatedField(read_only=True)
     assigned_to: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
+    )
+    outcome = serializers.ChoiceField(
+        choices=[("", "Not closed"), *ReunificationCase.Outcome.choices],
+        read_only=True,
+        help_text="Empty until the case is closed.",
     )
     closed_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
     priority = serializers.SerializerMethodField()
     clocks = serializers.SerializerMethodField()
@@ -190,10 +195,10 @@ class WorklistItemSerializer(serializers.ModelSerializer):
     case_status = serializers.CharField(source="case.status", read_only=True)
     next_step_label = serializers.SerializerMethodField()
     claimed_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
     completed_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
 
     class Meta:

@@ -31,7 +31,7 @@ class CustodyPeriodSerializer(serializers.ModelSerializer):
     person = serializers.UUIDField(source="person_id", read_only=True)
     agency_label = serializers.CharField(source="get_agency_display", read_only=True)
     recorded_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
     is_open = serializers.SerializerMethodField()
 
@@ -104,10 +104,10 @@ class SeparationSerializer(serializers.ModelSerializer):
         slug_field="username", read_only=True
     )
     decided_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
     ended_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
 
     class Meta:
