@@ -182,7 +182,8 @@ def test_custody_transfer_form_records_and_keeps_input_on_error(client, fam, use
          "started_at": "2018-06-02T09:00", "started_at_tz": "America/Chicago"},
     )  # fmt: skip
     assert bad.status_code == 400
-    assert "Choose the agency that now has custody." in bad.content.decode() and 'value="Casa Padre"' in bad.content.decode()
+    assert "Choose the agency that now has custody." in bad.content.decode()
+    assert 'value="Casa Padre"' in bad.content.decode()
     good = client.post(
         url,
         {"person": str(fam.child.pk), "agency": "HHS_ORR", "facility": "Casa Padre",
