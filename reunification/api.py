@@ -21,6 +21,7 @@ from rest_framework.response import Response
 from audit.services import access_log_record
 from familylink.common.api import ApiView, ApiViewSet, check_year
 from familylink.common.errors import PermissionDenied, ValidationFailed
+from separations.models import CustodyPeriod
 
 from . import selectors, services
 from .models import ReunificationCase, WorklistItem
@@ -111,7 +112,7 @@ class ReunificationCaseViewSet(ApiViewSet, mixins.ListModelMixin, mixins.Retriev
                     by=request.user,
                     outcome=data.get("outcome") or ReunificationCase.Outcome.REUNIFIED,
                     note=data.get("note", ""),
-                    custody_agency=data.get("custody_agency"),
+                    custody_agency=data.get("custody_agency") or CustodyPeriod.Agency.RELEASED,
                     custody_facility=data.get("custody_facility", ""),
                     reunified_at=data.get("reunified_at"),
                     change_reason=reason,

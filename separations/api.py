@@ -166,7 +166,7 @@ class _DecisionView(ApiView):
     capabilities = ("decide_separation",)
     serializer_class = SeparationSerializer
     queryset = Separation.objects.none()
-    decide = staticmethod(services.separation_approve)
+    decide: Any = staticmethod(services.separation_approve)
 
     @extend_schema(request=DecisionInputSerializer, responses=SeparationSerializer)
     def post(self, request: Request, pk: Any) -> Response:

@@ -174,7 +174,7 @@ def separation_new(request: HttpRequest) -> HttpResponse:
         try:
             # The service runs even when the form found problems, so one round names them all.
             separation = with_every_error(
-                {name: list(errs) for name, errs in form.errors.items()},
+                {name: [str(e) for e in errs] for name, errs in form.errors.items()},
                 services.separation_request,
                 requester=request.user,
                 children=data.get("children") or [],
@@ -351,7 +351,7 @@ def custody_transfer_new(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         try:
             period = with_every_error(
-                {name: list(errs) for name, errs in form.errors.items()},
+                {name: [str(e) for e in errs] for name, errs in form.errors.items()},
                 services.custody_transfer,
                 person_id=person.pk,
                 agency=data.get("agency") or "",

@@ -27,11 +27,12 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.viewsets import GenericViewSet
 
+from .dates import MAX_YEAR, MIN_YEAR, check_year
 from .errors import BusinessRuleError, HardDeleteError, StaleVersionError, ValidationFailed
 from .pagination import MAX_PAGE, BoundedPageNumberPagination, page_number
 from .permissions import capability_permission
 
-__all__ = ["MAX_PAGE", "BoundedPageNumberPagination", "page_number"]
+__all__ = ["MAX_PAGE", "BoundedPageNumberPagination", "check_year", "page_number"]
 
 T = TypeVar("T")
 
@@ -39,7 +40,6 @@ NO_DELETE_DETAIL = (
     "Nothing is deleted in FamilyLink (rule 1). "
     "To correct a record, change it with PATCH and a change_reason."
 )
-MIN_YEAR, MAX_YEAR = 1900, 2100
 
 
 class PreconditionRequired(exceptions.APIException):
@@ -118,12 +118,6 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 # --- fields ------------------------------------------------------------------------------------
 
 
-def check_year(value: date | datetime, field: str) -> None:
-    """Refuse dates FamilyLink cannot hold (year 1 overflows time zone arithmetic)."""
-    if not MIN_YEAR <= value.year <= MAX_YEAR:
-        raise ValidationFailed({field: [f"Use a date between {MIN_YEAR} and {MAX_YEAR}."]})
-
-
 class AwareDateTimeField(serializers.DateTimeField):
     """ISO 8601 with its offset, between 1900 and 2100; a time without offset is refused."""
 
@@ -179,14 +173,14 @@ class ApiDialect:
     capabilities_for: dict[str, tuple[str, ...]] = {}
     authenticated_only = False  # reference data: any signed-in user
     public = False
-    request: Request
 
     def get_permissions(self) -> list[BasePermission]:
         if self.public:
             return [AllowAny()]
         if self.authenticated_only:
             return [IsAuthenticated()]
-        method = "GET" if self.request.method in ("HEAD", "OPTIONS") else (self.request.method or "")
+        request: Request = self.request  # type: ignore[attr-defined]
+        method = "GET" if request.method in ("HEAD", "OPTIONS") else (request.method or "")
         action = getattr(self, "action", None)
         wanted = self.capabilities_for.get(action or "", self.capabilities_for.get(method, self.capabilities))
         if not wanted:
@@ -285,14 +279,15 @@ def validated_partly(
     for name, field in serializer.fields.items():
         if field.read_only:
             continue
+        source = field.source or name
         try:
-            values[field.source] = field.run_validation(field.get_value(data))
+            values[source] = field.run_validation(field.get_value(data))
         except SkipField:
             continue
         except exceptions.ValidationError as exc:
             errors.update(flatten_errors({name: exc.detail}))
             # The service still runs (to report its own findings): an invalid field is absent.
-            values[field.source] = None
+            values[source] = None
     return values, errors
 
 

@@ -20,12 +20,12 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 
+from .dates import MAX_YEAR, MIN_DATE_YEAR, MIN_YEAR
 from .errors import ValidationFailed
 
 logger = logging.getLogger("familylink.api")
 
 MAX_DEPTH = 32
-MIN_YEAR, MAX_YEAR = 1900, 2100
 # C0 controls and DEL, except tab, line feed and carriage return that text may hold.
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 DATE_LIKE = re.compile(
@@ -56,8 +56,9 @@ def text_problem(value: str) -> str | None:
         year = int(match.group("year"))
         if year > MAX_YEAR:
             return f"This date is in the future; use a date between {MIN_YEAR} and {MAX_YEAR}."
-        if year < MIN_YEAR:
-            return f"This date is before {MIN_YEAR}; use a date between {MIN_YEAR} and {MAX_YEAR}."
+        floor = MIN_YEAR if match.group(2) else MIN_DATE_YEAR  # a time of day: time zone arithmetic
+        if year < floor:
+            return f"This date is before {floor}; use a date between {floor} and {MAX_YEAR}."
     return None
 
 
