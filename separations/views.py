@@ -73,6 +73,21 @@ def _apply_errors(form: Any, errors: dict[str, list[str]]) -> None:
             form.add_error(target, message)
 
 
+def _submit(form: Any, service: Any, /, **kwargs: Any) -> Any:
+    """Run `service` beside the (already cleaned) form's own checks: one round, every problem.
+
+    Returns what the service returns, or None when anything is wrong (nothing is saved then).
+    """
+    form_errors = {name: [str(e) for e in errs] for name, errs in form.errors.items()}
+    try:
+        return with_every_error(form_errors, service, **kwargs)
+    except ValidationFailed as exc:
+        _apply_errors(form, exc.errors)
+    except BusinessRuleError as exc:
+        form.add_error(None, str(exc))
+    return None
+
+
 # --- separations -----------------------------------------------------------------------------
 
 
@@ -171,25 +186,20 @@ def separation_new(request: HttpRequest) -> HttpResponse:
         form = SeparationRequestForm(request.POST, candidates=candidates, initial=initial)
         form.is_valid()
         data = form.cleaned_data
-        try:
-            # The service runs even when the form found problems, so one round names them all.
-            separation = with_every_error(
-                {name: [str(e) for e in errs] for name, errs in form.errors.items()},
-                services.separation_request,
-                requester=request.user,
-                children=data.get("children") or [],
-                adults=data.get("adults") or [],
-                reason_code=data.get("reason_code") or "",
-                occurred_at=data.get("occurred_at"),
-                narrative=data.get("narrative") or "",
-                place=data.get("place") or "",
-                family_unit=data.get("family_unit") or None,
-            )
-        except ValidationFailed as exc:
-            _apply_errors(form, exc.errors)
-        except BusinessRuleError as exc:
-            form.add_error(None, str(exc))
-        else:
+        # The service runs even when the form found problems, so one round names them all.
+        separation = _submit(
+            form,
+            services.separation_request,
+            requester=request.user,
+            children=data.get("children") or [],
+            adults=data.get("adults") or [],
+            reason_code=data.get("reason_code") or "",
+            occurred_at=data.get("occurred_at"),
+            narrative=data.get("narrative") or "",
+            place=data.get("place") or "",
+            family_unit=data.get("family_unit") or None,
+        )
+        if separation is not None:
             messages.success(
                 request,
                 f"Separation requested. A supervisor of station {separation.station.code} "
@@ -349,22 +359,17 @@ def custody_transfer_new(request: HttpRequest) -> HttpResponse:
         form = CustodyTransferForm(request.POST, initial=initial)
         form.is_valid()
         data = form.cleaned_data
-        try:
-            period = with_every_error(
-                {name: [str(e) for e in errs] for name, errs in form.errors.items()},
-                services.custody_transfer,
-                person_id=person.pk,
-                agency=data.get("agency") or "",
-                facility=data.get("facility") or "",
-                started_at=data.get("started_at"),
-                by=request.user,
-                change_reason=data.get("change_reason") or "",
-            )
-        except ValidationFailed as exc:
-            _apply_errors(form, exc.errors)
-        except BusinessRuleError as exc:
-            form.add_error(None, str(exc))
-        else:
+        period = _submit(
+            form,
+            services.custody_transfer,
+            person_id=person.pk,
+            agency=data.get("agency") or "",
+            facility=data.get("facility") or "",
+            started_at=data.get("started_at"),
+            by=request.user,
+            change_reason=data.get("change_reason") or "",
+        )
+        if period is not None:
             messages.success(
                 request,
                 f"{person.full_name} is now in {period.get_agency_display()} custody {period.facility}.",
