@@ -227,14 +227,7 @@ class ApiDialect:
 
     def check_if_match(self, request: Request, instance: Any, *, required: bool = True) -> int | None:
         """Refuse a stale If-Match (412) or, when `required`, a missing one (428); the version checked."""
-        sent = request.headers.get("If-Match")
-        if not sent:
-            if required:
-                raise PreconditionRequired()
-            return None
-        if sent.strip() not in (instance.etag, instance.etag.strip('"'), "W/" + instance.etag):
-            raise PreconditionFailed()
-        return int(instance.version)
+        return check_if_match(request, instance, required=required)
 
     def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
         response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
@@ -242,6 +235,18 @@ class ApiDialect:
         if instance is not None and 200 <= response.status_code < 300:
             response["ETag"] = instance.etag
         return response
+
+
+def check_if_match(request: Request, instance: Any, *, required: bool = True) -> int | None:
+    """Refuse a stale If-Match (412) or, when `required`, a missing one (428); the version checked."""
+    sent = request.headers.get("If-Match")
+    if not sent:
+        if required:
+            raise PreconditionRequired()
+        return None
+    if sent.strip() not in (instance.etag, instance.etag.strip('"'), "W/" + instance.etag):
+        raise PreconditionFailed()
+    return int(instance.version)
 
 
 class _Nobody(BasePermission):

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.django_db
 
 ROLES = ["field_agent", "supervisor", "hq_analyst", "coordinator", "auditor", "partner_agency"]
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-EXAMPLES_PER_OPERATION = 4
+EXAMPLES_PER_OPERATION = 5
 
 
 @pytest.fixture
