@@ -1,6 +1,5 @@
 """REST API of the apprehensions layer, exactly per shared/API-CONTRACT.md. Thin: scope, service, shape."""
 
-from collections.abc import Mapping
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet
@@ -14,7 +13,6 @@ from rest_framework.response import Response
 from audit.history import history_versions
 from audit.services import access_log_record
 from familylink.common.api import ApiViewSet
-from familylink.common.errors import ValidationFailed
 
 from .extensions import person_filters, prefetch_person_api_fields
 from .models import Apprehension, FamilyMembership, Person, Relationship, Station
@@ -39,13 +37,6 @@ from .serializers import (
 from .services import apprehension_record, person_update, relationship_create, relationship_update
 
 READ_PERSONS = ("read_persons_station", "read_persons_all", "read_persons_separated", "lookup_persons")
-
-
-def _body(request: Request) -> Mapping[str, Any]:
-    """The JSON object the rules of `services` check field by field (contract paths, agents' words)."""
-    if not isinstance(request.data, Mapping):
-        raise ValidationFailed({"non_field_errors": ["Send a JSON object."]})
-    return request.data
 
 
 def _log_view(request: Request, person: Person, action: str = "view") -> None:
@@ -168,7 +159,7 @@ class PersonViewSet(ApiViewSet, mixins.ListModelMixin):
         person = self._get_person(pk)
         version = self.check_if_match(request, person)
         person = person_update(
-            person_id=person.pk, user=request.user, data=_body(request), expected_version=version
+            person_id=person.pk, user=request.user, data=self.json_object(request), expected_version=version
         )
         person = self.with_etag(person_prefetch(Person.objects.filter(pk=person.pk)).get())
         return Response(PersonSerializer(person, context={"request": request}).data)
@@ -218,7 +209,9 @@ class ApprehensionViewSet(ApiViewSet, mixins.ListModelMixin, mixins.RetrieveMode
         return Response(self.get_serializer(self.with_etag(self.get_object())).data)
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        result = apprehension_record(user=request.user, data=_body(request), source=Relationship.Source.API)
+        result = apprehension_record(
+            user=request.user, data=self.json_object(request), source=Relationship.Source.API
+        )
         self.with_etag(result.apprehension)
         return Response(
             intake_response(result),
@@ -273,14 +266,19 @@ class RelationshipViewSet(ApiViewSet):
         return self._respond(self._get_relationship(pk))
 
     def create(self, request: Request) -> Response:
-        rel = relationship_create(user=request.user, data=_body(request), source=Relationship.Source.API)
+        rel = relationship_create(
+            user=request.user, data=self.json_object(request), source=Relationship.Source.API
+        )
         return self._respond(rel, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request: Request, pk: Any = None) -> Response:
         rel = self._get_relationship(pk)
         version = self.check_if_match(request, rel)
         rel = relationship_update(
-            relationship_id=rel.pk, user=request.user, data=_body(request), expected_version=version
+            relationship_id=rel.pk,
+            user=request.user,
+            data=self.json_object(request),
+            expected_version=version,
         )
         return self._respond(rel)
 

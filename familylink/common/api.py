@@ -208,6 +208,12 @@ class ApiDialect:
         """The request body, validated and shaped by `serializer_class`; else a 400 keyed by field."""
         return validated(serializer_class, request.data, context={"request": request, **context})
 
+    def json_object(self, request: Request) -> Mapping[str, Any]:
+        """The body as a JSON object, for services whose rules check it field by field."""
+        if not isinstance(request.data, Mapping):
+            raise ValidationFailed({"non_field_errors": ["Send a JSON object."]})
+        return request.data
+
     def validated_partly(
         self, serializer_class: type[serializers.Serializer], request: Request
     ) -> tuple[dict[str, Any], dict[str, list[str]]]:
