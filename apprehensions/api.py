@@ -3,18 +3,16 @@
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import exceptions, mixins, status, viewsets
+from django_filters import rest_framework as django_filters
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import exceptions, mixins, status
 from rest_framework.decorators import action
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from audit.history import history_versions
 from audit.services import access_log_record
-from familylink.common.api import ETagMixin, check_if_match
-from familylink.common.permissions import capability_permission
+from familylink.common.api import ApiViewSet
 
 from .extensions import person_filters, prefetch_person_api_fields
 from .models import Apprehension, FamilyMembership, Person, Relationship, Station
@@ -39,22 +37,6 @@ from .serializers import (
 from .services import apprehension_record, person_update, relationship_create, relationship_update
 
 READ_PERSONS = ("read_persons_station", "read_persons_all", "read_persons_separated", "lookup_persons")
-NO_DELETE_DETAIL = (
-    "Nothing is deleted in FamilyLink (rule 1). "
-    "To correct a record, change it with PATCH and a change_reason."
-)
-
-
-class NoDeleteMixin:
-    """DELETE on case data is 405 for every signed-in caller, whatever their role (401 when anonymous)."""
-
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        if request.method == "DELETE":
-            self.perform_authentication(request)  # type: ignore[attr-defined]
-            if not request.user or not request.user.is_authenticated:
-                raise exceptions.NotAuthenticated()
-            raise exceptions.MethodNotAllowed("DELETE", detail=NO_DELETE_DETAIL)
-        super().initial(request, *args, **kwargs)  # type: ignore[misc]
 
 
 def _log_view(request: Request, person: Person, action: str = "view") -> None:
@@ -90,55 +72,63 @@ def person_prefetch(queryset: QuerySet[Person]) -> QuerySet[Person]:
     return prefetch_person_api_fields(queryset)
 
 
-PERSON_FILTER_PARAMETERS = [
-    OpenApiParameter(
-        "q", OpenApiTypes.STR, description="Name: accent-, case- and typo-tolerant, either surname order."
-    ),
-    OpenApiParameter(
-        "a_number", OpenApiTypes.STR, description="Any accepted spelling (A12345678, 012-345-678…)."
-    ),
-    OpenApiParameter("date_of_birth", OpenApiTypes.DATE),
-    OpenApiParameter("is_minor", OpenApiTypes.BOOL),
-    OpenApiParameter("is_unaccompanied", OpenApiTypes.BOOL),
-    OpenApiParameter("station", OpenApiTypes.STR, description="Encountered at this station (code)."),
-    OpenApiParameter("separated", OpenApiTypes.BOOL, description="true = in an in-effect separation now."),
-    OpenApiParameter("custody_agency", OpenApiTypes.STR, description="Agency of the open custody period."),
-]
+class PersonFilter(django_filters.FilterSet):
+    """The contract's persons list filters; `person_search` reads each one (any A-number spelling…)."""
+
+    q = django_filters.CharFilter(
+        method="keep",
+        max_length=200,
+        help_text="Name: accent-, case- and typo-tolerant, either surname order.",
+    )
+    a_number = django_filters.CharFilter(
+        method="keep", max_length=32, help_text="Any accepted spelling (A12345678, 012-345-678…)."
+    )
+    date_of_birth = django_filters.DateFilter(method="keep")
+    is_minor = django_filters.BooleanFilter(method="keep")
+    is_unaccompanied = django_filters.BooleanFilter(method="keep")
+    station = django_filters.CharFilter(
+        method="keep", max_length=16, help_text="Encountered at this station."
+    )
+    separated = django_filters.BooleanFilter(
+        method="keep", help_text="true = in an in-effect separation now."
+    )
+    custody_agency = django_filters.CharFilter(
+        method="keep", max_length=16, help_text="Agency of the open custody period."
+    )
+
+    class Meta:
+        model = Person
+        fields: list[str] = []
+
+    def keep(self, queryset: QuerySet[Person], name: str, value: Any) -> QuerySet[Person]:
+        return queryset
+
+    def filter_queryset(self, queryset: QuerySet[Person]) -> QuerySet[Person]:
+        params = self.data
+        names = {"a_number", "date_of_birth", "is_minor", "is_unaccompanied", "station", *person_filters()}
+        filters = {name: params.get(name, "") for name in names}
+        return person_prefetch(
+            person_search(viewer=self.request.user, q=params.get("q", ""), filters=filters)
+        )
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List persons visible to you", parameters=PERSON_FILTER_PARAMETERS),
+    list=extend_schema(summary="List persons visible to you"),
     retrieve=extend_schema(summary="A person, with relationships and family units"),
     partial_update=extend_schema(
         summary="Edit a person's identity fields (If-Match required)", request=PersonPatchSerializer
     ),
 )
-class PersonViewSet(NoDeleteMixin, ETagMixin, viewsets.GenericViewSet, mixins.ListModelMixin):
+class PersonViewSet(ApiViewSet, mixins.ListModelMixin):
     serializer_class = PersonSerializer
+    filterset_class = PersonFilter
     queryset = Person.objects.none()
-    http_method_names = ["get", "patch", "head", "options", "delete", "put"]
-
-    def get_permissions(self) -> list[Any]:
-        if self.action == "partial_update":
-            return [capability_permission("record_intake")()]
-        if self.action == "history":
-            return [capability_permission("read_history")()]
-        return [capability_permission(*READ_PERSONS)()]
+    capabilities = READ_PERSONS
+    capabilities_for = {"partial_update": ("record_intake",), "history": ("read_history",)}
 
     def get_queryset(self) -> QuerySet[Person]:
-        params = self.request.query_params
-        filter_names = {
-            "a_number",
-            "date_of_birth",
-            "is_minor",
-            "is_unaccompanied",
-            "station",
-            *person_filters(),
-        }
-        filters = {name: params.get(name, "") for name in filter_names}
-        return person_prefetch(
-            person_search(viewer=self.request.user, q=params.get("q", ""), filters=filters)
-        )
+        # PersonFilter applies the viewer's scope through person_search.
+        return Person.objects.all()
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         response = super().list(request, *args, **kwargs)
@@ -161,33 +151,27 @@ class PersonViewSet(NoDeleteMixin, ETagMixin, viewsets.GenericViewSet, mixins.Li
 
     def retrieve(self, request: Request, pk: Any = None) -> Response:
         person = self._get_person(pk)
-        person = person_prefetch(Person.objects.filter(pk=person.pk)).get()
+        person = self.with_etag(person_prefetch(Person.objects.filter(pk=person.pk)).get())
         _log_view(request, person)
-        self._etag_instance = person
         return Response(PersonSerializer(person, context={"request": request}).data)
-
-    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        raise exceptions.MethodNotAllowed("PUT", detail="Use PATCH with If-Match to change a person.")
 
     def partial_update(self, request: Request, pk: Any = None) -> Response:
         person = self._get_person(pk)
-        check_if_match(request, person)
+        version = self.check_if_match(request, person)
         person = person_update(
-            person_id=person.pk, user=request.user, data=request.data, expected_version=person.version
+            person_id=person.pk, user=request.user, data=self.json_object(request), expected_version=version
         )
-        person = person_prefetch(Person.objects.filter(pk=person.pk)).get()
-        self._etag_instance = person
+        person = self.with_etag(person_prefetch(Person.objects.filter(pk=person.pk)).get())
         return Response(PersonSerializer(person, context={"request": request}).data)
 
     @extend_schema(
         summary="Every version of a person's record", responses=HistoryVersionSerializer(many=True)
     )
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], filterset_class=None)
     def history(self, request: Request, pk: Any = None) -> Response:
         person = self._get_person(pk)
         _log_view(request, person, action="history")
-        versions = history_versions(person)
-        page = self.paginate_queryset(versions)
+        page = self.paginate_queryset(history_versions(person))
         return self.get_paginated_response(page)
 
 
@@ -200,21 +184,11 @@ class PersonViewSet(NoDeleteMixin, ETagMixin, viewsets.GenericViewSet, mixins.Li
         responses={201: ApprehensionSerializer},
     ),
 )
-class ApprehensionViewSet(
-    NoDeleteMixin,
-    ETagMixin,
-    viewsets.GenericViewSet,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-):
+class ApprehensionViewSet(ApiViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
     serializer_class = ApprehensionSerializer
     queryset = Apprehension.objects.none()
-    http_method_names = ["get", "post", "head", "options", "delete"]
-
-    def get_permissions(self) -> list[Any]:
-        if self.action == "create":
-            return [capability_permission("record_intake")()]
-        return [capability_permission("read_persons_station", "read_persons_all")()]
+    capabilities = ("read_persons_station", "read_persons_all")
+    capabilities_for = {"create": ("record_intake",)}
 
     def get_queryset(self) -> QuerySet[Apprehension]:
         return (
@@ -232,13 +206,13 @@ class ApprehensionViewSet(
         )
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        instance = self.get_object()
-        self._etag_instance = instance
-        return Response(self.get_serializer(instance).data)
+        return Response(self.get_serializer(self.with_etag(self.get_object())).data)
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        result = apprehension_record(user=request.user, data=request.data, source=Relationship.Source.API)
-        self._etag_instance = result.apprehension
+        result = apprehension_record(
+            user=request.user, data=self.json_object(request), source=Relationship.Source.API
+        )
+        self.with_etag(result.apprehension)
         return Response(
             intake_response(result),
             status=status.HTTP_201_CREATED,
@@ -259,17 +233,14 @@ class ApprehensionViewSet(
         responses=RelationshipSerializer,
     ),
 )
-class RelationshipViewSet(NoDeleteMixin, ETagMixin, viewsets.GenericViewSet):
+class RelationshipViewSet(ApiViewSet):
     serializer_class = RelationshipSerializer
     queryset = Relationship.objects.none()
-    http_method_names = ["get", "post", "patch", "head", "options", "delete", "put"]
-
-    def get_permissions(self) -> list[Any]:
-        if self.action == "create":
-            return [capability_permission("record_intake")()]
-        if self.action == "partial_update":
-            return [capability_permission("record_intake", "edit_relationship_evidence")()]
-        return [capability_permission(*READ_PERSONS)()]
+    capabilities = READ_PERSONS
+    capabilities_for = {
+        "create": ("record_intake",),
+        "partial_update": ("record_intake", "edit_relationship_evidence"),
+    }
 
     def _get_relationship(self, pk: Any) -> Relationship:
         visible = persons_visible_to(self.request.user)
@@ -287,40 +258,39 @@ class RelationshipViewSet(NoDeleteMixin, ETagMixin, viewsets.GenericViewSet):
             raise exceptions.NotFound("No relationship with this id, or not one you may see.")
         return rel
 
+    def _respond(self, rel: Relationship, **kwargs: Any) -> Response:
+        rel = self.with_etag(Relationship.objects.select_related("from_person", "to_person").get(pk=rel.pk))
+        return Response(RelationshipSerializer(rel).data, **kwargs)
+
     def retrieve(self, request: Request, pk: Any = None) -> Response:
-        rel = self._get_relationship(pk)
-        self._etag_instance = rel
-        return Response(RelationshipSerializer(rel).data)
+        return self._respond(self._get_relationship(pk))
 
     def create(self, request: Request) -> Response:
-        rel = relationship_create(user=request.user, data=request.data, source=Relationship.Source.API)
-        rel = Relationship.objects.select_related("from_person", "to_person").get(pk=rel.pk)
-        self._etag_instance = rel
-        return Response(RelationshipSerializer(rel).data, status=status.HTTP_201_CREATED)
-
-    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        raise exceptions.MethodNotAllowed("PUT", detail="Use PATCH with If-Match to change a relationship.")
+        rel = relationship_create(
+            user=request.user, data=self.json_object(request), source=Relationship.Source.API
+        )
+        return self._respond(rel, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request: Request, pk: Any = None) -> Response:
         rel = self._get_relationship(pk)
-        check_if_match(request, rel)
+        version = self.check_if_match(request, rel)
         rel = relationship_update(
-            relationship_id=rel.pk, user=request.user, data=request.data, expected_version=rel.version
+            relationship_id=rel.pk,
+            user=request.user,
+            data=self.json_object(request),
+            expected_version=version,
         )
-        rel = Relationship.objects.select_related("from_person", "to_person").get(pk=rel.pk)
-        self._etag_instance = rel
-        return Response(RelationshipSerializer(rel).data)
+        return self._respond(rel)
 
 
 @extend_schema_view(list=extend_schema(summary="Stations (reference data)"))
-class StationViewSet(NoDeleteMixin, viewsets.ReadOnlyModelViewSet):
+class StationViewSet(ApiViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
     """Stations are reference data every signed-in user may read."""
 
     serializer_class = StationSerializer
-    permission_classes = [IsAuthenticated]
+    authenticated_only = True
     lookup_field = "code"
     pagination_class = None
-    http_method_names = ["get", "head", "options", "delete"]
 
     def get_queryset(self) -> QuerySet[Station]:
         return Station.objects.filter(withdrawn_at__isnull=True).order_by("code")

@@ -28,3 +28,4 @@ class ApprehensionsConfig(AppConfig):
             "read_persons_separated",
             order=30,
         )
+        navigation.register("Follow-ups", "apprehensions:documents_not_named", "read_persons_all", order=35)

@@ -231,6 +231,11 @@ class Relationship(BaseModel):
 
     history = HistoricalRecords()
 
+    @property
+    def document_not_named(self) -> bool:
+        """Evidence is `documented` but nobody named the document seen: a follow-up for HQ."""
+        return self.evidence == self.Evidence.DOCUMENTED and not self.document_kind
+
     class Meta:
         constraints = [
             models.CheckConstraint(

@@ -325,3 +325,19 @@ def apprehension_detail(apprehension: Apprehension) -> dict[str, Any]:
         .order_by("type")
     )
     return {"encounters": encounters, "family_units": units, "relationships": relationships}
+
+
+def relationships_document_not_named(*, viewer: Any) -> QuerySet[Relationship]:
+    """Relationships with `documented` evidence whose document was not named, oldest first.
+
+    Accepted so that a request built from the contract succeeds; HQ follows each one up.
+    """
+    visible = persons_visible_to(viewer).values("pk")
+    return (
+        Relationship.objects.filter(
+            evidence=Relationship.Evidence.DOCUMENTED, document_kind="", withdrawn_at__isnull=True
+        )
+        .filter(from_person__in=visible, to_person__in=visible)
+        .select_related("from_person", "to_person", "created_by")
+        .order_by("created_at", "id")
+    )

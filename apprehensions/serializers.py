@@ -132,6 +132,10 @@ class RelationshipSerializer(serializers.ModelSerializer):
     to = serializers.UUIDField(source="to_person_id")
     from_name = serializers.CharField(source="from_person.full_name")
     to_name = serializers.CharField(source="to_person.full_name")
+    document_not_named = serializers.BooleanField(
+        read_only=True,
+        help_text="Evidence is documented but the document seen was not named (HQ follows up).",
+    )
 
     class Meta:
         model = Relationship
@@ -147,6 +151,7 @@ class RelationshipSerializer(serializers.ModelSerializer):
             "note",
             "document_kind",
             "document_number",
+            "document_not_named",
             "apprehension",
             "created_at",
             "version",
@@ -181,7 +186,7 @@ class FamilyUnitSerializer(serializers.ModelSerializer):
 class PersonSerializer(serializers.ModelSerializer):
     """A person with their relationships, family units and the fields registered by higher apps."""
 
-    first_station: Any = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    first_station: Any = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
     relationships = serializers.SerializerMethodField()
     family_units = serializers.SerializerMethodField()
     identifiers = serializers.SerializerMethodField()
@@ -242,7 +247,7 @@ class PersonSerializer(serializers.ModelSerializer):
 class EncounterSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="person_id")
     name = serializers.CharField(source="person.full_name")
-    a_number = serializers.CharField(source="person.a_number")
+    a_number = serializers.CharField(source="person.a_number", allow_null=True)
     is_minor = serializers.BooleanField(source="person.is_minor")
     is_unaccompanied = serializers.BooleanField(source="person.is_unaccompanied")
 
@@ -253,7 +258,9 @@ class EncounterSerializer(serializers.ModelSerializer):
 
 class ApprehensionSerializer(serializers.ModelSerializer):
     station: Any = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    apprehending_agent: Any = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    apprehending_agent: Any = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     persons = EncounterSerializer(source="encounters", many=True)
     family_units = FamilyUnitSerializer(many=True)
     relationships = serializers.SerializerMethodField()

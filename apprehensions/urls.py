@@ -11,4 +11,5 @@ urlpatterns = [
     path("persons/<uuid:pk>/", views.person_page, name="person"),
     path("persons/<uuid:pk>/edit/", views.person_edit, name="person_edit"),
     path("persons/<uuid:pk>/relationships/new/", views.relationship_add, name="relationship_add"),
+    path("follow-ups/documents-not-named/", views.documents_not_named, name="documents_not_named"),
 ]

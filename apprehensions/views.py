@@ -33,6 +33,7 @@ from .selectors import (
     person_get_for_viewer,
     person_relationships,
     person_search,
+    relationships_document_not_named,
 )
 from .services import (
     apprehension_record,
@@ -449,3 +450,11 @@ def relationship_add(request: HttpRequest, pk: UUID) -> HttpResponse:
     else:
         form = RelationshipAddForm(initial={"direction": "to", "type": "parent", "evidence": "claimed"})
     return render(request, "apprehensions/relationship_add.html", {"person": person, "form": form})
+
+
+def documents_not_named(request: HttpRequest) -> HttpResponse:
+    """HQ's follow-up list: relationships with `documented` evidence whose document nobody named."""
+    _require(request, "read_persons_all")
+    queryset = relationships_document_not_named(viewer=request.user)
+    page = Paginator(queryset, 50).get_page(request.GET.get("page"))
+    return render(request, "apprehensions/documents_not_named.html", {"page": page})

@@ -139,7 +139,7 @@ class _Display:
         except Exception:  # noqa: BLE001
             return str(raw)
         if getattr(field, "choices", None):
-            return str(dict(field.flatchoices).get(raw, raw))
+            return str(dict(getattr(field, "flatchoices", [])).get(raw, raw))
         if field.is_relation and field.related_model is not None:
             key = (field.related_model, str(raw))
             if key not in self._related:

@@ -5,7 +5,7 @@ from uuid import UUID
 
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
 from django.utils.timezone import get_current_timezone_name
 
@@ -158,7 +158,7 @@ def _person_names(entries: Any) -> dict[str, str]:
     return names
 
 
-def access_log(request: HttpRequest) -> HttpResponse:
+def access_log(request: HttpRequest) -> HttpResponseBase:
     """Who viewed or did what, newest first, each row naming the person; filters and CSV export (auditors)."""
     if not has_capability(request.user, "read_access_log"):
         raise PermissionDenied("Only auditors read the access log.")
@@ -197,7 +197,7 @@ def access_log(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _access_log_csv(request: HttpRequest, entries: Any) -> HttpResponse:
+def _access_log_csv(request: HttpRequest, entries: Any) -> HttpResponseBase:
     """The filtered log as CSV (at most 100,000 rows); the export is itself logged."""
     import csv
 

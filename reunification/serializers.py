@@ -9,6 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from familylink.common.api import AwareDateTimeField
 from separations.models import CustodyPeriod
 
 from .clocks import case_clocks, case_priority
@@ -26,7 +27,7 @@ class CaseStepSerializer(serializers.ModelSerializer):
     label = serializers.CharField(source="get_step_display", read_only=True)  # type: ignore[assignment]
     done = serializers.BooleanField(source="is_done", read_only=True)
     done_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
 
     class Meta:
@@ -58,10 +59,15 @@ class ReunificationCaseSerializer(serializers.ModelSerializer):
     adults = serializers.SerializerMethodField()
     separation: serializers.PrimaryKeyRelatedField[Any] = serializers.PrimaryKeyRelatedField(read_only=True)
     assigned_to: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
+    )
+    outcome = serializers.ChoiceField(
+        choices=[("", "Not closed"), *ReunificationCase.Outcome.choices],
+        read_only=True,
+        help_text="Empty until the case is closed.",
     )
     closed_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
     priority = serializers.SerializerMethodField()
     clocks = serializers.SerializerMethodField()
@@ -127,8 +133,8 @@ class ReunificationCaseSerializer(serializers.ModelSerializer):
 class ChecklistChangeSerializer(serializers.Serializer):
     step = serializers.ChoiceField(choices=[s for s in STEP_ORDER if s != CaseStep.Step.REUNIFIED])
     done = serializers.BooleanField()
-    method = serializers.CharField(required=False, allow_blank=True, default="")
-    note = serializers.CharField(required=False, allow_blank=True, default="")
+    method = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
 CLOSING_OUTCOMES = [
@@ -153,7 +159,7 @@ class CasePatchSerializer(serializers.Serializer):
         choices=CustodyPeriod.Agency.values, required=False, default=CustodyPeriod.Agency.RELEASED
     )
     custody_facility = serializers.CharField(required=False, allow_blank=True, default="")
-    reunified_at = serializers.DateTimeField(required=False)
+    reunified_at = AwareDateTimeField(required=False)
     change_reason = serializers.CharField(required=False, allow_blank=True, default="")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -189,10 +195,10 @@ class WorklistItemSerializer(serializers.ModelSerializer):
     case_status = serializers.CharField(source="case.status", read_only=True)
     next_step_label = serializers.SerializerMethodField()
     claimed_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
     completed_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
 
     class Meta:

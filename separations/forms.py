@@ -69,7 +69,13 @@ class InstantFormMixin:
 
 
 def _instant_field(label: str, *, required: bool = True, help_text: str = "") -> forms.CharField:
-    return forms.CharField(label=label, required=required, widget=DateTimeLocalInput(), help_text=help_text)
+    return forms.CharField(
+        label=label,
+        required=required,
+        widget=DateTimeLocalInput(),
+        help_text=help_text,
+        error_messages={"required": f"Enter {label[0].lower()}{label[1:]}: the date and the time."},
+    )
 
 
 def _tz_field(label: str = "Time zone") -> forms.ChoiceField:

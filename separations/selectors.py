@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from apprehensions.models import Person, Station
+from familylink.common.dates import check_year
 from familylink.common.errors import ValidationFailed
 
 from .models import CustodyPeriod, ReasonCode, Separation, SeparationMember
@@ -67,6 +68,7 @@ def parse_instant(value: str | None, field_name: str, *, required: bool = False)
         raise ValidationFailed(
             {field_name: [f"{text[:40]!r} has no time zone; add the offset, e.g. 2018-06-20T09:00:00-06:00."]}
         )
+    check_year(parsed, field_name)
     return parsed
 
 

@@ -31,7 +31,7 @@ class CustodyPeriodSerializer(serializers.ModelSerializer):
     person = serializers.UUIDField(source="person_id", read_only=True)
     agency_label = serializers.CharField(source="get_agency_display", read_only=True)
     recorded_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
     is_open = serializers.SerializerMethodField()
 
@@ -104,10 +104,10 @@ class SeparationSerializer(serializers.ModelSerializer):
         slug_field="username", read_only=True
     )
     decided_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
     ended_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
 
     class Meta:
@@ -165,39 +165,6 @@ class SeparationSerializer(serializers.ModelSerializer):
             }
             for m in self._members(obj)
         ]
-
-
-class SeparationRequestSerializer(serializers.Serializer):
-    """Request body of `POST /api/v1/separations/` (documentation; the service validates)."""
-
-    children = serializers.ListField(child=serializers.UUIDField())
-    adults = serializers.ListField(child=serializers.UUIDField())
-    reason_code = serializers.CharField()
-    narrative = serializers.CharField(required=False, allow_blank=True)
-    occurred_at = serializers.DateTimeField(help_text="ISO 8601 with offset.")
-    place = serializers.CharField(required=False, allow_blank=True)
-    family_unit = serializers.UUIDField(required=False)
-    change_reason = serializers.CharField(required=False, allow_blank=True)
-
-
-class SeparationCorrectionSerializer(serializers.Serializer):
-    occurred_at = serializers.DateTimeField(required=False)
-    place = serializers.CharField(required=False, allow_blank=True)
-    narrative = serializers.CharField(required=False, allow_blank=True)
-    reason_code = serializers.CharField(required=False)
-    change_reason = serializers.CharField()
-
-
-class DecisionSerializer(serializers.Serializer):
-    comment = serializers.CharField(required=False, allow_blank=True, help_text="Required to reject.")
-
-
-class CustodyTransferSerializer(serializers.Serializer):
-    person = serializers.UUIDField()
-    agency = serializers.ChoiceField(choices=CustodyPeriod.Agency.choices)
-    facility = serializers.CharField(required=False, allow_blank=True)
-    started_at = serializers.DateTimeField(required=False, help_text="ISO 8601 with offset; default now.")
-    change_reason = serializers.CharField(required=False, allow_blank=True)
 
 
 def separated_child_row(row: SeparatedChild) -> dict[str, Any]:

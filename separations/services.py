@@ -92,7 +92,11 @@ def _load_persons(
     """
     persons: list[Person] = []
     if not isinstance(ids, list | tuple) or not ids:
-        errors[field] = [f"Name at least one person in {field}."]
+        errors[field] = [
+            "Choose at least one child who is separated."
+            if field == "children"
+            else "Choose at least one adult the children are separated from."
+        ]
         return persons
     seen: set[UUID] = set()
     for index, raw in enumerate(ids):
@@ -146,9 +150,11 @@ def separation_request(
     code = ReasonCode.objects.filter(
         code=(reason_code or "").strip().upper(), retired_at__isnull=True, withdrawn_at__isnull=True
     ).first()
-    if code is None:
+    if not (reason_code or "").strip():
+        errors["reason_code"] = ["Choose the reason for the separation."]
+    elif code is None:
         errors["reason_code"] = [
-            f"Unknown or retired reason code {str(reason_code or '')[:60]!r}; choose one from the list."
+            f"Unknown or retired reason code {str(reason_code)[:60]!r}; choose one from the list."
         ]
     elif code.narrative_required and not narrative:
         errors["narrative"] = [
@@ -584,7 +590,9 @@ def custody_transfer(
     errors: dict[str, list[str]] = {}
     agency = (agency or "").strip().upper()
     facility = (facility or "").strip()
-    if agency not in CustodyPeriod.Agency.values:
+    if not agency:
+        errors["agency"] = ["Choose the agency that now has custody."]
+    elif agency not in CustodyPeriod.Agency.values:
         errors["agency"] = [
             f"Unknown agency {agency[:30]!r}; use one of {', '.join(CustodyPeriod.Agency.values)}."
         ]

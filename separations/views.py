@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from apprehensions.models import FamilyMembership, Person, Relationship
 from apprehensions.visibility import persons_visible_to
-from familylink.common.errors import BusinessRuleError, ValidationFailed
+from familylink.common.errors import BusinessRuleError, ValidationFailed, with_every_error
 from familylink.common.models import User
 from familylink.common.roles import has_capability, user_roles
 
@@ -64,12 +64,29 @@ def person_record_url(person: Person) -> str:
 
 
 def _apply_errors(form: Any, errors: dict[str, list[str]]) -> None:
-    """Put a service's field-path errors (`children[1]`) on the form's fields."""
+    """Put a service's field-path errors (`children[1]`) on the form's fields (not twice on one field)."""
     for path, messages_ in errors.items():
         name = path.split("[", 1)[0].split(".", 1)[0]
         target = name if name in form.fields else None
+        if target is not None and target in form.errors:
+            continue
         for message in messages_:
             form.add_error(target, message)
+
+
+def _submit(form: Any, service: Any, /, **kwargs: Any) -> Any:
+    """Run `service` beside the (already cleaned) form's own checks: one round, every problem.
+
+    Returns what the service returns, or None when anything is wrong (nothing is saved then).
+    """
+    form_errors = {name: [str(e) for e in errs] for name, errs in form.errors.items()}
+    try:
+        return with_every_error(form_errors, service, **kwargs)
+    except ValidationFailed as exc:
+        _apply_errors(form, exc.errors)
+    except BusinessRuleError as exc:
+        form.add_error(None, str(exc))
+    return None
 
 
 # --- separations -----------------------------------------------------------------------------
@@ -168,30 +185,28 @@ def separation_new(request: HttpRequest) -> HttpResponse:
         initial["children" if person.is_minor else "adults"] = [str(person.pk)]
     if request.method == "POST":
         form = SeparationRequestForm(request.POST, candidates=candidates, initial=initial)
-        if form.is_valid():
-            data = form.cleaned_data
-            try:
-                separation = services.separation_request(
-                    requester=request.user,
-                    children=data["children"],
-                    adults=data["adults"],
-                    reason_code=data["reason_code"],
-                    occurred_at=data["occurred_at"],
-                    narrative=data["narrative"],
-                    place=data["place"],
-                    family_unit=data["family_unit"] or None,
-                )
-            except ValidationFailed as exc:
-                _apply_errors(form, exc.errors)
-            except BusinessRuleError as exc:
-                form.add_error(None, str(exc))
-            else:
-                messages.success(
-                    request,
-                    f"Separation requested. A supervisor of station {separation.station.code} "
-                    "other than you must approve it before it takes effect.",
-                )
-                return redirect("separations:detail", pk=separation.pk)
+        form.is_valid()
+        data = form.cleaned_data
+        # The service runs even when the form found problems, so one round names them all.
+        separation = _submit(
+            form,
+            services.separation_request,
+            requester=request.user,
+            children=data.get("children") or [],
+            adults=data.get("adults") or [],
+            reason_code=data.get("reason_code") or "",
+            occurred_at=data.get("occurred_at"),
+            narrative=data.get("narrative") or "",
+            place=data.get("place") or "",
+            family_unit=data.get("family_unit") or None,
+        )
+        if separation is not None:
+            messages.success(
+                request,
+                f"Separation requested. A supervisor of station {separation.station.code} "
+                "other than you must approve it before it takes effect.",
+            )
+            return redirect("separations:detail", pk=separation.pk)
     else:
         form = SeparationRequestForm(candidates=candidates, initial=initial)
     log_person_views(user=request.user, persons=candidates, channel="web", path=request.path)
@@ -342,27 +357,24 @@ def custody_transfer_new(request: HttpRequest) -> HttpResponse:
     initial = {"started_at_tz": default_time_zone(request.user)}
     if request.method == "POST":
         form = CustodyTransferForm(request.POST, initial=initial)
-        if form.is_valid():
-            data = form.cleaned_data
-            try:
-                period = services.custody_transfer(
-                    person_id=person.pk,
-                    agency=data["agency"],
-                    facility=data["facility"],
-                    started_at=data["started_at"],
-                    by=request.user,
-                    change_reason=data["change_reason"],
-                )
-            except ValidationFailed as exc:
-                _apply_errors(form, exc.errors)
-            except BusinessRuleError as exc:
-                form.add_error(None, str(exc))
-            else:
-                messages.success(
-                    request,
-                    f"{person.full_name} is now in {period.get_agency_display()} custody {period.facility}.",
-                )
-                return redirect(person_record_url(person))
+        form.is_valid()
+        data = form.cleaned_data
+        period = _submit(
+            form,
+            services.custody_transfer,
+            person_id=person.pk,
+            agency=data.get("agency") or "",
+            facility=data.get("facility") or "",
+            started_at=data.get("started_at"),
+            by=request.user,
+            change_reason=data.get("change_reason") or "",
+        )
+        if period is not None:
+            messages.success(
+                request,
+                f"{person.full_name} is now in {period.get_agency_display()} custody {period.facility}.",
+            )
+            return redirect(person_record_url(person))
     else:
         form = CustodyTransferForm(initial=initial)
     log_person_views(user=request.user, persons=[person], channel="web", path=request.path)

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
@@ -16,6 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from familylink.common.dates import MAX_YEAR, MIN_YEAR
 from familylink.common.errors import BusinessRuleError, PermissionDenied, ValidationFailed
 from familylink.common.roles import has_capability
 from familylink.common.text import fold
@@ -46,7 +48,6 @@ from .rules import (
     age_on,
     as_uuid,
     check_age_gap,
-    check_documented,
     clean_person_fields,
     clean_relationship_codes,
     clean_text,
@@ -136,6 +137,9 @@ def _parse_occurred_at(value: Any, errors: Errors) -> datetime | None:
             )
             return None
     assert when is not None
+    if not MIN_YEAR <= when.year <= MAX_YEAR:
+        add_error(errors, "occurred_at", f"Use a date between {MIN_YEAR} and {MAX_YEAR}.")
+        return None
     if timezone.is_naive(when):
         add_error(
             errors,
@@ -212,17 +216,39 @@ def _describe_entered(values: Mapping[str, Any]) -> str:
     return ", ".join(p for p in parts if p)
 
 
-@reports_a_number_conflicts
-def apprehension_validate(*, user: Any, data: Any) -> IntakePlan:
-    """Check every rule of an intake and resolve who each person is; write nothing.
+@dataclass(frozen=True)
+class _Ref:
+    """A relationship end naming a person of this encounter by ref (a plan once resolved)."""
 
-    Raises ValidationFailed (all problems at once, keyed by field path) or PermissionDenied.
-    """
-    if not has_capability(user, "record_intake"):
-        raise PermissionDenied("Your role cannot record apprehensions.")
-    if not isinstance(data, Mapping):
-        raise ValidationFailed({"non_field_errors": ["Send the apprehension as a JSON object."]})
-    errors: Errors = {}
+    ref: str
+
+
+@dataclass
+class ParsedIntake:
+    """Stage 1 (parse): the request read field by field; only the station is looked up."""
+
+    occurred_at: datetime | None
+    station: Station | None
+    location_description: str
+    change_reason: str
+    encounter_date: date
+    persons: list[dict[str, Any]]
+    refs: dict[str, int]
+    family_units: list[dict[str, Any]]
+    relationships: list[tuple[int, dict[str, Any], dict[str, Any]]]
+
+
+@dataclass
+class ResolvedIntake:
+    """Stage 2 (resolve): who each person is, and the persons on file the request names."""
+
+    persons: list[PersonPlan]
+    by_ref: dict[str, PersonPlan]
+    on_file: dict[Any, Person]
+
+
+def intake_parse(*, user: Any, data: Mapping[str, Any], errors: Errors) -> ParsedIntake:
+    """Parse: read and clean every field of an intake; problems go to `errors` by contract path."""
     today = timezone.localdate()
 
     occurred_at = _parse_occurred_at(data.get("occurred_at"), errors)
@@ -307,6 +333,98 @@ def apprehension_validate(*, user: Any, data: Any) -> IntakePlan:
             entry["identifiers"] = _clean_identifiers(raw.get("identifiers"), f"{prefix}.identifiers", errors)
         entries.append(entry)
 
+    # 3. Family units: persons of this encounter, each in at most one unit of it.
+    raw_units = data.get("family_units") or []
+    units: list[dict[str, Any]] = []
+    unit_of: dict[str, int] = {}
+    if not isinstance(raw_units, Sequence) or isinstance(raw_units, str):
+        add_error(errors, "family_units", "Family units must be a list of {members: [refs]}.")
+        raw_units = []
+    for u, raw_unit in enumerate(raw_units):
+        prefix = f"family_units[{u}]"
+        members = raw_unit.get("members") if isinstance(raw_unit, Mapping) else None
+        if not isinstance(members, Sequence) or isinstance(members, str):
+            add_error(errors, f"{prefix}.members", "List the refs of the persons in this family unit.")
+            continue
+        if len(members) < 2:
+            add_error(errors, f"{prefix}.members", "A family unit has at least two persons; list their refs.")
+        unit_refs: list[str] = []
+        for m, member in enumerate(members):
+            ref = str(member).strip()
+            if ref not in seen_refs:
+                add_error(
+                    errors,
+                    f"{prefix}.members[{m}]",
+                    f"{member!r} is not the ref of a person in this encounter; use one of "
+                    f"{', '.join(seen_refs) or 'the persons refs'}.",
+                )
+                continue
+            if ref in unit_of:
+                add_error(
+                    errors,
+                    f"{prefix}.members[{m}]",
+                    f"{ref} is already in family_units[{unit_of[ref]}]; put each person in one family unit.",
+                )
+                continue
+            unit_of[ref] = u
+            unit_refs.append(ref)
+        label = clean_text(
+            raw_unit.get("label"),
+            label="Family unit label",
+            max_length=120,
+            path=f"{prefix}.label",
+            errors=errors,
+        )
+        units.append({"index": u, "refs": unit_refs, "label": label})
+
+    # 4. Relationships: ends are persons of this encounter (ref) or already on file (id).
+    raw_rels = data.get("relationships") or []
+    if not isinstance(raw_rels, Sequence) or isinstance(raw_rels, str):
+        add_error(errors, "relationships", "Relationships must be a list of {from, to, type, evidence}.")
+        raw_rels = []
+    rel_entries = []
+    for r, raw_rel in enumerate(raw_rels):
+        prefix = f"relationships[{r}]"
+        if not isinstance(raw_rel, Mapping):
+            add_error(errors, prefix, "Each relationship is an object with from, to, type and evidence.")
+            continue
+        values = clean_relationship_codes(raw_rel, prefix=prefix, errors=errors)
+        ends: dict[str, Any] = {}
+        for end in ("from", "to"):
+            token = raw_rel.get(end)
+            text = "" if token is None else str(token).strip()
+            if not text:
+                add_error(
+                    errors, f"{prefix}.{end}", f"Say who the relationship is {end}: a person ref or id."
+                )
+            elif text in seen_refs:
+                ends[end] = _Ref(text)
+            elif as_uuid(text) is not None:
+                ends[end] = as_uuid(text)
+            else:
+                add_error(
+                    errors,
+                    f"{prefix}.{end}",
+                    f"{token!r} is neither a person of this encounter (ref) nor the id of a person on file.",
+                )
+        rel_entries.append((r, values, ends))
+    return ParsedIntake(
+        occurred_at=occurred_at,
+        station=station,
+        location_description=location,
+        change_reason=change_reason,
+        encounter_date=encounter_date,
+        persons=entries,
+        refs=seen_refs,
+        family_units=units,
+        relationships=rel_entries,
+    )
+
+
+def intake_resolve(*, user: Any, parsed: ParsedIntake, errors: Errors) -> ResolvedIntake:
+    """Resolve: each person on file (by id or A-number) or new; the relationship ends on file."""
+    entries, occurred_at, station = parsed.persons, parsed.occurred_at, parsed.station
+    encounter_date = parsed.encounter_date
     # 2. Who is already on file: by id, and by A-number (never a second person with one A-number).
     existing_ids = {e["existing_id"] for e in entries if e.get("existing_id")}
     a_numbers = {e["values"]["a_number"] for e in entries if e.get("values", {}).get("a_number")}
@@ -456,105 +574,41 @@ def apprehension_validate(*, user: Any, data: Any) -> IntakePlan:
                     "check the number, or use that person's record.",
                 )
 
-    # 3. Family units: persons of this encounter, each in at most one unit of it.
-    raw_units = data.get("family_units") or []
-    units: list[dict[str, Any]] = []
-    unit_of: dict[str, int] = {}
-    if not isinstance(raw_units, Sequence) or isinstance(raw_units, str):
-        add_error(errors, "family_units", "Family units must be a list of {members: [refs]}.")
-        raw_units = []
-    for u, raw_unit in enumerate(raw_units):
-        prefix = f"family_units[{u}]"
-        members = raw_unit.get("members") if isinstance(raw_unit, Mapping) else None
-        if not isinstance(members, Sequence) or isinstance(members, str):
-            add_error(errors, f"{prefix}.members", "List the refs of the persons in this family unit.")
-            continue
-        if len(members) < 2:
-            add_error(errors, f"{prefix}.members", "A family unit has at least two persons; list their refs.")
-        unit_plans = []
-        for m, member in enumerate(members):
-            ref = str(member).strip()
-            if ref not in seen_refs:
-                add_error(
-                    errors,
-                    f"{prefix}.members[{m}]",
-                    f"{member!r} is not the ref of a person in this encounter; use one of "
-                    f"{', '.join(seen_refs) or 'the persons refs'}.",
-                )
-                continue
-            if ref in unit_of:
-                add_error(
-                    errors,
-                    f"{prefix}.members[{m}]",
-                    f"{ref} is already in family_units[{unit_of[ref]}]; put each person in one family unit.",
-                )
-                continue
-            unit_of[ref] = u
-            if ref in by_ref:
-                unit_plans.append(by_ref[ref])
-        label = clean_text(
-            raw_unit.get("label"),
-            label="Family unit label",
-            max_length=120,
-            path=f"{prefix}.label",
-            errors=errors,
-        )
-        units.append({"index": u, "members": unit_plans, "label": label})
-
-    # 4. Relationships: ends are persons of this encounter (ref) or already on file (id).
-    raw_rels = data.get("relationships") or []
-    if not isinstance(raw_rels, Sequence) or isinstance(raw_rels, str):
-        add_error(errors, "relationships", "Relationships must be a list of {from, to, type, evidence}.")
-        raw_rels = []
-    rel_entries = []
-    end_ids: set[Any] = set()
-    for r, raw_rel in enumerate(raw_rels):
-        prefix = f"relationships[{r}]"
-        if not isinstance(raw_rel, Mapping):
-            add_error(errors, prefix, "Each relationship is an object with from, to, type and evidence.")
-            continue
-        values = clean_relationship_codes(raw_rel, prefix=prefix, errors=errors)
-        check_documented(values, prefix=prefix, errors=errors)
-        ends: dict[str, Any] = {}
-        for end in ("from", "to"):
-            token = raw_rel.get(end)
-            text = "" if token is None else str(token).strip()
-            if not text:
-                add_error(
-                    errors, f"{prefix}.{end}", f"Say who the relationship is {end}: a person ref or id."
-                )
-            elif text in seen_refs:
-                ends[end] = by_ref.get(text)  # None when that person itself is invalid
-            elif as_uuid(text) is not None:
-                ends[end] = as_uuid(text)
-                end_ids.add(ends[end])
-            else:
-                add_error(
-                    errors,
-                    f"{prefix}.{end}",
-                    f"{token!r} is neither a person of this encounter (ref) nor the id of a person on file.",
-                )
-        rel_entries.append((r, values, ends))
+    end_ids = {end for _, _, ends in parsed.relationships for end in ends.values() if isinstance(end, UUID)}
     missing_ids = end_ids - set(on_file)
     if missing_ids:
         for person in persons_visible_to(user).filter(pk__in=missing_ids):
             on_file[person.pk] = person
             visible_ids.add(person.pk)
+    # A relationship end given by id must be a person this user may see (else: as an unknown id).
+    on_file = {pk: person for pk, person in on_file.items() if pk in visible_ids}
+    return ResolvedIntake(persons=plans, by_ref=by_ref, on_file=on_file)
+
+
+def intake_rules(
+    *, parsed: ParsedIntake, who: ResolvedIntake, errors: Errors
+) -> tuple[list[dict[str, Any]], list[RelationshipPlan]]:
+    """Rules: family units and relationships checked against who the persons turned out to be."""
+    plans, by_ref, on_file = who.persons, who.by_ref, who.on_file
+    units = [
+        {"index": u["index"], "members": [by_ref[r] for r in u["refs"] if r in by_ref], "label": u["label"]}
+        for u in parsed.family_units
+    ]
     plan_by_pk = {p.person.pk: p for p in plans}
     rel_plans: list[RelationshipPlan] = []
     # New persons have no parent links on file yet: walking from them needs no query.
     new_ids = {p.person.pk for p in plans if p.is_new}
     graph = ParentGraph(loader=lambda ids: db_parent_children([i for i in ids if i not in new_ids]))
     seen_links: dict[tuple[Any, Any, str], int] = {}
-    for r, values, ends in rel_entries:
+    for r, values, ends in parsed.relationships:
         prefix = f"relationships[{r}]"
         resolved: dict[str, Any] = {}
         for end, target in ends.items():
-            if isinstance(target, PersonPlan) or target is None:
-                resolved[end] = target
+            if isinstance(target, _Ref):
+                resolved[end] = by_ref.get(target.ref)  # None when that person itself is invalid
                 continue
             person = on_file.get(target)
-            if person is None or person.is_withdrawn or person.pk not in visible_ids:
+            if person is None or person.is_withdrawn:
                 add_error(
                     errors,
                     f"{prefix}.{end}",
@@ -611,6 +665,31 @@ def apprehension_validate(*, user: Any, data: Any) -> IntakePlan:
             graph.add(a_person.pk, b_person.pk)
         rel_plans.append(RelationshipPlan(r, a, b, values))
 
+    return units, rel_plans
+
+
+@reports_a_number_conflicts
+def apprehension_validate(*, user: Any, data: Any) -> IntakePlan:
+    """Check every rule of an intake and resolve who each person is; write nothing.
+
+    Three stages, each adding to one `errors` dict so every problem is reported at once:
+    `intake_parse` → `intake_resolve` → `intake_rules`.
+    Raises ValidationFailed (keyed by field path) or PermissionDenied.
+    """
+    if not has_capability(user, "record_intake"):
+        raise PermissionDenied("Your role cannot record apprehensions.")
+    if not isinstance(data, Mapping):
+        raise ValidationFailed({"non_field_errors": ["Send the apprehension as a JSON object."]})
+    errors: Errors = {}
+    parsed = intake_parse(user=user, data=data, errors=errors)
+    who = intake_resolve(user=user, parsed=parsed, errors=errors)
+    units, rel_plans = intake_rules(parsed=parsed, who=who, errors=errors)
+    occurred_at, station, plans = parsed.occurred_at, parsed.station, who.persons
+    location, change_reason, encounter_date = (
+        parsed.location_description,
+        parsed.change_reason,
+        parsed.encounter_date,
+    )
     if errors:
         raise ValidationFailed(errors)
     assert occurred_at is not None and station is not None

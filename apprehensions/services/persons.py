@@ -25,7 +25,6 @@ from .rules import (
     add_error,
     as_uuid,
     check_age_gap,
-    check_documented,
     clean_person_fields,
     clean_relationship_codes,
     clean_text,
@@ -240,7 +239,6 @@ def relationship_create(*, user: Any, data: Any, source: str = Relationship.Sour
     errors: Errors = {}
     _unknown_fields(data, ("from", "to", "type", *RELATIONSHIP_EVIDENCE_FIELDS), errors)
     values = clean_relationship_codes(data, prefix="", errors=errors)
-    check_documented(values, prefix="", errors=errors)
     reason = _change_reason(data, "relationship recorded", errors)
     persons: dict[str, Person] = {}
     for end in ("from", "to"):
@@ -313,7 +311,6 @@ def relationship_update(
         "evidence": values.get("evidence", rel.evidence),
         "document_kind": values.get("document_kind", rel.document_kind),
     }
-    check_documented(merged, prefix="", errors=errors)
     if "type" in values and values["type"] != rel.type and "type" not in errors:
         _relationship_rules(
             from_person=rel.from_person,

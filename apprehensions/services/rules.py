@@ -219,7 +219,12 @@ def clean_person_fields(
 def clean_relationship_codes(
     raw: Mapping[str, Any], *, prefix: str, errors: Errors, partial: bool = False
 ) -> dict[str, Any]:
-    """Type, evidence and the document seen; `documented` evidence names its document."""
+    """Type, evidence and the document seen.
+
+    `documented` evidence without `document_kind` is accepted (the contract names no such field):
+    the relationship records the document as not named and HQ follows it up
+    (`Relationship.document_not_named`, the "Documents not named" list).
+    """
     cleaned: dict[str, Any] = {}
     if not partial or "type" in raw:
         rel_type = str(raw.get("type") or "").strip()
@@ -255,15 +260,6 @@ def clean_relationship_codes(
                 errors=errors,
             )
     return cleaned
-
-
-def check_documented(cleaned: Mapping[str, Any], *, prefix: str, errors: Errors) -> None:
-    if cleaned.get("evidence") == Relationship.Evidence.DOCUMENTED and not cleaned.get("document_kind"):
-        add_error(
-            errors,
-            join_path(prefix, "document_kind"),
-            "Evidence is 'documented': name the document seen (e.g. birth certificate) in document kind.",
-        )
 
 
 def check_age_gap(

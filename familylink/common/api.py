@@ -1,17 +1,45 @@
-"""API plumbing shared by every app: error mapping, ETag concurrency, the token endpoint."""
+"""The one dialect of FamilyLink's API: every endpoint of every app is built on `ApiView` or `ApiViewSet`.
 
-from typing import Any
+In one place: the capability check (`capabilities`, per method or action in `capabilities_for`),
+405 for a method the endpoint does not offer (every DELETE on case data) before any role check,
+input validation through a serializer (`validated`, a 400 keyed by the contract's field paths),
+ETag / If-Match, a bounded paginator, and the mapping of domain errors to HTTP statuses.
+Apps write no plumbing of their own.
+"""
+
+import re
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any, TypeVar
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import exceptions, status
-from rest_framework.authtoken.views import ObtainAuthToken
-from rest_framework.permissions import AllowAny
+from django.http import Http404
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, serializers, status
+from rest_framework.authtoken.serializers import AuthTokenSerializer
+from rest_framework.fields import SkipField
+from rest_framework.generics import GenericAPIView
+from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.viewsets import GenericViewSet
 
+from .dates import MAX_YEAR, MIN_YEAR, check_year
 from .errors import BusinessRuleError, HardDeleteError, StaleVersionError, ValidationFailed
+from .pagination import MAX_PAGE, BoundedPageNumberPagination, page_number
+from .permissions import capability_permission
+
+__all__ = ["MAX_PAGE", "BoundedPageNumberPagination", "check_year", "page_number"]
+
+T = TypeVar("T")
+
+NO_DELETE_DETAIL = (
+    "Nothing is deleted in FamilyLink (rule 1). "
+    "To correct a record, change it with PATCH and a change_reason."
+)
 
 
 class PreconditionRequired(exceptions.APIException):
@@ -26,10 +54,40 @@ class PreconditionFailed(exceptions.APIException):
     default_code = "precondition_failed"
 
 
+# --- errors ------------------------------------------------------------------------------------
+
+
+def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested errors as the contract's field paths: `persons[1].a_number`, `checklist[0].step`."""
+    if isinstance(detail, Mapping):
+        out: dict[str, list[str]] = {}
+        for key, value in detail.items():
+            if isinstance(key, int):  # a ListField's errors by position
+                out.update(flatten_errors(value, f"{prefix}[{key}]"))
+                continue
+            name = str(key)
+            if name == "non_field_errors" and prefix:
+                name = ""
+            out.update(flatten_errors(value, f"{prefix}.{name}" if prefix and name else prefix or name))
+        return out
+    if isinstance(detail, list) and detail and all(isinstance(d, Mapping | list) for d in detail):
+        out = {}
+        for index, value in enumerate(detail):
+            if value:
+                out.update(flatten_errors(value, f"{prefix}[{index}]"))
+        return out
+    messages = detail if isinstance(detail, list) else [detail]
+    return {prefix or "non_field_errors": [str(m) for m in messages]} if messages else {}
+
+
 def _django_validation_errors(exc: DjangoValidationError) -> dict[str, list[str]]:
     if hasattr(exc, "error_dict"):
         return {field: [m for e in errs for m in e.messages] for field, errs in exc.error_dict.items()}
     return {"non_field_errors": list(exc.messages)}
+
+
+def request_id_of(request: Any) -> str:
+    return str(getattr(getattr(request, "_request", request), "request_id", "") or "")
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -38,28 +96,144 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, DjangoValidationError):
         return Response(_django_validation_errors(exc), status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, exceptions.ValidationError):
+        return Response(flatten_errors(exc.detail), status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, BusinessRuleError):
-        return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-    if isinstance(exc, HardDeleteError):
-        return Response({"detail": str(exc)}, status=status.HTTP_405_METHOD_NOT_ALLOWED)
-    if isinstance(exc, StaleVersionError):
+        exc = exceptions.APIException(str(exc))
+        exc.status_code = status.HTTP_409_CONFLICT
+    elif isinstance(exc, HardDeleteError):
+        exc = exceptions.MethodNotAllowed("DELETE", detail=str(exc))
+    elif isinstance(exc, StaleVersionError):
         exc = PreconditionFailed(str(exc) or None)
-    if isinstance(exc, DjangoPermissionDenied) and not isinstance(exc, exceptions.PermissionDenied):
+    elif isinstance(exc, DjangoPermissionDenied) and not isinstance(exc, exceptions.PermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
-    return drf_exception_handler(exc, context)
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound(str(exc) or None)
+    response = drf_exception_handler(exc, context)
+    if response is not None and isinstance(response.data, dict) and "detail" in response.data:
+        response.data["request_id"] = request_id_of(context.get("request"))
+    return response
 
 
-def check_if_match(request: Request, instance: Any) -> None:
-    """Refuse a write without If-Match (428) or with a stale one (412)."""
-    sent = request.headers.get("If-Match")
-    if not sent:
-        raise PreconditionRequired()
-    if sent.strip() not in (instance.etag, instance.etag.strip('"'), "W/" + instance.etag):
-        raise PreconditionFailed()
+# --- fields ------------------------------------------------------------------------------------
 
 
-class ETagMixin:
-    """Adds the record's ETag header to single-record responses."""
+class AwareDateTimeField(serializers.DateTimeField):
+    """ISO 8601 with its offset, between 1900 and 2100; a time without offset is refused."""
+
+    default_error_messages = {
+        "invalid": "Enter a date and time with its offset, e.g. 2018-06-01T14:00:00-06:00.",
+        "naive": "Include the time zone offset, e.g. 2018-06-01T14:00:00-06:00.",
+        "year": f"Use a date between {MIN_YEAR} and {MAX_YEAR}.",
+    }
+
+    def to_internal_value(self, value: Any) -> datetime:
+        if isinstance(value, str):
+            # A `+` left unescaped in a query string arrives as a space.
+            value = re.sub(r" (\d{2}:?\d{2})$", r"+\1", value.strip())
+            try:
+                parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                self.fail("invalid")
+            if timezone.is_naive(parsed):
+                self.fail("naive")
+        result = super().to_internal_value(value)
+        if not MIN_YEAR <= result.year <= MAX_YEAR:
+            self.fail("year")
+        return result
+
+
+class BoundedDateField(serializers.DateField):
+    default_error_messages = {"year": f"Use a date between {MIN_YEAR} and {MAX_YEAR}."}
+
+    def to_internal_value(self, value: Any) -> date:
+        result = super().to_internal_value(value)
+        if not MIN_YEAR <= result.year <= MAX_YEAR:
+            self.fail("year")
+        return result
+
+
+def without(data: Mapping[str, T], *keys: str) -> dict[str, T]:
+    """`data` less `keys`: the rest goes to a service as keyword arguments."""
+    return {k: v for k, v in data.items() if k not in keys}
+
+
+# --- the base views ----------------------------------------------------------------------------
+
+
+class ApiDialect:
+    """What every endpoint shares; mixed into `ApiView` and `ApiViewSet`.
+
+    `capabilities`: who may call any offered method; `capabilities_for` refines it per action
+    (viewsets: `list`, `retrieve`, `partial_update`, an `@action`'s name) or per HTTP method.
+    Empty capabilities with `public = True` serve anyone (the token endpoint); otherwise nobody.
+    """
+
+    capabilities: tuple[str, ...] = ()
+    capabilities_for: dict[str, tuple[str, ...]] = {}
+    authenticated_only = False  # reference data: any signed-in user
+    public = False
+
+    def get_permissions(self) -> list[BasePermission]:
+        if self.public:
+            return [AllowAny()]
+        if self.authenticated_only:
+            return [IsAuthenticated()]
+        request: Request = self.request  # type: ignore[attr-defined]
+        method = "GET" if request.method in ("HEAD", "OPTIONS") else (request.method or "")
+        action = getattr(self, "action", None)
+        wanted = self.capabilities_for.get(action or "", self.capabilities_for.get(method, self.capabilities))
+        if not wanted:
+            return [IsAuthenticated(), _Nobody()]
+        return [capability_permission(*wanted)()]
+
+    def offers(self, method: str) -> bool:
+        name = method.lower()
+        return name in self.http_method_names and hasattr(self, name)  # type: ignore[attr-defined]
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        # A method the endpoint does not offer is 405 for any signed-in caller, before the role
+        # check could answer 403: every DELETE on case data is refused the same way (rule 1).
+        if not self.offers(request.method or ""):
+            self.perform_authentication(request)  # type: ignore[attr-defined]
+            if not self.public and not (request.user and request.user.is_authenticated):
+                raise exceptions.NotAuthenticated()
+            detail = NO_DELETE_DETAIL if request.method == "DELETE" else None
+            raise exceptions.MethodNotAllowed(request.method or "", detail=detail)
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+
+    def validated(
+        self, serializer_class: type[serializers.Serializer], request: Request, **context: Any
+    ) -> dict[str, Any]:
+        """The request body, validated and shaped by `serializer_class`; else a 400 keyed by field."""
+        return validated(serializer_class, request.data, context={"request": request, **context})
+
+    def json_object(self, request: Request) -> Mapping[str, Any]:
+        """The body as a JSON object, for services whose rules check it field by field."""
+        if not isinstance(request.data, Mapping):
+            raise ValidationFailed({"non_field_errors": ["Send a JSON object."]})
+        return request.data
+
+    def validated_partly(
+        self, serializer_class: type[serializers.Serializer], request: Request
+    ) -> tuple[dict[str, Any], dict[str, list[str]]]:
+        """The valid fields of the body and the errors of the others (see `validated_partly`)."""
+        return validated_partly(serializer_class, request.data, context={"request": request})
+
+    def validated_query(
+        self, serializer_class: type[serializers.Serializer], request: Request
+    ) -> dict[str, Any]:
+        """The query parameters, validated by `serializer_class`; else a 400 keyed by parameter."""
+        return validated(serializer_class, request.query_params, context={"request": request})
+
+    def with_etag(self, instance: Any) -> Any:
+        """Mark `instance` as the record this response shows: its ETag goes in the header."""
+        self._etag_instance = instance
+        return instance
+
+    def check_if_match(self, request: Request, instance: Any, *, required: bool = True) -> int | None:
+        """Refuse a stale If-Match (412) or, when `required`, a missing one (428); the version checked."""
+        return check_if_match(request, instance, required=required)
 
     def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
         response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
@@ -69,20 +243,91 @@ class ETagMixin:
         return response
 
 
-class TokenView(ObtainAuthToken):
+def check_if_match(request: Request, instance: Any, *, required: bool = True) -> int | None:
+    """Refuse a stale If-Match (412) or, when `required`, a missing one (428); the version checked."""
+    sent = request.headers.get("If-Match")
+    if not sent:
+        if required:
+            raise PreconditionRequired()
+        return None
+    if sent.strip() not in (instance.etag, instance.etag.strip('"'), "W/" + instance.etag):
+        raise PreconditionFailed()
+    return int(instance.version)
+
+
+class _Nobody(BasePermission):
+    message = "Your role does not allow this action."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return False
+
+
+def validated(
+    serializer_class: type[serializers.Serializer], data: Any, *, context: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Run `serializer_class` over `data`; a 400 keyed by the contract's field paths when invalid."""
+    if not isinstance(data, Mapping):
+        raise ValidationFailed({"non_field_errors": ["Send a JSON object."]})
+    serializer = serializer_class(data=data, context=context or {})
+    if not serializer.is_valid():
+        raise ValidationFailed(flatten_errors(serializer.errors))
+    return dict(serializer.validated_data)
+
+
+def validated_partly(
+    serializer_class: type[serializers.Serializer], data: Any, *, context: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """Each field of `serializer_class` checked on its own: the valid values and the errors.
+
+    For input a service checks further: the view passes the valid values on with
+    `with_every_error`, so one response names every problem (never one per round).
+    """
+    if not isinstance(data, Mapping):
+        raise ValidationFailed({"non_field_errors": ["Send a JSON object."]})
+    serializer = serializer_class(context=context or {})
+    values: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
+    for name, field in serializer.fields.items():
+        if field.read_only:
+            continue
+        source = field.source or name
+        try:
+            values[source] = field.run_validation(field.get_value(data))
+        except SkipField:
+            continue
+        except exceptions.ValidationError as exc:
+            errors.update(flatten_errors({name: exc.detail}))
+            # The service still runs (to report its own findings): an invalid field is absent.
+            values[source] = None
+    return values, errors
+
+
+class ApiView(ApiDialect, GenericAPIView):  # type: ignore[misc]
+    """An endpoint with its handlers written as `get`, `post`, `patch`."""
+
+
+class ApiViewSet(ApiDialect, GenericViewSet):  # type: ignore[misc]
+    """A router-registered resource; only the actions it defines are offered (and in the schema)."""
+
+
+class TokenView(ApiView):
     """`POST /api/v1/auth/token/` with `{"username", "password"}` → `{"token"}`."""
 
-    permission_classes = [AllowAny]
-    renderer_classes = ObtainAuthToken.renderer_classes
+    public = True
+    serializer_class = AuthTokenSerializer
 
-    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        serializer = self.serializer_class(data=request.data, context={"request": request})
-        serializer.is_valid(raise_exception=True)
-        user = serializer.validated_data["user"]
+    class OutputSerializer(serializers.Serializer):
+        token = serializers.CharField()
+        expires_at = serializers.DateTimeField(help_text="The token is refused after this; ask again.")
+
+    @extend_schema(request=AuthTokenSerializer, responses=OutputSerializer, summary="Get an API token")
+    def post(self, request: Request) -> Response:
         from rest_framework.authtoken.models import Token
 
         from .auth import token_expires_at, token_is_expired
 
+        data = self.validated(AuthTokenSerializer, request)
+        user = data["user"]
         token, _ = Token.objects.get_or_create(user=user)
         if token_is_expired(token):
             # An expired token is replaced, never extended: a leaked old key stays useless.

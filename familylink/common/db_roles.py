@@ -72,7 +72,7 @@ def restricted_tables() -> dict[str, str]:
 
 def apply_grants(using: str = "default") -> None:
     """Grant the app role what it needs and nothing more (idempotent; run by the owner after migrate)."""
-    app_role = settings.DATABASE_ROLES["app"]["USER"]
+    app_role = str(settings.DATABASE_ROLES["app"]["USER"])
     connection = connections[using]
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_user, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)")

@@ -1,5 +1,7 @@
 """Domain errors. The API maps them to HTTP statuses in one place (familylink.common.api)."""
 
+from typing import Any
+
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 
 
@@ -32,3 +34,31 @@ class HardDeleteError(DomainError):
 
 class StaleVersionError(DomainError):
     """The record changed since the client read it (HTTP 412)."""
+
+
+def merge_errors(*sources: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Field errors of several checks as one dict; the first source's message for a field stands."""
+    merged: dict[str, list[str]] = {}
+    for source in sources:
+        for field, messages in source.items():
+            merged.setdefault(field, list(messages))
+    return merged
+
+
+def with_every_error(errors: dict[str, list[str]], service: Any, /, **kwargs: Any) -> Any:
+    """Call `service` even though the input already has `errors`, so one round reports them all.
+
+    The shape checks (form or serializer) found `errors`; the service names what else is wrong
+    (an unknown reason, persons not linked). Both come back at once. When the service would have
+    succeeded despite `errors`, its writes are rolled back: the request saves nothing.
+    """
+    from django.db import transaction
+
+    try:
+        with transaction.atomic():
+            result = service(**kwargs)
+            if errors:
+                raise ValidationFailed(errors)
+    except ValidationFailed as exc:
+        raise ValidationFailed(merge_errors(errors, exc.errors)) from exc
+    return result

@@ -5,6 +5,7 @@ Production behaviour is switched on by `DEBUG=false`; see `.env.example` and the
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -72,6 +73,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "familylink.common.guards.ApiGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -115,12 +117,12 @@ DATABASES = {
 }
 
 
-def _credentials(url: str) -> dict[str, object]:
+def _credentials(url: str) -> dict[str, Any]:
     config = environ.Env.db_url_config(url)
     return {k: config.get(k, "") for k in ("USER", "PASSWORD", "HOST", "PORT")}
 
 
-DATABASE_ROLES = {
+DATABASE_ROLES: dict[str, dict[str, Any]] = {
     "app": _credentials(env.str("DATABASE_URL", default="postgres://familylink_app@127.0.0.1:5432/familylink")),
     "owner": _credentials(
         env.str("DATABASE_OWNER_URL", default="postgres://familylink_owner@127.0.0.1:5432/familylink")
@@ -233,13 +235,20 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["familylink.common.permissions.DenyAll"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "familylink.common.pagination.BoundedPageNumberPagination",
+    "DEFAULT_PARSER_CLASSES": [
+        "familylink.common.guards.GuardedJSONParser",
+        "familylink.common.guards.GuardedFormParser",
+        "familylink.common.guards.GuardedMultiPartParser",
+    ],
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "familylink.common.api.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
 }
+# Largest API request body (intake of 200 persons is ~150 kB); larger is a JSON 413.
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1_000_000)
 SPECTACULAR_SETTINGS = {
     "TITLE": "FamilyLink API",
     "DESCRIPTION": "Family separation and reunification case management. See shared/API-CONTRACT.md.",
@@ -250,6 +259,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "familylink.common.schema.document_error_responses",
+    ],
 }
 
 CELERY_BROKER_URL = REDIS_URL

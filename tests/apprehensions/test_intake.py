@@ -267,13 +267,19 @@ def test_apprehension_record_links_to_a_person_already_on_file(agent):
     assert (rel.document_kind, rel.document_number) == ("birth certificate", "GT-1")
 
 
-def test_apprehension_record_documented_evidence_names_the_document(agent):
-    """Evidence `documented` without the document seen is refused at document_kind."""
+def test_apprehension_record_documented_evidence_without_the_document_is_a_follow_up(agent, users):
+    """Evidence `documented` with no document_kind (the contract names none) is accepted and recorded
+    as not named: HQ's follow-up list shows it."""
+    from apprehensions.selectors import relationships_document_not_named
+
     data = intake_payload(
         relationships=[{"from": "p1", "to": "p2", "type": "parent", "evidence": "documented"}]
     )
-    errors = rejected(agent, data)
-    assert "name the document" in errors["relationships[0].document_kind"][0]
+    rel = record(agent, data=data).relationships[0]
+    rel.refresh_from_db()
+    assert (rel.evidence, rel.document_kind, rel.document_not_named) == ("documented", "", True)
+    assert rel.history.count() == 1
+    assert list(relationships_document_not_named(viewer=users["hq_analyst"])) == [rel]
 
 
 def test_apprehension_record_marks_unaccompanied_minors(agent):

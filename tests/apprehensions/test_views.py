@@ -257,3 +257,27 @@ def test_apprehension_list_shows_the_stations_apprehensions_with_person_counts(c
     client.force_login(users["supervisor"])
     assert f"/apprehensions/{result.apprehension.pk}/" not in client.get("/apprehensions/").content.decode()
     assert client.get(f"/apprehensions/{result.apprehension.pk}/").status_code == 404
+
+
+def test_documented_evidence_without_document_is_a_follow_up_hq_can_list(client, api_client_for, users, ept):
+    """The contract's relationship (`evidence: documented`, nothing else) succeeds; the person page
+    shows "documented: document not named" and HQ's follow-up list names the relationship."""
+    from .factories import intake_payload
+
+    body = intake_payload(
+        relationships=[{"from": "p1", "to": "p2", "type": "parent", "evidence": "documented"}]
+    )
+    response = api_client_for("field_agent").post("/api/v1/apprehensions/", body, format="json")
+    assert response.status_code == 201, response.content
+    rel = Relationship.objects.get()
+    assert (rel.evidence, rel.document_kind) == ("documented", "")
+    client.force_login(users["field_agent"])
+    page = client.get(f"/persons/{rel.from_person_id}/").content.decode()
+    assert "documented: document not named" in page
+    assert client.get("/follow-ups/documents-not-named/").status_code == 403
+    client.force_login(users["hq_analyst"])
+    listing = client.get("/follow-ups/documents-not-named/").content.decode()
+    assert rel.from_person.full_name in listing and rel.to_person.full_name in listing
+    assert f"/persons/{rel.to_person_id}/" in listing
+    detail = api_client_for("hq_analyst").get(f"/api/v1/relationships/{rel.pk}/").json()
+    assert detail["document_not_named"] is True

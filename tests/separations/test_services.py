@@ -119,7 +119,7 @@ def test_separation_request_checks_each_field(fam, users):
     assert "is not a minor" in errors["children[0]"][0]
     assert "is not a person id" in errors["children[1]"][0]
     assert "listed twice" in errors["children[2]"][0]
-    assert "Name at least one person" in errors["adults"][0]
+    assert "Choose at least one adult" in errors["adults"][0]
     assert "Unknown or retired reason code" in errors["reason_code"][0]
     assert "in the future" in errors["occurred_at"][0]
     with pytest.raises(ValidationFailed) as excinfo:

@@ -49,6 +49,28 @@ def test_separation_new_form_requests_and_redirects(client, fam, users):
     assert "must approve it before it takes effect" in page.content.decode()
 
 
+def test_separation_new_form_reports_every_problem_in_one_round(client, fam, users):
+    """No time, no reason, no adult: all three named at once, in a field agent's words."""
+    client.force_login(users["field_agent"])
+    response = client.post(
+        "/separations/new/",
+        {
+            "occurred_at_tz": "America/Denver",
+            "person": str(fam.child.pk),
+            "children": [str(fam.child.pk)],
+            "reason_code": "",
+            "occurred_at": "",
+        },
+    )
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "Enter when the separation happened: the date and the time." in html
+    assert "Choose the reason for the separation." in html
+    assert "Choose at least one adult the children are separated from." in html
+    assert "Unknown or retired reason code" not in html
+    assert Separation.objects.count() == 0
+
+
 def test_separation_new_form_keeps_what_was_entered(client, fam, users):
     """OTHER without narrative and no adult: 400, each message by its field, the entries kept."""
     client.force_login(users["field_agent"])
@@ -66,7 +88,7 @@ def test_separation_new_form_keeps_what_was_entered(client, fam, users):
     assert response.status_code == 400
     html = response.content.decode()
     assert "A narrative is required for reason OTHER" in html
-    assert "Name at least one person in adults" in html
+    assert "Choose at least one adult the children are separated from" in html
     assert 'value="Bridge of the Americas"' in html
     assert 'value="2018-06-01T14:00"' in html
     assert f'value="{fam.child.pk}" id="id_children_0" checked' in html
@@ -160,7 +182,8 @@ def test_custody_transfer_form_records_and_keeps_input_on_error(client, fam, use
          "started_at": "2018-06-02T09:00", "started_at_tz": "America/Chicago"},
     )  # fmt: skip
     assert bad.status_code == 400
-    assert "Unknown agency" in bad.content.decode() and 'value="Casa Padre"' in bad.content.decode()
+    assert "Choose the agency that now has custody." in bad.content.decode()
+    assert 'value="Casa Padre"' in bad.content.decode()
     good = client.post(
         url,
         {"person": str(fam.child.pk), "agency": "HHS_ORR", "facility": "Casa Padre",

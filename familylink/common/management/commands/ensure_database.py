@@ -73,7 +73,7 @@ class Command(BaseCommand):
         with conn.cursor() as cur:
             for ext in EXTENSIONS:
                 cur.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(ext)))
-            moved = self._hand_objects_to_owner(cur, owner["USER"])
+            moved = self._hand_objects_to_owner(cur, str(owner["USER"]))
         conn.close()
         if moved:
             self.stdout.write(f"Handed {moved} existing tables, sequences and functions to {owner['USER']}.")

@@ -1,0 +1,61 @@
+"""OpenAPI schema post-processing: document the error answers every endpoint can give.
+
+The API answers errors in two JSON shapes, from one place (familylink.common.api and .guards):
+400 is an object keyed by field path, each a list of messages; every other error is
+`{"detail", "request_id"}`. The schema says so, so a client (and schemathesis) can rely on it.
+"""
+
+from typing import Any
+
+FIELD_ERRORS = {
+    "type": "object",
+    "description": "Keyed by the field at fault (nested fields by path, e.g. persons[1].a_number).",
+    "additionalProperties": {
+        "oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}],
+    },
+}
+ERROR = {
+    "type": "object",
+    "properties": {"detail": {"type": "string"}, "request_id": {"type": "string"}},
+    "required": ["detail"],
+}
+EVERY_OPERATION = {
+    "400": "Invalid input, keyed by field.",
+    "401": "Not signed in.",
+    "403": "Not allowed for this role.",
+    "404": "Unknown or not visible.",
+    "405": "Method not allowed (every DELETE on case data).",
+    "413": "Request body too large.",
+    "415": "Unsupported media type.",
+    "429": "Too many requests.",
+}
+WRITES = {
+    "409": "Conflicts with the state of the records.",
+    "412": "Stale If-Match.",
+    "428": "If-Match missing.",
+}
+
+
+def document_error_responses(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict:
+    components = result.setdefault("components", {}).setdefault("schemas", {})
+    components.setdefault("FieldErrors", FIELD_ERRORS)
+    components.setdefault("Error", ERROR)
+    for path_item in result.get("paths", {}).values():
+        for method, operation in path_item.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            codes = dict(EVERY_OPERATION)
+            if method in ("post", "patch", "put"):
+                codes.update(WRITES)
+            for code, description in codes.items():
+                schema = "FieldErrors" if code == "400" else "Error"
+                operation["responses"].setdefault(
+                    code,
+                    {
+                        "description": description,
+                        "content": {
+                            "application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}
+                        },
+                    },
+                )
+    return result
