@@ -73,8 +73,6 @@ API: dict[str, dict[str, Outcome]] = {
         "auditor": "see",
         "partner_agency": "see",
     },
-    # PUT is not offered (405); an auditor is refused every write first (403)
-    "PUT /api/v1/persons/{id}/": {**{r: "405" for r in ROLES}, "auditor": "deny"},
     "PATCH /api/v1/persons/{id}/": {"field_agent": OWN_ONLY, "supervisor": OWN_ONLY},
     "GET /api/v1/persons/{id}/custody/": {
         "field_agent": STATION_STAFF_ONE,
@@ -95,7 +93,6 @@ API: dict[str, dict[str, Outcome]] = {
         "auditor": "see",
         "partner_agency": "hidden",
     },
-    "PUT /api/v1/relationships/{id}/": {**{r: "405" for r in ROLES}, "auditor": "deny"},
     "PATCH /api/v1/relationships/{id}/": {
         "field_agent": OWN_ONLY,
         "supervisor": OWN_ONLY,

@@ -62,7 +62,6 @@ REQUESTS: dict[str, Req] = {
     "GET /api/v1/apprehensions/{id}/": Req(params={"id": "apprehension"}, probe="apprehension"),
     "GET /api/v1/persons/": Req(probe="child"),
     "GET /api/v1/persons/{id}/": Req(params={"id": "child"}, probe="child"),
-    "PUT /api/v1/persons/{id}/": Req(params={"id": "child"}, body=lambda side: {}),
     "PATCH /api/v1/persons/{id}/": Req(
         params={"id": "child"}, body=lambda side: {"language": "Mam"}, if_match="child"
     ),
@@ -77,7 +76,6 @@ REQUESTS: dict[str, Req] = {
         target="from",
     ),
     "GET /api/v1/relationships/{id}/": Req(params={"id": "relationship"}, probe="relationship"),
-    "PUT /api/v1/relationships/{id}/": Req(params={"id": "relationship"}, body=lambda side: {}),
     "PATCH /api/v1/relationships/{id}/": Req(
         params={"id": "relationship"}, body=lambda side: {"evidence": "disputed"}, if_match="relationship"
     ),
