@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from familylink.common.errors import ValidationFailed
 from familylink.common.permissions import capability_permission
+from reunification.api import MethodCheckedFirst  # 405 before 403; moves to familylink.common.api
 
 from .selectors import BadCursor, decode_cursor, encode_cursor, event_page, events_visible_to
 from .serializers import EventPageSerializer, EventSerializer
@@ -29,7 +30,7 @@ other answers with exponential backoff for at least 24 hours and never re-sends 
 was acknowledged."""
 
 
-class EventFeedApi(APIView):
+class EventFeedApi(MethodCheckedFirst, APIView):
     """The change feed; only GET is offered (every other method: 405)."""
 
     permission_classes = [capability_permission("read_events")]
