@@ -3,6 +3,7 @@ even when transactions commit in another order than they wrote."""
 
 import threading
 from urllib.parse import parse_qs, urlsplit
+
 import pytest
 from django.db import connection, transaction
 from rest_framework.test import APIClient
