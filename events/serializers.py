@@ -16,13 +16,15 @@ RESOURCE_ROUTES = {
     "reunification_case": "reunification-case-detail",
 }
 
+RESOURCE_TYPE_CHOICES = [(name, name) for name in sorted(RESOURCE_ROUTES)]
+
 
 def resource_path(resource_type: str, resource_id: Any) -> str:
     return reverse(RESOURCE_ROUTES[resource_type], kwargs={"pk": resource_id})
 
 
 class ResourceSerializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=sorted(RESOURCE_ROUTES))
+    type = serializers.ChoiceField(choices=RESOURCE_TYPE_CHOICES)
     id = serializers.UUIDField()
     url = serializers.URLField()
 

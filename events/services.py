@@ -16,6 +16,7 @@ import http.client
 import json
 import time
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -102,7 +103,7 @@ def _queue_due(limit: int = 1000) -> list[Any]:
 
     now = timezone.now()
     due = list(
-        WebhookDelivery.objects.select_for_update(skip_locked=True)
+        WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
         .filter(
             status__in=[WebhookDelivery.Status.PENDING, WebhookDelivery.Status.RETRYING],
             next_attempt_at__lte=now,
@@ -114,7 +115,7 @@ def _queue_due(limit: int = 1000) -> list[Any]:
     for delivery in due:
         delivery.queued_until = now + QUEUE_LEASE
         _save(delivery, "queued for delivery", update_fields=["queued_until"])
-        transaction.on_commit(lambda pk=delivery.pk: deliver.delay(str(pk)))
+        transaction.on_commit(partial(deliver.delay, str(delivery.pk)))
     return [d.pk for d in due]
 
 

@@ -225,6 +225,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "ENUM_NAME_OVERRIDES": {
+        "EventTypeEnum": "events.models.EventType",
+        "EventResourceTypeEnum": "events.serializers.RESOURCE_TYPE_CHOICES",
+        "RelationshipTypeEnum": "apprehensions.models.Relationship.Type",
+    },
 }
 
 CELERY_BROKER_URL = REDIS_URL
