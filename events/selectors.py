@@ -16,7 +16,7 @@ from typing import Any
 
 from django.core import signing
 from django.db import connection
-from django.db.models import BooleanField, Exists, Func, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Exists, Func, OuterRef, QuerySet
 from django.db.models.expressions import RawSQL
 
 from apprehensions.models import Person
@@ -91,7 +91,11 @@ def event_page(*, queryset: QuerySet[Event], cursor: dict[str, Any] | None, limi
     if lo is not None:
         qs = qs.filter(xid__gte=int(lo.split(":")[0])).exclude(_visible_in(lo))
     if key is not None:
-        qs = qs.filter(Q(xid__gt=key[0]) | Q(xid=key[0], position__gt=key[1]))
+        # A row comparison, so PostgreSQL walks the (xid, position) index from the key.
+        after = RawSQL(
+            "(events_event.xid, events_event.position) > (%s, %s)", key, output_field=BooleanField()
+        )
+        qs = qs.filter(after)
     events = list(qs.order_by("xid", "position")[: limit + 1])
     if len(events) > limit:
         events = events[:limit]
