@@ -71,32 +71,56 @@ def current_snapshot() -> str:
         return str(cursor.fetchone()[0])
 
 
-def _visible_in(snapshot: str) -> RawSQL:
-    return RawSQL(
-        "pg_visible_in_snapshot(events_event.xid::text::xid8, %s::pg_snapshot)",
-        [snapshot],
-        output_field=BooleanField(),
-    )
+@dataclass(frozen=True)
+class Snapshot:
+    """A PostgreSQL snapshot `xmin:xmax:xip`: transaction x is visible in it when x < xmin, or
+    x < xmax and x is not in xip (still running when the snapshot was taken)."""
+
+    xmin: int
+    xmax: int
+    xip: tuple[int, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> "Snapshot":
+        xmin, xmax, xip = text.split(":")
+        return cls(int(xmin), int(xmax), tuple(int(x) for x in xip.split(",") if x))
 
 
 def event_page(*, queryset: QuerySet[Event], cursor: dict[str, Any] | None, limit: int) -> FeedPage:
-    """The next `limit` events of `queryset` after `cursor` (None: from the first event), oldest first."""
+    """The next `limit` events of `queryset` after `cursor` (None: from the first event), oldest first.
+
+    The snapshot tests are written as plain comparisons on `xid` so every part is an index range:
+    visible in `hi` = xid < hi.xmax and not in hi.xip; not visible in `lo` = xid in lo.xip (a
+    handful of transactions that were running) or xid >= lo.xmax. The lo.xip events sort before
+    the rest, so they are read first.
+    """
     cursor = dict(cursor or EMPTY)
     lo, hi, key = cursor["lo"], cursor["hi"], cursor["k"]
     if hi is None:
         # Taken before the query runs, so everything committed in `hi` is visible to the query.
         hi = current_snapshot()
         key = None
-    qs = queryset.filter(_visible_in(hi))
-    if lo is not None:
-        qs = qs.filter(xid__gte=int(lo.split(":")[0])).exclude(_visible_in(lo))
+    upper = Snapshot.parse(hi)
+    qs = queryset.filter(xid__lt=upper.xmax)
+    if upper.xip:
+        qs = qs.exclude(xid__in=upper.xip)
     if key is not None:
         # A row comparison, so PostgreSQL walks the (xid, position) index from the key.
         after = RawSQL(
             "(events_event.xid, events_event.position) > (%s, %s)", key, output_field=BooleanField()
         )
         qs = qs.filter(after)
-    events = list(qs.order_by("xid", "position")[: limit + 1])
+    if lo is None:
+        parts = [qs]
+    else:
+        lower = Snapshot.parse(lo)
+        parts = [qs.filter(xid__in=lower.xip)] if lower.xip else []
+        parts.append(qs.filter(xid__gte=lower.xmax))
+    events: list[Event] = []
+    for part in parts:
+        events += part.order_by("xid", "position")[: limit + 1 - len(events)]
+        if len(events) > limit:
+            break
     if len(events) > limit:
         events = events[:limit]
         last = events[-1]
