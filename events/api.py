@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiCallback, OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -47,6 +47,24 @@ class EventFeedApi(MethodCheckedFirst, APIView):
             OpenApiParameter("limit", int, description=f"Events per page, 1–{MAX_LIMIT} (default 100)."),
         ],
         responses={200: EventPageSerializer},
+        callbacks=[
+            OpenApiCallback(
+                "webhookDelivery",
+                "https://partner.example/registered-webhook-url",
+                extend_schema(
+                    summary="A webhook delivery: one event POSTed to a registered partner endpoint",
+                    description=(
+                        "Body: one event, the same object as in the feed. Headers: "
+                        "`FamilyLink-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of \"<t>.<body>\" "
+                        "with the endpoint's secret>`, `FamilyLink-Event-Id`, `FamilyLink-Event-Type`. "
+                        "Answer 2xx to acknowledge; anything else is retried with exponential backoff "
+                        "for at least 24 hours. An acknowledged event is not sent again."
+                    ),
+                    request=EventSerializer,
+                    responses={200: None},
+                ),
+            )
+        ],
     )
     def get(self, request: Request) -> Response:
         data = _validated(self.InputSerializer, request.query_params)

@@ -235,7 +235,8 @@ def ensure_beat_schedule() -> None:
     from .tasks import DISPATCH_TASK
 
     seconds = max(1, int(settings.WEBHOOK_DISPATCH_SECONDS))
-    schedule, _ = IntervalSchedule.objects.get_or_create(every=seconds, period=IntervalSchedule.SECONDS)
+    spec = {"every": seconds, "period": IntervalSchedule.SECONDS}
+    schedule = IntervalSchedule.objects.filter(**spec).first() or IntervalSchedule.objects.create(**spec)
     periodic = PeriodicTask.objects.filter(name="Deliver webhooks").first()
     if periodic is None:
         PeriodicTask.objects.create(

@@ -174,7 +174,7 @@ def test_bad_cursor_and_limit_are_field_keyed_400s(users, api_client_for):
 
 
 def test_events_are_in_the_openapi_schema(users, client):
-    """The feed and the event object (also the webhook body) are in the generated schema."""
+    """The feed, the event object and the webhook delivery are in the generated schema."""
     client.force_login(users["hq_analyst"])
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
     operation = schema["paths"]["/api/v1/events/"]["get"]
@@ -184,3 +184,8 @@ def test_events_are_in_the_openapi_schema(users, client):
     event = schema["components"]["schemas"]["Event"]
     assert set(event["properties"]) >= {"id", "type", "occurred_at", "recorded_at", "resource", "changes"}
     assert "custody.transferred" in str(schema["components"]["schemas"])
+    # The webhook delivery is in the schema too: a callback POSTing the same Event object.
+    (delivery,) = operation["callbacks"]["webhookDelivery"].values()
+    body = delivery["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/Event"}
+    assert "FamilyLink-Signature" in delivery["post"]["description"]
