@@ -55,7 +55,7 @@ class EventFeedApi(MethodCheckedFirst, APIView):
                     summary="A webhook delivery: one event POSTed to a registered partner endpoint",
                     description=(
                         "Body: one event, the same object as in the feed. Headers: "
-                        "`FamilyLink-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of \"<t>.<body>\" "
+                        '`FamilyLink-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>" '
                         "with the endpoint's secret>`, `FamilyLink-Event-Id`, `FamilyLink-Event-Type`. "
                         "Answer 2xx to acknowledge; anything else is retried with exponential backoff "
                         "for at least 24 hours. An acknowledged event is not sent again."
