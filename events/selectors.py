@@ -16,7 +16,7 @@ from typing import Any
 
 from django.core import signing
 from django.db import connection
-from django.db.models import BooleanField, Exists, Func, OuterRef, QuerySet
+from django.db.models import BooleanField, Exists, F, Func, OuterRef, QuerySet
 from django.db.models.expressions import RawSQL
 
 from apprehensions.models import Person
@@ -148,5 +148,13 @@ def events_visible_to(viewer: Any) -> QuerySet[Event]:
     scope = person_scope_q(viewer)
     if scope is None:
         return Event.objects.all()
-    persons = Person.objects.filter(scope).filter(pk=Func(OuterRef("person_ids"), function="ANY"))
+    # "<person id> = ANY(event.person_ids)": the person index answers it for each event.
+    in_event = Func(
+        F("pk"),
+        OuterRef("person_ids"),
+        template="(%(expressions)s))",
+        arg_joiner=" = ANY(",
+        output_field=BooleanField(),
+    )
+    persons = Person.objects.filter(scope).filter(in_event)
     return Event.objects.filter(Exists(persons))

@@ -327,3 +327,30 @@ def test_events_are_never_changed_or_deleted(users):
         event.delete()
     assert Event.objects.get(pk=event.pk).type == "custody.transferred"
     assert Separation.objects.count() == 0
+
+
+def test_events_visible_to_scopes_by_the_persons_an_event_concerns(users):
+    """Roles that read all persons (or look any up by id) get every event; a role with a narrower
+    person scope, if granted the feed, gets only events about persons in its scope; no capability,
+    no events."""
+    from django.contrib.auth.models import Permission
+
+    from events.selectors import events_visible_to
+    from tests.reunification.factories import station
+
+    station("YUM")
+    ept_kids, _ = family(agent=users["field_agent"], children=[years_ago(8)], at="EPT")
+    yum_kids, _ = family(agent=users["field_agent"], children=[years_ago(8)], at="YUM")
+    custody_transfer(person_id=ept_kids[0].pk, agency="CBP", by=users["field_agent"])
+    custody_transfer(person_id=yum_kids[0].pk, agency="CBP", by=users["field_agent"])
+    everything = {e.pk for e in recorded()}
+    assert len(everything) == 2
+
+    for role in ("partner_agency", "hq_analyst", "auditor"):
+        assert set(events_visible_to(users[role]).values_list("pk", flat=True)) == everything
+    agent = users["field_agent"]
+    assert not events_visible_to(agent).exists()  # field agents do not follow the feed
+    agent.user_permissions.add(Permission.objects.get(codename="read_events"))
+    agent = type(agent).objects.get(pk=agent.pk)  # fresh permission cache
+    visible = list(events_visible_to(agent))
+    assert [e.person_ids for e in visible] == [[ept_kids[0].pk]]
