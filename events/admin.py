@@ -84,6 +84,8 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
         "delivered_at",
     )
     list_filter = ("status", "endpoint")
+    ordering = ("-created_at",)
+    show_full_result_count = False
     list_select_related = ("event", "endpoint")
     search_fields = ("event__id",)
     readonly_fields = (
@@ -127,6 +129,8 @@ class WebhookAttemptAdmin(ReadOnlyAdmin):
 @admin.register(Event)
 class EventAdmin(ReadOnlyAdmin):
     list_display = ("type", "resource_type", "resource_id", "occurred_at", "recorded_at")
+    ordering = ("-xid", "-position")
+    show_full_result_count = False
     list_filter = ("type", "resource_type")
     search_fields = ("resource_id",)
     readonly_fields = (
