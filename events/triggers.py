@@ -16,7 +16,7 @@ no-delete triggers of familylink/common/no_delete.py.
 
 from typing import Any
 
-from django.db import connections
+from django.db import connections, transaction
 
 SEQUENCE_SQL = "CREATE SEQUENCE IF NOT EXISTS events_event_position_seq AS bigint"
 
@@ -297,8 +297,11 @@ FUNCTIONS = [
 
 
 def install(using: str = "default") -> list[str]:
-    """Create the sequence, the functions and every event trigger (idempotent); returns trigger names."""
-    with connections[using].cursor() as cursor:
+    """Create the sequence, the functions and every event trigger (idempotent); returns trigger names.
+
+    One transaction: a write committed between a DROP TRIGGER and its CREATE would have no event.
+    """
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
         cursor.execute(SEQUENCE_SQL)
         for sql in FUNCTIONS:
             cursor.execute(sql)

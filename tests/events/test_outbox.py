@@ -354,3 +354,18 @@ def test_events_visible_to_scopes_by_the_persons_an_event_concerns(users):
     agent = type(agent).objects.get(pk=agent.pk)  # fresh permission cache
     visible = list(events_visible_to(agent))
     assert [e.person_ids for e in visible] == [[ept_kids[0].pk]]
+
+
+def test_every_event_trigger_is_installed_deferred():
+    """After migrate, each outbox trigger exists and is deferred to COMMIT (it sees the whole
+    transaction), and installing again (every migrate) changes nothing."""
+    from events.triggers import TRIGGERS, install
+
+    install()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tgname, tgrelid::regclass::text, tgdeferrable, tginitdeferred FROM pg_trigger "
+            "WHERE tgname LIKE 'fl_event_%%' AND tgname <> 'fl_event_immutable'"
+        )
+        found = {(name, table): (deferrable, deferred) for name, table, deferrable, deferred in cursor}
+    assert found == {(name, table): (True, True) for name, table, *_ in TRIGGERS}
