@@ -12,6 +12,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("separations.api_urls")),
     path("", include("reunification.api_urls")),
     path("", include("audit.api_urls")),
+    path("", include("events.api_urls")),
 ]
 
 urlpatterns = [

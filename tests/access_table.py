@@ -153,6 +153,8 @@ API: dict[str, dict[str, Outcome]] = {
     "POST /api/v1/worklist-items/{item_id}/claim/": {"coordinator": OWN_ONLY},
     "POST /api/v1/worklist-items/{item_id}/complete/": {"coordinator": OWN_ONLY},
     # reference data: every signed-in user
+    # change feed (events app): partners, HQ analysts and auditors; scoped by the visibility policy
+    "GET /api/v1/events/": {"hq_analyst": "ok", "auditor": "ok", "partner_agency": "ok"},
     "GET /api/v1/stations/": {r: "ok" for r in (*ROLES, "superuser")},
     "GET /api/v1/stations/{code}/": {r: "ok" for r in (*ROLES, "superuser")},
 }

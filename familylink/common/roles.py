@@ -44,6 +44,7 @@ ROLE_CAPABILITIES: dict[Role, list[str]] = {
         "read_history",
         "read_link_candidates",
         "decide_link_candidates",
+        "read_events",
     ],
     Role.COORDINATOR: [
         "read_persons_separated",
@@ -60,11 +61,13 @@ ROLE_CAPABILITIES: dict[Role, list[str]] = {
         "read_history",
         "read_access_log",
         "read_link_candidates",
+        "read_events",
     ],
     Role.PARTNER_AGENCY: [
         "lookup_persons",
         "transfer_custody",
         "read_case_by_id",
+        "read_events",
     ],
 }
 

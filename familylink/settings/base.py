@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "apprehensions",
     "separations",
     "reunification",
+    "events",
 ]
 
 MIDDLEWARE = [
@@ -263,6 +264,11 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "familylink.common.schema.document_error_responses",
     ],
+    "ENUM_NAME_OVERRIDES": {
+        "EventTypeEnum": "events.models.EventType",
+        "EventResourceTypeEnum": "events.serializers.RESOURCE_TYPE_CHOICES",
+        "RelationshipTypeEnum": "apprehensions.models.Relationship.Type",
+    },
 }
 
 CELERY_BROKER_URL = REDIS_URL
@@ -273,6 +279,15 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="familylink")
+
+# Change feed and webhooks (events app): the address partners reach FamilyLink at (resource
+# links in webhook bodies), how often the dispatcher runs, and the retry schedule of deliveries.
+FAMILYLINK_PUBLIC_URL = env.str("FAMILYLINK_PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
+WEBHOOK_DISPATCH_SECONDS = env.int("WEBHOOK_DISPATCH_SECONDS", default=5)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=30.0)
+WEBHOOK_RETRY_MAX_SECONDS = env.float("WEBHOOK_RETRY_MAX_SECONDS", default=3600.0)
+WEBHOOK_RETRY_HOURS = env.float("WEBHOOK_RETRY_HOURS", default=25.0)
 
 # The hour (in TIME_ZONE) when the morning worklists are built.
 WORKLIST_BUILD_HOUR = env.int("WORKLIST_BUILD_HOUR", default=5)
