@@ -244,6 +244,7 @@ PAGES: dict[str, dict[str, Outcome]] = {
     "GET /reunification/notifications/": {"supervisor": "ok", "coordinator": "ok"},
     "GET /reunification/notifications/read/": {r: "405" for r in (*ROLES, "superuser")},
     "GET /audit/access-log/": {"auditor": "ok"},
+    "GET /follow-ups/documents-not-named/": {"hq_analyst": "ok", "auditor": "ok"},
     "GET /audit/checkpoints/<int:pk>.json": {"auditor": "ok"},
     "GET /audit/history/<str:label>/<uuid:pk>/": {"hq_analyst": "ok", "auditor": "ok"},
 }

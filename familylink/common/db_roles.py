@@ -110,5 +110,6 @@ def apply_grants(using: str = "default") -> None:
 
 
 def grant_after_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:
-    if sender.label == "common":
+    # After the last app's post_migrate: apps create objects there too (triggers, sequences).
+    if sender.label == list(apps.get_app_configs())[-1].label:
         apply_grants(using)
