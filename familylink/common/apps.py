@@ -9,11 +9,10 @@ class CommonConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from . import checks, db_roles, navigation, no_delete, reference  # noqa: F401 - checks registers
+        from . import checks, navigation, no_delete, reference  # noqa: F401 - checks registers
 
         reference.register(reference.ensure_roles)
 
         navigation.register("Home", "home", order=0)
 
         post_migrate.connect(no_delete.protect_tables_after_migrate, dispatch_uid="familylink-no-delete")
-        post_migrate.connect(db_roles.grant_after_migrate, dispatch_uid="familylink-grants")

@@ -15,7 +15,6 @@ added later is covered the moment it exists.
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from django.apps import apps
 from django.conf import settings
@@ -107,9 +106,3 @@ def apply_grants(using: str = "default") -> None:
         for (sequence,) in cursor.fetchall():
             quoted = connection.ops.quote_name(sequence)
             cursor.execute(f"GRANT USAGE, SELECT ON SEQUENCE {quoted} TO {quoted_role}")
-
-
-def grant_after_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:
-    # After the last app's post_migrate: apps create objects there too (triggers, sequences).
-    if sender.label == list(apps.get_app_configs())[-1].label:
-        apply_grants(using)
