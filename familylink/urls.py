@@ -12,6 +12,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("separations.api_urls")),
     path("", include("reunification.api_urls")),
     path("", include("audit.api_urls")),
+    path("", include("reports.api_urls")),
 ]
 
 urlpatterns = [
@@ -27,4 +28,5 @@ urlpatterns = [
     path("", include("separations.urls")),
     path("", include("reunification.urls")),
     path("", include("audit.urls")),
+    path("", include("reports.urls")),
 ]

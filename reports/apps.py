@@ -10,6 +10,10 @@ class ReportsConfig(AppConfig):
     def ready(self) -> None:
         from familylink.common import navigation
 
+        from .views import home_for
+
+        navigation.register_home(home_for)
+
         navigation.register(
             "Dashboard", "reports:dashboard", "report_separated_all", "report_separated_station", order=5
         )

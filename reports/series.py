@@ -26,10 +26,11 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
 from apprehensions.models import Station
 from familylink.common.errors import ValidationFailed
+from separations.models import ReasonCode
 
 MAX_DAYS = 3660
 DIMENSIONS = ("station", "category", "agency")
@@ -84,22 +85,71 @@ mem AS (
     WHERE x.side = 'child' AND x.history_type <> '-' AND x.withdrawn_at IS NULL
 )"""
 
-# Intervals per (dimension, key, child): '' is the total. Custody periods cut a child's interval
-# into the pieces spent with each agency.
-_INTERVALS = {
-    "total": "SELECT 'total' AS dim, '' AS key, child, start, stop FROM mem",
-    "station": "SELECT 'station', station_id::text, child, start, stop FROM mem",
+# Day index of an instant: how many day-ends come before it (width_bucket over the sorted ends).
+# An interval [start, stop) counts at the day-ends e with start <= e < stop: from day
+# `wb(start - 1µs)` up to, not including, day `wb(stop - 1µs)`; index 0 carries in everything
+# before the first day, an index >= the number of days is past the range.
+_WB = "width_bucket({col} - interval '1 microsecond', %(ends)s::timestamptz[])"
+
+# Children with more than one interval need their intervals merged (per split key) so they count
+# once; every other child's interval is counted as it is, all splits in one grouped pass.
+_MULTI = """,
+multi AS MATERIALIZED (SELECT child FROM mem GROUP BY child HAVING count(*) > 1),
+one AS (
+    SELECT mem.* FROM mem
+    WHERE NOT EXISTS (SELECT 1 FROM multi WHERE multi.child = mem.child)
+      AND start < coalesce(stop, 'infinity')
+),
+many AS (SELECT mem.* FROM mem JOIN multi USING (child))"""
+
+_ONE_EVENTS = """
+SELECT {dims}, coalesce({keys}''), day, sum(d)::int
+FROM (
+    SELECT {wb_start} AS day, 1 AS d, station_id, reason_code_id FROM one
+    UNION ALL
+    SELECT {wb_stop}, -1, station_id, reason_code_id FROM one WHERE stop IS NOT NULL
+) ev
+WHERE day < %(n)s
+GROUP BY GROUPING SETS ({sets})"""
+
+_AGENCY_PIECES = """
+SELECT cp.agency, greatest(src.start, cp.started_at) AS start, least(src.stop, cp.ended_at) AS stop
+FROM {src} src JOIN separations_custodyperiod cp
+  ON cp.person_id = src.child AND cp.withdrawn_at IS NULL
+ AND cp.started_at < coalesce(src.stop, 'infinity')
+ AND coalesce(cp.ended_at, 'infinity') > src.start"""
+
+_ONE_AGENCY = """
+SELECT 'agency', agency, day, sum(d)::int
+FROM (
+    SELECT agency, {wb_start} AS day, 1 AS d FROM apieces
+    UNION ALL
+    SELECT agency, {wb_stop}, -1 FROM apieces WHERE stop IS NOT NULL
+) ev
+WHERE day < %(n)s
+GROUP BY 1, 2, 3"""
+
+# Intervals of the children with several, per (dimension, key, child), merged where they overlap.
+_MANY_INTERVALS = {
+    "total": "SELECT 'total' AS dim, '' AS key, child, start, stop FROM many",
+    "station": "SELECT 'station', station_id::text, child, start, stop FROM many",
     "category": """SELECT 'category', rc.category, child, start, stop
-        FROM mem JOIN separations_reasoncode rc ON rc.id = mem.reason_code_id""",
-    "agency": """SELECT 'agency', cp.agency, mem.child, greatest(mem.start, cp.started_at),
-               least(mem.stop, cp.ended_at)
-        FROM mem JOIN separations_custodyperiod cp
-          ON cp.person_id = mem.child AND cp.withdrawn_at IS NULL
-         AND cp.started_at < coalesce(mem.stop, 'infinity')
-         AND coalesce(cp.ended_at, 'infinity') > mem.start""",
+        FROM many JOIN separations_reasoncode rc ON rc.id = many.reason_code_id""",
+    "agency": "SELECT 'agency', p.agency, p.child, p.start, p.stop FROM ("  # noqa: S608 - constant fragments
+    + _AGENCY_PIECES.replace("SELECT cp.agency,", "SELECT src.child, cp.agency,").format(src="many")
+    + ") p",
 }
 
-_SWEEP = """,
+_MANY_EVENTS = """
+SELECT dim, key, day, sum(d)::int FROM (
+    SELECT dim, key, {wb_start} AS day, 1 AS d FROM merged
+    UNION ALL
+    SELECT dim, key, {wb_stop}, -1 FROM merged WHERE stop <> 'infinity'
+) ev
+WHERE day < %(n)s
+GROUP BY 1, 2, 3"""
+
+_MERGE = """,
 iv AS ({intervals}),
 ord AS (
     SELECT dim, key, child, start, coalesce(stop, 'infinity') AS stop,
@@ -114,54 +164,28 @@ isl AS (
                OVER (PARTITION BY dim, key, child ORDER BY start, stop) AS grp
     FROM ord
 ),
-merged AS (SELECT dim, key, min(start) AS start, max(stop) AS stop FROM isl GROUP BY dim, key, child, grp),
-ev AS (
-    SELECT dim, key, ((start AT TIME ZONE %(tz)s) - interval '1 microsecond')::date AS day, 1 AS d
-    FROM merged
-    UNION ALL
-    SELECT dim, key, ((stop AT TIME ZONE %(tz)s) - interval '1 microsecond')::date, -1
-    FROM merged WHERE stop <> 'infinity'
-)
-SELECT dim, key, greatest(day, %(from)s::date) AS day, sum(d)::int
-FROM ev WHERE day <= %(to)s::date
-GROUP BY 1, 2, 3
-ORDER BY 1, 2, 3"""
+merged AS (SELECT dim, key, min(start) AS start, max(stop) AS stop FROM isl GROUP BY dim, key, child, grp)"""
 
-# When only the total is wanted, a child with a single interval needs no merging: the window
-# functions run only over the children with more than one interval.
-_TOTAL_ONLY = """,
-multi AS (SELECT child FROM mem GROUP BY child HAVING count(*) > 1),
-single AS (
-    SELECT start, coalesce(stop, 'infinity') AS stop FROM mem
-    WHERE child NOT IN (SELECT child FROM multi) AND start < coalesce(stop, 'infinity')
-),
-ord AS (
-    SELECT child, start, coalesce(stop, 'infinity') AS stop,
-           max(coalesce(stop, 'infinity')) OVER (
-               PARTITION BY child ORDER BY start, stop
-               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev
-    FROM mem WHERE child IN (SELECT child FROM multi) AND start < coalesce(stop, 'infinity')
-),
-isl AS (
-    SELECT child, start, stop,
-           count(*) FILTER (WHERE prev IS NULL OR start > prev)
-               OVER (PARTITION BY child ORDER BY start, stop) AS grp
-    FROM ord
-),
-merged AS (
-    SELECT start, stop FROM single
-    UNION ALL
-    SELECT min(start), max(stop) FROM isl GROUP BY child, grp
-),
-ev AS (
-    SELECT ((start AT TIME ZONE %(tz)s) - interval '1 microsecond')::date AS day, 1 AS d FROM merged
-    UNION ALL
-    SELECT ((stop AT TIME ZONE %(tz)s) - interval '1 microsecond')::date, -1
-    FROM merged WHERE stop <> 'infinity'
-)
-SELECT 'total', '', greatest(day, %(from)s::date) AS day, sum(d)::int
-FROM ev WHERE day <= %(to)s::date
-GROUP BY 3 ORDER BY 3"""
+
+def _statement(splits: tuple[str, ...]) -> str:
+    """The sweep after the `sep`/`mem` CTEs: (dimension, key, day index, change) rows."""
+    wb = {"wb_start": _WB.format(col="start"), "wb_stop": _WB.format(col="stop")}
+    sets, dims, keys = ["(day)"], "", ""
+    for split, column, dim in (
+        ("station", "station_id", "station"),
+        ("category", "reason_code_id", "reason"),
+    ):
+        if split in splits:
+            sets.append(f"(day, {column})")
+            dims += f" WHEN grouping({column}) = 0 THEN '{dim}'"
+            keys += f"{column}::text, "
+    dims = f"CASE{dims} ELSE 'total' END" if dims else "'total'"
+    intervals = " UNION ALL ".join(_MANY_INTERVALS[d] for d in ("total", *splits))
+    parts = [_ONE_EVENTS.format(sets=", ".join(sets), dims=dims, keys=keys, **wb), _MANY_EVENTS.format(**wb)]
+    if "agency" in splits:
+        parts.append(_ONE_AGENCY.format(**wb))
+    pieces = f",\napieces AS MATERIALIZED ({_AGENCY_PIECES.format(src='one')})" if "agency" in splits else ""
+    return _MULTI + pieces + _MERGE.format(intervals=intervals) + "\n" + "\nUNION ALL\n".join(parts)
 
 
 @dataclass
@@ -196,8 +220,10 @@ class Series:
 def zone(name: str | None) -> ZoneInfo:
     try:
         return ZoneInfo(name or settings.TIME_ZONE)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValidationFailed({"tz": [f"{name!r} is not a time zone; use a name like America/Denver."]})
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationFailed(
+            {"tz": [f"{name!r} is not a time zone; use a name like America/Denver."]}
+        ) from exc
 
 
 def day_end(day: date, tz: ZoneInfo) -> datetime:
@@ -205,7 +231,9 @@ def day_end(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz)
 
 
-def parse_range(raw_from: str | None, raw_to: str | None, *, today: date, default_days: int = 90) -> tuple[date, date]:
+def parse_range(
+    raw_from: str | None, raw_to: str | None, *, today: date, default_days: int = 90
+) -> tuple[date, date]:
     """`from` and `to` (YYYY-MM-DD) from a query string; ValidationFailed naming the field."""
     errors: dict[str, list[str]] = {}
     parsed: dict[str, date | None] = {}
@@ -257,40 +285,41 @@ def separated_series(
         "first_end": day_end(date_from, tzinfo),
         "last_end": day_end(date_to, tzinfo),
         "known_at": known_at,
-        "tz": tz_name,
-        "from": date_from,
-        "to": date_to,
         "station_id": station_obj.pk if station_obj else None,
     }
     head = (_KNOWN_AT_SEP if known_at is not None else _NOW_SEP).format(
         station="AND station_id = %(station_id)s" if station_obj else ""
     )
-    if splits:
-        intervals = " UNION ALL ".join(_INTERVALS[d] for d in ("total", *splits))
-        sql = "WITH " + head + _SWEEP.format(intervals=intervals)
-    else:
-        sql = "WITH " + head + _TOTAL_ONLY
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-
-    station_codes = {str(pk): code for pk, code in Station.objects.values_list("pk", "code")}
-    deltas: dict[tuple[str, str], dict[date, int]] = {}
-    for dim, key, day, delta in rows:
-        deltas.setdefault((dim, key), {})[day] = delta
     days = [
         Day(date=d, end=day_end(d, tzinfo), count=0)
         for d in (date_from + timedelta(days=i) for i in range((date_to - date_from).days + 1))
     ]
-    for (dim, key), by_day in deltas.items():
+    params["ends"] = [d.end for d in days]
+    params["n"] = len(days)
+    with transaction.atomic(), connection.cursor() as cursor:
+        # The sorts and hashes of ~100,000 intervals fit in memory with a little more than the default.
+        cursor.execute("SET LOCAL work_mem = '32MB'")
+        cursor.execute("WITH " + head + _statement(tuple(splits)), params)
+        rows = cursor.fetchall()
+
+    station_codes = {str(pk): code for pk, code in Station.objects.values_list("pk", "code")}
+    categories = {str(pk): category for pk, category in ReasonCode.objects.values_list("pk", "category")}
+    deltas: dict[tuple[str, str], list[int]] = {}
+    for dim, key, index, delta in rows:
+        if dim == "reason":
+            dim, key = "category", categories.get(key, key)
+        elif dim == "station":
+            key = station_codes.get(key, key)
+        deltas.setdefault((dim, key), [0] * len(days))[index] += delta
+    for (dim, key), changes in deltas.items():
         running = 0
-        for day in days:
-            running += by_day.get(day.date, 0)
+        for day, change in zip(days, changes, strict=True):
+            running += change
             if dim == "total":
-                day.count = running
+                day.count += running
             elif running:
-                label = station_codes.get(key, key) if dim == "station" else key
-                getattr(day, f"by_{dim}")[label] = running
+                by = getattr(day, f"by_{dim}")
+                by[key] = by.get(key, 0) + running
     return Series(
         date_from=date_from,
         date_to=date_to,

@@ -10,20 +10,22 @@ from uuid import UUID
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Q
+from django.db.models import Prefetch, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from apprehensions.models import FamilyMembership, Person, Relationship
+from apprehensions.models import FamilyMembership, Person, Relationship, Station
+from audit.exports import export_format, export_response, export_url
 from familylink.common.errors import BusinessRuleError, ValidationFailed
 from familylink.common.models import User
 from familylink.common.roles import has_capability, user_roles
 
 from . import policies, services
 from .access import log_person_views, log_separation_view
+from .exports import REPORT_COLUMNS, SEPARATION_COLUMNS, separation_records
 from .forms import (
     CustodyTransferForm,
     DecisionForm,
@@ -88,6 +90,20 @@ def separation_list(request: HttpRequest) -> HttpResponse:
     )
     if status in Separation.Status.values:
         qs = qs.filter(status=status)
+    if (fmt := export_format(request)) is not None:
+        live = Prefetch(
+            "members",
+            queryset=SeparationMember.objects.filter(withdrawn_at__isnull=True).select_related("person"),
+            to_attr="live_members",
+        )
+        return export_response(
+            request,
+            fmt=fmt,
+            name="separations",
+            columns=SEPARATION_COLUMNS,
+            rows=_chunks(qs.prefetch_related(live)),
+            record=separation_records,
+        )
     page = Paginator(qs, 25).get_page(request.GET.get("page"))
     members = SeparationMember.objects.filter(
         separation__in=[s.pk for s in page.object_list], withdrawn_at__isnull=True
@@ -107,8 +123,25 @@ def separation_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "separations/list.html",
-        {"page": page, "status": status, "statuses": Separation.Status.choices},
+        {
+            "page": page,
+            "status": status,
+            "statuses": Separation.Status.choices,
+            "export_csv": export_url(request, "csv"),
+            "export_xlsx": export_url(request, "xlsx"),
+        },
     )
+
+
+def _chunks(qs: Any, size: int = 500) -> Any:
+    """A prefetching queryset read a chunk at a time (iterator() would drop the prefetch)."""
+    start = 0
+    while True:
+        chunk = list(qs[start : start + size])
+        yield from chunk
+        if len(chunk) < size:
+            return
+        start += size
 
 
 def _subject(separation: Separation) -> str:
@@ -393,9 +426,27 @@ def separated_children_report(request: HttpRequest) -> HttpResponse:
         return render(request, "separations/report.html", context, status=400)
     as_of = form.cleaned_data["as_of"] or timezone.now()
     known_at = form.cleaned_data["known_at"]
+    requested = request.GET.get("station", "").strip().upper()
+    if requested and station is None:
+        # Readers of every station may narrow the report to one (the dashboard's station figures).
+        if not Station.objects.filter(code=requested).exists():
+            form.add_error(
+                None, f"Station: no station has the code {requested!r}; leave it out for all stations."
+            )
+            return render(request, "separations/report.html", context, status=400)
+        station = context["station"] = requested
     answer = separated_children(as_of=as_of, known_at=known_at, station=station)
     if request.GET.get("format") == "csv":
         return _report_csv(request, answer)
+    if request.GET.get("format") == "xlsx":
+        return export_response(
+            request,
+            fmt="xlsx",
+            name="separated-children",
+            columns=REPORT_COLUMNS,
+            rows=answer.iter_rows(),
+            record=lambda row: row.child,
+        )
     count, by_agency, by_category = answer.summary()
     paginator = Paginator(range(count), REPORT_PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
@@ -417,6 +468,7 @@ def separated_children_report(request: HttpRequest) -> HttpResponse:
             "page": page,
             "query": query.urlencode(),
             "csv_url": f"{request.path}?{csv_query.urlencode()}",
+            "xlsx_url": export_url(request, "xlsx"),
             "by_agency": by_agency,
             "by_category": by_category,
         }

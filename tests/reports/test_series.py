@@ -22,7 +22,9 @@ FIRST, LAST = date(2018, 5, 30), date(2018, 6, 20)
 def history(timeline, users):  # noqa: F811 - the imported fixture
     """The timeline, plus child K reunified on its own on the 9th (recorded the 10th)."""
     member = SeparationMember.objects.get(separation=timeline["separations"]["K"], person=timeline["K"])
-    _save(member, t(10, 8), "child reunified", users["supervisor"], ended_at=t(9, 12), end_outcome="reunified")
+    _save(
+        member, t(10, 8), "child reunified", users["supervisor"], ended_at=t(9, 12), end_outcome="reunified"
+    )
     return timeline
 
 
@@ -34,8 +36,11 @@ def _days():
 @pytest.mark.parametrize("tz", ["UTC", "America/Denver"])
 def test_separated_series_equals_the_as_of_selector_day_by_day(history, known_at, tz):
     """Each day's count, and its counts by station and by reason category, are what
-    `separated_children(as_of=<end of that local day>, known_at=)` answers."""
+    `separated_children(as_of=<end of that local day>, known_at=)` answers; the count alone
+    (no splits asked) is the same."""
     series = separated_series(date_from=FIRST, date_to=LAST, known_at=known_at, tz=tz)
+    bare = separated_series(date_from=FIRST, date_to=LAST, known_at=known_at, tz=tz, splits=())
+    assert [d.count for d in bare.days] == [d.count for d in series.days]
     assert [d.date for d in series.days] == _days()
     zone = ZoneInfo(tz)
     nonzero = 0
@@ -64,7 +69,9 @@ def test_separated_series_for_one_station_and_counts_a_child_once(history):
     assert counts[date(2018, 6, 1)] == 0
     assert counts[date(2018, 6, 2)] == 1  # K, from the 2nd 09:00
     assert counts[date(2018, 6, 9)] == 0  # K reunified on the 9th at 12:00
-    ept = {d.date: d.count for d in separated_series(date_from=FIRST, date_to=LAST, station="EPT", tz="UTC").days}
+    ept = {
+        d.date: d.count for d in separated_series(date_from=FIRST, date_to=LAST, station="EPT", tz="UTC").days
+    }
     assert ept[date(2018, 6, 5)] == 3  # A (two separations, once), D, B (happened the 5th)
 
 
