@@ -218,7 +218,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             date_from, date_to = parse_range(
                 data.get("date_from"), data.get("date_to"), today=now.astimezone(ZoneInfo(tz)).date()
             )
-            station = reach.narrowed(form.cleaned_data.get("station") or None)
+            station = reach.narrowed(form.cleaned_data.get("station") or data.get("station") or None)
             series = separated_series(
                 date_from=date_from,
                 date_to=date_to,

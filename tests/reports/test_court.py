@@ -9,8 +9,8 @@ import pytest
 from openpyxl import load_workbook
 
 from audit.models import AccessLog
-from reunification.models import CaseStep, ReunificationCase
 from reports.court import court_status, default_policy
+from reunification.models import CaseStep, ReunificationCase
 from tests.conftest import make_user
 from tests.reunification.factories import approved_separation
 
@@ -53,7 +53,9 @@ def court_set(users):
     _close(c[3], status="closed", outcome="other", at=JULY + timedelta(days=40))
     _close(c[4], status="closed", outcome="criminal_history", at=JULY + timedelta(days=5))
     _step(c[5], "eligibility_decision", at=JULY + timedelta(days=6), method="not_the_parent")
-    _close(c[6], status="closed", outcome="parent_removed", at=datetime(2019, 1, 15, tzinfo=UTC))  # after AS_OF
+    _close(
+        c[6], status="closed", outcome="parent_removed", at=datetime(2019, 1, 15, tzinfo=UTC)
+    )  # after AS_OF
     # c[7]: open, nothing done. yum_cases[0]: open, nothing done.
     return {"ept": c, "yum": yum_cases, "later": later}
 
@@ -67,7 +69,11 @@ def test_court_status_buckets_add_up_on_a_hand_built_set(court_set):
     assert (total["discharged"], total["discharged:separation_ended"], total["discharged:other"]) == (2, 1, 1)
     assert total["still_separated"] == 5
     assert total["separated"] == total["reunified"] + total["discharged"] + total["still_separated"]
-    assert (total["not_eligible"], total["not_eligible:criminal_history"], total["not_eligible:not_the_parent"]) == (
+    assert (
+        total["not_eligible"],
+        total["not_eligible:criminal_history"],
+        total["not_eligible:not_the_parent"],
+    ) == (
         2,
         1,
         1,
@@ -75,7 +81,9 @@ def test_court_status_buckets_add_up_on_a_hand_built_set(court_set):
     assert total["in_process"] == 3  # c[6] (closed only after AS_OF), c[7], YUM
     assert total["still_separated"] == total["not_eligible"] + total["in_process"]
     for _, counter in report.stations():
-        assert counter["separated"] == counter["reunified"] + counter["discharged"] + counter["still_separated"]
+        assert (
+            counter["separated"] == counter["reunified"] + counter["discharged"] + counter["still_separated"]
+        )
     assert dict((code, n["separated"]) for code, n in report.stations()) == {"EPT": 8, "YUM": 1}
     # Every child in exactly one of the top buckets.
     for row in report.rows:
@@ -138,7 +146,9 @@ def test_court_status_page_api_and_drill_down(client, api_client_for, users, cou
     mine = api_client_for("supervisor").get("/api/v1/reports/court-status/", {"as_of": as_of}).json()
     assert mine["separated"] == 8 and [s["station"] for s in mine["stations"]] == ["EPT"]
 
-    bad = api_client_for("hq_analyst").get("/api/v1/reports/court-status/", {"as_of": "31/12/2018", "policy": "x"})
+    bad = api_client_for("hq_analyst").get(
+        "/api/v1/reports/court-status/", {"as_of": "31/12/2018", "policy": "x"}
+    )
     assert bad.status_code == 400 and set(bad.json()) == {"as_of", "policy"}
     assert api_client_for("field_agent").get("/api/v1/reports/court-status/").status_code == 403
 
