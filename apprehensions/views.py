@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
@@ -238,7 +239,7 @@ def apprehension_page(request: HttpRequest, pk: UUID) -> HttpResponse:
 # --- persons -----------------------------------------------------------------------------------
 
 
-def person_list(request: HttpRequest) -> HttpResponse:
+def person_list(request: HttpRequest) -> HttpResponseBase:
     """Search persons visible to the user: name (accent- and typo-tolerant), A-number, date of birth..."""
     _require(request, *READ_PAGES)
     params = request.GET

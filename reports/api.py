@@ -56,7 +56,7 @@ class SeparatedSeriesApi(APIView):
             known_at = parse_instant(params.get("known_at"), "known_at")
         except ValidationFailed as exc:
             errors.update(exc.errors)
-        splits = DEFAULT_SPLITS
+        splits: tuple[str, ...] = DEFAULT_SPLITS
         if "split" in params:
             splits = tuple(s.strip() for s in params["split"].split(",") if s.strip())
             unknown = [s for s in splits if s not in DIMENSIONS]

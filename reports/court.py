@@ -222,7 +222,7 @@ def court_status(
         )
         .order_by("separation__occurred_at", "pk")
     )
-    return CourtReport(policy=policy, as_of=as_of, rows=[_classify(row, as_of) for row in values])
+    return CourtReport(policy=policy, as_of=as_of, rows=[_classify(dict(row), as_of) for row in values])
 
 
 def figures(counter: Counter) -> dict[str, Any]:

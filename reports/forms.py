@@ -30,7 +30,9 @@ class SeriesForm(InstantFormMixin, forms.Form):
     def __init__(self, *args, stations_allowed: bool = True, **kwargs):  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
         codes = Station.objects.filter(withdrawn_at__isnull=True).order_by("code")
-        self.fields["station"].choices = [("", "All stations")] + [(s.code, str(s)) for s in codes]
+        station = self.fields["station"]
+        assert isinstance(station, forms.ChoiceField)
+        station.choices = [("", "All stations")] + [(s.code, str(s)) for s in codes]
         if not stations_allowed:
             del self.fields["station"]
 
@@ -46,4 +48,6 @@ class CourtForm(InstantFormMixin, forms.Form):
 
     def __init__(self, *args, policies=(), **kwargs):  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
-        self.fields["policy"].choices = [(str(p.pk), p.name) for p in policies]
+        policy = self.fields["policy"]
+        assert isinstance(policy, forms.ChoiceField)
+        policy.choices = [(str(p.pk), p.name) for p in policies]

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -199,7 +200,7 @@ def _deadlines(request: HttpRequest, now: datetime) -> dict[str, Any] | None:
 
 
 @require_GET
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: HttpRequest) -> HttpResponseBase:
     """Separated now, open, overdue, reunified this week; separated children per day over a range
     (as now known or as known then) by station, reason category and agency; clocks vs deadlines."""
     reach = scope.separations_scope(request.user)
@@ -263,20 +264,25 @@ def _api_query(series: Series) -> dict[str, str]:
     return query
 
 
-def _series_export(request: HttpRequest, fmt: str, series: Series) -> HttpResponse:
+def _split_value(dim: str, key: str) -> Any:
+    def value(day: Any) -> int:
+        return getattr(day, f"by_{dim}").get(key, 0)
+
+    return value
+
+
+def _series_export(request: HttpRequest, fmt: str, series: Series) -> HttpResponseBase:
     """The day-by-day table (aggregate figures; no person is named, so nothing to access-log but
     the export itself)."""
     keys = {dim: series.keys(dim) for dim in DIMENSIONS if dim in series.splits}
-    columns = [
+    columns: list[Column] = [
         Column("date", lambda d: d.date),
         Column("day_ends_at", lambda d: d.end),
         Column("count", lambda d: d.count),
     ]
     for dim, names in keys.items():
         for key in names:
-            columns.append(
-                Column(f"{dim}:{key}", lambda d, dim=dim, key=key: getattr(d, f"by_{dim}").get(key, 0))
-            )
+            columns.append(Column(f"{dim}:{key}", _split_value(dim, key)))
     return export_response(
         request,
         fmt=fmt,
@@ -308,10 +314,10 @@ def _court_params(request: HttpRequest) -> tuple[CourtForm, DeadlinePolicy | Non
         except ValidationFailed:
             iso = None
         if iso is not None:
-            data["as_of"] = _local(iso, data["as_of_tz"])
+            data["as_of"] = _local(iso, str(data["as_of_tz"]))
     form = CourtForm(data, policies=policies)
     if not form.is_valid():
-        return form, None, None, data["as_of_tz"]
+        return form, None, None, str(data["as_of_tz"])
     policy = next((p for p in policies if str(p.pk) == form.cleaned_data["policy"]), None)
     as_of = iso or form.cleaned_data["as_of"] or timezone.now()
     return form, policy, as_of, form.cleaned_data["as_of_tz"]
@@ -346,7 +352,7 @@ def _figure_rows(
 
 
 @require_GET
-def court_status(request: HttpRequest) -> HttpResponse:
+def court_status(request: HttpRequest) -> HttpResponseBase:
     """For a deadline policy, as of any time: every child in one bucket, by station; XLSX and PDF."""
     cases = scope.cases_scope(request.user)
     form, policy, as_of, tz = _court_params(request)
@@ -417,7 +423,7 @@ def _court_xlsx(
     buckets: list[dict],
     clocks: list[dict],
     tz: str,
-) -> HttpResponse:
+) -> HttpResponseBase:
     """The report's tables in one sheet, and its children (one row each) in a second."""
     import tempfile
 
@@ -537,7 +543,7 @@ def _with_persons(rows: list[court.CourtRow]) -> list[dict[str, Any]]:
 
 
 @require_GET
-def court_children(request: HttpRequest) -> HttpResponse:
+def court_children(request: HttpRequest) -> HttpResponseBase:
     """The children behind one figure of the court status report (or the dashboard's clocks)."""
     cases = scope.cases_scope(request.user)
     key = request.GET.get("key", "")

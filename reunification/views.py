@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -239,7 +240,7 @@ def _closed_since(request: HttpRequest) -> Any:
 
 
 @require_GET
-def case_list(request: HttpRequest) -> HttpResponse:
+def case_list(request: HttpRequest) -> HttpResponseBase:
     _require(request, "work_cases", "read_cases_station", "read_cases_all")
     cases = selectors.cases_visible_to(request.user).order_by("due_at", "created_at")
     status = request.GET.get("status", "active")

@@ -32,6 +32,21 @@ SEPARATION_COLUMNS = [
 ]
 
 
+def with_live_members(queryset: Any) -> Any:
+    """The separations with `live_members` (their members not withdrawn, with the persons)."""
+    from django.db.models import Prefetch
+
+    from .models import SeparationMember
+
+    return queryset.prefetch_related(
+        Prefetch(
+            "members",
+            queryset=SeparationMember.objects.filter(withdrawn_at__isnull=True).select_related("person"),
+            to_attr="live_members",
+        )
+    )
+
+
 def separation_records(separation: Any) -> list[Any]:
     """What an exported separation row holds: the separation and each person named on it."""
     return [separation, *(m.person for m in separation.live_members)]

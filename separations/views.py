@@ -10,8 +10,9 @@ from uuid import UUID
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Prefetch, Q
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -25,7 +26,7 @@ from familylink.common.roles import has_capability, user_roles
 
 from . import policies, services
 from .access import log_person_views, log_separation_view
-from .exports import REPORT_COLUMNS, SEPARATION_COLUMNS, separation_records
+from .exports import REPORT_COLUMNS, SEPARATION_COLUMNS, separation_records, with_live_members
 from .forms import (
     CustodyTransferForm,
     DecisionForm,
@@ -77,7 +78,7 @@ def _apply_errors(form: Any, errors: dict[str, list[str]]) -> None:
 
 
 @require_GET
-def separation_list(request: HttpRequest) -> HttpResponse:
+def separation_list(request: HttpRequest) -> HttpResponseBase:
     """Separations the user may see (own station for station staff), newest first, by status."""
     if not policies.can_list_separations(request.user):
         raise DjangoPermissionDenied("Your role cannot list separations.")
@@ -91,17 +92,12 @@ def separation_list(request: HttpRequest) -> HttpResponse:
     if status in Separation.Status.values:
         qs = qs.filter(status=status)
     if (fmt := export_format(request)) is not None:
-        live = Prefetch(
-            "members",
-            queryset=SeparationMember.objects.filter(withdrawn_at__isnull=True).select_related("person"),
-            to_attr="live_members",
-        )
         return export_response(
             request,
             fmt=fmt,
             name="separations",
             columns=SEPARATION_COLUMNS,
-            rows=_chunks(qs.prefetch_related(live)),
+            rows=_chunks(with_live_members(qs)),
             record=separation_records,
         )
     page = Paginator(qs, 25).get_page(request.GET.get("page"))
@@ -411,7 +407,7 @@ def custody_transfer_new(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def separated_children_report(request: HttpRequest) -> HttpResponse:
+def separated_children_report(request: HttpRequest) -> HttpResponseBase:
     """HQ page "Separated children at <time>": count, list, counts by agency and category, CSV."""
     allowed, station = policies.report_station(request.user)
     if not allowed:
