@@ -6,10 +6,10 @@
 Fill the database first with bench/scenario_separations.py (≈ 50,000 separations). For `--runs`
 365-day windows spread over the scenario's period (deterministic for a given --seed), half of
 them "as the system knew it" at a time inside the window, it times:
-- api:           the API request in-process (DRF, token auth, scope, the selector, JSON), with its
-                 default breakdowns (by station and by reason category);
-- api count:     the same with `split=` (the count per day only);
-- api + agency:  `split=station,category,agency`;
+- api:           the API request in-process (DRF, authentication, scope, the selector, JSON): the
+                 count per day (the contract's series; breakdowns are asked for with `split=`);
+- api + splits:  `split=station,category` (what the dashboard's station and category charts use);
+- api + agency:  `split=station,category,agency` (all of the dashboard's charts);
 - bare SQL:      the straightforward answer in one statement: for every day end, count the
                  distinct children of the separations in effect then (a count per day over the
                  separations and members; as known: over their latest history rows), timed on
@@ -120,7 +120,7 @@ def main() -> None:
     span = (last - first).days - DAYS
     windows = []
     for i in range(args.warmup + args.runs):
-        start = first + timedelta(days=rng.randrange(max(1, span)))
+        start = first + timedelta(days=rng.randrange(max(1, span + 1)))
         end = start + timedelta(days=DAYS - 1)
         known_at = None
         if i % 2:
@@ -132,7 +132,7 @@ def main() -> None:
     with open("/proc/loadavg") as f:
         print("load average at start:", " / ".join(f.read().split()[:3]))
     client = api_client()
-    timings: dict[str, list[float]] = {"api": [], "api count": [], "api + agency": [], "bare SQL": []}
+    timings: dict[str, list[float]] = {"api": [], "api + splits": [], "api + agency": [], "bare SQL": []}
     mismatches = 0
     for i, (start, end, known_at) in enumerate(windows):
         query = {"from": start.isoformat(), "to": end.isoformat(), "tz": TZ}
@@ -141,14 +141,14 @@ def main() -> None:
         ms, response = timed(lambda q=query: client.get(URL, q, secure=True))
         assert response.status_code == 200, response.content[:300]
         ours = [d["count"] for d in response.json()["days"]]
-        ms_count, _ = timed(lambda q=query: client.get(URL, {**q, "split": ""}, secure=True))
+        ms_splits, _ = timed(lambda q=query: client.get(URL, {**q, "split": "station,category"}, secure=True))
         ms_agency, _ = timed(
             lambda q=query: client.get(URL, {**q, "split": "station,category,agency"}, secure=True)
         )
         warm = i >= args.warmup
         if warm:
             timings["api"].append(ms)
-            timings["api count"].append(ms_count)
+            timings["api + splits"].append(ms_splits)
             timings["api + agency"].append(ms_agency)
         if i < args.warmup + args.bare_runs:
             ms_bare, bare = timed(lambda s=start, e=end, k=known_at: bare_sql(s, e, k))
@@ -158,8 +158,8 @@ def main() -> None:
                 mismatches += 1
                 print(f"MISMATCH {start}..{end} known_at={known_at}")
         print(
-            f"  {start}..{end} known_at={known_at.date() if known_at else '-':<10} "
-            f"peak={max(ours):>6,} api={ms:7.1f} ms count={ms_count:7.1f} agency={ms_agency:7.1f}"
+            f"  {start}..{end} known_at={str(known_at.date()) if known_at else '-':<10} "
+            f"peak={max(ours):>6,} api={ms:7.1f} ms splits={ms_splits:7.1f} agency={ms_agency:7.1f}"
         )
     print(f"\n365-day series, {args.runs} windows (half as known at a time), ms:")
     print(f"{'':<14}{'n':>4}{'p50':>10}{'p95':>10}{'max':>10}")
@@ -171,7 +171,7 @@ def main() -> None:
             )
     p95 = percentile(timings["api"], 95)
     verdict = "MET" if p95 <= TARGET_MS else "NOT MET"
-    print(f"\ntarget p95 <= {TARGET_MS:.0f} ms (api, default breakdowns): {verdict}")
+    print(f"\ntarget p95 <= {TARGET_MS:.0f} ms (api: the count per day): {verdict}")
     print(
         "answers equal to bare SQL on every day checked:", "yes" if not mismatches else f"NO ({mismatches})"
     )

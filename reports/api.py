@@ -17,7 +17,7 @@ from separations.selectors import parse_instant
 from . import court, scope
 from .series import DIMENSIONS, parse_range, separated_series
 
-DEFAULT_SPLITS = ("station", "category")
+DEFAULT_SPLITS: tuple[str, ...] = ()
 
 
 class SeparatedSeriesApi(APIView):
@@ -41,8 +41,8 @@ class SeparatedSeriesApi(APIView):
             OpenApiParameter(
                 "split",
                 str,
-                description="Comma-separated breakdowns per day: station, category, agency "
-                "(default station,category; `split=` for none).",
+                description="Comma-separated breakdowns per day, each a `by_<name>` object: station, "
+                "category, agency (default: none, the count only).",
             ),
         ],
         responses={200: dict},

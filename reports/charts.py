@@ -36,14 +36,16 @@ class Line:
 
 
 def _nice_max(value: int) -> int:
-    if value <= 5:
-        return 5
-    magnitude = 10 ** (len(str(value)) - 1)
-    for step in (1, 2, 2.5, 5, 10):
-        top = int(step * magnitude)
-        if top >= value:
-            return top
-    return value
+    """The top of the axis: four equal whole steps (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 × 10^k)."""
+    need = max(1.0, value / 4)
+    magnitude = 1
+    while magnitude * 10 <= need:
+        magnitude *= 10
+    for factor in (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
+        step = factor * magnitude
+        if step >= need and step == int(step):
+            return int(step) * 4
+    return magnitude * 40
 
 
 def line_chart(
@@ -79,9 +81,10 @@ def line_chart(
         for i in ticks:
             if i != n - 1 and n - 1 - i < n // 12:
                 continue
+            anchor = "end" if i == n - 1 and n > 1 else ("start" if i == 0 and n > 1 else "middle")
             parts.append(
-                f'<text x="{x(i):.1f}" y="{HEIGHT - 12}" text-anchor="middle" font-size="12" fill="#1b1b1b">'
-                f"{days[i].isoformat()}</text>"
+                f'<text x="{x(i):.1f}" y="{HEIGHT - 12}" text-anchor="{anchor}" font-size="12" '
+                f'fill="#1b1b1b">{days[i].isoformat()}</text>'
             )
     parts.append(
         f'<line x1="{LEFT}" x2="{LEFT}" y1="{TOP}" y2="{TOP + plot_h}" stroke="#565c65"/>'

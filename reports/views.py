@@ -232,7 +232,9 @@ def dashboard(request: HttpRequest) -> HttpResponseBase:
                 target = {"from": "date_from", "to": "date_to"}.get(name, name)
                 for message in messages:
                     form.add_error(target if target in form.fields else None, message)
-            status = 400
+            # The reader's own station missing from the reference data is not their input's fault.
+            own_station_missing = set(exc.errors) == {"station"} and not data.get("station")
+            status = 200 if own_station_missing else 400
     else:
         status = 400
     if series is not None:

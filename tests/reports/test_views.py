@@ -84,7 +84,8 @@ def test_series_api_matches_the_selector_and_checks_input(api_client_for, users,
     today = timezone.localdate()
     start = today - timedelta(days=10)
     response = client.get(
-        "/api/v1/reports/separated-children/series/", {"from": start.isoformat(), "to": today.isoformat()}
+        "/api/v1/reports/separated-children/series/",
+        {"from": start.isoformat(), "to": today.isoformat(), "split": "station,category"},
     )
     assert response.status_code == 200
     body = response.json()
@@ -94,6 +95,8 @@ def test_series_api_matches_the_selector_and_checks_input(api_client_for, users,
     assert [d["count"] for d in body["days"]] == [d.count for d in expected.days]
     assert body["days"][-1]["count"] == 4 and body["days"][-1]["by_station"] == {"EPT": 3, "YUM": 1}
     assert "by_agency" not in body["days"][0]
+    plain = client.get("/api/v1/reports/separated-children/series/", {"from": start.isoformat()}).json()
+    assert set(plain["days"][0]) == {"date", "count", "end"} and plain["days"][-1]["count"] == 4
     with_agency = client.get("/api/v1/reports/separated-children/series/", {"split": "agency"}).json()
     assert "by_agency" in with_agency["days"][0] and "by_station" not in with_agency["days"][0]
 
