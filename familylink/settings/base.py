@@ -100,6 +100,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "familylink.common.context_processors.navigation",
             ],
+            "builtins": ["familylink.common.templatetags.wallclock"],
         },
     },
 ]
