@@ -553,7 +553,8 @@ def court_children(request: HttpRequest) -> HttpResponseBase:
         raise Http404("No figure of the court status report has this name.")
     form, policy, as_of, tz = _court_params(request)
     if policy is None or as_of is None:
-        raise Http404("Give a deadline policy and a valid time (as_of).")
+        # Bad input: the report's form, with the message next to the field and what was typed.
+        return render(request, "reports/court_status.html", {"form": form, "tz": tz}, status=400)
     station = request.GET.get("station") or None
     report = court.court_status(cases=cases, policy=policy, as_of=as_of)
     rows = report.rows_for(key, station)

@@ -134,6 +134,9 @@ def test_court_status_page_api_and_drill_down(client, api_client_for, users, cou
         assert case.child.full_name in text
     assert court_set["ept"][7].child.full_name not in text
     assert AccessLog.objects.filter(object_id=str(court_set["ept"][4].child_id), action="report").exists()
+    bad = client.get("/reports/court-status/children/", {"as_of": "31 Dec", "key": "separated"})
+    assert bad.status_code == 400 and "Enter a date and time" in bad.content.decode()
+    assert client.get("/reports/court-status/children/", {"key": "nothing"}).status_code == 404
 
     api = api_client_for("hq_analyst").get("/api/v1/reports/court-status/", {"as_of": as_of})
     assert api.status_code == 200
