@@ -8,17 +8,20 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods
 
+from audit.exports import export_format, export_response, export_url
 from audit.services import access_log_record
 from familylink.common.errors import BusinessRuleError, StaleVersionError, ValidationFailed
 from familylink.common.errors import PermissionDenied as DomainPermissionDenied
 from familylink.common.roles import has_capability
 
 from .anumber import InvalidANumber, normalize_a_number
+from .exports import PERSON_COLUMNS
 from .extensions import person_panels
 from .forms import ON_FILE, IntakeForm, PersonEditForm, RelationshipAddForm, parse_action
 from .models import ApprehensionPerson, Person, Relationship, Station
@@ -244,7 +247,7 @@ def apprehension_page(request: HttpRequest, pk: UUID) -> HttpResponse:
 # --- persons -----------------------------------------------------------------------------------
 
 
-def person_list(request: HttpRequest) -> HttpResponse:
+def person_list(request: HttpRequest) -> HttpResponseBase:
     """Search persons visible to the user: name (accent- and typo-tolerant), A-number, date of birth..."""
     _require(request, *READ_PAGES)
     params = request.GET
@@ -256,6 +259,14 @@ def person_list(request: HttpRequest) -> HttpResponse:
     page = None
     try:
         queryset = person_search(viewer=request.user, q=params.get("q", ""), filters=filters)
+        if (fmt := export_format(request)) is not None:
+            return export_response(
+                request,
+                fmt=fmt,
+                name="persons",
+                columns=PERSON_COLUMNS,
+                rows=queryset.select_related("first_station"),
+            )
         page = Paginator(queryset.select_related("first_station"), 25).get_page(params.get("page"))
     except ValidationFailed as exc:
         errors = exc.errors
@@ -282,6 +293,8 @@ def person_list(request: HttpRequest) -> HttpResponse:
             "querystring": query.urlencode(),
             "stations": Station.objects.filter(withdrawn_at__isnull=True).order_by("code"),
             "searched": any(params.get(k) for k in ("q", *filters)),
+            "export_csv": export_url(request, "csv"),
+            "export_xlsx": export_url(request, "xlsx"),
         },
     )
 

@@ -13,6 +13,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("reunification.api_urls")),
     path("", include("audit.api_urls")),
     path("", include("events.api_urls")),
+    path("", include("reports.api_urls")),
 ]
 
 urlpatterns = [
@@ -28,4 +29,5 @@ urlpatterns = [
     path("", include("separations.urls")),
     path("", include("reunification.urls")),
     path("", include("audit.urls")),
+    path("", include("reports.urls")),
 ]

@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.db.models import Case, CharField, F, Q, Value, When
 from django.utils import timezone
 
 DUE_SOON = timedelta(hours=48)
@@ -56,53 +57,165 @@ def compute_clocks(*, policy: Any, separated_at: datetime, date_of_birth: date |
     )
 
 
+# The one definition of a clock's state, used by every page, message, report and the API.
+MET_ON_TIME = "met_on_time"
+MET_LATE = "met_late"
+MISSED = "missed"
+PENDING = "pending"
+NOT_RUNNING = "not_running"
+CLOCK_STATES: tuple[str, ...] = (MET_ON_TIME, MET_LATE, MISSED, PENDING, NOT_RUNNING)
+CLOCK_STATE_LABELS: dict[str, str] = {
+    MET_ON_TIME: "Met on time",
+    MET_LATE: "Met late",
+    MISSED: "Missed",
+    PENDING: "Pending",
+    NOT_RUNNING: "Not running",
+}
+
+
+def duration_text(delta: timedelta) -> str:
+    """'3 days 4 hours', '5 hours', '12 minutes': how late, in words a person reads at a glance."""
+    minutes = int(delta.total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    parts = []
+    if days:
+        parts.append(f"{days} day{'s' if days != 1 else ''}")
+    if hours:
+        parts.append(f"{hours} hour{'s' if hours != 1 else ''}")
+    if not days and (minutes or not parts):
+        parts.append(f"{minutes} minute{'s' if minutes != 1 else ''}")
+    return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class ClockState:
+    """A clock's state at one moment: met on time, met late (by `late_by`), missed (past due and not
+    met; `late_by` is how long past due), pending (`due_soon` when within 48 hours) or not running
+    (no deadline, or the case closed otherwise before it fell due)."""
+
+    state: str
+    late_by: timedelta | None = None
+    due_soon: bool = False
+
+    @property
+    def label(self) -> str:
+        base = CLOCK_STATE_LABELS[self.state]
+        if self.state == MET_LATE and self.late_by is not None:
+            return f"{base} by {duration_text(self.late_by)}"
+        if self.state == MISSED and self.late_by is not None:
+            return f"{base}: {duration_text(self.late_by)} past due"
+        if self.state == PENDING and self.due_soon:
+            return "Due within 48 hours"
+        return base
+
+    @property
+    def urgency(self) -> str:
+        """`overdue`, `due_soon` or `` (what alerts and the worklist care about)."""
+        if self.state == MISSED:
+            return "overdue"
+        return "due_soon" if self.due_soon else ""
+
+
+def clock_state(
+    *,
+    due_at: datetime | None,
+    met_at: datetime | None,
+    now: datetime | None = None,
+    stopped_at: datetime | None = None,
+) -> ClockState:
+    """The state of one clock as of `now` (default: now). `met_at` is when the clock's step was done;
+    `stopped_at` is when the case closed without meeting it (the clock stops running then). Events
+    after `now` are not yet known, so an as-of report can ask about any past moment."""
+    now = now or timezone.now()
+    if met_at is not None and met_at <= now:
+        if due_at is None or met_at <= due_at:
+            return ClockState(MET_ON_TIME)
+        return ClockState(MET_LATE, late_by=met_at - due_at)
+    if due_at is None:
+        return ClockState(NOT_RUNNING)
+    end = stopped_at if stopped_at is not None and stopped_at <= now else now
+    if due_at < end:
+        return ClockState(MISSED, late_by=end - due_at)
+    if end is not now:
+        return ClockState(NOT_RUNNING)
+    return ClockState(PENDING, due_soon=due_at < now + DUE_SOON)
+
+
+def clock_state_expression(due: str, met: str, stopped: str, now: datetime) -> Any:
+    """`clock_state` as a database expression over field paths (for counting clocks by state)."""
+    met_by_now = Q(**{f"{met}__isnull": False, f"{met}__lte": now})
+    stopped_by_now = Q(**{f"{stopped}__isnull": False, f"{stopped}__lte": now})
+    return Case(
+        When(
+            met_by_now & (Q(**{f"{due}__isnull": True}) | Q(**{f"{met}__lte": F(due)})),
+            then=Value(MET_ON_TIME),
+        ),
+        When(met_by_now, then=Value(MET_LATE)),
+        When(Q(**{f"{due}__isnull": True}), then=Value(NOT_RUNNING)),
+        When(stopped_by_now & Q(**{f"{due}__lt": F(stopped)}), then=Value(MISSED)),
+        When(stopped_by_now, then=Value(NOT_RUNNING)),
+        When(Q(**{f"{due}__lt": now}), then=Value(MISSED)),
+        default=Value(PENDING),
+        output_field=CharField(),
+    )
+
+
 @dataclass(frozen=True)
 class ClockView:
-    """One clock as a page or the API shows it."""
+    """One clock of a case as a page or the API shows it."""
 
     key: str
     label: str
     due_at: datetime | None
     met_at: datetime | None
-    state: str  # met, overdue, due_soon, pending, none
+    status: ClockState
+
+    @property
+    def state(self) -> str:
+        return self.status.state
+
+    @property
+    def late_by(self) -> timedelta | None:
+        return self.status.late_by
+
+    @property
+    def due_soon(self) -> bool:
+        return self.status.due_soon
 
     @property
     def badge(self) -> str:
-        return {"overdue": "Overdue", "due_soon": "Due within 48 hours", "met": "Met"}.get(self.state, "")
+        return self.status.label
 
 
-def clock_state(due_at: datetime | None, met_at: datetime | None, now: datetime | None = None) -> str:
-    if met_at is not None:
-        return "met"
-    if due_at is None:
-        return "none"
-    now = now or timezone.now()
-    if due_at < now:
-        return "overdue"
-    if due_at < now + DUE_SOON:
-        return "due_soon"
-    return "pending"
+def case_stopped_at(case: Any) -> datetime | None:
+    """When a case stopped running its clocks without reunifying (closed otherwise)."""
+    return case.closed_at if case.status == "closed" else None
 
 
 def case_clocks(case: Any, now: datetime | None = None) -> list[ClockView]:
     """The contact and reunification clocks of a case, each with its due time and state."""
+    now = now or timezone.now()
     steps = {s.step: s for s in case.steps.all()}
     contact = steps.get("contact_made")
     contact_met = contact.done_at if contact is not None else None
     reunify_met = case.closed_at if case.status == "reunified" else None
-    if not case.is_open and reunify_met is None:
-        # Closed with another outcome: the clock no longer runs.
-        reunify_state = "none"
-    else:
-        reunify_state = clock_state(case.reunify_due_at, reunify_met, now)
-    contact_state = clock_state(case.contact_due_at, contact_met, now)
-    if not case.is_open and contact_met is None:
-        contact_state = "none"
+    stopped = case_stopped_at(case)
     return [
         ClockView(
-            "contact", "Contact between child and parent", case.contact_due_at, contact_met, contact_state
+            "contact",
+            "Contact between child and parent",
+            case.contact_due_at,
+            contact_met,
+            clock_state(due_at=case.contact_due_at, met_at=contact_met, now=now, stopped_at=stopped),
         ),
-        ClockView("reunify", "Reunification", case.reunify_due_at, reunify_met, reunify_state),
+        ClockView(
+            "reunify",
+            "Reunification",
+            case.reunify_due_at,
+            reunify_met,
+            clock_state(due_at=case.reunify_due_at, met_at=reunify_met, now=now, stopped_at=stopped),
+        ),
     ]
 
 
@@ -110,5 +223,4 @@ def case_priority(case: Any, now: datetime | None = None) -> str | None:
     """`overdue`, `due_soon` or `on_track` for an open case (None once it is closed)."""
     if not case.is_open:
         return None
-    state = clock_state(case.due_at, None, now)
-    return {"overdue": "overdue", "due_soon": "due_soon"}.get(state, "on_track")
+    return clock_state(due_at=case.due_at, met_at=None, now=now).urgency or "on_track"

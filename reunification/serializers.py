@@ -12,7 +12,7 @@ from rest_framework import serializers
 from familylink.common.api import AwareDateTimeField
 from separations.models import CustodyPeriod
 
-from .clocks import case_clocks, case_priority
+from .clocks import CLOCK_STATES, case_clocks, case_priority
 from .models import NEXT_STEP_LABELS, STEP_ORDER, CaseStep, ReunificationCase, WorklistItem
 
 
@@ -40,7 +40,18 @@ class ClockSerializer(serializers.Serializer):
     label = serializers.CharField()  # type: ignore[assignment]
     due_at = serializers.DateTimeField(allow_null=True)
     met_at = serializers.DateTimeField(allow_null=True)
-    state = serializers.ChoiceField(choices=["met", "overdue", "due_soon", "pending", "none"])
+    state = serializers.ChoiceField(
+        choices=list(CLOCK_STATES),
+        help_text="met_on_time, met_late, missed (past due and not met), pending, not_running",
+    )
+    late_by_seconds = serializers.SerializerMethodField(
+        help_text="How late a clock was met, or how long past due a missed clock is (null otherwise)."
+    )
+    due_soon = serializers.BooleanField(help_text="Pending and due within 48 hours.")
+    state_label = serializers.CharField(source="badge")
+
+    def get_late_by_seconds(self, clock: Any) -> int | None:
+        return int(clock.late_by.total_seconds()) if clock.late_by is not None else None
 
 
 class PolicyBriefSerializer(serializers.Serializer):

@@ -8,12 +8,14 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
+from audit.exports import Column, export_format, export_response, export_url
 from audit.services import access_log_record
 from familylink.common.errors import BusinessRuleError, StaleVersionError, ValidationFailed
 from familylink.common.errors import PermissionDenied as DomainPermissionDenied
@@ -200,9 +202,45 @@ def item_complete(request: HttpRequest, item_id: Any) -> HttpResponse:
 
 # --- Cases ------------------------------------------------------------------------------------
 
+CASE_COLUMNS = [
+    Column("case_id", lambda c: c.pk),
+    Column("child_id", lambda c: c.child_id),
+    Column("child_name", lambda c: c.child.full_name),
+    Column("child_a_number", lambda c: c.child.a_number),
+    Column("status", lambda c: c.status),
+    Column("outcome", lambda c: c.outcome),
+    Column("station", lambda c: c.separation.station.code),
+    Column("team", lambda c: c.team),
+    Column("assigned_to", lambda c: c.assigned_to.get_username() if c.assigned_to else ""),
+    Column("contact_due_at", lambda c: c.contact_due_at),
+    Column("reunify_due_at", lambda c: c.reunify_due_at),
+    Column("next_step", lambda c: c.next_step),
+    Column("due_at", lambda c: c.due_at),
+    Column("closed_at", lambda c: c.closed_at),
+]
+
+
+def _closed_since(request: HttpRequest) -> Any:
+    """`closed_since=YYYY-MM-DD` (with `closed_since_tz`): cases closed from that local day on."""
+    from datetime import date, datetime, time
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    raw = request.GET.get("closed_since", "").strip()
+    if not raw:
+        return None
+    try:
+        day = date.fromisoformat(raw)
+        zone = ZoneInfo(request.GET.get("closed_since_tz") or "UTC")
+    except (ValueError, ZoneInfoNotFoundError):
+        messages.error(
+            request, f"Closed since: {raw[:20]!r} is not a date; use YYYY-MM-DD. Showing every date."
+        )
+        return None
+    return datetime.combine(day, time.min, tzinfo=zone)
+
 
 @require_GET
-def case_list(request: HttpRequest) -> HttpResponse:
+def case_list(request: HttpRequest) -> HttpResponseBase:
     _require(request, "work_cases", "read_cases_station", "read_cases_all")
     cases = selectors.cases_visible_to(request.user).order_by("due_at", "created_at")
     status = request.GET.get("status", "active")
@@ -215,8 +253,19 @@ def case_list(request: HttpRequest) -> HttpResponse:
     overdue = request.GET.get("overdue") == "1"
     if overdue:
         cases = cases.filter(due_at__lt=timezone.now(), status__in=selectors.OPEN_STATUSES)
+    closed_since = _closed_since(request)
+    if closed_since is not None:
+        cases = cases.filter(closed_at__gte=closed_since)
+    if (fmt := export_format(request)) is not None:
+        return export_response(request, fmt=fmt, name="cases", columns=CASE_COLUMNS, rows=cases)
     page = Paginator(cases, 50).get_page(request.GET.get("page"))
-    query = urlencode({"status": status, **({"overdue": "1"} if overdue else {})})
+    query = urlencode(
+        {
+            "status": status,
+            **({"overdue": "1"} if overdue else {}),
+            **({"closed_since": request.GET["closed_since"]} if closed_since is not None else {}),
+        }
+    )
     rows = [
         {
             "case": case,
@@ -233,7 +282,10 @@ def case_list(request: HttpRequest) -> HttpResponse:
             "rows": rows,
             "status": status,
             "overdue": overdue,
+            "closed_since": closed_since,
             "query": query,
+            "export_csv": export_url(request, "csv"),
+            "export_xlsx": export_url(request, "xlsx"),
             "statuses": [
                 ("active", "Open and in progress"),
                 *ReunificationCase.Status.choices,

@@ -12,19 +12,22 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from apprehensions.models import FamilyMembership, Person, Relationship
+from apprehensions.models import FamilyMembership, Person, Relationship, Station
 from apprehensions.visibility import persons_visible_to
+from audit.exports import export_format, export_response, export_url
 from familylink.common.errors import BusinessRuleError, ValidationFailed, with_every_error
 from familylink.common.models import User
 from familylink.common.roles import has_capability, user_roles
 
 from . import policies, services
 from .access import log_person_views, log_separation_view
+from .exports import REPORT_COLUMNS, SEPARATION_COLUMNS, separation_records, with_live_members
 from .forms import (
     CustodyTransferForm,
     DecisionForm,
@@ -93,7 +96,7 @@ def _submit(form: Any, service: Any, /, **kwargs: Any) -> Any:
 
 
 @require_GET
-def separation_list(request: HttpRequest) -> HttpResponse:
+def separation_list(request: HttpRequest) -> HttpResponseBase:
     """Separations the user may see (own station for station staff), newest first, by status."""
     if not policies.can_list_separations(request.user):
         raise DjangoPermissionDenied("Your role cannot list separations.")
@@ -106,6 +109,15 @@ def separation_list(request: HttpRequest) -> HttpResponse:
     )
     if status in Separation.Status.values:
         qs = qs.filter(status=status)
+    if (fmt := export_format(request)) is not None:
+        return export_response(
+            request,
+            fmt=fmt,
+            name="separations",
+            columns=SEPARATION_COLUMNS,
+            rows=_chunks(with_live_members(qs)),
+            record=separation_records,
+        )
     page = Paginator(qs, 25).get_page(request.GET.get("page"))
     members = SeparationMember.objects.filter(
         separation__in=[s.pk for s in page.object_list], withdrawn_at__isnull=True
@@ -125,8 +137,25 @@ def separation_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "separations/list.html",
-        {"page": page, "status": status, "statuses": Separation.Status.choices},
+        {
+            "page": page,
+            "status": status,
+            "statuses": Separation.Status.choices,
+            "export_csv": export_url(request, "csv"),
+            "export_xlsx": export_url(request, "xlsx"),
+        },
     )
+
+
+def _chunks(qs: Any, size: int = 500) -> Any:
+    """A prefetching queryset read a chunk at a time (iterator() would drop the prefetch)."""
+    start = 0
+    while True:
+        chunk = list(qs[start : start + size])
+        yield from chunk
+        if len(chunk) < size:
+            return
+        start += size
 
 
 def _subject(separation: Separation) -> str:
@@ -390,7 +419,7 @@ def custody_transfer_new(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def separated_children_report(request: HttpRequest) -> HttpResponse:
+def separated_children_report(request: HttpRequest) -> HttpResponseBase:
     """HQ page "Separated children at <time>": count, list, counts by agency and category, CSV."""
     allowed, station = policies.report_station(request.user)
     if not allowed:
@@ -405,9 +434,27 @@ def separated_children_report(request: HttpRequest) -> HttpResponse:
         return render(request, "separations/report.html", context, status=400)
     as_of = form.cleaned_data["as_of"] or timezone.now()
     known_at = form.cleaned_data["known_at"]
+    requested = request.GET.get("station", "").strip().upper()
+    if requested and station is None:
+        # Readers of every station may narrow the report to one (the dashboard's station figures).
+        if not Station.objects.filter(code=requested).exists():
+            form.add_error(
+                None, f"Station: no station has the code {requested!r}; leave it out for all stations."
+            )
+            return render(request, "separations/report.html", context, status=400)
+        station = context["station"] = requested
     answer = separated_children(as_of=as_of, known_at=known_at, station=station)
     if request.GET.get("format") == "csv":
         return _report_csv(request, answer)
+    if request.GET.get("format") == "xlsx":
+        return export_response(
+            request,
+            fmt="xlsx",
+            name="separated-children",
+            columns=REPORT_COLUMNS,
+            rows=answer.iter_rows(),
+            record=lambda row: row.child,
+        )
     count, by_agency, by_category = answer.summary()
     paginator = Paginator(range(count), REPORT_PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
@@ -429,6 +476,7 @@ def separated_children_report(request: HttpRequest) -> HttpResponse:
             "page": page,
             "query": query.urlencode(),
             "csv_url": f"{request.path}?{csv_query.urlencode()}",
+            "xlsx_url": export_url(request, "xlsx"),
             "by_agency": by_agency,
             "by_category": by_category,
         }

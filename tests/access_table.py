@@ -155,6 +155,19 @@ API: dict[str, dict[str, Outcome]] = {
     # reference data: every signed-in user
     # change feed (events app): partners, HQ analysts and auditors; scoped by the visibility policy
     "GET /api/v1/events/": {"hq_analyst": "ok", "auditor": "ok", "partner_agency": "ok"},
+    # dashboard series and the court status report (reports app)
+    "GET /api/v1/reports/separated-children/series/": {
+        "supervisor": "ok",
+        "hq_analyst": "ok",
+        "coordinator": "ok",
+        "auditor": "ok",
+    },
+    "GET /api/v1/reports/court-status/": {
+        "supervisor": "ok",
+        "hq_analyst": "ok",
+        "coordinator": "ok",
+        "auditor": "ok",
+    },
     "GET /api/v1/stations/": {r: "ok" for r in (*ROLES, "superuser")},
     "GET /api/v1/stations/{code}/": {r: "ok" for r in (*ROLES, "superuser")},
 }
@@ -244,6 +257,14 @@ PAGES: dict[str, dict[str, Outcome]] = {
     "GET /reunification/notifications/": {"supervisor": "ok", "coordinator": "ok"},
     "GET /reunification/notifications/read/": {r: "405" for r in (*ROLES, "superuser")},
     "GET /audit/access-log/": {"auditor": "ok"},
+    "GET /dashboard/": {"supervisor": "ok", "hq_analyst": "ok", "coordinator": "ok", "auditor": "ok"},
+    "GET /reports/court-status/": {"supervisor": "ok", "hq_analyst": "ok", "coordinator": "ok", "auditor": "ok"},
+    "GET /reports/court-status/children/": {
+        "supervisor": "ok",
+        "hq_analyst": "ok",
+        "coordinator": "ok",
+        "auditor": "ok",
+    },
     "GET /follow-ups/documents-not-named/": {"hq_analyst": "ok", "auditor": "ok"},
     "GET /audit/checkpoints/<int:pk>.json": {"auditor": "ok"},
     "GET /audit/history/<str:label>/<uuid:pk>/": {"hq_analyst": "ok", "auditor": "ok"},

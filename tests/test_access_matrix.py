@@ -110,6 +110,8 @@ REQUESTS: dict[str, Req] = {
     "POST /api/v1/worklist-items/{item_id}/claim/": Req(params={"item_id": "item"}, body=lambda side: {}),
     "POST /api/v1/worklist-items/{item_id}/complete/": Req(params={"item_id": "item"}, body=lambda side: {}),
     "GET /api/v1/events/": Req(),
+    "GET /api/v1/reports/separated-children/series/": Req(),
+    "GET /api/v1/reports/court-status/": Req(),
     "GET /api/v1/stations/": Req(),
     "GET /api/v1/stations/{code}/": Req(params={"code": "code"}),
     # pages

@@ -40,3 +40,21 @@ def navigation_for(request: HttpRequest) -> list[dict[str, object]]:
         current = request.path == url or (url != "/" and request.path.startswith(url))
         items.append({"label": item.label, "url": url, "current": current})
     return items
+
+
+# Home pages by role: apps register `fn(user) -> url | None`; the first URL answered is the
+# user's home (the dashboard for HQ analysts and supervisors); none: the link-card page.
+_HOMES: list = []
+
+
+def register_home(fn) -> None:  # type: ignore[no-untyped-def]
+    if fn not in _HOMES:
+        _HOMES.append(fn)
+
+
+def home_url_for(user) -> str | None:  # type: ignore[no-untyped-def]
+    for fn in _HOMES:
+        url = fn(user)
+        if url:
+            return url
+    return None

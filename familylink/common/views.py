@@ -3,7 +3,7 @@ from typing import Any
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -13,7 +13,10 @@ from .roles import has_capability
 def home(request: HttpRequest) -> HttpResponse:
     """The signed-in landing page: what this role can do, as cards linking to its pages."""
     from .context_processors import navigation
+    from .navigation import home_url_for
 
+    if (url := home_url_for(request.user)) is not None:
+        return redirect(url)
     return render(
         request,
         "common/home.html",

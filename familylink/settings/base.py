@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "separations",
     "reunification",
     "events",
+    "reports",
 ]
 
 MIDDLEWARE = [
@@ -106,6 +107,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "familylink.common.context_processors.navigation",
             ],
+            "builtins": ["familylink.common.templatetags.wallclock"],
         },
     },
 ]

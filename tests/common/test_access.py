@@ -122,7 +122,7 @@ def test_idle_session_expires(settings):
 
 def test_forms_carry_csrf_and_pages_security_headers(client, users):
     client.force_login(users["supervisor"])
-    response = client.get("/")
+    response = client.get("/", follow=True)  # a supervisor's home is the dashboard
     assert response.status_code == 200
     assert "Content-Security-Policy" in response
     assert response["X-Frame-Options"] == "DENY"

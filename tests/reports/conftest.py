@@ -1,0 +1,1 @@
+from tests.separations.conftest import ept, yum  # noqa: F401 - shared fixtures

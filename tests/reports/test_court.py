@@ -1,0 +1,173 @@
+"""The court status report on a hand-built set: every child in one bucket, the buckets add up
+(separated = reunified + discharged + still separated), each clock on time / late / missed /
+pending, by station, as of any time; the page, the drill-down, the API, XLSX and PDF."""
+
+import io
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from openpyxl import load_workbook
+
+from audit.models import AccessLog
+from reports.court import court_status, default_policy
+from reunification.models import CaseStep, ReunificationCase
+from tests.conftest import make_user
+from tests.reunification.factories import approved_separation
+
+pytestmark = pytest.mark.django_db
+
+JULY = datetime(2018, 7, 1, 15, 0, tzinfo=UTC)
+AS_OF = datetime(2018, 12, 31, 12, 0, tzinfo=UTC)
+
+
+def _close(case, *, status, outcome, at):
+    case.status, case.outcome, case.closed_at = status, outcome, at
+    case._change_reason = f"test: {outcome}"
+    case.save()
+
+
+def _step(case, step, *, at, method=""):
+    row = CaseStep.objects.get(case=case, step=step)
+    row.done_at, row.method = at, method
+    row._change_reason = "test"
+    row.save()
+
+
+@pytest.fixture
+def court_set(users):
+    """Nine children: eight at EPT, one at YUM, separated on 1 July 2018; one separated in 2019."""
+    yum = {
+        "field_agent": make_user("agent_yum", "field_agent", station="YUM"),
+        "supervisor": make_user("supervisor_yum", "supervisor", station="YUM"),
+    }
+    _, ept_cases = approved_separation(users, children=[None] * 8, occurred_at=JULY, surname="Ept")
+    _, yum_cases = approved_separation(yum, children=[None], occurred_at=JULY, at="YUM", surname="Yum")
+    _, later = approved_separation(users, children=[None], occurred_at=datetime(2019, 2, 1, tzinfo=UTC))
+    c = ept_cases
+    due = c[0].reunify_due_at  # unknown date of birth: the short clock, 14 days
+    _step(c[0], "contact_made", at=c[0].contact_due_at - timedelta(days=1))
+    _close(c[0], status="reunified", outcome="reunified", at=due - timedelta(days=1))  # on time
+    _step(c[1], "contact_made", at=c[1].contact_due_at + timedelta(days=2))  # contact late
+    _close(c[1], status="reunified", outcome="reunified", at=due + timedelta(days=20))  # late
+    _close(c[2], status="closed", outcome="separation_ended", at=JULY + timedelta(days=3))
+    _close(c[3], status="closed", outcome="other", at=JULY + timedelta(days=40))
+    _close(c[4], status="closed", outcome="criminal_history", at=JULY + timedelta(days=5))
+    _step(c[5], "eligibility_decision", at=JULY + timedelta(days=6), method="not_the_parent")
+    _close(
+        c[6], status="closed", outcome="parent_removed", at=datetime(2019, 1, 15, tzinfo=UTC)
+    )  # after AS_OF
+    # c[7]: open, nothing done. yum_cases[0]: open, nothing done.
+    return {"ept": c, "yum": yum_cases, "later": later}
+
+
+def test_court_status_buckets_add_up_on_a_hand_built_set(court_set):
+    """Each child is in exactly one bucket and the buckets add up, in total and per station."""
+    report = court_status(cases=ReunificationCase.objects.all(), policy=default_policy(), as_of=AS_OF)
+    total = report.total
+    assert total["separated"] == 9  # the 2019 separation had not happened by AS_OF
+    assert (total["reunified"], total["reunified:on_time"], total["reunified:late"]) == (2, 1, 1)
+    assert (total["discharged"], total["discharged:separation_ended"], total["discharged:other"]) == (2, 1, 1)
+    assert total["still_separated"] == 5
+    assert total["separated"] == total["reunified"] + total["discharged"] + total["still_separated"]
+    assert (
+        total["not_eligible"],
+        total["not_eligible:criminal_history"],
+        total["not_eligible:not_the_parent"],
+    ) == (
+        2,
+        1,
+        1,
+    )
+    assert total["in_process"] == 3  # c[6] (closed only after AS_OF), c[7], YUM
+    assert total["still_separated"] == total["not_eligible"] + total["in_process"]
+    for _, counter in report.stations():
+        assert (
+            counter["separated"] == counter["reunified"] + counter["discharged"] + counter["still_separated"]
+        )
+    assert dict((code, n["separated"]) for code, n in report.stations()) == {"EPT": 8, "YUM": 1}
+    # Every child in exactly one of the top buckets.
+    for row in report.rows:
+        assert len(row.keys & {"reunified", "discharged", "still_separated"}) == 1
+
+
+def test_court_status_counts_each_clock_on_time_late_missed(court_set):
+    report = court_status(cases=ReunificationCase.objects.all(), policy=default_policy(), as_of=AS_OF)
+    total = report.total
+    assert total["contact:on_time"] == 1 and total["contact:late"] == 1
+    # Not met: closed after the due time (c[3], day 40), or open past it (c[5], c[6], c[7], YUM).
+    assert total["contact:missed"] == 5
+    assert total["reunify:on_time"] == 1 and total["reunify:late"] == 1
+    assert total["reunify:missed"] == 5
+    assert total["reunify:pending"] == 0
+    # c[2] (day 3) and c[4] (day 5) closed before either clock was due: stopped, in neither count.
+    for case in (court_set["ept"][2], court_set["ept"][4]):
+        row = next(r for r in report.rows if r.case_id == case.pk)
+        assert (row.contact_state, row.reunify_state) == ("stopped", "stopped")
+
+
+def test_court_status_as_of_an_earlier_time(court_set):
+    """On 3 July nothing had closed and no clock was due: all still separated and pending."""
+    report = court_status(
+        cases=ReunificationCase.objects.all(), policy=default_policy(), as_of=JULY + timedelta(days=2)
+    )
+    total = report.total
+    assert total["separated"] == total["still_separated"] == total["in_process"] == 9
+    assert total["contact:pending"] == total["reunify:pending"] == 9
+
+
+def test_court_status_page_api_and_drill_down(client, api_client_for, users, court_set):
+    """The page shows the figures with links; each link lists exactly its children (access-logged);
+    the API gives the same numbers; a supervisor sees their station only."""
+    client.force_login(users["hq_analyst"])
+    as_of = AS_OF.isoformat()
+    page = client.get("/reports/court-status/", {"as_of": as_of})
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Check: separated = reunified" in html
+    assert "/reports/court-status/children/?" in html
+
+    drill = client.get("/reports/court-status/children/", {"as_of": as_of, "key": "not_eligible"})
+    assert drill.status_code == 200
+    text = drill.content.decode()
+    assert "2 children" in text
+    for case in court_set["ept"][4:6]:
+        assert case.child.full_name in text
+    assert court_set["ept"][7].child.full_name not in text
+    assert AccessLog.objects.filter(object_id=str(court_set["ept"][4].child_id), action="report").exists()
+    bad = client.get("/reports/court-status/children/", {"as_of": "31 Dec", "key": "separated"})
+    assert bad.status_code == 400 and "Enter a date and time" in bad.content.decode()
+    assert client.get("/reports/court-status/children/", {"key": "nothing"}).status_code == 404
+
+    api = api_client_for("hq_analyst").get("/api/v1/reports/court-status/", {"as_of": as_of})
+    assert api.status_code == 200
+    body = api.json()
+    assert body["separated"] == 9 and body["reunified"] == {"total": 2, "on_time": 1, "late": 1}
+    assert body["not_eligible"]["by_reason"]["criminal_history"] == 1
+    assert body["clocks"]["reunify"]["missed"] == 5
+    assert {s["station"]: s["separated"] for s in body["stations"]} == {"EPT": 8, "YUM": 1}
+
+    mine = api_client_for("supervisor").get("/api/v1/reports/court-status/", {"as_of": as_of}).json()
+    assert mine["separated"] == 8 and [s["station"] for s in mine["stations"]] == ["EPT"]
+
+    bad = api_client_for("hq_analyst").get(
+        "/api/v1/reports/court-status/", {"as_of": "31/12/2018", "policy": "x"}
+    )
+    assert bad.status_code == 400 and set(bad.json()) == {"as_of", "policy"}
+    assert api_client_for("field_agent").get("/api/v1/reports/court-status/").status_code == 403
+
+
+def test_court_status_exports_xlsx_and_pdf(client, users, court_set):
+    client.force_login(users["hq_analyst"])
+    as_of = AS_OF.isoformat()
+    xlsx = client.get("/reports/court-status/", {"as_of": as_of, "format": "xlsx"})
+    assert xlsx.status_code == 200
+    book = load_workbook(io.BytesIO(b"".join(xlsx.streaming_content)))
+    sheet = book["Court status"]
+    values = {row[0].strip(): row[1] for row in sheet.iter_rows(values_only=True) if row and row[0]}
+    assert values["Children separated"] == 9 and values["Still separated"] == 5
+    assert book["Children"].max_row == 10  # header + 9 children
+    assert AccessLog.objects.filter(action="export", object_id=str(court_set["yum"][0].child_id)).exists()
+
+    pdf = client.get("/reports/court-status/", {"as_of": as_of, "format": "pdf"})
+    assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF")

@@ -1,0 +1,119 @@
+"""The per-day series equals a day-by-day loop over the as-of selector, on the hand-built
+timeline of tests/separations/test_selectors.py (late entry, correction, end, withdrawal, two
+stations, a child in two separations), as the records stand now and as the system knew it then."""
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from familylink.common.errors import ValidationFailed
+from reports.series import day_end, parse_range, separated_series
+from separations.models import CustodyPeriod, SeparationMember
+from separations.selectors import separated_children
+from tests.separations.test_selectors import _save, t, timeline  # noqa: F401 - the shared fixture
+
+pytestmark = pytest.mark.django_db
+
+FIRST, LAST = date(2018, 5, 30), date(2018, 6, 20)
+
+
+@pytest.fixture
+def history(timeline, users):  # noqa: F811 - the imported fixture
+    """The timeline, plus child K reunified on its own on the 9th (recorded the 10th)."""
+    member = SeparationMember.objects.get(separation=timeline["separations"]["K"], person=timeline["K"])
+    _save(
+        member, t(10, 8), "child reunified", users["supervisor"], ended_at=t(9, 12), end_outcome="reunified"
+    )
+    return timeline
+
+
+def _days():
+    return [FIRST + timedelta(days=i) for i in range((LAST - FIRST).days + 1)]
+
+
+@pytest.mark.parametrize("known_at", [None, t(3, 8, 30), t(8, 9), t(9, 12), t(10, 9), t(12, 8), t(15, 13)])
+@pytest.mark.parametrize("tz", ["UTC", "America/Denver"])
+def test_separated_series_equals_the_as_of_selector_day_by_day(history, known_at, tz):
+    """Each day's count, and its counts by station and by reason category, are what
+    `separated_children(as_of=<end of that local day>, known_at=)` answers; the count alone
+    (no splits asked) is the same."""
+    series = separated_series(date_from=FIRST, date_to=LAST, known_at=known_at, tz=tz)
+    bare = separated_series(date_from=FIRST, date_to=LAST, known_at=known_at, tz=tz, splits=())
+    assert [d.count for d in bare.days] == [d.count for d in series.days]
+    assert [d.date for d in series.days] == _days()
+    zone = ZoneInfo(tz)
+    nonzero = 0
+    for day in series.days:
+        as_of = day_end(day.date, zone)
+        assert day.end == as_of
+        expected = separated_children(as_of=as_of, known_at=known_at)
+        count, _, by_category = expected.summary()
+        assert day.count == count, day.date
+        assert day.by_category == by_category, day.date
+        by_station = {
+            code: n
+            for code in ("EPT", "YUM")
+            if (n := separated_children(as_of=as_of, known_at=known_at, station=code).count())
+        }
+        assert day.by_station == by_station, day.date
+        nonzero += bool(count)
+    assert nonzero > 5  # the history is not empty in this window
+
+
+def test_separated_series_for_one_station_and_counts_a_child_once(history):
+    """A station's series counts its separations only; child A, separated from two adults from the
+    4th, counts once."""
+    series = separated_series(date_from=FIRST, date_to=LAST, station="YUM", tz="UTC")
+    counts = {d.date: d.count for d in series.days}
+    assert counts[date(2018, 6, 1)] == 0
+    assert counts[date(2018, 6, 2)] == 1  # K, from the 2nd 09:00
+    assert counts[date(2018, 6, 9)] == 0  # K reunified on the 9th at 12:00
+    ept = {
+        d.date: d.count for d in separated_series(date_from=FIRST, date_to=LAST, station="EPT", tz="UTC").days
+    }
+    assert ept[date(2018, 6, 5)] == 3  # A (two separations, once), D, B (happened the 5th)
+
+
+def test_separated_series_splits_by_the_agency_holding_the_child_that_day(history, users):
+    """The agency split follows the child's custody at each day's end; the total is unchanged."""
+    for agency, start, end in (("CBP", t(1, 10), t(3, 12)), ("HHS_ORR", t(3, 12), None)):
+        CustodyPeriod.objects.create(person_id=history["A"], agency=agency, started_at=start, ended_at=end)
+    days = {d.date: d for d in separated_series(date_from=FIRST, date_to=LAST, tz="UTC").days}
+    assert days[date(2018, 6, 1)].by_agency == {"CBP": 1}
+    assert days[date(2018, 6, 2)].by_agency == {"CBP": 1}
+    assert days[date(2018, 6, 3)].by_agency == {"HHS_ORR": 1}
+    assert days[date(2018, 6, 20)].by_agency == {"HHS_ORR": 1}
+    assert days[date(2018, 6, 20)].count == separated_children(as_of=t(21)).count() == 3  # A, B, C
+
+
+def test_separated_series_counts_a_separation_at_midnight_on_the_day_before(history):
+    """A day's count is taken at its end, inclusive: a separation occurring exactly at local
+    midnight counts for the day that ends then (as `occurred_at <= as_of` does)."""
+    days = {d.date: d.count for d in separated_series(date_from=FIRST, date_to=LAST, tz="UTC").days}
+    assert days[date(2018, 5, 31)] == 0
+    midnight = separated_children(as_of=datetime(2018, 6, 1, 10, tzinfo=UTC)).count()
+    assert midnight == 1 and days[date(2018, 6, 1)] >= 1
+
+
+@pytest.mark.parametrize(
+    ("raw_from", "raw_to", "field", "message"),
+    [
+        ("2018-13-01", "2018-06-01", "from", "not a date"),
+        ("2018-06-10", "2018-06-01", "from", "on or before 2018-06-01"),
+        ("2000-01-01", "2018-06-01", "from", "at most"),
+        ("", "June 1", "to", "use YYYY-MM-DD"),
+    ],
+)
+def test_parse_range_names_the_field_and_the_fix(raw_from, raw_to, field, message):
+    with pytest.raises(ValidationFailed) as caught:
+        parse_range(raw_from, raw_to, today=date(2018, 6, 30))
+    assert message in caught.value.errors[field][0]
+
+
+def test_separated_series_refuses_an_unknown_station_or_zone(history):
+    with pytest.raises(ValidationFailed, match="station"):
+        separated_series(date_from=FIRST, date_to=LAST, station="XXX")
+    with pytest.raises(ValidationFailed) as caught:
+        separated_series(date_from=FIRST, date_to=LAST, tz="Mars/Olympus")
+    assert "tz" in caught.value.errors
