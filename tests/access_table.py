@@ -174,7 +174,8 @@ API: dict[str, dict[str, Outcome]] = {
 
 # --- pages (GET) -------------------------------------------------------------------------------
 PAGES: dict[str, dict[str, Outcome]] = {
-    "GET /": {r: "ok" for r in (*ROLES, "superuser")},
+    # home: HQ analysts and supervisors land on the dashboard (a redirect)
+    "GET /": {**{r: "ok" for r in (*ROLES, "superuser")}, "supervisor": "302", "hq_analyst": "302"},
     "GET /intake/": {"field_agent": "ok", "supervisor": "ok"},
     "GET /apprehensions/": {
         "field_agent": STATION_STAFF_SEE,
@@ -258,12 +259,18 @@ PAGES: dict[str, dict[str, Outcome]] = {
     "GET /reunification/notifications/read/": {r: "405" for r in (*ROLES, "superuser")},
     "GET /audit/access-log/": {"auditor": "ok"},
     "GET /dashboard/": {"supervisor": "ok", "hq_analyst": "ok", "coordinator": "ok", "auditor": "ok"},
-    "GET /reports/court-status/": {"supervisor": "ok", "hq_analyst": "ok", "coordinator": "ok", "auditor": "ok"},
-    "GET /reports/court-status/children/": {
+    "GET /reports/court-status/": {
         "supervisor": "ok",
         "hq_analyst": "ok",
         "coordinator": "ok",
         "auditor": "ok",
+    },
+    # the drill-down needs a `key` naming a bucket; without one it is "no such list" (404)
+    "GET /reports/court-status/children/": {
+        "supervisor": "hidden",
+        "hq_analyst": "hidden",
+        "coordinator": "hidden",
+        "auditor": "hidden",
     },
     "GET /follow-ups/documents-not-named/": {"hq_analyst": "ok", "auditor": "ok"},
     "GET /audit/checkpoints/<int:pk>.json": {"auditor": "ok"},
