@@ -18,6 +18,7 @@ from familylink.common.permissions import capability_permission
 
 from .extensions import person_filters, prefetch_person_api_fields
 from .models import Apprehension, FamilyMembership, Person, Relationship, Station
+from .search import RANK_PARAMS
 from .selectors import (
     apprehensions_visible_to,
     person_get_for_viewer,
@@ -92,8 +93,18 @@ def person_prefetch(queryset: QuerySet[Person]) -> QuerySet[Person]:
 
 PERSON_FILTER_PARAMETERS = [
     OpenApiParameter(
-        "q", OpenApiTypes.STR, description="Name: accent-, case- and typo-tolerant, either surname order."
+        "q",
+        OpenApiTypes.STR,
+        description="Name (accent-, case- and typo-tolerant, any word order, second surname optional) "
+        "and/or an A-number in any spelling. Results come best first, each with `match` (score, reasons).",
     ),
+    OpenApiParameter("born", OpenApiTypes.STR, description="With q, ranks: date of birth or year."),
+    OpenApiParameter("age", OpenApiTypes.INT, description="With q, ranks: age when first seen."),
+    OpenApiParameter("country", OpenApiTypes.STR, description="With q, ranks: country (name or code)."),
+    OpenApiParameter("sex", OpenApiTypes.STR, description="With q, ranks: F, M, X or U."),
+    OpenApiParameter("seen_at", OpenApiTypes.STR, description="With q, ranks: first seen at (code)."),
+    OpenApiParameter("seen_from", OpenApiTypes.DATE, description="With q, ranks: first seen on or after."),
+    OpenApiParameter("seen_to", OpenApiTypes.DATE, description="With q, ranks: first seen on or before."),
     OpenApiParameter(
         "a_number", OpenApiTypes.STR, description="Any accepted spelling (A12345678, 012-345-678…)."
     ),
@@ -136,8 +147,9 @@ class PersonViewSet(NoDeleteMixin, ETagMixin, viewsets.GenericViewSet, mixins.Li
             *person_filters(),
         }
         filters = {name: params.get(name, "") for name in filter_names}
+        rank = {name: params.get(name, "") for name in RANK_PARAMS}
         return person_prefetch(
-            person_search(viewer=self.request.user, q=params.get("q", ""), filters=filters)
+            person_search(viewer=self.request.user, q=params.get("q", ""), filters=filters, rank=rank)
         )
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:

@@ -20,8 +20,9 @@ from familylink.common.roles import has_capability
 
 from .anumber import InvalidANumber, normalize_a_number
 from .extensions import person_panels
-from .forms import ON_FILE, IntakeForm, PersonEditForm, RelationshipAddForm, parse_action
+from .forms import COUNTRIES, ON_FILE, IntakeForm, PersonEditForm, RelationshipAddForm, parse_action
 from .models import ApprehensionPerson, Person, Relationship, Station
+from .search import RANK_PARAMS
 from .selectors import (
     apprehension_detail,
     apprehensions_visible_to,
@@ -247,7 +248,8 @@ def person_list(request: HttpRequest) -> HttpResponse:
     errors: dict[str, list[str]] = {}
     page = None
     try:
-        queryset = person_search(viewer=request.user, q=params.get("q", ""), filters=filters)
+        rank = {name: params.get(name, "") for name in RANK_PARAMS}
+        queryset = person_search(viewer=request.user, q=params.get("q", ""), filters=filters, rank=rank)
         page = Paginator(queryset.select_related("first_station"), 25).get_page(params.get("page"))
     except ValidationFailed as exc:
         errors = exc.errors
@@ -274,6 +276,8 @@ def person_list(request: HttpRequest) -> HttpResponse:
             "querystring": query.urlencode(),
             "stations": Station.objects.filter(withdrawn_at__isnull=True).order_by("code"),
             "searched": any(params.get(k) for k in ("q", *filters)),
+            "ranked": bool(params.get("q", "").strip()),
+            "countries": COUNTRIES[1:],
         },
     )
 

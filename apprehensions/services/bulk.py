@@ -37,6 +37,4 @@ def insert_with_history(model: Any, objs: Sequence[Any], *, user: Any, reason: s
     model._default_manager.bulk_create(objs)  # history-safe: history rows inserted just below
     user_id = user.pk if getattr(user, "is_authenticated", False) else None
     with connection.cursor() as cursor:
-        cursor.execute(
-            _history_sql(model), [timezone.now(), reason, "+", user_id, [obj.pk for obj in objs]]
-        )
+        cursor.execute(_history_sql(model), [timezone.now(), reason, "+", user_id, [obj.pk for obj in objs]])
