@@ -38,10 +38,16 @@ def people():
             given_names="Abigail", first_surname="Pop", second_surname="Caal", date_of_birth=date(2014, 2, 2)
         ),
         "ana": PersonFactory(
-            given_names="Ana María", first_surname="Núñez", second_surname="Gómez", date_of_birth=date(1985, 5, 5)
+            given_names="Ana María",
+            first_surname="Núñez",
+            second_surname="Gómez",
+            date_of_birth=date(1985, 5, 5),
         ),
         "jose": PersonFactory(
-            given_names="José Luis", first_surname="Pérez", second_surname="López", date_of_birth=date(1979, 7, 7)
+            given_names="José Luis",
+            first_surname="Pérez",
+            second_surname="López",
+            date_of_birth=date(1979, 7, 7),
         ),
     }
 
@@ -79,7 +85,7 @@ def test_person_search_finds_the_name_however_it_is_written(users, people, q):
 
 
 def test_person_search_two_typos_in_short_names(users, people):
-    """"Abigal Popp" finds Abigail Pop Caal, saying which words were misspelled."""
+    """ "Abigal Popp" finds Abigail Pop Caal, saying which words were misspelled."""
     results = ranked(users["hq_analyst"], "Abigal Popp")
     assert results[0] == people["abigail"]
     reasons = results[0].search_reasons_text

@@ -12,6 +12,7 @@ from audit.models import AccessLog
 from reunification.models import WorklistItem
 from reunification.panels import person_cases_panel
 from reunification.services import clocks_flag, worklists_build
+from reunification.teams import team_today
 from separations.models import CustodyPeriod, Separation
 
 from ..conftest import make_user
@@ -37,7 +38,7 @@ def signed_in(client, user):
 def test_queue_claim_next_shows_the_claimed_case_with_its_checklist(client, users):
     """The coordinator claims the top case from the queue page and sees it with its checklist."""
     scenario = ordering_scenario(users)
-    worklists_build(day=timezone.localdate())
+    worklists_build(day=team_today("EPT-REUNIFY"))
     signed_in(client, users["coordinator"])
     page = client.get("/reunification/queue/")
     assert "8 cases on today's list: 8 waiting" in page.content.decode()
