@@ -34,6 +34,15 @@ class ReunificationConfig(AppConfig):
         post_migrate.connect(_ensure_after_migrate, sender=self, dispatch_uid="reunification-beat")
         demo_seed_requested.connect(demo.seed, dispatch_uid="reunification-demo")
         register_person_panel(300, panels.person_cases_panel)
+        from django.db.models.signals import post_save
+
+        from apprehensions.models import Station
+
+        from .models import Team
+        from .teams import forget_zones
+
+        post_save.connect(forget_zones, sender=Team, dispatch_uid="reunification-team-zones")
+        post_save.connect(forget_zones, sender=Station, dispatch_uid="reunification-station-zones")
 
         navigation.register("My queue today", "reunification:queue", "work_worklist", order=40)
         navigation.register(

@@ -164,6 +164,13 @@ class ReunificationCase(BaseModel):
     def is_open(self) -> bool:
         return self.status in (self.Status.OPEN, self.Status.IN_PROGRESS)
 
+    @property
+    def team_zone(self) -> str:
+        """The team's time zone name: the case's times are shown on its team's clock."""
+        from .teams import team_zone
+
+        return str(team_zone(self.team))
+
     def __str__(self) -> str:
         return f"Case {str(self.pk)[:8]} – {self.child}"
 

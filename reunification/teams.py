@@ -22,8 +22,26 @@ def team_for(code: str | None) -> Team | None:
     return Team.objects.filter(code=code).first() if code else None
 
 
+_ZONES: dict[str, ZoneInfo] = {}
+
+
+def forget_zones(**kwargs: Any) -> None:
+    """Teams and stations changed: read their zones afresh (connected to post_save)."""
+    _ZONES.clear()
+
+
 def team_zone(code: str | None) -> ZoneInfo:
-    """The team's zone; for a team not on file, its station's (EPT-REUNIFY → EPT); else TIME_ZONE."""
+    """The team's zone; for a team not on file, its station's (EPT-REUNIFY → EPT); else TIME_ZONE.
+    Kept per process (pages show many cases of one team) until a team or station is saved."""
+    if code and code in _ZONES:
+        return _ZONES[code]
+    zone = _team_zone(code)
+    if code:
+        _ZONES[code] = zone
+    return zone
+
+
+def _team_zone(code: str | None) -> ZoneInfo:
     team = team_for(code)
     zone = _zone(team.timezone) if team is not None else None
     if zone is None and code:

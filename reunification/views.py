@@ -24,6 +24,7 @@ from . import selectors, services
 from .clocks import case_clocks, case_priority
 from .models import NEXT_STEP_LABELS, STEP_ORDER, CaseStep, ReunificationCase, WorklistItem
 from .services.worklists import today
+from .teams import team_zone
 
 
 def _require(request: HttpRequest, *capabilities: str) -> None:
@@ -366,6 +367,7 @@ def team(request: HttpRequest) -> HttpResponse:
         "reunification/team.html",
         {
             "team": team_name,
+            "team_zone": str(team_zone(team_name)),
             "day": day,
             "worklist": worklist,
             "progress": selectors.worklist_progress(worklist) if worklist else None,
