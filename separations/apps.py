@@ -15,6 +15,11 @@ class SeparationsConfig(AppConfig):
         from .reference import ensure_reason_codes
 
         register(ensure_reason_codes)
+        from apprehensions.signals import apprehension_recorded
+
+        from .services import custody_open_at_apprehension
+
+        apprehension_recorded.connect(custody_open_at_apprehension, dispatch_uid="separations-cbp-custody")
         register_person_extensions()
         navigation.register(
             "Separations",
