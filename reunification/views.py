@@ -158,7 +158,7 @@ def queue(request: HttpRequest) -> HttpResponse:
             "worklist": worklist,
             "progress": selectors.worklist_progress(worklist) if worklist else None,
             "mine": mine,
-            "build_hour": services.worklist_reference_time(day, request.user.team),
+            "build_hour": services.worklist_reference_time(day, user.team),
         },
     )
 
@@ -167,7 +167,7 @@ def queue(request: HttpRequest) -> HttpResponse:
 def claim_next(request: HttpRequest) -> HttpResponse:
     _require(request, "work_worklist")
     try:
-        item = services.worklist_claim_next(user=request.user, day=today(request.user.team))
+        item = services.worklist_claim_next(user=request.user, day=today(getattr(request.user, "team", "")))
     except DomainPermissionDenied as exc:
         raise PermissionDenied(str(exc)) from exc
     if item is None:

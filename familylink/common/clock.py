@@ -41,7 +41,8 @@ def wallclock_text(value: datetime | str | None, where: Any = None) -> str:
         try:
             value = datetime.fromisoformat(value)
         except ValueError:
-            return value
+            return str(value)
+    assert isinstance(value, datetime)
     if timezone.is_naive(value):
         value = timezone.make_aware(value, ZoneInfo("UTC"))
     return value.astimezone(zone_of(where)).strftime(WALLCLOCK_FORMAT)
