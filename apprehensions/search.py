@@ -4,13 +4,15 @@ country, station, sex, when they were encountered) used to rank, not to filter.
 
 How (one path for the persons page and the API's `q`):
 1. Each query word is expanded against the vocabulary of name words on file
-   (`apprehensions_name_token`, kept by triggers): the same word, one or two letters apart
-   (Levenshtein, by word length), the same double-metaphone key (Spanish spellings: Xochitl/Sochitl,
-   Vasquez/Basquez), or the start of a word.
+   (`apprehensions_name_token`, kept by triggers): the same word, one or two edits apart by word
+   length (a swap of two letters is one), alike in letter triples, the same double-metaphone key
+   when the spelling is close too (Spanish spellings: Xochitl/Sochitl, Vasquez/Basquez), or the
+   start of a word.
 2. Candidates: persons whose name holds an expansion of all but one of the query words (a GIN index
-   on the name's words). If that finds too few good matches, the looser expansions, then any two
-   words, are tried. With a date of birth, everyone born that day (or on its usual slips) is a
-   candidate too, whatever the name index found.
+   on the name's words). Looser expansions, then any two words (of four or more), are tried only
+   while nothing found yet scores what that looser stage could add. With a date of birth, everyone
+   born within a week of it (or on its usual slips) is a candidate too, whatever the name index
+   found, and a strong name among them ends the looser stages.
 3. Each distinct candidate name gets a word-by-word score (every query word against its best name
    word, weighted by length; a name word the query left out costs a little). Names under
    `PERSON_SEARCH_MIN_SCORE` are dropped (the setting is applied here, in Python, not left to
