@@ -16,6 +16,7 @@ from familylink.common.api import ApiViewSet
 
 from .extensions import person_filters, prefetch_person_api_fields
 from .models import Apprehension, FamilyMembership, Person, Relationship, Station
+from .search import RANK_PARAMS
 from .selectors import (
     apprehensions_visible_to,
     person_get_for_viewer,
@@ -95,6 +96,20 @@ class PersonFilter(django_filters.FilterSet):
     custody_agency = django_filters.CharFilter(
         method="keep", max_length=16, help_text="Agency of the open custody period."
     )
+    # With q, these rank (never hide): what an analyst often knows besides the name.
+    born = django_filters.CharFilter(
+        method="keep", max_length=10, help_text="With q, ranks: date of birth or year."
+    )
+    age = django_filters.NumberFilter(method="keep", help_text="With q, ranks: age when first seen.")
+    country = django_filters.CharFilter(
+        method="keep", max_length=60, help_text="With q, ranks: country (name or code)."
+    )
+    sex = django_filters.CharFilter(method="keep", max_length=1, help_text="With q, ranks: F, M, X or U.")
+    seen_at = django_filters.CharFilter(
+        method="keep", max_length=16, help_text="With q, ranks: first seen at (code)."
+    )
+    seen_from = django_filters.DateFilter(method="keep", help_text="With q, ranks: first seen on or after.")
+    seen_to = django_filters.DateFilter(method="keep", help_text="With q, ranks: first seen on or before.")
 
     class Meta:
         model = Person
@@ -107,8 +122,9 @@ class PersonFilter(django_filters.FilterSet):
         params = self.data
         names = {"a_number", "date_of_birth", "is_minor", "is_unaccompanied", "station", *person_filters()}
         filters = {name: params.get(name, "") for name in names}
+        rank = {name: params.get(name, "") for name in RANK_PARAMS}
         return person_prefetch(
-            person_search(viewer=self.request.user, q=params.get("q", ""), filters=filters)
+            person_search(viewer=self.request.user, q=params.get("q", ""), filters=filters, rank=rank)
         )
 
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from django.contrib.postgres.search import TrigramSimilarity, TrigramWordSimilarity
+from django.contrib.postgres.search import TrigramSimilarity
 from django.db.models import Prefetch, Q, QuerySet
 from django.db.models.functions import Greatest
 
@@ -25,6 +25,7 @@ from .models import (
     Station,
 )
 from .scoping import at_station_q
+from .search import evidence_from, rank_persons, ranked_queryset
 from .visibility import (
     NOT_VISIBLE,
     Action,
@@ -35,8 +36,6 @@ from .visibility import (
     persons_visible_to,
 )
 
-# Word similarity (0–1) above which a name counts as a typo-tolerant match of the query.
-WORD_SIMILARITY_THRESHOLD = 0.5
 DUPLICATE_NAME_SIMILARITY = 0.45
 DUPLICATE_DOB_WINDOW_DAYS = 45
 
@@ -77,28 +76,21 @@ def _bool_filter(name: str, value: str) -> bool:
     raise ValidationFailed({name: [f"{name} must be true or false, not {value!r}."]})
 
 
-def name_query_q(q: str) -> tuple[Q, str]:
-    """Accent-, case- and typo-tolerant name match, either surname order; returns (Q, folded query).
-
-    Every word of the query is contained in the folded name (so "Nunez Perez" finds "Pérez Núñez"),
-    or the query is similar to a run of words of the name (pg_trgm word similarity, so "Peres" finds
-    "Pérez"). Both use the trigram index on `name_normalized`.
-    """
-    folded = fold(q)
-    words = [w for w in folded.split() if len(w) >= 2] or folded.split()
-    contains = Q()
-    for word in words:
-        contains &= Q(name_normalized__contains=word)
-    similar = Q(name_normalized__trigram_word_similar=folded)
-    return (contains | similar), folded
-
-
-def person_search(*, viewer: Any, q: str = "", filters: Mapping[str, str] | None = None) -> QuerySet[Person]:
-    """Persons `viewer` may see, matching `q` (name) and the contract's list filters.
+def person_search(
+    *,
+    viewer: Any,
+    q: str = "",
+    filters: Mapping[str, str] | None = None,
+    rank: Mapping[str, str] | None = None,
+) -> QuerySet[Person]:
+    """Persons `viewer` may see, matching `q` (name, A-number) and the contract's list filters.
 
     Filters: a_number (any accepted spelling), date_of_birth, is_minor, is_unaccompanied, station,
     and those registered by higher apps (e.g. separated, custody_agency). Bad filter values raise
     ValidationFailed naming the filter. Partner agencies must give an A-number.
+    `rank` (see search.RANK_PARAMS: born, age, country, sex, seen_at, seen_from, seen_to) orders
+    the matches of `q`, never filters them. With `q`, each person carries `search_score` and
+    `search_reasons` (why it matched), best first (see apprehensions/search.py).
     """
     filters = {k: v for k, v in (filters or {}).items() if v not in (None, "")}
     if not can_list_persons(viewer) and has_capability(viewer, "lookup_persons"):
@@ -144,12 +136,9 @@ def person_search(*, viewer: Any, q: str = "", filters: Mapping[str, str] | None
         if name in filters:
             queryset = fn(queryset, str(filters[name]))
     if q and q.strip():
-        condition, folded = name_query_q(q)
-        queryset = (
-            queryset.filter(condition)
-            .annotate(score=TrigramWordSimilarity(folded, "name_normalized"))
-            .order_by("-score", "first_surname", "second_surname", "given_names", "id")
-        )
+        evidence = evidence_from(rank or {})
+        matches = rank_persons(queryset, q=q, evidence=evidence)
+        return ranked_queryset(queryset, matches)
     else:
         queryset = queryset.order_by("first_surname", "second_surname", "given_names", "id")
     return queryset

@@ -6,6 +6,7 @@ raw body to the same service the web form calls, so both give the same messages 
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .extensions import person_api_fields
@@ -19,6 +20,7 @@ from .models import (
     Relationship,
     Station,
 )
+from .search import search_reasons
 
 # --- requests (schema only) -------------------------------------------------------------------
 
@@ -190,6 +192,9 @@ class PersonSerializer(serializers.ModelSerializer):
     relationships = serializers.SerializerMethodField()
     family_units = serializers.SerializerMethodField()
     identifiers = serializers.SerializerMethodField()
+    match = serializers.SerializerMethodField(
+        help_text="Only on search results (q): the score and why this person matched."
+    )
 
     class Meta:
         model = Person
@@ -215,7 +220,24 @@ class PersonSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
             "version",
+            "match",
         ]
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "nullable": True,
+            "properties": {
+                "score": {"type": "number"},
+                "reasons": {"type": "array", "items": {"type": "string"}},
+            },
+        }
+    )
+    def get_match(self, person: Person) -> dict[str, Any] | None:
+        reasons = search_reasons(person)
+        if reasons is None:
+            return None
+        return {"score": round(float(getattr(person, "search_score", 0.0)), 3), "reasons": reasons}
 
     def get_relationships(self, person: Person) -> Any:
         rels = [

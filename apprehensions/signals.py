@@ -16,3 +16,9 @@ persons_recorded = Signal()
 # Sent OUTSIDE any transaction the conflict rolled back (e.g. from transaction.on_commit or after the
 # failed atomic block), so the receiver keeps it; the receiver files an `a_number_conflict` for HQ.
 a_number_conflict_detected = Signal()
+
+# kwargs: apprehension (the Apprehension just recorded), person_ids (everyone encountered in it),
+# by (User), reason (the change reason). Sent by intake inside its transaction, after every row is
+# written: custody (separations) opens a CBP period at the apprehension's station for each person
+# who has no open custody period.
+apprehension_recorded = Signal()

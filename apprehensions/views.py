@@ -23,8 +23,9 @@ from familylink.common.roles import has_capability
 from .anumber import InvalidANumber, normalize_a_number
 from .exports import PERSON_COLUMNS
 from .extensions import person_panels
-from .forms import ON_FILE, IntakeForm, PersonEditForm, RelationshipAddForm, parse_action
+from .forms import COUNTRIES, ON_FILE, IntakeForm, PersonEditForm, RelationshipAddForm, parse_action
 from .models import ApprehensionPerson, Person, Relationship, Station
+from .search import RANK_PARAMS
 from .selectors import (
     apprehension_detail,
     apprehensions_visible_to,
@@ -258,7 +259,8 @@ def person_list(request: HttpRequest) -> HttpResponseBase:
     errors: dict[str, list[str]] = {}
     page = None
     try:
-        queryset = person_search(viewer=request.user, q=params.get("q", ""), filters=filters)
+        rank = {name: params.get(name, "") for name in RANK_PARAMS}
+        queryset = person_search(viewer=request.user, q=params.get("q", ""), filters=filters, rank=rank)
         if (fmt := export_format(request)) is not None:
             return export_response(
                 request,
@@ -295,6 +297,8 @@ def person_list(request: HttpRequest) -> HttpResponseBase:
             "searched": any(params.get(k) for k in ("q", *filters)),
             "export_csv": export_url(request, "csv"),
             "export_xlsx": export_url(request, "xlsx"),
+            "ranked": bool(params.get("q", "").strip()),
+            "countries": COUNTRIES[1:],
         },
     )
 

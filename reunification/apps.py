@@ -48,6 +48,15 @@ class ReunificationConfig(AppConfig):
             selectors.team_case_persons_q,
             source="reunification",
         )
+        from django.db.models.signals import post_save
+
+        from apprehensions.models import Station
+
+        from .models import Team
+        from .teams import forget_zones
+
+        post_save.connect(forget_zones, sender=Team, dispatch_uid="reunification-team-zones")
+        post_save.connect(forget_zones, sender=Station, dispatch_uid="reunification-station-zones")
 
         navigation.register("My queue today", "reunification:queue", "work_worklist", order=40)
         navigation.register(

@@ -170,6 +170,7 @@ class ClockView:
     due_at: datetime | None
     met_at: datetime | None
     status: ClockState
+    zone: str = ""  # the team's time zone, in which pages show the clock's times
 
     @property
     def state(self) -> str:
@@ -208,6 +209,7 @@ def case_clocks(case: Any, now: datetime | None = None) -> list[ClockView]:
             case.contact_due_at,
             contact_met,
             clock_state(due_at=case.contact_due_at, met_at=contact_met, now=now, stopped_at=stopped),
+            getattr(case, "team_zone", ""),
         ),
         ClockView(
             "reunify",
@@ -215,6 +217,7 @@ def case_clocks(case: Any, now: datetime | None = None) -> list[ClockView]:
             case.reunify_due_at,
             reunify_met,
             clock_state(due_at=case.reunify_due_at, met_at=reunify_met, now=now, stopped_at=stopped),
+            getattr(case, "team_zone", ""),
         ),
     ]
 

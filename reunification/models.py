@@ -47,6 +47,42 @@ class DeadlinePolicy(BaseModel):
             raise ValidationError(errors)
 
 
+class Team(BaseModel):
+    """A reunification team (e.g. EPT-REUNIFY): its time zone decides its worklist day, the hour
+    its morning list is built, and how times are shown on its pages and in its messages."""
+
+    code = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=120, blank=True)
+    timezone = models.CharField(
+        max_length=64, default="America/Denver", help_text="IANA zone, e.g. America/Denver."
+    )
+    morning_hour = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="Local hour the day's worklist is built (WORKLIST_BUILD_HOUR when empty).",
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+    def clean(self) -> None:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValidationError(
+                {"timezone": [f"{self.timezone!r} is not a time zone; use e.g. America/Denver."]}
+            ) from exc
+        if self.morning_hour is not None and self.morning_hour > 23:
+            raise ValidationError({"morning_hour": ["Give an hour from 0 to 23."]})
+
+
 class ReunificationCase(BaseModel):
     class Status(models.TextChoices):
         OPEN = "open", "Open"
@@ -127,6 +163,13 @@ class ReunificationCase(BaseModel):
     @property
     def is_open(self) -> bool:
         return self.status in (self.Status.OPEN, self.Status.IN_PROGRESS)
+
+    @property
+    def team_zone(self) -> str:
+        """The team's time zone name: the case's times are shown on its team's clock."""
+        from .teams import team_zone
+
+        return str(team_zone(self.team))
 
     def __str__(self) -> str:
         return f"Case {str(self.pk)[:8]} – {self.child}"

@@ -4,14 +4,14 @@ from datetime import date
 
 from celery import shared_task
 
-from .services import clocks_flag, worklists_build
-from .services.worklists import today
+from .services import clocks_flag, worklists_build, worklists_build_due
 
 
 @shared_task(name="reunification.build_worklists")
 def build_worklists(day: str | None = None) -> dict[str, int]:
-    """Build the day's worklists (`day` as YYYY-MM-DD; today when omitted). Idempotent."""
-    return worklists_build(day=date.fromisoformat(day) if day else today())
+    """Build every team's worklist for `day` (YYYY-MM-DD); without a day, each team whose local
+    morning hour has come gets its list for its local day (run hourly). Idempotent."""
+    return worklists_build(day=date.fromisoformat(day)) if day else worklists_build_due()
 
 
 @shared_task(name="reunification.flag_due_clocks")

@@ -26,6 +26,7 @@ from . import selectors, services
 from .clocks import case_clocks, case_priority
 from .models import NEXT_STEP_LABELS, STEP_ORDER, CaseStep, ReunificationCase, WorklistItem
 from .services.worklists import today
+from .teams import team_zone
 
 
 def _require(request: HttpRequest, *capabilities: str) -> None:
@@ -135,7 +136,7 @@ def queue(request: HttpRequest) -> HttpResponse:
     """Today's worklist of the coordinator's team: claim next, work the claimed cases, complete."""
     _require(request, "work_worklist")
     user: Any = request.user
-    day = today()
+    day = today(user.team)
     worklist = selectors.worklist_for(user.team, day)
     mine = []
     if worklist is not None:
@@ -159,7 +160,7 @@ def queue(request: HttpRequest) -> HttpResponse:
             "worklist": worklist,
             "progress": selectors.worklist_progress(worklist) if worklist else None,
             "mine": mine,
-            "build_hour": services.worklist_reference_time(day),
+            "build_hour": services.worklist_reference_time(day, user.team),
         },
     )
 
@@ -168,7 +169,7 @@ def queue(request: HttpRequest) -> HttpResponse:
 def claim_next(request: HttpRequest) -> HttpResponse:
     _require(request, "work_worklist")
     try:
-        item = services.worklist_claim_next(user=request.user, day=today())
+        item = services.worklist_claim_next(user=request.user, day=today(getattr(request.user, "team", "")))
     except DomainPermissionDenied as exc:
         raise PermissionDenied(str(exc)) from exc
     if item is None:
@@ -399,7 +400,7 @@ def case_reassign(request: HttpRequest, case_id: Any) -> HttpResponse:
 def team(request: HttpRequest) -> HttpResponse:
     _require(request, "read_cases_station")
     team_name = selectors.supervised_team(request.user)
-    day = today()
+    day = today(team_name)
     worklist = selectors.worklist_for(team_name, day)
     page = None
     rows = []
@@ -418,6 +419,7 @@ def team(request: HttpRequest) -> HttpResponse:
         "reunification/team.html",
         {
             "team": team_name,
+            "team_zone": str(team_zone(team_name)),
             "day": day,
             "worklist": worklist,
             "progress": selectors.worklist_progress(worklist) if worklist else None,
@@ -434,7 +436,7 @@ def team_build(request: HttpRequest) -> HttpResponse:
     """The supervisor's button: build (or top up) today's list of their team now."""
     _require(request, "read_cases_station")
     team_name = selectors.supervised_team(request.user)
-    counts = services.worklists_build(day=today(), team=team_name, by=request.user)
+    counts = services.worklists_build(day=today(team_name), team=team_name, by=request.user)
     messages.success(
         request, f"Today's worklist of {team_name} is ready: {counts['items_created']} new item(s) added."
     )

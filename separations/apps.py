@@ -18,6 +18,11 @@ class SeparationsConfig(AppConfig):
         register(ensure_reason_codes)
         # Coordinators read "persons in any separation" (contract): one visibility policy, scope from here.
         register_read_scope("read_persons_separated", policies.in_any_separation_q, source="separations")
+        from apprehensions.signals import apprehension_recorded
+
+        from .services import custody_open_at_apprehension
+
+        apprehension_recorded.connect(custody_open_at_apprehension, dispatch_uid="separations-cbp-custody")
         register_person_extensions()
         navigation.register(
             "Separations",

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from apprehensions.models import FamilyMembership, Person, Relationship, Station
 from apprehensions.visibility import Action, can_act_for_person
+from familylink.common.clock import wallclock_text
 from familylink.common.errors import (
     BusinessRuleError,
     PermissionDenied,
@@ -43,6 +44,35 @@ def _check_time(value: Any, field: str, errors: dict[str, list[str]], *, what: s
         errors[field] = ["Include the time zone offset, e.g. 2018-06-01T14:00:00-06:00."]
     elif value > timezone.now():
         errors[field] = [f"{value.isoformat()} is in the future; enter when it happened."]
+
+
+def _first_apprehension(person: Person) -> Any:
+    """The person's earliest apprehension (None for a person never apprehended)."""
+    from apprehensions.models import Apprehension
+
+    return (
+        Apprehension.objects.filter(encounters__person=person, withdrawn_at__isnull=True)
+        .select_related("station")
+        .order_by("occurred_at")
+        .first()
+    )
+
+
+def _check_after_apprehension(
+    when: Any, persons: list[Person], field: str, errors: dict[str, list[str]], *, what: str
+) -> None:
+    """Nothing happens to a person in custody before they were apprehended: say which time."""
+    if field in errors or not isinstance(when, datetime) or timezone.is_naive(when):
+        return
+    for person in persons:
+        first = _first_apprehension(person)
+        if first is not None and when < first.occurred_at:
+            station = first.station
+            errors.setdefault(field, []).append(
+                f"{what.capitalize()} at {wallclock_text(when, station)} is before {person.full_name} was "
+                f"apprehended at {wallclock_text(first.occurred_at, station)} ({station.code}); "
+                "enter a time after the apprehension."
+            )
 
 
 def _linked(child: Person, adult: Person) -> bool:
@@ -165,6 +195,9 @@ def separation_request(
         errors["place"] = [f"Keep the place under {PLACE_MAX} characters."]
     child_persons = _load_persons(children, "children", station.code, errors, requester=requester)
     adult_persons = _load_persons(adults, "adults", station.code, errors, requester=requester)
+    _check_after_apprehension(
+        occurred_at, [*child_persons, *adult_persons], "occurred_at", errors, what="the separation"
+    )
     overlap = {p.pk for p in child_persons} & {p.pk for p in adult_persons}
     if overlap:
         errors.setdefault("adults", []).append("A person cannot be on both sides of a separation.")
@@ -610,6 +643,8 @@ def custody_transfer(
         person = Person.objects.select_for_update().filter(pk=pk, withdrawn_at__isnull=True).first()
         if person is None:
             errors["person"] = [f"No person with id {pk} is on file."]
+    if person is not None:
+        _check_after_apprehension(started_at, [person], "started_at", errors, what="the custody change")
     if errors:
         raise ValidationFailed(errors)
     if now_is_the_time:
@@ -625,7 +660,7 @@ def custody_transfer(
             raise ValidationFailed(
                 {
                     "started_at": [
-                        f"The current custody ({current.agency}) began {current.started_at.isoformat()}; "
+                        f"The current custody ({current.agency}) began {wallclock_text(current.started_at)}; "
                         "a transfer cannot be earlier."
                     ]
                 }
@@ -647,3 +682,33 @@ def custody_transfer(
             "Another custody transfer for this person was recorded at the same time; retry."
         ) from exc
     return period
+
+
+def custody_open_at_apprehension(
+    sender: Any, *, apprehension: Any, person_ids: list[Any], by: Any, reason: str, **kwargs: Any
+) -> int:
+    """Everyone apprehended is in CBP custody at the apprehension's station from that moment, unless
+    a custody period is already open for them (a person on file in ICE custody stays there).
+    Connected to `apprehension_recorded`; runs in the intake's transaction. Returns how many opened."""
+    from apprehensions.services.bulk import insert_with_history
+
+    already = set(
+        CustodyPeriod.objects.filter(
+            person_id__in=person_ids, ended_at__isnull=True, withdrawn_at__isnull=True
+        ).values_list("person_id", flat=True)
+    )
+    station = apprehension.station
+    periods = [
+        CustodyPeriod(
+            person_id=pid,
+            agency=CustodyPeriod.Agency.CBP,
+            facility=f"{station.code} – {station.name}"[:FACILITY_MAX],
+            started_at=apprehension.occurred_at,
+            recorded_by=by,
+            created_by=by,
+        )
+        for pid in dict.fromkeys(person_ids)
+        if pid not in already
+    ]
+    insert_with_history(CustodyPeriod, periods, user=by, reason=f"{reason}: in CBP custody at {station.code}")
+    return len(periods)

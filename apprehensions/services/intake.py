@@ -32,6 +32,7 @@ from ..models import (
     Relationship,
     Station,
 )
+from ..signals import apprehension_recorded
 from ..visibility import persons_visible_to
 from .bulk import insert_with_history
 from .conflicts import (
@@ -863,6 +864,13 @@ def _write(
         relationships.append(rel)
         created.append(rel)
     _bulk(Relationship, created, user=user, reason=reason)
+    apprehension_recorded.send(
+        sender=Apprehension,
+        apprehension=apprehension,
+        person_ids=[p.person.pk for p in plan.persons],
+        by=user,
+        reason=reason,
+    )
     return IntakeResult(apprehension, plan.persons, units, relationships)
 
 

@@ -32,10 +32,17 @@ def zone_of(where: Any = None) -> ZoneInfo:
     return current if isinstance(current, ZoneInfo) else ZoneInfo(settings.TIME_ZONE)
 
 
-def wallclock_text(value: datetime | None, where: Any = None) -> str:
-    """`2018-06-01 14:00 MDT`: `value` in the zone of `where` (see `zone_of`), with its abbreviation."""
-    if value is None:
+def wallclock_text(value: datetime | str | None, where: Any = None) -> str:
+    """`2018-06-01 14:00 MDT`: `value` in the zone of `where` (see `zone_of`), with its abbreviation.
+    An ISO 8601 string (as history and the API carry them) is read first; other text is left as is."""
+    if value is None or value == "":
         return ""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return str(value)
+    assert isinstance(value, datetime)
     if timezone.is_naive(value):
         value = timezone.make_aware(value, ZoneInfo("UTC"))
     return value.astimezone(zone_of(where)).strftime(WALLCLOCK_FORMAT)

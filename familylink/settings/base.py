@@ -82,6 +82,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "reunification.middleware.ReaderTimeZoneMiddleware",
     "familylink.common.middleware.DenyByDefaultMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -107,7 +108,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "familylink.common.context_processors.navigation",
             ],
-            "builtins": ["familylink.common.templatetags.wallclock"],
+            "builtins": ["familylink.common.templatetags.display"],
         },
     },
 ]
@@ -306,3 +307,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"axes": {"level": "WARNING"}},
 }
+
+# Person search (apprehensions/search.py): the lowest name score (0–1) a result may have, and how
+# many results a search returns at most, best first.
+PERSON_SEARCH_MIN_SCORE = env.float("PERSON_SEARCH_MIN_SCORE", default=0.6)
+PERSON_SEARCH_MAX_RESULTS = env.int("PERSON_SEARCH_MAX_RESULTS", default=100)

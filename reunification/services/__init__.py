@@ -16,6 +16,7 @@ from .worklists import (
     worklist_item_complete,
     worklist_reference_time,
     worklists_build,
+    worklists_build_due,
 )
 
 __all__ = [
@@ -35,4 +36,5 @@ __all__ = [
     "worklist_item_complete",
     "worklist_reference_time",
     "worklists_build",
+    "worklists_build_due",
 ]

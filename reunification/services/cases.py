@@ -18,6 +18,7 @@ from separations.services import custody_transfer, separation_end_for_child
 from ..clocks import compute_clocks
 from ..models import CLOSE_CASE, STEP_ORDER, CaseAdult, CaseStep, ReunificationCase, WorklistItem
 from ..selectors import OPEN_STATUSES, can_reassign_case, can_work_case, team_for_station
+from ..teams import ensure_team
 from .policies import applicable_policy
 
 Step = CaseStep.Step
@@ -89,6 +90,7 @@ def cases_open_for_separation(*, separation: Separation, by: Any) -> list[Reunif
     )
     adults = [m.person for m in members if m.side == SeparationMember.Side.ADULT]
     team = team_for_station(separation.station.code)
+    ensure_team(team)
     reason = "opened on separation approval"
     opened = []
     for member in members:

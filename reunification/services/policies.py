@@ -54,7 +54,8 @@ def ensure_beat_schedule() -> None:
         return CrontabSchedule.objects.filter(**spec).first() or CrontabSchedule.objects.create(**spec)
 
     wanted = [
-        (BUILD_TASK_NAME, BUILD_TASK, crontab("0", str(settings.WORKLIST_BUILD_HOUR))),
+        # Hourly: each team's list is built when its own local morning hour comes.
+        (BUILD_TASK_NAME, BUILD_TASK, crontab("0", "*")),
         (FLAG_TASK_NAME, FLAG_TASK, crontab("15", "*")),
     ]
     for name, task, schedule in wanted:

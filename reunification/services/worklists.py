@@ -2,7 +2,7 @@
 
 import logging
 from collections import defaultdict
-from datetime import date, datetime, time
+from datetime import date, datetime
 from typing import Any
 
 from django.conf import settings
@@ -10,13 +10,15 @@ from django.core.mail import send_mail
 from django.db import connection, transaction
 from django.utils import timezone
 
+from familylink.common.clock import wallclock_text
 from familylink.common.errors import BusinessRuleError, PermissionDenied, ValidationFailed
 from familylink.common.roles import has_capability
 
-from ..clocks import DUE_SOON, local_zone
-from ..models import CaseStep, Notification, ReunificationCase, Worklist, WorklistItem
+from ..clocks import DUE_SOON
+from ..models import CaseStep, Notification, ReunificationCase, Team, Worklist, WorklistItem
 from ..selectors import OPEN_STATUSES
 from ..sql import history_insert, history_params
+from ..teams import team_morning, team_today, team_zone
 
 logger = logging.getLogger(__name__)
 
@@ -28,17 +30,40 @@ ORDER_BY = (
 )
 
 
-def worklist_reference_time(day: date) -> datetime:
-    """The moment a day's list is "as of": WORKLIST_BUILD_HOUR on that day (local time zone).
+def worklist_reference_time(day: date, team: str | None = None) -> datetime:
+    """The moment a team's list for `day` is "as of": its morning hour on that day, in its zone.
 
     A clock due before it is overdue on that day's list, whenever the build actually runs, so
     the same day always yields the same list.
     """
-    return datetime.combine(day, time(hour=settings.WORKLIST_BUILD_HOUR), tzinfo=local_zone())
+    return team_morning(team, day)
 
 
-def today() -> date:
-    return timezone.localdate()
+def today(team: str | None = None) -> date:
+    """Today for `team` (its local date); the deployment's local date without a team."""
+    return team_today(team) if team else timezone.localdate()
+
+
+def worklists_build_due(*, now: datetime | None = None) -> dict[str, int]:
+    """The hourly job: build each team's list for its local day once its local morning hour has
+    come (an El Paso team at 05:00 in El Paso, whatever the server's clock). Idempotent."""
+    now = now or timezone.now()
+    totals = {"worklists_created": 0, "items_created": 0}
+    teams = set(Team.objects.filter(withdrawn_at__isnull=True).values_list("code", flat=True))
+    teams |= set(
+        ReunificationCase.objects.filter(status__in=OPEN_STATUSES)
+        .exclude(team="")
+        .values_list("team", flat=True)
+    )
+    for code in sorted(teams):
+        day = team_today(code, now)
+        if now < team_morning(code, day):
+            continue
+        if Worklist.objects.filter(team=code, date=day).exists():
+            continue
+        counts = worklists_build(day=day, team=code)
+        totals = {k: totals[k] + counts[k] for k in totals}
+    return totals
 
 
 @transaction.atomic
@@ -55,7 +80,7 @@ def worklists_build(*, day: date, team: str | None = None, by: Any = None) -> di
         "team": team or None,
         "now": now,
         "by": getattr(by, "pk", None),
-        "reference": worklist_reference_time(day),
+        "hour": settings.WORKLIST_BUILD_HOUR,
         "tz": settings.TIME_ZONE,
         "open": list(OPEN_STATUSES),
         **history_params(when=now, reason=f"worklist built for {day.isoformat()}", user=by),
@@ -63,6 +88,7 @@ def worklists_build(*, day: date, team: str | None = None, by: Any = None) -> di
     case_t = ReunificationCase._meta.db_table
     list_t = Worklist._meta.db_table
     item_t = WorklistItem._meta.db_table
+    team_t = Team._meta.db_table
     with connection.cursor() as cursor:
         # One build at a time, so positions appended by a second build never interleave.
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext('reunification.worklists_build'))")
@@ -92,8 +118,13 @@ def worklists_build(*, day: date, team: str | None = None, by: Any = None) -> di
                 -- Materialized: the last position is computed once per list, not once per case.
                 SELECT w.id, w.team,
                        COALESCE((SELECT max(i.position) FROM {item_t} i WHERE i.worklist_id = w.id), 0)
-                           AS last_position
+                           AS last_position,
+                       -- The team's zone and morning hour: overdue as of its own morning.
+                       COALESCE(t.timezone, %(tz)s) AS tz,
+                       ((%(day)s::date + make_interval(hours => COALESCE(t.morning_hour, %(hour)s)))
+                           AT TIME ZONE COALESCE(t.timezone, %(tz)s)) AS reference
                 FROM {list_t} w
+                LEFT JOIN {team_t} t ON t.code = w.team
                 WHERE w.date = %(day)s AND w.withdrawn_at IS NULL
                   AND (%(team)s::text IS NULL OR w.team = %(team)s)
             ), existing AS MATERIALIZED (
@@ -103,8 +134,8 @@ def worklists_build(*, day: date, team: str | None = None, by: Any = None) -> di
                 SELECT i.worklist_id, i.case_id FROM {item_t} i JOIN lists l ON l.id = i.worklist_id
             ), candidates AS (
                 SELECT l.id AS worklist_id, l.last_position, c.id AS case_id, c.next_step, c.due_at,
-                       (c.due_at IS NOT NULL AND c.due_at < %(reference)s) AS is_overdue,
-                       (c.due_at AT TIME ZONE %(tz)s)::date AS due_day,
+                       (c.due_at IS NOT NULL AND c.due_at < l.reference) AS is_overdue,
+                       (c.due_at AT TIME ZONE l.tz)::date AS due_day,
                        p.date_of_birth, s.occurred_at, c.created_at AS case_created_at
                 FROM lists l
                 JOIN {case_t} c ON c.team = l.team
@@ -335,33 +366,63 @@ def clocks_flag(*, now: datetime | None = None) -> dict[str, int]:
                 JOIN auth_group g ON g.id = ug.group_id
                 WHERE u.is_active AND g.name IN ('coordinator', 'supervisor')
             ), recipients AS (
-                SELECT DISTINCT f.case_id, f.clock, f.kind, f.due, f.child_name, u.id AS recipient_id
+                SELECT DISTINCT f.case_id, f.clock, f.kind, f.due, f.child_name, f.team, u.id AS recipient_id
                 FROM flagged f
                 JOIN people u ON (
                     (u.role = 'coordinator' AND (u.id = f.assigned_to_id
                                                  OR (f.assigned_to_id IS NULL AND u.team = f.team)))
                     OR (u.role = 'supervisor' AND u.station = f.station)
                 )
-            ), ins AS (
+            )
+            SELECT r.case_id, r.clock, r.kind, r.due, r.child_name, r.team, r.recipient_id
+            FROM recipients r
+            WHERE NOT EXISTS (SELECT 1 FROM {note_t} n WHERE n.recipient_id = r.recipient_id
+                              AND n.case_id = r.case_id AND n.kind = r.kind AND n.clock = r.clock)
+            """,  # noqa: S608 - identifiers come from model metadata; values are parameters
+            params,
+        )
+        due = cursor.fetchall()
+        # The message shows the due time on the team's clock, with its zone's abbreviation.
+        zones: dict[str, Any] = {}
+        rows = []
+        for case_id, clock, kind, due_at, child_name, team, recipient_id in due:
+            zone = zones.setdefault(team, team_zone(team))
+            what = "contact between child and parent" if clock == "contact" else "reunification"
+            head = "Overdue" if kind == "overdue" else "Due within 48 hours"
+            rows.append(
+                (
+                    recipient_id,
+                    case_id,
+                    kind,
+                    clock,
+                    f"{head}: {what} for {child_name}, due {wallclock_text(due_at, zone)}.",
+                )
+            )
+        cursor.execute(
+            f"""
+            WITH ins AS (
                 INSERT INTO {note_t} (id, created_at, updated_at, created_by_id, version, withdrawn_at,
                                       withdrawn_by_id, withdrawn_reason, recipient_id, case_id, kind, clock,
                                       message, read_at)
                 SELECT gen_random_uuid(), %(now)s, %(now)s, NULL, 1, NULL, NULL, '', r.recipient_id,
-                       r.case_id, r.kind, r.clock,
-                       concat(CASE r.kind WHEN 'overdue' THEN 'Overdue: ' ELSE 'Due within 48 hours: ' END,
-                              CASE r.clock WHEN 'contact' THEN 'contact between child and parent'
-                                           ELSE 'reunification' END,
-                              ' for ', r.child_name, ', due ',
-                              to_char(r.due AT TIME ZONE %(tz)s, 'YYYY-MM-DD HH24:MI'), ' ', %(tz)s, '.'),
-                       NULL
-                FROM recipients r
+                       r.case_id, r.kind, r.clock, r.message, NULL
+                FROM unnest(%(recipients)s::bigint[], %(cases)s::uuid[], %(kinds)s::text[],
+                            %(clocks)s::text[],
+                            %(messages)s::text[]) AS r(recipient_id, case_id, kind, clock, message)
                 ON CONFLICT ON CONSTRAINT notification_once_per_clock DO NOTHING
                 RETURNING *
             )
             {history_insert(Notification, "ins", history_type="+")}
             RETURNING id, recipient_id, case_id, message
             """,  # noqa: S608 - identifiers come from model metadata; values are parameters
-            params,
+            {
+                **params,
+                "recipients": [r[0] for r in rows],
+                "cases": [str(r[1]) for r in rows],
+                "kinds": [r[2] for r in rows],
+                "clocks": [r[3] for r in rows],
+                "messages": [r[4] for r in rows],
+            },
         )
         created = cursor.fetchall()
     by_recipient: dict[int, list[tuple[Any, str]]] = defaultdict(list)

@@ -2,23 +2,19 @@
 
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django import template
+
+from familylink.common.clock import wallclock_text
 
 register = template.Library()
 
 
 @register.filter
 def instant(value: datetime | None, tz_name: str = "") -> str:
-    """`2018-06-01 14:00 MDT` in `tz_name` (e.g. the station's zone), else UTC."""
-    if not value:
-        return ""
-    try:
-        zone = ZoneInfo(tz_name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("UTC")
-    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+    """`2018-06-01 14:00 MDT` in `tz_name` (e.g. the station's zone), else the reader's zone:
+    the one wall clock of familylink.common.clock."""
+    return wallclock_text(value, tz_name or None)
 
 
 @register.filter

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from reunification.models import ReunificationCase, WorklistItem
 from reunification.services import clocks_flag, worklists_build
+from reunification.teams import team_today
 from separations.models import CustodyPeriod, Separation
 from separations.selectors import separated_children
 
@@ -32,7 +33,7 @@ def queue_of_two(users):
     now = timezone.now()
     _, (top,) = approved_separation(users, children=[years_ago(3)], occurred_at=now - timedelta(days=20))
     _, (later,) = approved_separation(users, children=[years_ago(11)], occurred_at=now - timedelta(days=2))
-    worklists_build(day=timezone.localdate())
+    worklists_build(day=team_today("EPT-REUNIFY"))
     return top, later
 
 

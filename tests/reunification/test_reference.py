@@ -12,26 +12,24 @@ from django_celery_beat.models import PeriodicTask
 from familylink.common.models import User
 from reunification.models import DeadlinePolicy, Worklist, WorklistItem
 from reunification.services.policies import BUILD_TASK, FLAG_TASK, ensure_reference
+from reunification.teams import team_today
 
 from .factories import approved_separation, years_ago
 
 pytestmark = pytest.mark.django_db
 
 
-def test_ensure_reference_schedules_the_morning_build_at_the_configured_hour(settings):
-    """The build runs daily at WORKLIST_BUILD_HOUR (changing the setting moves it), the alert
-    check hourly; ensuring twice creates nothing more, and a policy is never duplicated."""
-    settings.WORKLIST_BUILD_HOUR = 6
+def test_ensure_reference_schedules_the_build_and_the_alerts_hourly(settings):
+    """The build job runs every hour and builds each team's list when the team's own local morning
+    hour comes (WORKLIST_BUILD_HOUR unless the team sets one); the alert check runs hourly too.
+    Ensuring twice creates nothing more, and a policy is never duplicated."""
     ensure_reference()
     ensure_reference()
     build = PeriodicTask.objects.get(task=BUILD_TASK)
-    assert (build.crontab.hour, build.crontab.minute, str(build.crontab.timezone)) == ("6", "0", "UTC")
+    assert (build.crontab.hour, build.crontab.minute) == ("*", "0")
     assert PeriodicTask.objects.get(task=FLAG_TASK).crontab.hour == "*"
     assert PeriodicTask.objects.filter(task__startswith="reunification.").count() == 2
     assert DeadlinePolicy.objects.count() == 1
-    settings.WORKLIST_BUILD_HOUR = 4
-    ensure_reference()
-    assert PeriodicTask.objects.get(task=BUILD_TASK).crontab.hour == "4"
 
 
 def test_seed_demo_builds_todays_worklists_idempotently(users):
@@ -41,9 +39,11 @@ def test_seed_demo_builds_todays_worklists_idempotently(users):
     items_after_first = WorklistItem.objects.count()
     out = StringIO()
     call_command("seed_demo", "--no-users", stdout=out)
-    assert "today's worklists: 0 new, 0 new items" in out.getvalue()
-    assert Worklist.objects.filter(team="EPT-REUNIFY", date=timezone.localdate()).count() == 1
-    assert WorklistItem.objects.filter(case=case, worklist__date=timezone.localdate()).count() == 1
+    assert "today's worklists: 0 new, 0 new items; 0 new clock alert(s)" in out.getvalue()
+    # "Today" is the team's local day (El Paso's, not UTC's).
+    local_today = team_today("EPT-REUNIFY")
+    assert Worklist.objects.filter(team="EPT-REUNIFY", date=local_today).count() == 1
+    assert WorklistItem.objects.filter(case=case, worklist__date=local_today).count() == 1
     assert WorklistItem.objects.count() == items_after_first
     assert DeadlinePolicy.objects.count() == 1
 

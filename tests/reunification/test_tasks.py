@@ -113,3 +113,18 @@ def test_build_worklists_task_on_a_real_worker_orders_cases_and_is_idempotent(us
     alerts = flag_due_clocks.delay().get(timeout=120)
     assert alerts["notifications_created"] == Notification.objects.count() > 0
     assert flag_due_clocks.delay().get(timeout=120)["notifications_created"] == 0
+    # Each clock's notice reached the team's coordinator and the station's supervisor, once each,
+    # with its history row, the due time on El Paso's clock.
+    notes = list(Notification.objects.select_related("recipient", "case"))
+    keys = [(n.recipient_id, n.case_id, n.kind, n.clock) for n in notes]
+    assert len(keys) == len(set(keys))
+    assert {"coordinator", "supervisor"} <= {n.recipient.username for n in notes}
+    roles: dict[tuple, set[str]] = {}
+    for n in notes:
+        key = (n.case.team, n.case_id, n.kind, n.clock)
+        roles.setdefault(key, set()).update(g.name for g in n.recipient.groups.all())
+    # EPT-REUNIFY has a coordinator; the MCA team has none in this scenario (its supervisor is told).
+    assert all(got >= {"coordinator", "supervisor"} for k, got in roles.items() if k[0] == "EPT-REUNIFY")
+    assert all("supervisor" in got for got in roles.values())
+    assert Notification.history.count() == len(notes)
+    assert all(n.message.endswith(("MST.", "MDT.")) for n in notes)

@@ -9,9 +9,11 @@ from django.test import RequestFactory
 from django.utils import timezone
 
 from audit.models import AccessLog
+from familylink.common.clock import wallclock_text
 from reunification.models import WorklistItem
 from reunification.panels import person_cases_panel
 from reunification.services import clocks_flag, worklists_build
+from reunification.teams import team_today
 from separations.models import CustodyPeriod, Separation
 
 from ..conftest import make_user
@@ -37,7 +39,7 @@ def signed_in(client, user):
 def test_queue_claim_next_shows_the_claimed_case_with_its_checklist(client, users):
     """The coordinator claims the top case from the queue page and sees it with its checklist."""
     scenario = ordering_scenario(users)
-    worklists_build(day=timezone.localdate())
+    worklists_build(day=team_today("EPT-REUNIFY"))
     signed_in(client, users["coordinator"])
     page = client.get("/reunification/queue/")
     assert "8 cases on today's list: 8 waiting" in page.content.decode()
@@ -86,8 +88,9 @@ def test_case_detail_shows_clocks_logs_the_view_and_is_scoped(client, users):
     )
     signed_in(client, users["coordinator"])
     html = client.get(f"/reunification/cases/{case.pk}/").content.decode()
-    assert f"{case.contact_due_at:%Y-%m-%d %H:%M}" in html
-    assert f"{case.reunify_due_at:%Y-%m-%d %H:%M}" in html
+    # On the team's clock (El Paso), with the zone's abbreviation.
+    assert wallclock_text(case.contact_due_at, "America/Denver") in html
+    assert wallclock_text(case.reunify_due_at, "America/Denver") in html
     assert "Due within 48 hours" in html
     assert AccessLog.objects.filter(
         user=users["coordinator"], object_id=str(case.pk), is_minor_record=True
@@ -175,7 +178,7 @@ def test_person_cases_panel_shows_the_case_on_the_childs_and_the_parents_page(us
     assert [r["role"] for r in adult_panel[1]["case_rows"]] == ["adult"]
     html = render_to_string(child_panel[0], child_panel[1], request=request)
     assert "Reunification case of this child" in html and "Open" in html
-    assert f"{case.reunify_due_at:%Y-%m-%d %H:%M}" in html
+    assert wallclock_text(case.reunify_due_at, "America/Denver") in html
     assert f"/reunification/cases/{case.pk}/" in html
     adult_html = render_to_string(adult_panel[0], adult_panel[1], request=request)
     assert f"Reunification case of {case.child.full_name} (this person is the adult)" in adult_html

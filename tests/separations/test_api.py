@@ -445,7 +445,7 @@ def test_report_separated_children_logs_children_shown(two_stations, api_client_
 def test_report_separated_children_paginates(ept, users, api_client_for):
     for i in range(52):
         in_effect_separation(
-            family(surname=f"S{i:02d}"),
+            family(surname=f"S{i:02d}", occurred_at=datetime(2018, 4, 30, tzinfo=UTC)),
             users["field_agent"],
             users["supervisor"],
             occurred_at=datetime(2018, 5, 1, 0, i, tzinfo=UTC),

@@ -47,7 +47,7 @@ def test_custody_transfer_concurrent_transfers_leave_one_open_period(ept, users,
         services.custody_transfer(
             person_id=child.pk,
             agency="CBP",
-            started_at=datetime(2018, 5, 10, tzinfo=UTC),
+            started_at=datetime(2018, 5, 10, 18, tzinfo=UTC),
             by=users["field_agent"],
         )
     agencies = ["HHS_ORR", "ICE"]
@@ -80,7 +80,7 @@ def test_custody_one_open_period_index_refuses_a_second_open_period(ept, users):
     def insert(index: int):
         with transaction.atomic():
             period = CustodyPeriod(
-                person=child, agency="CBP", started_at=datetime(2018, 5, 10 + index, tzinfo=UTC)
+                person=child, agency="CBP", started_at=datetime(2018, 5, 11 + index, tzinfo=UTC)
             )
             period.save()
             return period

@@ -342,7 +342,7 @@ def test_custody_transfer_refuses_bad_input(fam, users):
     services.custody_transfer(
         person_id=fam.adult.pk,
         agency="CBP",
-        started_at=datetime(2018, 5, 10, tzinfo=UTC),
+        started_at=datetime(2018, 5, 11, tzinfo=UTC),
         by=users["field_agent"],
     )
     with pytest.raises(ValidationFailed) as excinfo:
@@ -352,7 +352,8 @@ def test_custody_transfer_refuses_bad_input(fam, users):
         services.custody_transfer(
             person_id=fam.adult.pk,
             agency="ICE",
-            started_at=datetime(2018, 5, 1, tzinfo=UTC),
+            # After the apprehension (10 May 16:15 UTC), before the current period (11 May).
+            started_at=datetime(2018, 5, 10, 20, tzinfo=UTC),
             by=users["field_agent"],
         )
     assert "cannot be earlier" in excinfo.value.errors["started_at"][0]

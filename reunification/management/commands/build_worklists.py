@@ -3,6 +3,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from reunification.models import Team
 from reunification.services import worklists_build
 from reunification.services.worklists import today
 
@@ -22,9 +23,19 @@ class Command(BaseCommand):
         parser.add_argument("--team", help="Only this team (e.g. EPT-REUNIFY).")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        day = _parse_day(options["day"]) if options.get("day") else today()
-        counts = worklists_build(day=day, team=options.get("team"))
-        self.stdout.write(
-            f"Worklists for {day.isoformat()}: {counts['worklists_created']} created, "
-            f"{counts['items_created']} items added."
-        )
+        if options.get("day"):
+            days = {options.get("team"): _parse_day(options["day"])}
+        else:
+            # Each team's own local today (an El Paso team's day, not the server's).
+            codes = (
+                [options["team"]]
+                if options.get("team")
+                else list(Team.objects.values_list("code", flat=True))
+            )
+            days = {code: today(code) for code in codes}
+        for team, day in days.items():
+            counts = worklists_build(day=day, team=team)
+            self.stdout.write(
+                f"Worklists for {day.isoformat()}{f' ({team})' if team else ''}: "
+                f"{counts['worklists_created']} created, {counts['items_created']} items added."
+            )

@@ -7,6 +7,7 @@ from typing import Any
 from django import template
 
 from familylink.common.clock import wallclock_text
+from familylink.common.countries import country_name
 
 register = template.Library()
 
@@ -15,3 +16,16 @@ register = template.Library()
 def wallclock(value: datetime | None, where: Any = None) -> str:
     """The instant in the zone of `where` (a station, a team, a zone name) or the reader's zone."""
     return wallclock_text(value, where)
+
+
+@register.filter
+def country(code: str | None) -> str:
+    """`Guatemala` for `GT`: pages show country names, never bare codes."""
+    return country_name(code)
+
+
+@register.filter
+def match_reasons(obj: Any) -> list[str]:
+    """Why a search found this record (the reasons the search attached), or nothing."""
+    text = getattr(obj, "search_reasons_text", None)
+    return [r for r in (text or "").split("\x1f") if r]
