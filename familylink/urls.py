@@ -27,4 +27,5 @@ urlpatterns = [
     path("", include("separations.urls")),
     path("", include("reunification.urls")),
     path("", include("audit.urls")),
+    path("", include("legacy.urls")),
 ]

@@ -121,6 +121,7 @@ class Capability(models.Model):
             ("read_access_log", "Read the access log: who viewed which record"),
             ("read_link_candidates", "Read link candidates"),
             ("decide_link_candidates", "Accept or reject link candidates"),
+            ("import_legacy", "Import field spreadsheets (supervisors: own station)"),
         ]
 
     def __str__(self) -> str:

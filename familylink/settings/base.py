@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "apprehensions",
     "separations",
     "reunification",
+    "legacy",
 ]
 
 MIDDLEWARE = [
