@@ -573,9 +573,10 @@ def parse_country(raw: str) -> str:
 _AGENCIES: list[tuple[str, tuple[str, ...]]] = [
     ("REMOVED", ("removed", "deported", "removal", "repatriated")),
     ("RELEASED", ("released", "release", "sponsor", "atd", "bond", "parole", "paroled", "discharged")),
-    ("USMS", ("usms", "marshal", "marshals", "jail", "county", "federal custody", "criminal custody", "prison")),
+    ("ICE", ("ice", "ero")),
+    ("USMS", ("usms", "marshal", "marshals", "jail", "county jail", "federal custody", "criminal custody", "prison")),
     ("HHS_ORR", ("orr", "hhs", "shelter", "foster", "southwest key", "bcfs", "casa", "tornillo")),
-    ("ICE", ("ice", "ero", "detention", "processing center", "dilley", "karnes", "otero", "port isabel")),
+    ("ICE", ("detention", "processing center", "dilley", "karnes", "otero", "port isabel")),
     ("CBP", ("cbp", "border patrol", "usbp", "station", "cpc", "ursula")),
 ]
 
