@@ -145,6 +145,8 @@ def _sheet(table: list[list[str]], file_format: str) -> Sheet:
     if not table:
         raise UnreadableFile("The sheet is empty: it needs a header row and at least one row of data.")
     headers = [h.strip() for h in table[0]]
+    if len(table) < 2:
+        raise UnreadableFile("The sheet has a header row but no rows of data.")
     if len(table) - 1 > MAX_ROWS:
         raise UnreadableFile(f"The sheet has {len(table) - 1} rows; split it into sheets of {MAX_ROWS} rows.")
     width = len(headers)

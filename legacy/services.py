@@ -31,7 +31,8 @@ from zoneinfo import ZoneInfo
 
 from django.contrib.auth.models import Group
 from django.core.cache import cache
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apprehensions.models import Apprehension, ApprehensionPerson, FamilyMembership, Person, Relationship, Station
@@ -260,6 +261,8 @@ class Context:
         self.conflicts: list[tuple[str, Person, Person | None]] = []
         self.persons_touched: set[Any] = set()
         self.preview_rows: list[dict[str, Any]] = []
+        # Persons on file by A-number, loaded once per chunk; persons a group creates are added.
+        self.holders: dict[str, Person] = {}
 
     def station_for(self, text: str) -> Station | None:
         code = (text or "").strip().upper()
@@ -512,8 +515,10 @@ def _name_dob_candidates(facts: PersonFacts) -> list[Person]:
         qs = Person.objects.filter(date_of_birth__range=(low, high))
     else:
         days = _dob_candidates(facts.dob)
-        qs = Person.objects.filter(date_of_birth__in=days) | Person.objects.filter(
-            dob_estimated=True, date_of_birth__year=facts.dob.value.year
+        year = facts.dob.value.year
+        qs = Person.objects.filter(
+            Q(date_of_birth__in=days)
+            | Q(dob_estimated=True, date_of_birth__range=(date(year, 1, 1), date(year, 12, 31)))
         )
     qs = qs.filter(withdrawn_at__isnull=True, name_normalized__startswith=facts.given_key + " ")
     return [p for p in qs[:50] if _name_compatible(facts, p) and _dob_compatible(facts, p)]
@@ -528,7 +533,9 @@ class Resolved:
 def resolve(facts: PersonFacts, ctx: Context, messages: dict[str, list[str]], column_prefix: str) -> Resolved | None:
     """Who a row's adult or child is: by A-number, else name + date of birth; None when quarantined."""
     if facts.a_number:
-        holder = Person.objects.filter(a_number=facts.a_number).first()
+        holder = ctx.holders[facts.a_number] if facts.a_number in ctx.holders else (
+            Person.objects.filter(a_number=facts.a_number).first()
+        )
         if holder is not None:
             if holder.is_withdrawn:
                 _add(
@@ -737,6 +744,8 @@ def _write_group(plans: list[RowPlan], ctx: Context) -> None:
         for p in result.persons:
             persons_of[p.ref] = p.person
             ctx.persons_touched.add(p.person.pk)
+            if p.person.a_number:
+                ctx.holders[p.person.a_number] = p.person
         for plan_i, plan in enumerate(plans):
             _record(plan.row, encounter, ImportRecord.Action.CREATED, "apprehension", by, records)
             for unit, members in result.family_units:
@@ -755,7 +764,10 @@ def _write_group(plans: list[RowPlan], ctx: Context) -> None:
         plan.outcome.insert(1, f"Child: {'new person ' + child.full_name if child_res[i].person is None else child_res[i].how}.")
         _record(plan.row, adult, ImportRecord.Action.CREATED if new_adult else ImportRecord.Action.LINKED, "adult", by, records)
         _record(plan.row, child, ImportRecord.Action.CREATED if new_child else ImportRecord.Action.LINKED, "child", by, records)
-        _write_separation(plan, ctx, adult, child, records)
+        try:
+            _write_separation(plan, ctx, adult, child, records)
+        except NotImportable as exc:
+            raise NotImportable({i: exc.messages[-1]}) from exc
     for record in records:
         record._change_reason = record.row.provenance
         record._history_user = by
@@ -866,6 +878,7 @@ def _process(rows: list[ImportRow], ctx: Context) -> tuple[int, int]:
     imported = quarantined = 0
     plans: list[RowPlan] = []
     for row in rows:
+        row.batch = ctx.batch  # provenance labels read it; one batch for every row
         plan, messages = read_row(row, ctx)
         if plan is None:
             _finish_row(row, ImportRow.Status.QUARANTINED, messages, [], ctx)
@@ -873,6 +886,8 @@ def _process(rows: list[ImportRow], ctx: Context) -> tuple[int, int]:
         else:
             plans.append(plan)
     earlier = _already_imported([p.fingerprint for p in plans], ctx.batch) if plans else {}
+    wanted = {f.a_number for p in plans for f in (p.adult, p.child) if f.a_number}
+    ctx.holders = {p.a_number: p for p in Person.objects.filter(a_number__in=wanted)} if wanted else {}
     groups: OrderedDict[tuple, list[RowPlan]] = OrderedDict()
     for plan in plans:
         prior = earlier.get(plan.fingerprint)
@@ -892,10 +907,13 @@ def _process(rows: list[ImportRow], ctx: Context) -> tuple[int, int]:
     for group in groups.values():
         pending = list(group)
         while pending:
+            # A group rolled back takes the persons it created with it: forget them here too.
+            holders, touched = dict(ctx.holders), set(ctx.persons_touched)
             try:
                 with transaction.atomic():
                     _write_group(pending, ctx)
             except NotImportable as exc:
+                ctx.holders, ctx.persons_touched = holders, touched
                 bad = {}
                 for i, m in exc.messages.items():
                     if i == -1:  # a separation problem: every row of the group, to be safe
@@ -913,6 +931,7 @@ def _process(rows: list[ImportRow], ctx: Context) -> tuple[int, int]:
                 pending = [p for i, p in enumerate(pending) if i not in bad]
                 continue
             except (BusinessRuleError, IntegrityError, PermissionDenied) as exc:
+                ctx.holders, ctx.persons_touched = holders, touched
                 for plan in pending:
                     _finish_row(plan.row, ImportRow.Status.QUARANTINED, {"row": [str(exc)]}, [], ctx)
                     quarantined += 1

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from familylink.common.models import User
 from legacy.models import ImportRow
 from legacy.parsing import UnreadableFile
-from legacy.services import import_file, system_user
+from legacy.services import column_header, import_file, system_user
 
 
 class Command(BaseCommand):
@@ -62,5 +62,6 @@ class Command(BaseCommand):
         if options["show_quarantined"]:
             for number, messages in problems:
                 for column, texts in messages.items():
+                    where = "whole row" if column == "row" else f"column {column_header(batch, column)!r} ({column})"
                     for text in texts:
-                        self.stdout.write(f"  row {number}, {column}: {text}")
+                        self.stdout.write(f"  row {number}, {where}: {text}")
