@@ -431,9 +431,13 @@ def parse_date(raw: str, *, allow_estimate: bool = False) -> ParsedDate | None:
     cleaned = text.replace(".", "").strip() if re.search(r"[A-Za-z]", text) else text
     for fmt in _FORMATS:
         try:
-            return ParsedDate(datetime.strptime(cleaned, fmt).date())  # noqa: DTZ007 - a calendar date
+            value = datetime.strptime(cleaned, fmt).date()  # noqa: DTZ007 - a calendar date
         except ValueError:
             continue
+        if "%y" in fmt and value > date.today():
+            # A two-digit year: '18-Feb-62' is 1962, not 2062 (these sheets record the past).
+            value = value.replace(year=value.year - 100)
+        return ParsedDate(value)
     # Day first (25/06/2018) when the month-first reading is impossible and only one reading fits.
     match = re.fullmatch(r"([0-9]{1,2})[/-]([0-9]{1,2})[/-]([0-9]{2,4})", text)
     if match:

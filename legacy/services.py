@@ -505,7 +505,9 @@ def _dob_compatible(facts: PersonFacts, person: Person) -> bool:
 def _name_compatible(facts: PersonFacts, person: Person) -> bool:
     given = (fold(person.given_names).split() or [""])[0]
     surnames = {w for w in fold(f"{person.first_surname} {person.second_surname}").split() if w not in parsing._PARTICLES}
-    return given == facts.given_key and bool(surnames & facts.surname_keys)
+    # A dropped second surname or swapped order still matches; a different surname does not.
+    ours = facts.surname_keys
+    return given == facts.given_key and bool(surnames & ours) and (surnames <= ours or ours <= surnames)
 
 
 def _name_dob_candidates(facts: PersonFacts) -> list[Person]:

@@ -116,6 +116,7 @@ def test_parse_a_number_wrong_shape_says_what_is_wrong_and_the_fix(raw, problem)
         ("06/01/2018", date(2018, 6, 1), False),
         ("2018-06-01", date(2018, 6, 1), False),
         ("1-Jun-18", date(2018, 6, 1), False),
+        ("18-Feb-62", date(1962, 2, 18), False),
         ("43252", date(2018, 6, 1), False),
         ("25/06/2018", date(2018, 6, 25), False),
         ("~2014", date(2014, 1, 1), True),
