@@ -32,7 +32,7 @@ run: install
 
 test: install
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy familylink apprehensions separations reunification audit
+	$(VENV)/bin/mypy familylink apprehensions separations reunification audit legacy
 	$(PY) manage.py makemigrations --check --dry-run --settings=familylink.settings.test
 	$(VENV)/bin/pytest
 
@@ -41,4 +41,4 @@ lint:
 	$(VENV)/bin/ruff format --check .
 
 typecheck:
-	$(VENV)/bin/mypy familylink apprehensions separations reunification audit
+	$(VENV)/bin/mypy familylink apprehensions separations reunification audit legacy

@@ -27,20 +27,121 @@ from datetime import date, timedelta
 from pathlib import Path
 
 HEADERS = [
-    "Apprehension Date", "Station", "Parent Name", "A#", "DOB", "Gender", "Minor Name", "UAC A#",
-    "Date of Birth", "Sex", "Country", "Relationship", "Sep Date", "Sep Reason", "Parent Custody",
-    "ORR Shelter", "Comments", "Agent",
+    "Apprehension Date",
+    "Station",
+    "Parent Name",
+    "A#",
+    "DOB",
+    "Gender",
+    "Minor Name",
+    "UAC A#",
+    "Date of Birth",
+    "Sex",
+    "Country",
+    "Relationship",
+    "Sep Date",
+    "Sep Reason",
+    "Parent Custody",
+    "ORR Shelter",
+    "Comments",
+    "Agent",
 ]
-GIVEN_F = ["Maria Jose", "Ana", "Rosa", "Luz", "Carmen", "Marta", "Elena", "Sandra", "Yesenia", "Gloria",
-           "Dilcia", "Brenda", "Iris", "Karla", "Lesly", "Norma", "Olga", "Paola", "Reina", "Sonia"]
-GIVEN_M = ["Jose Luis", "Juan", "Carlos", "Pedro", "Mario", "Raul", "Hector", "Oscar", "Edgar", "Wilmer",
-           "Byron", "Elmer", "Fredy", "Javier", "Kevin", "Milton", "Nelson", "Ronal", "Selvin", "Walter"]
-SURNAMES = ["Perez", "Lopez", "Hernandez", "Garcia", "Martinez", "Gonzalez", "Rodriguez", "Ramirez", "Cruz",
-            "Flores", "Morales", "Reyes", "Ortiz", "Vasquez", "Castillo", "Mejia", "Chavez", "Diaz", "Ramos",
-            "Aguilar", "Mendoza", "Juarez", "Pineda", "Orellana", "Cabrera", "Velasquez", "Escobar", "Tzul",
-            "Xol", "Cac", "Pop", "Coc", "Chub", "Ical", "Maquin", "Caal", "Choc", "Yat", "Tiul", "Bol"]
-REASONS = ["ZT", "Zero Tolerance", "1325 prosecution", "Crim Hist", "criminal history",
-           "Other - parent hospitalized", "", "prior removal"]
+GIVEN_F = [
+    "Maria Jose",
+    "Ana",
+    "Rosa",
+    "Luz",
+    "Carmen",
+    "Marta",
+    "Elena",
+    "Sandra",
+    "Yesenia",
+    "Gloria",
+    "Dilcia",
+    "Brenda",
+    "Iris",
+    "Karla",
+    "Lesly",
+    "Norma",
+    "Olga",
+    "Paola",
+    "Reina",
+    "Sonia",
+]
+GIVEN_M = [
+    "Jose Luis",
+    "Juan",
+    "Carlos",
+    "Pedro",
+    "Mario",
+    "Raul",
+    "Hector",
+    "Oscar",
+    "Edgar",
+    "Wilmer",
+    "Byron",
+    "Elmer",
+    "Fredy",
+    "Javier",
+    "Kevin",
+    "Milton",
+    "Nelson",
+    "Ronal",
+    "Selvin",
+    "Walter",
+]
+SURNAMES = [
+    "Perez",
+    "Lopez",
+    "Hernandez",
+    "Garcia",
+    "Martinez",
+    "Gonzalez",
+    "Rodriguez",
+    "Ramirez",
+    "Cruz",
+    "Flores",
+    "Morales",
+    "Reyes",
+    "Ortiz",
+    "Vasquez",
+    "Castillo",
+    "Mejia",
+    "Chavez",
+    "Diaz",
+    "Ramos",
+    "Aguilar",
+    "Mendoza",
+    "Juarez",
+    "Pineda",
+    "Orellana",
+    "Cabrera",
+    "Velasquez",
+    "Escobar",
+    "Tzul",
+    "Xol",
+    "Cac",
+    "Pop",
+    "Coc",
+    "Chub",
+    "Ical",
+    "Maquin",
+    "Caal",
+    "Choc",
+    "Yat",
+    "Tiul",
+    "Bol",
+]
+REASONS = [
+    "ZT",
+    "Zero Tolerance",
+    "1325 prosecution",
+    "Crim Hist",
+    "criminal history",
+    "Other - parent hospitalized",
+    "",
+    "prior removal",
+]
 RELATIONSHIPS = ["Mother", "Father", "mom", "Parent", "Aunt", "Grandmother", "Legal guardian", ""]
 COUNTRIES = ["GT", "Guatemala", "HN", "Honduras", "SV", "El Salvador", "MX"]
 _EXCEL_EPOCH = date(1899, 12, 30)
@@ -60,10 +161,14 @@ def _date(d: date, rng: random.Random) -> str:
 def _a_number(n: int, rng: random.Random) -> str:
     digits = f"{n:09d}"
     style = rng.randrange(3)
-    return f"A{digits}" if style == 0 else digits if style == 1 else f"A-{digits[:3]}-{digits[3:6]}-{digits[6:]}"
+    return (
+        f"A{digits}" if style == 0 else digits if style == 1 else f"A-{digits[:3]}-{digits[3:6]}-{digits[6:]}"
+    )
 
 
-def generate_rows(n: int, *, seed: int = 1, start: date = date(2018, 5, 5), broken: float = 0.02) -> list[list[str]]:
+def generate_rows(
+    n: int, *, seed: int = 1, start: date = date(2018, 5, 5), broken: float = 0.02
+) -> list[list[str]]:
     """`n` sheet rows (lists of cells, in HEADERS order), reproducible for a seed; unique people per seed."""
     rng = random.Random(seed)
     base = 100_000_000 + (seed % 8_000) * 100_000
@@ -87,17 +192,32 @@ def generate_rows(n: int, *, seed: int = 1, start: date = date(2018, 5, 5), brok
             child_dob = appr - timedelta(days=rng.randrange(365, 17 * 365))
             child_a = _a_number(base + person * 5 + 1 + k, rng) if rng.random() < 0.6 else ""
             separated = rng.random() < 0.88
-            adult_name = (f"{s1.upper()} {s2.upper()}, {given} {tag}" if rng.random() < 0.5
-                          else f"{given} {tag} {s1} {s2}")
+            adult_name = (
+                f"{s1.upper()} {s2.upper()}, {given} {tag}"
+                if rng.random() < 0.5
+                else f"{given} {tag} {s1} {s2}"
+            )
             child_name = f"{child_given} {tag}{chr(97 + k)} {s1} {rng.choice(SURNAMES)}"
             child_dob_text = f"~{child_dob.year}" if rng.random() < 0.05 else _date(child_dob, rng)
             row = [
-                _date(appr, rng), rng.choice(["EPT", "ept", "El Paso"]), adult_name, adult_a,
-                _date(adult_dob, rng), "F" if mother else "M", child_name, child_a, child_dob_text,
-                rng.choice(["F", "M"]), rng.choice(COUNTRIES), rng.choice(RELATIONSHIPS),
-                _date(appr, rng) if separated else "", rng.choice(REASONS) if separated else "",
+                _date(appr, rng),
+                rng.choice(["EPT", "ept", "El Paso"]),
+                adult_name,
+                adult_a,
+                _date(adult_dob, rng),
+                "F" if mother else "M",
+                child_name,
+                child_a,
+                child_dob_text,
+                rng.choice(["F", "M"]),
+                rng.choice(COUNTRIES),
+                rng.choice(RELATIONSHIPS),
+                _date(appr, rng) if separated else "",
+                rng.choice(REASONS) if separated else "",
                 rng.choice(["ICE", "USMS", "ICE Otero County Processing Center", ""]),
-                rng.choice(["Southwest Key Casa Padre", "BCFS Harlingen", ""]), "", rng.choice(["JB", "RT", ""]),
+                rng.choice(["Southwest Key Casa Padre", "BCFS Harlingen", ""]),
+                "",
+                rng.choice(["JB", "RT", ""]),
             ]
             if rng.random() < broken:
                 row[8] = "02/30/2012"  # an impossible date of birth: quarantined
@@ -142,8 +262,12 @@ def main() -> None:
 
     started = time.perf_counter()
     with connection.cursor() as cursor:
-        cursor.execute("CREATE TEMP TABLE bench_sheet (" + ", ".join(f"c{i} text" for i in range(len(HEADERS))) + ")")
-        cursor.cursor.copy_expert("COPY bench_sheet FROM STDIN WITH (FORMAT csv, HEADER true)", io.BytesIO(content))
+        cursor.execute(
+            "CREATE TEMP TABLE bench_sheet (" + ", ".join(f"c{i} text" for i in range(len(HEADERS))) + ")"
+        )
+        cursor.cursor.copy_expert(
+            "COPY bench_sheet FROM STDIN WITH (FORMAT csv, HEADER true)", io.BytesIO(content)
+        )
         cursor.execute("SELECT count(*) FROM bench_sheet")
         copied = cursor.fetchone()[0]
         cursor.execute("DROP TABLE bench_sheet")

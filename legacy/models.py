@@ -30,7 +30,9 @@ class ImportBatch(BaseModel):
     headers = models.JSONField(default=list, help_text="The header row as typed.")
     column_map = models.JSONField(default=dict, help_text="Header index → canonical column.")
     # A supervisor imports for their station only; null for HQ (all stations).
-    station_scope = models.ForeignKey(Station, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    station_scope = models.ForeignKey(
+        Station, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.UPLOADED)
     rows_total = models.PositiveIntegerField(default=0)
     rows_done = models.PositiveIntegerField(default=0)
@@ -60,7 +62,9 @@ class ImportRow(BaseModel):
         QUARANTINED = "quarantined", "Quarantined"
 
     batch = models.ForeignKey(ImportBatch, on_delete=models.PROTECT, related_name="rows")
-    row_number = models.PositiveIntegerField(help_text="The row's number in the spreadsheet (header is row 1).")
+    row_number = models.PositiveIntegerField(
+        help_text="The row's number in the spreadsheet (header is row 1)."
+    )
     # Every cell as typed: [[header, text], ...] in sheet order (headers may repeat).
     cells = models.JSONField(default=list)
     # Canonical column → corrected text, typed in the UI; the original cell stays in `cells`.

@@ -130,7 +130,9 @@ def _read_xlsx(content: bytes) -> Sheet:
     try:
         workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a damaged file
-        raise UnreadableFile(f"The XLSX file cannot be opened ({exc.__class__.__name__}); save it again.") from exc
+        raise UnreadableFile(
+            f"The XLSX file cannot be opened ({exc.__class__.__name__}); save it again."
+        ) from exc
     sheet = workbook.worksheets[0]
     table = []
     for values in sheet.iter_rows(values_only=True):
@@ -259,13 +261,67 @@ def _other_field(words: list[str]) -> str | None:
 _PARTICLES = {"de", "del", "la", "las", "los", "y", "da", "dos", "van", "von"}
 # Second words of compound given names (María José, José Luis): two given names before the surnames.
 _SECOND_GIVEN = {
-    "jose", "maria", "luis", "carlos", "antonio", "manuel", "alejandro", "fernanda", "isabel",
-    "elena", "guadalupe", "fernando", "gabriela", "alberto", "andres", "angel", "eduardo",
-    "francisco", "javier", "jesus", "juan", "miguel", "pablo", "pedro", "rafael", "ramon",
-    "daniel", "david", "enrique", "esteban", "ernesto", "alexander", "josue", "abigail", "lucia",
-    "sofia", "victoria", "paola", "alejandra", "andrea", "beatriz", "carmen", "cristina", "esther",
-    "eugenia", "ines", "jesus", "mercedes", "pilar", "rosa", "teresa", "valentina", "yesenia",
-    "emanuel", "armando", "arturo", "alfredo", "ricardo", "roberto", "adrian", "ivan", "josefina",
+    "jose",
+    "maria",
+    "luis",
+    "carlos",
+    "antonio",
+    "manuel",
+    "alejandro",
+    "fernanda",
+    "isabel",
+    "elena",
+    "guadalupe",
+    "fernando",
+    "gabriela",
+    "alberto",
+    "andres",
+    "angel",
+    "eduardo",
+    "francisco",
+    "javier",
+    "jesus",
+    "juan",
+    "miguel",
+    "pablo",
+    "pedro",
+    "rafael",
+    "ramon",
+    "daniel",
+    "david",
+    "enrique",
+    "esteban",
+    "ernesto",
+    "alexander",
+    "josue",
+    "abigail",
+    "lucia",
+    "sofia",
+    "victoria",
+    "paola",
+    "alejandra",
+    "andrea",
+    "beatriz",
+    "carmen",
+    "cristina",
+    "esther",
+    "eugenia",
+    "ines",
+    "mercedes",
+    "pilar",
+    "rosa",
+    "teresa",
+    "valentina",
+    "yesenia",
+    "emanuel",
+    "armando",
+    "arturo",
+    "alfredo",
+    "ricardo",
+    "roberto",
+    "adrian",
+    "ivan",
+    "josefina",
 }
 
 
@@ -298,7 +354,11 @@ def _titled(text: str) -> str:
     """'PÉREZ NÚÑEZ' → 'Pérez Núñez'; mixed-case text is kept as typed."""
     if text.isupper() or text.islower():
         return " ".join(
-            w if fold(w) in _PARTICLES and text.islower() else w.capitalize() if fold(w) not in _PARTICLES else w.lower()
+            w
+            if fold(w) in _PARTICLES and text.islower()
+            else w.capitalize()
+            if fold(w) not in _PARTICLES
+            else w.lower()
             for w in text.split()
         )
     return text
@@ -425,7 +485,9 @@ def parse_date(raw: str, *, allow_estimate: bool = False) -> ParsedDate | None:
     if allow_estimate:
         match = _ESTIMATED.match(text)
         if match:
-            return ParsedDate(date(int(match.group(1)), 1, 1), estimated=True, note=f"estimated year {text!r}")
+            return ParsedDate(
+                date(int(match.group(1)), 1, 1), estimated=True, note=f"estimated year {text!r}"
+            )
     elif re.fullmatch(r"~?\s*(19|20)[0-9]{2}", text):
         raise CellError(f"{text!r} is only a year; this date needs day and month. {DATE_HELP}")
     cleaned = text.replace(".", "").strip() if re.search(r"[A-Za-z]", text) else text
@@ -442,7 +504,13 @@ def parse_date(raw: str, *, allow_estimate: bool = False) -> ParsedDate | None:
     match = re.fullmatch(r"([0-9]{1,2})[/-]([0-9]{1,2})[/-]([0-9]{2,4})", text)
     if match:
         first, second, year = (int(g) for g in match.groups())
-        year = year + 2000 if year < 100 and year <= date.today().year % 100 else year + 1900 if year < 100 else year
+        year = (
+            year + 2000
+            if year < 100 and year <= date.today().year % 100
+            else year + 1900
+            if year < 100
+            else year
+        )
         if first > 12 and second <= 12:
             try:
                 return ParsedDate(date(year, second, first), note=f"read {text!r} as day/month/year")
@@ -456,14 +524,37 @@ def parse_date(raw: str, *, allow_estimate: bool = False) -> ParsedDate | None:
 
 # Most specific first: "Other - parent hospitalized" is a medical reason, "ZT / crim hist" prosecution.
 _REASON_RULES: list[tuple[str, tuple[str, ...]]] = [
-    ("ZERO_TOLERANCE_PROSECUTION", ("zt", "zero tolerance", "1325", "prosecution", "prosecuted", "0 tolerance")),
-    ("PARENT_IN_CRIMINAL_CUSTODY", ("usms", "marshal", "criminal custody", "jail", "state custody", "county custody")),
-    ("PRIOR_REMOVAL", ("prior removal", "1326", "reentry", "re entry", "removal order", "immigration violation", "prior deport")),
+    (
+        "ZERO_TOLERANCE_PROSECUTION",
+        ("zt", "zero tolerance", "1325", "prosecution", "prosecuted", "0 tolerance"),
+    ),
+    (
+        "PARENT_IN_CRIMINAL_CUSTODY",
+        ("usms", "marshal", "criminal custody", "jail", "state custody", "county custody"),
+    ),
+    (
+        "PRIOR_REMOVAL",
+        (
+            "prior removal",
+            "1326",
+            "reentry",
+            "re entry",
+            "removal order",
+            "immigration violation",
+            "prior deport",
+        ),
+    ),
     ("CRIMINAL_HISTORY", ("crim hist", "criminal history", "criminal record", "crim", "criminal", "warrant")),
-    ("PARENTAGE_UNVERIFIED", ("parentage", "fraud", "not the parent", "unverified", "false claim", "no proof")),
+    (
+        "PARENTAGE_UNVERIFIED",
+        ("parentage", "fraud", "not the parent", "unverified", "false claim", "no proof"),
+    ),
     ("DANGER_TO_CHILD", ("danger", "abuse", "safety", "neglect", "trafficking")),
     ("PARENT_MEDICAL", ("hospital", "medical", "surgery", "er visit")),
-    ("COMMUNICABLE_DISEASE", ("communicable", "disease", "contagious", "tb", "tuberculosis", "varicella", "flu")),
+    (
+        "COMMUNICABLE_DISEASE",
+        ("communicable", "disease", "contagious", "tb", "tuberculosis", "varicella", "flu"),
+    ),
     ("GANG_AFFILIATION", ("gang", "ms 13", "ms13", "18th street", "barrio 18")),
     ("OTHER", ("other", "misc", "see notes")),
 ]
@@ -490,7 +581,11 @@ def parse_reason(raw: str, extra_codes: dict[str, str] | None = None) -> str | N
 
 _RELATIONSHIPS: dict[str, tuple[str, str]] = {}
 for _words_, _type_, _sex_ in (
-    (("mother", "mom", "mum", "mama", "madre", "mommy", "mot", "bio mother", "biological mother"), "parent", "F"),
+    (
+        ("mother", "mom", "mum", "mama", "madre", "mommy", "mot", "bio mother", "biological mother"),
+        "parent",
+        "F",
+    ),
     (("father", "dad", "papa", "padre", "daddy", "fat", "bio father", "biological father"), "parent", "M"),
     (("parent", "parents", "bio parent", "biological parent"), "parent", ""),
     (("legal guardian", "guardian", "lg", "tutor", "tutora", "custodian"), "legal_guardian", ""),
@@ -503,8 +598,21 @@ for _words_, _type_, _sex_ in (
     (("brother", "older brother", "hermano"), "sibling", "M"),
     (("sibling",), "sibling", ""),
     (
-        ("cousin", "prima", "primo", "relative", "other relative", "step mother", "stepmother",
-         "step father", "stepfather", "godmother", "godfather", "great aunt", "great uncle"),
+        (
+            "cousin",
+            "prima",
+            "primo",
+            "relative",
+            "other relative",
+            "step mother",
+            "stepmother",
+            "step father",
+            "stepfather",
+            "godmother",
+            "godfather",
+            "great aunt",
+            "great uncle",
+        ),
         "other_relative",
         "",
     ),
@@ -519,7 +627,7 @@ RELATIONSHIP_HELP = (
 
 
 def parse_relationship(raw: str) -> tuple[str, str] | None:
-    """A hand-typed relationship (what the adult is to the child) → (type, implied adult sex); blank → None."""
+    """A hand-typed relationship (what the adult is to the child) → (type, implied sex); blank → None."""
     text = fold(raw or "")
     if not text or text in ("unknown", "unk", "n a", "na", "none"):
         return None
@@ -532,9 +640,25 @@ def parse_relationship(raw: str) -> tuple[str, str] | None:
 
 
 _SEX = {
-    "f": "F", "female": "F", "fem": "F", "woman": "F", "girl": "F", "mujer": "F", "femenino": "F",
-    "m": "M", "male": "M", "masc": "M", "man": "M", "boy": "M", "hombre": "M", "masculino": "M",
-    "x": "X", "other": "X", "u": "U", "unknown": "U", "unk": "U",
+    "f": "F",
+    "female": "F",
+    "fem": "F",
+    "woman": "F",
+    "girl": "F",
+    "mujer": "F",
+    "femenino": "F",
+    "m": "M",
+    "male": "M",
+    "masc": "M",
+    "man": "M",
+    "boy": "M",
+    "hombre": "M",
+    "masculino": "M",
+    "x": "X",
+    "other": "X",
+    "u": "U",
+    "unknown": "U",
+    "unk": "U",
 }
 
 
@@ -548,19 +672,63 @@ def parse_sex(raw: str) -> str | None:
 
 
 _COUNTRIES = {
-    "guatemala": "GT", "guat": "GT", "gt": "GT", "gua": "GT", "gtm": "GT",
-    "honduras": "HN", "hond": "HN", "hn": "HN", "hon": "HN", "hnd": "HN",
-    "el salvador": "SV", "salvador": "SV", "sv": "SV", "es": "SV", "slv": "SV", "els": "SV",
-    "mexico": "MX", "mx": "MX", "mex": "MX",
-    "ecuador": "EC", "ec": "EC", "ecu": "EC",
-    "nicaragua": "NI", "ni": "NI", "nic": "NI",
-    "brazil": "BR", "brasil": "BR", "br": "BR", "bra": "BR",
-    "colombia": "CO", "co": "CO", "col": "CO",
-    "cuba": "CU", "cu": "CU", "venezuela": "VE", "ve": "VE", "ven": "VE",
-    "peru": "PE", "pe": "PE", "india": "IN", "in": "IN", "ind": "IN",
-    "haiti": "HT", "ht": "HT", "hai": "HT", "dominican republic": "DO", "do": "DO",
-    "belize": "BZ", "bz": "BZ", "costa rica": "CR", "cr": "CR", "panama": "PA", "pa": "PA",
-    "romania": "RO", "ro": "RO", "china": "CN", "cn": "CN",
+    "guatemala": "GT",
+    "guat": "GT",
+    "gt": "GT",
+    "gua": "GT",
+    "gtm": "GT",
+    "honduras": "HN",
+    "hond": "HN",
+    "hn": "HN",
+    "hon": "HN",
+    "hnd": "HN",
+    "el salvador": "SV",
+    "salvador": "SV",
+    "sv": "SV",
+    "es": "SV",
+    "slv": "SV",
+    "els": "SV",
+    "mexico": "MX",
+    "mx": "MX",
+    "mex": "MX",
+    "ecuador": "EC",
+    "ec": "EC",
+    "ecu": "EC",
+    "nicaragua": "NI",
+    "ni": "NI",
+    "nic": "NI",
+    "brazil": "BR",
+    "brasil": "BR",
+    "br": "BR",
+    "bra": "BR",
+    "colombia": "CO",
+    "co": "CO",
+    "col": "CO",
+    "cuba": "CU",
+    "cu": "CU",
+    "venezuela": "VE",
+    "ve": "VE",
+    "ven": "VE",
+    "peru": "PE",
+    "pe": "PE",
+    "india": "IN",
+    "in": "IN",
+    "ind": "IN",
+    "haiti": "HT",
+    "ht": "HT",
+    "hai": "HT",
+    "dominican republic": "DO",
+    "do": "DO",
+    "belize": "BZ",
+    "bz": "BZ",
+    "costa rica": "CR",
+    "cr": "CR",
+    "panama": "PA",
+    "pa": "PA",
+    "romania": "RO",
+    "ro": "RO",
+    "china": "CN",
+    "cn": "CN",
 }
 
 
@@ -580,7 +748,19 @@ _AGENCIES: list[tuple[str, tuple[str, ...]]] = [
     ("REMOVED", ("removed", "deported", "removal", "repatriated")),
     ("RELEASED", ("released", "release", "sponsor", "atd", "bond", "parole", "paroled", "discharged")),
     ("ICE", ("ice", "ero")),
-    ("USMS", ("usms", "marshal", "marshals", "jail", "county jail", "federal custody", "criminal custody", "prison")),
+    (
+        "USMS",
+        (
+            "usms",
+            "marshal",
+            "marshals",
+            "jail",
+            "county jail",
+            "federal custody",
+            "criminal custody",
+            "prison",
+        ),
+    ),
     ("HHS_ORR", ("orr", "hhs", "shelter", "foster", "southwest key", "bcfs", "casa", "tornillo")),
     ("ICE", ("detention", "processing center", "dilley", "karnes", "otero", "port isabel")),
     ("CBP", ("cbp", "border patrol", "usbp", "station", "cpc", "ursula")),

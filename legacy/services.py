@@ -35,7 +35,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from apprehensions.models import Apprehension, ApprehensionPerson, FamilyMembership, Person, Relationship, Station
+from apprehensions.models import (
+    Apprehension,
+    ApprehensionPerson,
+    Person,
+    Relationship,
+    Station,
+)
 from apprehensions.scoping import is_person_at_station
 from apprehensions.services import apprehension_record
 from apprehensions.services.rules import age_on
@@ -76,7 +82,7 @@ class _DryRunRollback(Exception):
 
 
 def import_scope(user: Any) -> Station | None:
-    """The station a user imports for (supervisors), None for all stations (HQ); PermissionDenied otherwise."""
+    """The station a user imports for (supervisors), None for all (HQ); PermissionDenied otherwise."""
     if not has_capability(user, "import_legacy"):
         raise PermissionDenied("Your role cannot import field spreadsheets.")
     if has_capability(user, "read_persons_all"):
@@ -283,7 +289,9 @@ def _fingerprint(values: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 
-def _person_facts(side: str, values: dict[str, str], messages: dict[str, list[str]], *, on: date | None, today: date) -> PersonFacts | None:
+def _person_facts(
+    side: str, values: dict[str, str], messages: dict[str, list[str]], *, on: date | None, today: date
+) -> PersonFacts | None:
     ok = True
     name = dob = None
     a_number = None
@@ -314,7 +322,9 @@ def _person_facts(side: str, values: dict[str, str], messages: dict[str, list[st
             )
             ok = False
         elif on is not None and age_on(dob.value, on) > 120:
-            _add(messages, f"{side}_dob", f"{dob.value.isoformat()} makes the person over 120; check the year.")
+            _add(
+                messages, f"{side}_dob", f"{dob.value.isoformat()} makes the person over 120; check the year."
+            )
             ok = False
     except CellError as exc:
         _add(messages, f"{side}_dob", str(exc))
@@ -348,7 +358,11 @@ def read_row(row: ImportRow, ctx: Context) -> tuple[RowPlan | None, dict[str, li
         station = ctx.station_for(station_text)
         if station is None:
             codes = ", ".join(sorted(ctx.stations)) or "none on file"
-            _add(messages, "station", f"{station_text!r} is not a station on file; write one of its codes ({codes}).")
+            _add(
+                messages,
+                "station",
+                f"{station_text!r} is not a station on file; write one of its codes ({codes}).",
+            )
         elif ctx.batch.station_scope is not None and station.pk != ctx.batch.station_scope_id:
             _add(
                 messages,
@@ -374,14 +388,16 @@ def read_row(row: ImportRow, ctx: Context) -> tuple[RowPlan | None, dict[str, li
         _add(
             messages,
             "child_dob",
-            f"Born {child.dob.value.isoformat()}, the child was {age_on(child.dob.value, on)} at the apprehension "
-            f"({on.isoformat()}), not a minor; check the date of birth, or put this person in the adult columns.",
+            f"Born {child.dob.value.isoformat()}, the child was {age_on(child.dob.value, on)} at the "
+            f"apprehension ({on.isoformat()}), not a minor; check the date of birth, or put this "
+            "person in the adult columns.",
         )
     if adult and child and adult.a_number and adult.a_number == child.a_number:
         _add(
             messages,
             "child_a_number",
-            f"{child.a_number} is also the adult's A-number ({column_header(ctx.batch, 'adult_a_number')!r}); "
+            f"{child.a_number} is also the adult's A-number "
+            f"({column_header(ctx.batch, 'adult_a_number')!r}); "
             "it looks copied from the parent. Enter the child's own A-number, or leave the cell blank.",
         )
     country = ""
@@ -411,7 +427,8 @@ def read_row(row: ImportRow, ctx: Context) -> tuple[RowPlan | None, dict[str, li
             _add(
                 messages,
                 column,
-                f"{parsed.value.isoformat()} is before the apprehension date {on.isoformat()}; check both dates.",
+                f"{parsed.value.isoformat()} is before the apprehension date {on.isoformat()}; "
+                "check both dates.",
             )
         elif parsed is not None:
             if column == "separation_date":
@@ -419,7 +436,11 @@ def read_row(row: ImportRow, ctx: Context) -> tuple[RowPlan | None, dict[str, li
             else:
                 reunified_day = parsed.value
     if sep_day and reunified_day and reunified_day < sep_day:
-        _add(messages, "reunification_date", "The reunification date is before the separation date; check both.")
+        _add(
+            messages,
+            "reunification_date",
+            "The reunification date is before the separation date; check both.",
+        )
     reason_text = values.get("separation_reason", "").strip()
     reason_code = parsing.parse_reason(reason_text, ctx.reason_codes)
     notes = values.get("notes", "").strip()
@@ -475,7 +496,9 @@ def read_row(row: ImportRow, ctx: Context) -> tuple[RowPlan | None, dict[str, li
     elif not reason_text:
         plan.outcome.append("Separation reason blank: recorded as Other with that said in the narrative.")
     if relationship is None:
-        plan.outcome.append("Relationship blank: the two are recorded as one family unit, no relationship type.")
+        plan.outcome.append(
+            "Relationship blank: the two are recorded as one family unit, no relationship type."
+        )
     return plan, {}
 
 
@@ -483,12 +506,10 @@ def read_row(row: ImportRow, ctx: Context) -> tuple[RowPlan | None, dict[str, li
 
 
 def _dob_candidates(d: ParsedDate) -> list[date]:
+    """The date and, a usual slip, the same date with day and month swapped."""
     days = [d.value]
     if d.value.day <= 12 and d.value.day != d.value.month:
-        try:
-            days.append(date(d.value.year, d.value.day, d.value.month))
-        except ValueError:
-            pass
+        days.append(date(d.value.year, d.value.day, d.value.month))
     return days
 
 
@@ -504,7 +525,11 @@ def _dob_compatible(facts: PersonFacts, person: Person) -> bool:
 
 def _name_compatible(facts: PersonFacts, person: Person) -> bool:
     given = (fold(person.given_names).split() or [""])[0]
-    surnames = {w for w in fold(f"{person.first_surname} {person.second_surname}").split() if w not in parsing._PARTICLES}
+    surnames = {
+        w
+        for w in fold(f"{person.first_surname} {person.second_surname}").split()
+        if w not in parsing._PARTICLES
+    }
     # A dropped second surname or swapped order still matches; a different surname does not.
     ours = facts.surname_keys
     return given == facts.given_key and bool(surnames & ours) and (surnames <= ours or ours <= surnames)
@@ -532,39 +557,50 @@ class Resolved:
     how: str
 
 
-def resolve(facts: PersonFacts, ctx: Context, messages: dict[str, list[str]], column_prefix: str) -> Resolved | None:
+def resolve(
+    facts: PersonFacts, ctx: Context, messages: dict[str, list[str]], column_prefix: str
+) -> Resolved | None:
     """Who a row's adult or child is: by A-number, else name + date of birth; None when quarantined."""
     if facts.a_number:
-        holder = ctx.holders[facts.a_number] if facts.a_number in ctx.holders else (
-            Person.objects.filter(a_number=facts.a_number).first()
+        holder = (
+            ctx.holders[facts.a_number]
+            if facts.a_number in ctx.holders
+            else (Person.objects.filter(a_number=facts.a_number).first())
         )
         if holder is not None:
             if holder.is_withdrawn:
                 _add(
                     messages,
                     f"{column_prefix}_a_number",
-                    f"{facts.a_number} belongs to a withdrawn record; check the number or ask HQ to resolve it.",
+                    f"{facts.a_number} belongs to a withdrawn record; check the number or ask HQ "
+                    "to resolve it.",
                 )
                 return None
             if not (_name_compatible(facts, holder) or _dob_compatible(facts, holder)):
                 _add(
                     messages,
                     f"{column_prefix}_a_number",
-                    f"{facts.a_number} is on file for {ctx.describe(holder)}, but this row names {facts.label} "
-                    f"born {facts.dob.value.isoformat()}. One A-number never belongs to two people: check the "
+                    f"{facts.a_number} is on file for {ctx.describe(holder)}, but this row names "
+                    f"{facts.label} born {facts.dob.value.isoformat()}. One A-number never belongs to two "
+                    "people: check the "
                     "number (a parent's copied onto a child?) and correct it, or leave it blank.",
                 )
                 ctx.conflicts.append((facts.a_number, holder, None))
                 return None
             return Resolved(holder, f"linked by A-number {facts.a_number} to {ctx.describe(holder)}")
-    candidates = [p for p in _name_dob_candidates(facts) if not (facts.a_number and p.a_number and p.a_number != facts.a_number)]
+    candidates = [
+        p
+        for p in _name_dob_candidates(facts)
+        if not (facts.a_number and p.a_number and p.a_number != facts.a_number)
+    ]
     if len(candidates) > 1:
         names = "; ".join(ctx.describe(p) for p in candidates[:5])
         _add(
             messages,
             f"{column_prefix}_name",
-            f"{facts.label} born {facts.dob.value.isoformat()} matches {len(candidates)} persons on file ({names}). "
-            f"FamilyLink does not guess: add the A-number in {column_prefix.replace('_', ' ')}'s A-number column to say which, "
+            f"{facts.label} born {facts.dob.value.isoformat()} matches {len(candidates)} persons on file "
+            f"({names}). FamilyLink does not guess: add the A-number in the {column_prefix}'s A-number "
+            "column to say which, "
             "or correct the name or date of birth.",
         )
         return None
@@ -611,20 +647,25 @@ def _record(row: ImportRow, obj: Any, action: str, role: str, by: Any, bucket: l
     )
 
 
-def _intake_messages(exc: ValidationFailed, plans: list[RowPlan], child_index: dict[int, int]) -> dict[int, dict[str, list[str]]]:
+def _intake_messages(
+    exc: ValidationFailed, plans: list[RowPlan], child_index: dict[int, int]
+) -> dict[int, dict[str, list[str]]]:
     """Map intake's field paths back to sheet columns: persons[0] is the adult, persons[k] a row's child."""
     out: dict[int, dict[str, list[str]]] = {}
-    field_map = {"date_of_birth": "dob", "a_number": "a_number", "given_names": "name", "first_surname": "name", "sex": "sex"}
+    field_map = {
+        "date_of_birth": "dob",
+        "a_number": "a_number",
+        "given_names": "name",
+        "first_surname": "name",
+        "sex": "sex",
+    }
     for path, texts in exc.errors.items():
         targets: list[tuple[int, str]] = []
         if path.startswith("persons["):
             k = int(path[len("persons[") : path.index("]")])
             rest = path.split(".", 1)[1] if "." in path else ""
             column = field_map.get(rest, "name")
-            if rest == "country_of_citizenship":
-                column_name = "country"
-            else:
-                column_name = None
+            column_name = "country" if rest == "country_of_citizenship" else None
             if k == 0:
                 targets = [(i, column_name or f"adult_{column}") for i in range(len(plans))]
             else:
@@ -656,7 +697,11 @@ def _write_group(plans: list[RowPlan], ctx: Context) -> None:
         if res is None:
             continue
         if res.person is not None and adult_res.person is not None and res.person.pk == adult_res.person.pk:
-            _add(messages[i], "child_name", "The child resolves to the same person as the adult; check both people's details.")
+            _add(
+                messages[i],
+                "child_name",
+                "The child resolves to the same person as the adult; check both people's details.",
+            )
             continue
         child_res[i] = res
     bad = {i: m for i, m in messages.items() if m}
@@ -676,12 +721,22 @@ def _write_group(plans: list[RowPlan], ctx: Context) -> None:
     first_child_index: dict[int, int] = {}
     for i, plan in enumerate(plans):
         res = child_res[i]
-        key: Any = res.person.pk if res.person is not None else ("new", plan.child.a_number or (plan.child.given_key, frozenset(plan.child.surname_keys), plan.child.dob.value))
+        key: Any = (
+            res.person.pk
+            if res.person is not None
+            else (
+                "new",
+                plan.child.a_number
+                or (plan.child.given_key, frozenset(plan.child.surname_keys), plan.child.dob.value),
+            )
+        )
         if key in children_by_key:
             refs[i] = refs[children_by_key[key]]
             child_index[i] = child_index[children_by_key[key]]
             if children_by_key[key] != i:
-                plan.outcome.append(f"Same child as row {plans[children_by_key[key]].row.row_number}: one person.")
+                plan.outcome.append(
+                    f"Same child as row {plans[children_by_key[key]].row.row_number}: one person."
+                )
             continue
         children_by_key[key] = i
         first_child_index[i] = len(entries)
@@ -695,17 +750,26 @@ def _write_group(plans: list[RowPlan], ctx: Context) -> None:
             entries.append({"ref": ref, **plan.child.details(plan.country or first.country)})
 
     everyone_on_file = all("existing_person" in e for e in entries)
-    encounter = _existing_encounter(first.station, first.occurred_at.date(), existing_persons) if existing_persons else None
+    encounter = (
+        _existing_encounter(first.station, first.occurred_at.date(), existing_persons)
+        if existing_persons
+        else None
+    )
     in_encounter: set[Any] = set()
     if encounter is not None:
-        in_encounter = set(ApprehensionPerson.objects.filter(apprehension=encounter).values_list("person_id", flat=True))
+        in_encounter = set(
+            ApprehensionPerson.objects.filter(apprehension=encounter).values_list("person_id", flat=True)
+        )
     records: list[ImportRecord] = []
     persons_of: dict[str, Person] = {}
     if everyone_on_file and encounter is not None and {p.pk for p in existing_persons} <= in_encounter:
         for e in entries:
             persons_of[e["ref"]] = next(p for p in existing_persons if str(p.pk) == e["existing_person"])
         for plan in plans:
-            plan.outcome.append(f"Encounter already on file ({encounter.station.code} {encounter.occurred_at.date().isoformat()}).")
+            plan.outcome.append(
+                f"Encounter already on file ({encounter.station.code} "
+                f"{encounter.occurred_at.date().isoformat()})."
+            )
             _record(plan.row, encounter, ImportRecord.Action.LINKED, "apprehension", by, records)
         created_encounter = False
     else:
@@ -714,18 +778,35 @@ def _write_group(plans: list[RowPlan], ctx: Context) -> None:
         for i, plan in enumerate(plans):
             if plan.relationship and (refs[i], plan.relationship) not in seen_rel:
                 seen_rel.add((refs[i], plan.relationship))
-                relationships.append({"from": "adult", "to": refs[i], "type": plan.relationship, "evidence": "claimed",
-                                      "note": f"From the field spreadsheet: {plan.row.provenance}"})
+                relationships.append(
+                    {
+                        "from": "adult",
+                        "to": refs[i],
+                        "type": plan.relationship,
+                        "evidence": "claimed",
+                        "note": f"From the field spreadsheet: {plan.row.provenance}",
+                    }
+                )
         rel_row: list[int] = []
         for r in relationships:
-            rel_row.append(next(i for i, plan in enumerate(plans) if refs[i] == r["to"] and plan.relationship == r["type"]))
+            rel_row.append(
+                next(
+                    i for i, plan in enumerate(plans) if refs[i] == r["to"] and plan.relationship == r["type"]
+                )
+            )
         data = {
             "occurred_at": first.occurred_at,
             "station": first.station.code,
             "location_description": "",
-            "change_reason": f"{ctx.batch.label} rows {', '.join(str(p.row.row_number) for p in plans)}"[:100],
+            "change_reason": f"{ctx.batch.label} rows {', '.join(str(p.row.row_number) for p in plans)}"[
+                :100
+            ],
             "persons": entries,
-            "family_units": [{"members": [e["ref"] for e in entries], "label": f"Imported ({ctx.batch.label})"}] if len(entries) > 1 else [],
+            "family_units": [
+                {"members": [e["ref"] for e in entries], "label": f"Imported ({ctx.batch.label})"}
+            ]
+            if len(entries) > 1
+            else [],
             "relationships": relationships,
         }
         try:
@@ -750,22 +831,46 @@ def _write_group(plans: list[RowPlan], ctx: Context) -> None:
                 ctx.holders[p.person.a_number] = p.person
         for plan_i, plan in enumerate(plans):
             _record(plan.row, encounter, ImportRecord.Action.CREATED, "apprehension", by, records)
-            for unit, members in result.family_units:
+            for unit, _members in result.family_units:
                 _record(plan.row, unit, ImportRecord.Action.CREATED, "family_unit", by, records)
             for rel in result.relationships:
                 if rel.to_person_id == persons_of[refs[plan_i]].pk:
-                    action = ImportRecord.Action.CREATED if rel.source == Relationship.Source.LEGACY_IMPORT and rel.apprehension_id == encounter.pk else ImportRecord.Action.LINKED
+                    action = (
+                        ImportRecord.Action.CREATED
+                        if rel.source == Relationship.Source.LEGACY_IMPORT
+                        and rel.apprehension_id == encounter.pk
+                        else ImportRecord.Action.LINKED
+                    )
                     _record(plan.row, rel, action, "relationship", by, records)
     adult = persons_of["adult"]
     for i, plan in enumerate(plans):
         child = persons_of[refs[i]]
         plan.adult_person, plan.child_person = adult, child
         new_adult = adult_res.person is None and created_encounter
-        new_child = child_res[i].person is None and created_encounter and child_index[i] == first_child_index.get(i)
+        new_child = (
+            child_res[i].person is None and created_encounter and child_index[i] == first_child_index.get(i)
+        )
         plan.outcome.insert(0, f"Adult: {'new person ' + adult.full_name if new_adult else adult_res.how}.")
-        plan.outcome.insert(1, f"Child: {'new person ' + child.full_name if child_res[i].person is None else child_res[i].how}.")
-        _record(plan.row, adult, ImportRecord.Action.CREATED if new_adult else ImportRecord.Action.LINKED, "adult", by, records)
-        _record(plan.row, child, ImportRecord.Action.CREATED if new_child else ImportRecord.Action.LINKED, "child", by, records)
+        plan.outcome.insert(
+            1,
+            f"Child: {'new person ' + child.full_name if child_res[i].person is None else child_res[i].how}.",
+        )
+        _record(
+            plan.row,
+            adult,
+            ImportRecord.Action.CREATED if new_adult else ImportRecord.Action.LINKED,
+            "adult",
+            by,
+            records,
+        )
+        _record(
+            plan.row,
+            child,
+            ImportRecord.Action.CREATED if new_child else ImportRecord.Action.LINKED,
+            "child",
+            by,
+            records,
+        )
         try:
             _write_separation(plan, ctx, adult, child, records)
         except NotImportable as exc:
@@ -778,19 +883,27 @@ def _write_group(plans: list[RowPlan], ctx: Context) -> None:
     insert_with_history(ImportRecord, records, user=by, reason=f"provenance of {ctx.batch.label}")
 
 
-def _write_separation(plan: RowPlan, ctx: Context, adult: Person, child: Person, records: list[ImportRecord]) -> None:
+def _write_separation(
+    plan: RowPlan, ctx: Context, adult: Person, child: Person, records: list[ImportRecord]
+) -> None:
     by = ctx.by
     if plan.separation_at is None:
         return
     existing = (
-        Separation.objects.filter(withdrawn_at__isnull=True, status__in=[Separation.Status.REQUESTED, Separation.Status.IN_EFFECT, Separation.Status.ENDED])
+        Separation.objects.filter(
+            withdrawn_at__isnull=True,
+            status__in=[Separation.Status.REQUESTED, Separation.Status.IN_EFFECT, Separation.Status.ENDED],
+        )
         .filter(members__person=child, members__side=SeparationMember.Side.CHILD)
         .filter(members__person=adult, members__side=SeparationMember.Side.ADULT)
         .order_by("occurred_at")
         .first()
     )
     if existing is not None:
-        plan.outcome.append(f"Separation already on file ({existing.get_status_display().lower()} since {existing.occurred_at.date().isoformat()}).")
+        plan.outcome.append(
+            f"Separation already on file ({existing.get_status_display().lower()} since "
+            f"{existing.occurred_at.date().isoformat()})."
+        )
         _record(plan.row, existing, ImportRecord.Action.LINKED, "separation", by, records)
         return
     try:
@@ -808,27 +921,46 @@ def _write_separation(plan: RowPlan, ctx: Context, adult: Person, child: Person,
                 ended_at=plan.reunified_at,
             )
     except ValidationFailed as exc:
-        column = {"occurred_at": "separation_date", "ended_at": "reunification_date", "reason_code": "separation_reason", "narrative": "separation_reason"}
+        column = {
+            "occurred_at": "separation_date",
+            "ended_at": "reunification_date",
+            "reason_code": "separation_reason",
+            "narrative": "separation_reason",
+        }
         raise NotImportable({-1: {column.get(k, "row"): v for k, v in exc.errors.items()}}) from exc
-    state = "ended (reunified " + plan.reunified_at.date().isoformat() + ")" if plan.reunified_at else "in effect"
+    state = (
+        "ended (reunified " + plan.reunified_at.date().isoformat() + ")" if plan.reunified_at else "in effect"
+    )
     plan.outcome.append(
-        f"Separation recorded as imported: {separation.reason_code.label}, {state} since {plan.separation_at.date().isoformat()}."
+        f"Separation recorded as imported: {separation.reason_code.label}, {state} since "
+        f"{plan.separation_at.date().isoformat()}."
     )
     _record(plan.row, separation, ImportRecord.Action.CREATED, "separation", by, records)
-    for person, custody, role in ((adult, plan.adult_custody, "adult_custody"), (child, plan.child_placement, "child_placement")):
+    for person, custody, role in (
+        (adult, plan.adult_custody, "adult_custody"),
+        (child, plan.child_placement, "child_placement"),
+    ):
         if custody is None:
             continue
         agency, facility = custody
-        current = CustodyPeriod.objects.filter(person=person, ended_at__isnull=True, withdrawn_at__isnull=True).first()
+        current = CustodyPeriod.objects.filter(
+            person=person, ended_at__isnull=True, withdrawn_at__isnull=True
+        ).first()
         if current is not None and current.agency == agency and current.facility == facility:
             continue
         if current is not None and current.started_at > plan.separation_at:
-            plan.outcome.append(f"{COLUMN_LABELS[role].capitalize()} not recorded: later custody is already on file.")
+            plan.outcome.append(
+                f"{COLUMN_LABELS[role].capitalize()} not recorded: later custody is already on file."
+            )
             continue
         try:
             with transaction.atomic():
                 period = custody_transfer(
-                    person_id=person.pk, agency=agency, facility=facility, started_at=plan.separation_at, by=by,
+                    person_id=person.pk,
+                    agency=agency,
+                    facility=facility,
+                    started_at=plan.separation_at,
+                    by=by,
                     change_reason=plan.row.provenance,
                 )
         except (ValidationFailed, BusinessRuleError) as exc:
@@ -847,11 +979,22 @@ def _group_key(plan: RowPlan) -> tuple:
 
 
 def _finish_row(
-    row: ImportRow, status: str, messages: dict[str, list[str]], outcome: list[str], ctx: Context, fingerprint: str = ""
+    row: ImportRow,
+    status: str,
+    messages: dict[str, list[str]],
+    outcome: list[str],
+    ctx: Context,
+    fingerprint: str = "",
 ) -> None:
     if ctx.dry_run:
         ctx.preview_rows.append(
-            {"row": str(row.pk), "row_number": row.row_number, "status": status, "messages": messages, "outcome": outcome}
+            {
+                "row": str(row.pk),
+                "row_number": row.row_number,
+                "status": status,
+                "messages": messages,
+                "outcome": outcome,
+            }
         )
         return
     row.status, row.messages, row.outcome = status, messages, outcome
@@ -894,9 +1037,19 @@ def _process(rows: list[ImportRow], ctx: Context) -> tuple[int, int]:
     for plan in plans:
         prior = earlier.get(plan.fingerprint)
         if prior is not None:
-            outcome = [f"Already imported from {prior.batch.filename} ({prior.batch.label}) row {prior.row_number}: nothing changed."]
+            outcome = [
+                f"Already imported from {prior.batch.filename} ({prior.batch.label}) row "
+                f"{prior.row_number}: nothing changed."
+            ]
             records = [
-                ImportRecord(row=plan.row, model=r.model, object_id=r.object_id, action=ImportRecord.Action.LINKED, role=r.role, created_by=ctx.by)
+                ImportRecord(
+                    row=plan.row,
+                    model=r.model,
+                    object_id=r.object_id,
+                    action=ImportRecord.Action.LINKED,
+                    role=r.role,
+                    created_by=ctx.by,
+                )
                 for r in prior.records.all()
             ]
             from apprehensions.services.bulk import insert_with_history
@@ -924,12 +1077,19 @@ def _process(rows: list[ImportRow], ctx: Context) -> tuple[int, int]:
                     else:
                         bad[i] = m
                 if not bad:
-                    bad = {j: {"row": ["The row could not be imported; check its cells."]} for j in range(len(pending))}
+                    bad = {
+                        j: {"row": ["The row could not be imported; check its cells."]}
+                        for j in range(len(pending))
+                    }
                 for i, m in bad.items():
                     _finish_row(pending[i].row, ImportRow.Status.QUARANTINED, m, [], ctx)
                     quarantined += 1
                 for plan in pending:
-                    plan.outcome = [o for o in plan.outcome if not o.startswith(("Adult:", "Child:", "Encounter", "Separation"))]
+                    plan.outcome = [
+                        o
+                        for o in plan.outcome
+                        if not o.startswith(("Adult:", "Child:", "Encounter", "Separation"))
+                    ]
                 pending = [p for i, p in enumerate(pending) if i not in bad]
                 continue
             except (BusinessRuleError, IntegrityError, PermissionDenied) as exc:
@@ -949,8 +1109,12 @@ def _process(rows: list[ImportRow], ctx: Context) -> tuple[int, int]:
 def _send_conflicts(ctx: Context) -> None:
     for a_number, holder, other in ctx.conflicts:
         a_number_conflict_detected.send(
-            sender=ImportBatch, a_number=a_number, existing_person=holder, attempted_by=ctx.by,
-            context="legacy_import", other_person=other,
+            sender=ImportBatch,
+            a_number=a_number,
+            existing_person=holder,
+            attempted_by=ctx.by,
+            context="legacy_import",
+            other_person=other,
         )
     ctx.conflicts.clear()
 
@@ -978,7 +1142,11 @@ def batch_run(*, batch_id: Any, by: Any, dry_run: bool = False) -> ImportBatch:
             try:
                 with transaction.atomic():
                     for start in range(0, len(ids), CHUNK_ROWS):
-                        chunk = list(ImportRow.objects.filter(pk__in=ids[start : start + CHUNK_ROWS]).order_by("row_number"))
+                        chunk = list(
+                            ImportRow.objects.filter(pk__in=ids[start : start + CHUNK_ROWS]).order_by(
+                                "row_number"
+                            )
+                        )
                         imp, qua = _process(chunk, ctx)
                         counts["imported"] += imp
                         counts["quarantined"] += qua
@@ -994,14 +1162,20 @@ def batch_run(*, batch_id: Any, by: Any, dry_run: bool = False) -> ImportBatch:
         else:
             for start in range(0, len(ids), CHUNK_ROWS):
                 with transaction.atomic():
-                    chunk = list(ImportRow.objects.filter(pk__in=ids[start : start + CHUNK_ROWS]).order_by("row_number"))
+                    chunk = list(
+                        ImportRow.objects.filter(pk__in=ids[start : start + CHUNK_ROWS]).order_by(
+                            "row_number"
+                        )
+                    )
                     imp, qua = _process(chunk, ctx)
                     counts["imported"] += imp
                     counts["quarantined"] += qua
                     if ctx.persons_touched:
                         persons_recorded.send(
-                            sender=ImportBatch, person_ids=sorted(ctx.persons_touched, key=str),
-                            source="legacy_import", by=by,
+                            sender=ImportBatch,
+                            person_ids=sorted(ctx.persons_touched, key=str),
+                            source="legacy_import",
+                            by=by,
                         )
                         ctx.persons_touched.clear()
                     _refresh_counts(batch, by)
@@ -1030,14 +1204,18 @@ def _preview_links(batch: ImportBatch) -> dict[str, int]:
     preview = batch.previews.order_by("-created_at").first()
     rows = preview.rows if preview else []
     linked = sum(
-        1 for r in rows if r["status"] == ImportRow.Status.IMPORTED and any("linked by" in line for line in r["outcome"])
+        1
+        for r in rows
+        if r["status"] == ImportRow.Status.IMPORTED and any("linked by" in line for line in r["outcome"])
     )
     return {"linked": linked}
 
 
 def _refresh_counts(batch: ImportBatch, by: Any) -> None:
     batch.rows_imported = ImportRow.objects.filter(batch=batch, status=ImportRow.Status.IMPORTED).count()
-    batch.rows_quarantined = ImportRow.objects.filter(batch=batch, status=ImportRow.Status.QUARANTINED).count()
+    batch.rows_quarantined = ImportRow.objects.filter(
+        batch=batch, status=ImportRow.Status.QUARANTINED
+    ).count()
     batch.rows_done = batch.rows_imported + batch.rows_quarantined
     batch._change_reason = "import progress"
     batch._history_user = by
@@ -1059,7 +1237,9 @@ def batch_confirm(*, batch_id: Any, by: Any) -> ImportBatch:
     if batch is None:
         raise PermissionDenied("No such import batch for you.")
     if batch.status != ImportBatch.Status.PREVIEWED:
-        raise BusinessRuleError(f"Only a previewed batch can be imported (it is {batch.get_status_display().lower()}).")
+        raise BusinessRuleError(
+            f"Only a previewed batch can be imported (it is {batch.get_status_display().lower()})."
+        )
     _set_status(batch, ImportBatch.Status.QUEUED, by)
     from .tasks import run_batch
 
@@ -1078,7 +1258,9 @@ def row_correct(*, row_id: Any, by: Any, corrections: dict[str, str]) -> ImportR
     if row is None or not batches_visible_to(by).filter(pk=row.batch_id).exists():
         raise PermissionDenied("No such import row for you.")
     if row.status != ImportRow.Status.QUARANTINED:
-        raise BusinessRuleError(f"Only a quarantined row can be corrected (it is {row.get_status_display().lower()}).")
+        raise BusinessRuleError(
+            f"Only a quarantined row can be corrected (it is {row.get_status_display().lower()})."
+        )
     batch = row.batch
     original = row_values(ImportRow(cells=row.cells, corrections={}), batch.column_map)
     changed = {
@@ -1100,7 +1282,9 @@ def row_correct(*, row_id: Any, by: Any, corrections: dict[str, str]) -> ImportR
     ctx = Context(batch, by, dry_run=False)
     _process([row], ctx)
     if ctx.persons_touched:
-        persons_recorded.send(sender=ImportBatch, person_ids=sorted(ctx.persons_touched, key=str), source="legacy_import", by=by)
+        persons_recorded.send(
+            sender=ImportBatch, person_ids=sorted(ctx.persons_touched, key=str), source="legacy_import", by=by
+        )
     transaction.on_commit(lambda: _send_conflicts(ctx))
     _refresh_counts(batch, by)
     row.refresh_from_db()

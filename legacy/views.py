@@ -22,7 +22,15 @@ from familylink.common.errors import BusinessRuleError
 from . import parsing
 from .models import ImportBatch, ImportRow
 from .parsing import COLUMN_LABELS, KNOWN_COLUMNS, UnreadableFile
-from .services import batch_confirm, batch_create, batch_progress, batches_visible_to, import_scope, row_correct, row_values
+from .services import (
+    batch_confirm,
+    batch_create,
+    batch_progress,
+    batches_visible_to,
+    import_scope,
+    row_correct,
+    row_values,
+)
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 PREVIEW_ROWS_SHOWN = 200
@@ -45,11 +53,11 @@ def batch_list(request: HttpRequest) -> HttpResponse:
         upload = request.FILES.get("sheet")
         if upload is None:
             error = "Choose a CSV or XLSX file to upload."
-        elif upload.size > MAX_UPLOAD_BYTES:
+        elif (upload.size or 0) > MAX_UPLOAD_BYTES:
             error = f"{upload.name} is larger than 20 MB; split the sheet into smaller files."
         else:
             try:
-                batch = batch_create(content=upload.read(), filename=upload.name, by=request.user)
+                batch = batch_create(content=upload.read(), filename=upload.name or "", by=request.user)
             except UnreadableFile as exc:
                 error = f"{upload.name}: {exc}"
             else:
@@ -83,7 +91,7 @@ def _message_rows(batch: ImportBatch, items: list[dict[str, Any]]) -> list[dict[
     out = []
     for item in items:
         texts = [
-            f"{headers.get(col, 'Row') if col != 'row' else 'Row'} ({COLUMN_LABELS.get(col, 'whole row')}): {t}"
+            f"{'Row' if col == 'row' else headers.get(col, col)} ({COLUMN_LABELS.get(col, 'whole row')}): {t}"
             for col, ts in (item.get("messages") or {}).items()
             for t in ts
         ]
@@ -170,7 +178,11 @@ def row_fix(request: HttpRequest, pk: UUID) -> HttpResponse:
         if row.status != ImportRow.Status.QUARANTINED:
             messages.info(request, f"Row {row.row_number} is already {row.get_status_display().lower()}.")
             return redirect("legacy:batch_detail", pk=batch.pk)
-        corrections = {name: request.POST.get(f"cell-{name}", "") for name in KNOWN_COLUMNS if f"cell-{name}" in request.POST}
+        corrections = {
+            name: request.POST.get(f"cell-{name}", "")
+            for name in KNOWN_COLUMNS
+            if f"cell-{name}" in request.POST
+        }
         try:
             row = row_correct(row_id=row.pk, by=request.user, corrections=corrections)
         except BusinessRuleError as exc:
@@ -222,9 +234,23 @@ def template_download(request: HttpRequest, fmt: str) -> HttpResponse:
     except DjangoPermissionDenied:
         raise
     example = [
-        "06/01/2018", "EPT", "PEREZ NUNEZ, Maria Jose", "A201234567", "04/02/1988", "F",
-        "Ana Perez Garcia", "A202345678", "09/30/2013", "F", "GT", "Mother", "06/01/2018",
-        "Zero Tolerance prosecution", "ICE Otero County Processing Center", "ORR shelter name", "",
+        "06/01/2018",
+        "EPT",
+        "PEREZ NUNEZ, Maria Jose",
+        "A201234567",
+        "04/02/1988",
+        "F",
+        "Ana Perez Garcia",
+        "A202345678",
+        "09/30/2013",
+        "F",
+        "GT",
+        "Mother",
+        "06/01/2018",
+        "Zero Tolerance prosecution",
+        "ICE Otero County Processing Center",
+        "ORR shelter name",
+        "",
     ]
     if fmt == "csv":
         out = io.StringIO()

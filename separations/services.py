@@ -251,7 +251,7 @@ def separation_record_imported(
     provenance: str,
     ended_at: datetime | None = None,
 ) -> Separation:
-    """Record a separation that happened before FamilyLink, from a field spreadsheet: in effect as of its date.
+    """Record a separation made before FamilyLink, from a field spreadsheet: in effect as of its date.
 
     Not a decision: the separation was made (and, if at all, approved) outside FamilyLink, so it is
     recorded in effect with `by` (the uploader) as requester and no approver, `source` legacy_import,

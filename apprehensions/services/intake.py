@@ -658,9 +658,7 @@ def apprehension_record(*, user: Any, data: Any, source: str = Relationship.Sour
     A minor with no adult in any of their family units is marked unaccompanied. Every row written
     gets its history row (author and change reason).
     """
-    plan = apprehension_validate(
-        user=user, data=data, importing=source == Relationship.Source.LEGACY_IMPORT
-    )
+    plan = apprehension_validate(user=user, data=data, importing=source == Relationship.Source.LEGACY_IMPORT)
     reason = plan.change_reason or (
         "intake (web form)" if source == Relationship.Source.INTAKE else "intake (API)"
     )

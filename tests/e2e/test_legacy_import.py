@@ -54,7 +54,9 @@ def test_hq_analyst_imports_a_sheet_and_fixes_a_quarantined_row(page: Page, user
     expect(page.get_by_test_id("preview-quarantined")).to_contain_text(
         "UAC A# (child's A-number): A300000001 is also the adult's A-number"
     )
-    expect(page.get_by_test_id("preview-quarantined")).to_contain_text("'02/30/2012' is not a date that exists")
+    expect(page.get_by_test_id("preview-quarantined")).to_contain_text(
+        "'02/30/2012' is not a date that exists"
+    )
     assert not Person.objects.exists()  # a preview writes nothing
     assert_accessible(page)
 
@@ -89,7 +91,9 @@ def test_hq_analyst_imports_a_sheet_and_fixes_a_quarantined_row(page: Page, user
     assert row.status == ImportRow.Status.IMPORTED and dict(row.cells)["Date of Birth"] == "02/30/2012"
 
     # The child now appears in the separated-children report, marked as imported.
-    page.get_by_role("navigation", name="Primary navigation").get_by_role("link", name="Separated children").click()
+    page.get_by_role("navigation", name="Primary navigation").get_by_role(
+        "link", name="Separated children"
+    ).click()
     report = page.get_by_test_id("report-rows")
     elena = report.get_by_role("row").filter(has_text="Elena Morales")
     expect(elena).to_have_count(1)

@@ -54,7 +54,16 @@ def test_map_headers_reads_every_spelling_and_keeps_extra_columns_apart():
         (["adult_name", "child_name", "child_dob"], ["adult_name", "child_name", "child_dob"]),
         (
             ["Date", "Station", "Parent", "Minor", "Minor DOB", "Separation reason", "Comments", "Extra"],
-            ["apprehension_date", "station", "adult_name", "child_name", "child_dob", "separation_reason", "notes", None],
+            [
+                "apprehension_date",
+                "station",
+                "adult_name",
+                "child_name",
+                "child_dob",
+                "separation_reason",
+                "notes",
+                None,
+            ],
         ),
     ],
 )
@@ -177,7 +186,10 @@ def test_parse_relationship_unknown_names_the_accepted_words():
 
 
 def test_parse_custody():
-    assert parse_custody("ICE Otero County Processing Center") == ("ICE", "ICE Otero County Processing Center")
+    assert parse_custody("ICE Otero County Processing Center") == (
+        "ICE",
+        "ICE Otero County Processing Center",
+    )
     assert parse_custody("ICE") == ("ICE", "")
     assert parse_custody("Released to sponsor") == ("RELEASED", "Released to sponsor")
     assert parse_custody("") is None

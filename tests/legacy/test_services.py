@@ -32,18 +32,32 @@ def _snapshot():
     """What the import wrote into the case records (not its own batch tables)."""
     return {
         "persons": sorted(
-            (p.full_name, p.a_number or "", str(p.date_of_birth), p.dob_estimated, p.sex, p.country_of_citizenship, p.is_minor)
+            (
+                p.full_name,
+                p.a_number or "",
+                str(p.date_of_birth),
+                p.dob_estimated,
+                p.sex,
+                p.country_of_citizenship,
+                p.is_minor,
+            )
             for p in Person.objects.all()
         ),
         "apprehensions": Apprehension.objects.count(),
         "family_units": FamilyUnit.objects.count(),
         "memberships": FamilyMembership.objects.count(),
         "relationships": sorted(
-            (r.from_person.full_name, r.type, r.to_person.full_name, r.source) for r in Relationship.objects.all()
+            (r.from_person.full_name, r.type, r.to_person.full_name, r.source)
+            for r in Relationship.objects.all()
         ),
         "separations": sorted(
-            (s.reason_code.code, s.status, s.source, s.occurred_at.date().isoformat(),
-             tuple(sorted(m.person.full_name for m in s.members.all())))
+            (
+                s.reason_code.code,
+                s.status,
+                s.source,
+                s.occurred_at.date().isoformat(),
+                tuple(sorted(m.person.full_name for m in s.members.all())),
+            )
             for s in Separation.objects.all()
         ),
         "custody": sorted((c.person.full_name, c.agency, c.facility) for c in CustodyPeriod.objects.all()),
@@ -78,16 +92,29 @@ def test_import_file_every_variation_rows_read_equals_imported_plus_quarantined(
     assert luis.dob_estimated and luis.date_of_birth == date(2014, 1, 1)
     assert Person.objects.get(first_surname="Hernandez", given_names="Jose Luis").a_number == "A020123456"
     carlos = Person.objects.get(given_names="Carlos")
-    assert (carlos.first_surname, carlos.second_surname, carlos.a_number) == ("Hernandez", "Lopez", "A098765432")
+    assert (carlos.first_surname, carlos.second_surname, carlos.a_number) == (
+        "Hernandez",
+        "Lopez",
+        "A098765432",
+    )
     # Relationships mapped from hand-typed words; the blank one records none.
     rel_types = {(r.to_person.given_names, r.type) for r in Relationship.objects.all()}
-    assert {("Ana Sofia", "parent"), ("Luis", "parent"), ("Carlos", "parent"), ("Kevin", "grandparent"),
-            ("Diego", "other_relative"), ("Jorge", "legal_guardian"), ("Brenda", "parent")} == rel_types
+    assert {
+        ("Ana Sofia", "parent"),
+        ("Luis", "parent"),
+        ("Carlos", "parent"),
+        ("Kevin", "grandparent"),
+        ("Diego", "other_relative"),
+        ("Jorge", "legal_guardian"),
+        ("Brenda", "parent"),
+    } == rel_types
     assert all(r.source == Relationship.Source.LEGACY_IMPORT for r in Relationship.objects.all())
     # Reasons mapped to codes; a row without separation information records none.
     reasons = {
         m.person.given_names: m.separation.reason_code.code
-        for m in SeparationMember.objects.filter(side="child").select_related("separation__reason_code", "person")
+        for m in SeparationMember.objects.filter(side="child").select_related(
+            "separation__reason_code", "person"
+        )
     }
     assert reasons == {
         "Ana Sofia": "ZERO_TOLERANCE_PROSECUTION",
@@ -107,7 +134,7 @@ def test_import_file_every_variation_rows_read_equals_imported_plus_quarantined(
 
 
 def test_csv_and_xlsx_of_the_same_rows_give_the_same_result(users, stations):
-    """The dry runs agree row by row, and importing the XLSX after the CSV finds every row already imported."""
+    """The dry runs agree row by row; importing the XLSX after the CSV finds every row already imported."""
     csv_dry = _import_dry(users, as_csv(), "a.csv")
     xlsx_dry = _import_dry(users, as_xlsx(), "a.xlsx")
     assert [(r["row_number"], r["status"], r["messages"], r["outcome"]) for r in csv_dry] == [
@@ -145,11 +172,30 @@ def test_import_file_twice_changes_nothing_the_second_time(users, stations):
 
 
 def test_import_same_child_on_two_offices_sheets_is_one_person(users, stations):
-    """Another office's sheet names the same child (other spelling, same date of birth): linked, not duplicated."""
+    """Another office's sheet names the same child (other spelling, same birth date): linked, not twice."""
     _import(users)
-    other = [["6/1/2018", "EPT", "Maria Jose Perez", "A201234567", "1988-04-02", "F",
-              "ANA SOFIA PÉREZ", "", "09/30/2013", "F", "GT", "Madre", "6/1/2018", "Tolerancia cero / ZT",
-              "", "", "sent by the ORR office", "MM"]]
+    other = [
+        [
+            "6/1/2018",
+            "EPT",
+            "Maria Jose Perez",
+            "A201234567",
+            "1988-04-02",
+            "F",
+            "ANA SOFIA PÉREZ",
+            "",
+            "09/30/2013",
+            "F",
+            "GT",
+            "Madre",
+            "6/1/2018",
+            "Tolerancia cero / ZT",
+            "",
+            "",
+            "sent by the ORR office",
+            "MM",
+        ]
+    ]
     batch = _import(users, content=as_csv(rows=other), name="orr-office.csv")
     assert batch.rows_imported == 1
     assert Person.objects.filter(given_names="Ana Sofia").count() == 1
@@ -164,7 +210,10 @@ def test_every_cell_of_every_row_is_kept_as_typed(users, stations):
         assert row.cells == [[h, c] for h, c in zip(HEADERS, cells, strict=True)]
     assert batch.headers == HEADERS
     # Extra columns reach the separation narrative too (never dropped).
-    assert "Agent Initials: JB" in Separation.objects.filter(members__person__given_names="Ana Sofia").get().narrative
+    assert (
+        "Agent Initials: JB"
+        in Separation.objects.filter(members__person__given_names="Ana Sofia").get().narrative
+    )
 
 
 def test_every_record_an_import_creates_names_its_batch_and_row(users, stations):
@@ -243,9 +292,22 @@ def test_quarantined_row_still_wrong_stays_quarantined_with_new_messages(users, 
 
 
 def test_a_number_on_file_links_that_person(users, stations):
-    result = record(users["field_agent"], persons=[
-        {"ref": "p1", "given_names": "María José", "first_surname": "Pérez", "second_surname": "Núñez",
-         "sex": "F", "date_of_birth": "1988-04-02", "a_number": "A201234567"}], family_units=[], relationships=[])
+    result = record(
+        users["field_agent"],
+        persons=[
+            {
+                "ref": "p1",
+                "given_names": "María José",
+                "first_surname": "Pérez",
+                "second_surname": "Núñez",
+                "sex": "F",
+                "date_of_birth": "1988-04-02",
+                "a_number": "A201234567",
+            }
+        ],
+        family_units=[],
+        relationships=[],
+    )
     on_file = result.persons[0].person
     batch = _import(users, content=as_csv(rows=[ROWS[0][1]]))
     assert batch.rows_imported == 1
@@ -256,16 +318,43 @@ def test_a_number_on_file_links_that_person(users, stations):
 def test_name_and_date_slips_link_and_namesakes_are_quarantined_never_guessed(users, stations):
     """Accents, a dropped second surname and a day/month swap still link; two candidates quarantine."""
     kid = {"sex": "M", "date_of_birth": "2012-05-04", "first_surname": "Lopez", "second_surname": "Diaz"}
-    record(users["field_agent"], persons=[{"ref": "p1", "given_names": "Kévin", **kid}], family_units=[], relationships=[])
-    cells = ["06/05/2018", "EPT", "Rosa Lopez Ramirez", "", "07/07/1960", "F", "KEVIN LÓPEZ", "", "04/05/2012",
-             "M", "SV", "Grandmother", "06/05/2018", "Crim Hist", "", "", "", ""]
+    record(
+        users["field_agent"],
+        persons=[{"ref": "p1", "given_names": "Kévin", **kid}],
+        family_units=[],
+        relationships=[],
+    )
+    cells = [
+        "06/05/2018",
+        "EPT",
+        "Rosa Lopez Ramirez",
+        "",
+        "07/07/1960",
+        "F",
+        "KEVIN LÓPEZ",
+        "",
+        "04/05/2012",
+        "M",
+        "SV",
+        "Grandmother",
+        "06/05/2018",
+        "Crim Hist",
+        "",
+        "",
+        "",
+        "",
+    ]
     batch = _import(users, content=as_csv(rows=[cells]))
     assert batch.rows_imported == 1
     assert Person.objects.filter(given_names__in=["Kévin", "Kevin"]).count() == 1
 
     # A namesake born the same day: now two persons match; the next row cannot be decided.
-    record(users["field_agent"], persons=[{"ref": "p1", "given_names": "Kevin", **kid, "second_surname": "Vega"}],
-           family_units=[], relationships=[])
+    record(
+        users["field_agent"],
+        persons=[{"ref": "p1", "given_names": "Kevin", **kid, "second_surname": "Vega"}],
+        family_units=[],
+        relationships=[],
+    )
     cells2 = [*cells]
     cells2[2] = "Otra Persona Ramos"
     cells2[4] = "01/01/1980"
@@ -277,9 +366,21 @@ def test_name_and_date_slips_link_and_namesakes_are_quarantined_never_guessed(us
 
 
 def test_a_number_conflict_is_quarantined_and_signalled(users, stations):
-    record(users["field_agent"], persons=[
-        {"ref": "p1", "given_names": "Juan", "first_surname": "Soto", "sex": "M", "date_of_birth": "1970-01-01",
-         "a_number": "A201234567"}], family_units=[], relationships=[])
+    record(
+        users["field_agent"],
+        persons=[
+            {
+                "ref": "p1",
+                "given_names": "Juan",
+                "first_surname": "Soto",
+                "sex": "M",
+                "date_of_birth": "1970-01-01",
+                "a_number": "A201234567",
+            }
+        ],
+        family_units=[],
+        relationships=[],
+    )
     heard = []
 
     def receiver(sender, **kwargs):
@@ -336,7 +437,10 @@ def test_command_prints_counts_and_fails_only_on_an_unreadable_file(users, stati
     path.write_bytes(as_xlsx())
     call_command("import_legacy", str(path), "--dry-run")
     out = capsys.readouterr().out
-    assert f"rows read {len(ROWS)}, would import {EXPECTED_IMPORTED}, would quarantine {EXPECTED_QUARANTINED}" in out
+    assert (
+        f"rows read {len(ROWS)}, would import {EXPECTED_IMPORTED}, would quarantine {EXPECTED_QUARANTINED}"
+        in out
+    )
     assert not Person.objects.exists()
     call_command("import_legacy", str(path), "--user", "hq_analyst")
     out = capsys.readouterr().out
@@ -354,7 +458,10 @@ def test_batch_run_preview_then_import(users, stations):
     batch = batch_create(content=as_csv(), filename="a.csv", by=users["hq_analyst"])
     batch = batch_run(batch_id=batch.pk, by=users["hq_analyst"], dry_run=True)
     assert batch.status == ImportBatch.Status.PREVIEWED
-    assert batch.preview["imported"] == EXPECTED_IMPORTED and batch.preview["quarantined"] == EXPECTED_QUARANTINED
+    assert (
+        batch.preview["imported"] == EXPECTED_IMPORTED
+        and batch.preview["quarantined"] == EXPECTED_QUARANTINED
+    )
     assert not Person.objects.exists()
     assert set(batch.rows.values_list("status", flat=True)) == {"pending"}
     batch = batch_run(batch_id=batch.pk, by=users["hq_analyst"])

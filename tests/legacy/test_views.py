@@ -17,7 +17,9 @@ pytestmark = pytest.mark.django_db
 
 
 def _upload(client, content=None, name="el-paso.csv"):
-    return client.post("/imports/", {"sheet": SimpleUploadedFile(name, as_csv() if content is None else content, "text/csv")})
+    return client.post(
+        "/imports/", {"sheet": SimpleUploadedFile(name, as_csv() if content is None else content, "text/csv")}
+    )
 
 
 def test_upload_preview_confirm_result_and_correct_a_row(client, users, stations):
@@ -30,7 +32,9 @@ def test_upload_preview_confirm_result_and_correct_a_row(client, users, stations
     assert response.status_code == 302 and response["Location"] == f"/imports/{batch.pk}/"
     assert batch.status == ImportBatch.Status.PREVIEWING
     detail = client.get(f"/imports/{batch.pk}/").content.decode()
-    assert f'hx-get="/imports/{batch.pk}/progress/"' in detail and f"0 of {batch.rows_total} rows done" in detail
+    assert (
+        f'hx-get="/imports/{batch.pk}/progress/"' in detail and f"0 of {batch.rows_total} rows done" in detail
+    )
     partial = client.get(f"/imports/{batch.pk}/progress/")
     assert "HX-Refresh" not in partial
 
@@ -48,7 +52,10 @@ def test_upload_preview_confirm_result_and_correct_a_row(client, users, stations
     assert batch.status == ImportBatch.Status.QUEUED
     batch_run(batch_id=batch.pk, by=users["hq_analyst"])
     result = client.get(f"/imports/{batch.pk}/").content.decode()
-    assert f"Rows read {batch.rows_total} = imported {EXPECTED_IMPORTED} + quarantined {EXPECTED_QUARANTINED}." in result
+    assert (
+        f"Rows read {batch.rows_total} = imported {EXPECTED_IMPORTED} + quarantined {EXPECTED_QUARANTINED}."
+        in result
+    )
 
     row = batch.rows.get(row_number=10)
     assert f"/imports/rows/{row.pk}/" in result

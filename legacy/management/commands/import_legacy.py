@@ -23,7 +23,9 @@ class Command(BaseCommand):
             help="Username recorded as uploader and requester (HQ analyst or supervisor); "
             "default: the 'legacy-import' system account.",
         )
-        parser.add_argument("--show-quarantined", action="store_true", help="List each quarantined row's messages.")
+        parser.add_argument(
+            "--show-quarantined", action="store_true", help="List each quarantined row's messages."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         path = Path(options["path"])
@@ -62,6 +64,10 @@ class Command(BaseCommand):
         if options["show_quarantined"]:
             for number, messages in problems:
                 for column, texts in messages.items():
-                    where = "whole row" if column == "row" else f"column {column_header(batch, column)!r} ({column})"
+                    where = (
+                        "whole row"
+                        if column == "row"
+                        else f"column {column_header(batch, column)!r} ({column})"
+                    )
                     for text in texts:
                         self.stdout.write(f"  row {number}, {where}: {text}")
