@@ -810,8 +810,8 @@ def _write_group(plans: list[RowPlan], ctx: Context) -> None:
             "relationships": relationships,
         }
         try:
-            with transaction.atomic():
-                result = apprehension_record(user=by, data=data, source=Relationship.Source.LEGACY_IMPORT)
+            # Validates before it writes; the group's savepoint undoes it if a later step fails.
+            result = apprehension_record(user=by, data=data, source=Relationship.Source.LEGACY_IMPORT)
         except ValidationFailed as exc:
             rel_index = {k: rel_row[k] for k in range(len(rel_row))}
             mapped = _intake_messages(exc, plans, child_index)
@@ -907,19 +907,19 @@ def _write_separation(
         _record(plan.row, existing, ImportRecord.Action.LINKED, "separation", by, records)
         return
     try:
-        with transaction.atomic():
-            separation = separation_record_imported(
-                by=by,
-                station=plan.station,
-                children=[child],
-                adults=[adult],
-                reason_code=plan.reason_code or "OTHER",
-                occurred_at=plan.separation_at,
-                narrative=plan.narrative,
-                family_unit=shared_family_unit_id([child, adult]),
-                provenance=plan.row.provenance,
-                ended_at=plan.reunified_at,
-            )
+        # Atomic itself; validates before it writes.
+        separation = separation_record_imported(
+            by=by,
+            station=plan.station,
+            children=[child],
+            adults=[adult],
+            reason_code=plan.reason_code or "OTHER",
+            occurred_at=plan.separation_at,
+            narrative=plan.narrative,
+            family_unit=shared_family_unit_id([child, adult]),
+            provenance=plan.row.provenance,
+            ended_at=plan.reunified_at,
+        )
     except ValidationFailed as exc:
         column = {
             "occurred_at": "separation_date",
@@ -954,15 +954,15 @@ def _write_separation(
             )
             continue
         try:
-            with transaction.atomic():
-                period = custody_transfer(
-                    person_id=person.pk,
-                    agency=agency,
-                    facility=facility,
-                    started_at=plan.separation_at,
-                    by=by,
-                    change_reason=plan.row.provenance,
-                )
+            # Validates before it writes; atomic itself.
+            period = custody_transfer(
+                person_id=person.pk,
+                agency=agency,
+                facility=facility,
+                started_at=plan.separation_at,
+                by=by,
+                change_reason=plan.row.provenance,
+            )
         except (ValidationFailed, BusinessRuleError) as exc:
             plan.outcome.append(f"{COLUMN_LABELS[role].capitalize()} not recorded: {exc}")
             continue

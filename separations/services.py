@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from apprehensions.models import FamilyMembership, Person, Relationship, Station
 from apprehensions.scoping import is_person_at_station
+from apprehensions.services.bulk import insert_with_history
 from familylink.common.errors import (
     BusinessRuleError,
     PermissionDenied,
@@ -305,12 +306,19 @@ def separation_record_imported(
     separation._change_reason = why
     separation._history_user = by
     separation.save()
-    for side, persons in ((SeparationMember.Side.CHILD, children), (SeparationMember.Side.ADULT, adults)):
-        for person in persons:
-            member = SeparationMember(separation=separation, person=person, side=side, created_by=by)
-            member._change_reason = why
-            member._history_user = by
-            member.save()
+    insert_with_history(
+        SeparationMember,
+        [
+            SeparationMember(separation=separation, person=person, side=side, created_by=by)
+            for side, persons in (
+                (SeparationMember.Side.CHILD, children),
+                (SeparationMember.Side.ADULT, adults),
+            )
+            for person in persons
+        ],
+        user=by,
+        reason=why,
+    )
     separation_approved.send(sender=Separation, separation=separation, approver=by)
     if ended_at is not None:
         _end_whole(
