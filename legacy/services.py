@@ -269,6 +269,8 @@ class Context:
         self.preview_rows: list[dict[str, Any]] = []
         # Persons on file by A-number, loaded once per chunk; persons a group creates are added.
         self.holders: dict[str, Person] = {}
+        # Persons created by the group being written: nothing else about them is on file yet.
+        self.created_now: set[Any] = set()
 
     def station_for(self, text: str) -> Station | None:
         code = (text or "").strip().upper()
@@ -686,6 +688,8 @@ def _write_group(plans: list[RowPlan], ctx: Context) -> None:
     """Write one adult's encounter (the rows sharing station, date and adult) through the services below."""
     by = ctx.by
     first = plans[0]
+    ctx.created_now = set()
+    pairs_seen: set[tuple[Any, Any]] = set()
     messages: dict[int, dict[str, list[str]]] = {}
     adult_res = resolve(first.adult, ctx, messages.setdefault(0, {}), "adult")
     if adult_res is None:
@@ -762,6 +766,7 @@ def _write_group(plans: list[RowPlan], ctx: Context) -> None:
         )
     records: list[ImportRecord] = []
     persons_of: dict[str, Person] = {}
+    unit_of: dict[Any, Any] = {}  # person id → the family unit this group just recorded
     if everyone_on_file and encounter is not None and {p.pk for p in existing_persons} <= in_encounter:
         for e in entries:
             persons_of[e["ref"]] = next(p for p in existing_persons if str(p.pk) == e["existing_person"])
@@ -827,12 +832,16 @@ def _write_group(plans: list[RowPlan], ctx: Context) -> None:
         for p in result.persons:
             persons_of[p.ref] = p.person
             ctx.persons_touched.add(p.person.pk)
+            if p.is_new:
+                ctx.created_now.add(p.person.pk)
             if p.person.a_number:
                 ctx.holders[p.person.a_number] = p.person
         for plan_i, plan in enumerate(plans):
             _record(plan.row, encounter, ImportRecord.Action.CREATED, "apprehension", by, records)
-            for unit, _members in result.family_units:
+            for unit, members in result.family_units:
                 _record(plan.row, unit, ImportRecord.Action.CREATED, "family_unit", by, records)
+                for member in members:
+                    unit_of[member.person_id] = unit.pk
             for rel in result.relationships:
                 if rel.to_person_id == persons_of[refs[plan_i]].pk:
                     action = (
@@ -872,7 +881,11 @@ def _write_group(plans: list[RowPlan], ctx: Context) -> None:
             records,
         )
         try:
-            _write_separation(plan, ctx, adult, child, records)
+            # A pair with a person created just now has no separation on file (unless an earlier
+            # row of this group, a repeat, recorded it).
+            new_pair = (new_adult or new_child) and (adult.pk, child.pk) not in pairs_seen
+            pairs_seen.add((adult.pk, child.pk))
+            _write_separation(plan, ctx, adult, child, records, new_pair=new_pair, unit=unit_of.get(child.pk))
         except NotImportable as exc:
             raise NotImportable({i: exc.messages[-1]}) from exc
     for record in records:
@@ -884,20 +897,40 @@ def _write_group(plans: list[RowPlan], ctx: Context) -> None:
 
 
 def _write_separation(
-    plan: RowPlan, ctx: Context, adult: Person, child: Person, records: list[ImportRecord]
+    plan: RowPlan,
+    ctx: Context,
+    adult: Person,
+    child: Person,
+    records: list[ImportRecord],
+    *,
+    new_pair: bool = False,
+    unit: Any = None,
 ) -> None:
+    """The row's separation (unless one of the pair is on file already) and the custody it names.
+
+    `new_pair`: the adult or the child was created just now, so nothing about the pair is on file;
+    `unit`: the family unit just recorded for them, if any.
+    """
     by = ctx.by
     if plan.separation_at is None:
         return
     existing = (
-        Separation.objects.filter(
-            withdrawn_at__isnull=True,
-            status__in=[Separation.Status.REQUESTED, Separation.Status.IN_EFFECT, Separation.Status.ENDED],
+        None
+        if new_pair
+        else (
+            Separation.objects.filter(
+                withdrawn_at__isnull=True,
+                status__in=[
+                    Separation.Status.REQUESTED,
+                    Separation.Status.IN_EFFECT,
+                    Separation.Status.ENDED,
+                ],
+            )
+            .filter(members__person=child, members__side=SeparationMember.Side.CHILD)
+            .filter(members__person=adult, members__side=SeparationMember.Side.ADULT)
+            .order_by("occurred_at")
+            .first()
         )
-        .filter(members__person=child, members__side=SeparationMember.Side.CHILD)
-        .filter(members__person=adult, members__side=SeparationMember.Side.ADULT)
-        .order_by("occurred_at")
-        .first()
     )
     if existing is not None:
         plan.outcome.append(
@@ -916,7 +949,7 @@ def _write_separation(
             reason_code=plan.reason_code or "OTHER",
             occurred_at=plan.separation_at,
             narrative=plan.narrative,
-            family_unit=shared_family_unit_id([child, adult]),
+            family_unit=unit if unit is not None else shared_family_unit_id([child, adult]),
             provenance=plan.row.provenance,
             ended_at=plan.reunified_at,
         )
@@ -943,9 +976,13 @@ def _write_separation(
         if custody is None:
             continue
         agency, facility = custody
-        current = CustodyPeriod.objects.filter(
-            person=person, ended_at__isnull=True, withdrawn_at__isnull=True
-        ).first()
+        current = (
+            None
+            if person.pk in ctx.created_now
+            else CustodyPeriod.objects.filter(
+                person=person, ended_at__isnull=True, withdrawn_at__isnull=True
+            ).first()
+        )
         if current is not None and current.agency == agency and current.facility == facility:
             continue
         if current is not None and current.started_at > plan.separation_at:
