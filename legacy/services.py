@@ -271,6 +271,7 @@ class Context:
         self.holders: dict[str, Person] = {}
         # Persons created by the group being written: nothing else about them is on file yet.
         self.created_now: set[Any] = set()
+        self.a_numbers_checked: set[str] = set()
 
     def station_for(self, text: str) -> Station | None:
         code = (text or "").strip().upper()
@@ -564,11 +565,12 @@ def resolve(
 ) -> Resolved | None:
     """Who a row's adult or child is: by A-number, else name + date of birth; None when quarantined."""
     if facts.a_number:
-        holder = (
-            ctx.holders[facts.a_number]
-            if facts.a_number in ctx.holders
-            else (Person.objects.filter(a_number=facts.a_number).first())
-        )
+        if facts.a_number in ctx.holders:
+            holder: Person | None = ctx.holders[facts.a_number]
+        elif facts.a_number in ctx.a_numbers_checked:
+            holder = None  # looked up with the chunk: not on file
+        else:
+            holder = Person.objects.filter(a_number=facts.a_number).first()
         if holder is not None:
             if holder.is_withdrawn:
                 _add(
@@ -1070,6 +1072,7 @@ def _process(rows: list[ImportRow], ctx: Context) -> tuple[int, int]:
     earlier = _already_imported([p.fingerprint for p in plans], ctx.batch) if plans else {}
     wanted = {f.a_number for p in plans for f in (p.adult, p.child) if f.a_number}
     ctx.holders = {p.a_number: p for p in Person.objects.filter(a_number__in=wanted)} if wanted else {}
+    ctx.a_numbers_checked = wanted
     groups: OrderedDict[tuple, list[RowPlan]] = OrderedDict()
     for plan in plans:
         prior = earlier.get(plan.fingerprint)
