@@ -117,3 +117,15 @@ def test_report_tells_imported_separations_from_entered_ones(client, users, stat
     response = client.get("/reports/separated-children/?format=csv")
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     assert {r["recorded_as"] for r in rows} == {"imported"} and len(rows) == 7
+
+
+def test_api_report_and_separation_say_imported(api_client_for, users, stations):
+    import_file(content=as_csv(), filename="a.csv", by=users["hq_analyst"])
+    client = api_client_for("hq_analyst")
+    report = client.get("/api/v1/reports/separated-children/").json()
+    assert report["count"] == 7
+    assert {r["recorded_as"] for r in report["results"]} == {"imported"}
+    separation_id = report["results"][0]["separations"][0]
+    detail = client.get(f"/api/v1/separations/{separation_id}/").json()
+    assert detail["source"] == "legacy_import" and detail["status"] == "in_effect"
+    assert detail["decided_by"] is None and detail["requested_by"] == "hq_analyst"
