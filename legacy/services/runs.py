@@ -296,7 +296,8 @@ def batch_confirm(*, batch_id: Any, by: Any) -> ImportBatch:
     batch = batches_visible_to(by).select_for_update().filter(pk=batch_id).first()
     if batch is None:
         raise PermissionDenied("No such import batch for you.")
-    if batch.status != ImportBatch.Status.PREVIEWED:
+    # A failed run is confirmed again to continue: rows it finished are not pending any more.
+    if batch.status not in (ImportBatch.Status.PREVIEWED, ImportBatch.Status.FAILED):
         raise BusinessRuleError(
             f"Only a previewed batch can be imported (it is {batch.get_status_display().lower()})."
         )

@@ -467,3 +467,34 @@ def test_batch_run_preview_then_import(users, stations):
     batch = batch_run(batch_id=batch.pk, by=users["hq_analyst"])
     assert batch.status == ImportBatch.Status.DONE
     assert batch.rows_imported == EXPECTED_IMPORTED
+
+
+def test_a_failed_run_keeps_finished_chunks_and_continues_when_confirmed_again(users, stations, monkeypatch):
+    """A crash mid-import: the chunks committed stay imported; confirming again imports the rest once."""
+    from legacy.services import batch_confirm, runs
+
+    batch = batch_create(content=as_csv(), filename="a.csv", by=users["hq_analyst"])
+    batch_run(batch_id=batch.pk, by=users["hq_analyst"], dry_run=True)
+    monkeypatch.setattr(runs, "CHUNK_ROWS", 5)
+    real_write, calls = runs._write_group, []
+
+    def crash_on_the_fifth_group(plans, ctx):
+        calls.append(1)
+        if len(calls) == 5:
+            raise RuntimeError("worker lost its database connection")
+        return real_write(plans, ctx)
+
+    monkeypatch.setattr(runs, "_write_group", crash_on_the_fifth_group)
+    with pytest.raises(RuntimeError):
+        batch_run(batch_id=batch.pk, by=users["hq_analyst"])
+    batch.refresh_from_db()
+    assert batch.status == ImportBatch.Status.FAILED and "lost its database connection" in batch.error
+    done_before = batch.rows.exclude(status=ImportRow.Status.PENDING).count()
+    assert 0 < done_before < len(ROWS)
+
+    monkeypatch.setattr(runs, "_write_group", real_write)
+    batch_confirm(batch_id=batch.pk, by=users["hq_analyst"])
+    batch = batch_run(batch_id=batch.pk, by=users["hq_analyst"])
+    assert (batch.rows_imported, batch.rows_quarantined) == (EXPECTED_IMPORTED, EXPECTED_QUARANTINED)
+    assert Person.objects.filter(given_names="Ana Sofia").count() == 1
+    assert Separation.objects.count() == 7
