@@ -33,7 +33,7 @@ run: install
 test: install
 	$(PY) manage.py ensure_database --roles-only
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy familylink apprehensions separations reunification audit events reports
+	$(VENV)/bin/mypy familylink apprehensions separations reunification audit events reports legacy
 	$(PY) manage.py makemigrations --check --dry-run --settings=familylink.settings.test
 	$(VENV)/bin/pytest
 	$(MAKE) --no-print-directory bench-smoke
@@ -47,4 +47,4 @@ lint:
 	$(VENV)/bin/ruff format --check .
 
 typecheck:
-	$(VENV)/bin/mypy familylink apprehensions separations reunification audit events reports
+	$(VENV)/bin/mypy familylink apprehensions separations reunification audit events reports legacy

@@ -30,4 +30,5 @@ urlpatterns = [
     path("", include("reunification.urls")),
     path("", include("audit.urls")),
     path("", include("reports.urls")),
+    path("", include("legacy.urls")),
 ]

@@ -51,6 +51,10 @@ class Separation(BaseModel):
         CLOSED = "closed", "Closed with another outcome"
         RECORDED_IN_ERROR = "recorded_in_error", "Recorded in error"
 
+    class Source(models.TextChoices):
+        ENTERED = "entered", "Entered in FamilyLink"
+        LEGACY_IMPORT = "legacy_import", "Imported from a field spreadsheet"
+
     family_unit = models.ForeignKey(
         FamilyUnit, null=True, blank=True, on_delete=models.PROTECT, related_name="separations"
     )
@@ -73,6 +77,11 @@ class Separation(BaseModel):
     )
     end_outcome = models.CharField(max_length=20, choices=EndOutcome.choices, blank=True)
     end_comment = models.TextField(blank=True)
+    # How it reached FamilyLink: requested and approved here, or imported from a field spreadsheet
+    # (the import batch and row are its provenance, kept by the `legacy` app).
+    source = models.CharField(
+        max_length=16, choices=Source.choices, default=Source.ENTERED, db_default=Source.ENTERED
+    )
     persons = models.ManyToManyField(Person, through="SeparationMember", related_name="separations")
     # Filled by Prefetch(..., to_attr="live_members"): the members not withdrawn.
     live_members: list["SeparationMember"]

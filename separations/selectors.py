@@ -181,6 +181,11 @@ class SeparatedChild:
     adult_custody: dict[Any, CustodyPeriod | None] = field(default_factory=dict)
 
     @property
+    def imported(self) -> bool:
+        """True when a separation of this child was imported from a field spreadsheet, not entered."""
+        return any(s.source == Separation.Source.LEGACY_IMPORT for s in self.separations)
+
+    @property
     def adults_with_custody(self) -> list[tuple[Person, CustodyPeriod | None]]:
         return [(adult, self.adult_custody.get(adult.pk)) for adult in self.adults]
 
@@ -379,7 +384,7 @@ ORDER BY m.occurred_at, m.person_id""",
         reasons = ReasonCode.objects.in_bulk({x for r in rows for x in r[4]})
         separations = (
             Separation.objects.select_related("station")
-            .only("id", "station__code", "station__timezone")
+            .only("id", "source", "station__code", "station__timezone")
             .in_bulk({x for r in rows for x in r[2]})
         )
         custody = {

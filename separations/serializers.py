@@ -131,6 +131,7 @@ class SeparationSerializer(serializers.ModelSerializer):
             "decided_by",
             "decided_at",
             "decision_comment",
+            "source",
             "ended_at",
             "ended_by",
             "end_outcome",
@@ -181,6 +182,7 @@ def separated_child_row(row: SeparatedChild) -> dict[str, Any]:
         "reasons": [{"code": r.code, "label": r.label, "category": r.category} for r in row.reasons],
         "separations": [str(s.pk) for s in row.separations],
         "stations": sorted({s.station.code for s in row.separations}),
+        "recorded_as": "imported" if row.imported else "entered",
     }
 
 
@@ -195,6 +197,10 @@ class SeparatedChildRowSerializer(serializers.Serializer):
     reasons = serializers.ListField(child=serializers.DictField())
     separations = serializers.ListField(child=serializers.UUIDField())
     stations = serializers.ListField(child=serializers.CharField())
+    recorded_as = serializers.ChoiceField(
+        choices=["entered", "imported"],
+        help_text="imported: a separation of this child came from a field spreadsheet (legacy import).",
+    )
 
 
 class SeparatedChildrenReportSerializer(serializers.Serializer):

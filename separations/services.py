@@ -13,6 +13,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from apprehensions.models import FamilyMembership, Person, Relationship, Station
+from apprehensions.services.bulk import insert_with_history
 from apprehensions.visibility import Action, can_act_for_person
 from familylink.common.clock import wallclock_text
 from familylink.common.errors import (
@@ -274,6 +275,100 @@ def separation_request(
             member._change_reason = why
             member._history_user = requester
             member.save()
+    return separation
+
+
+@transaction.atomic
+def separation_record_imported(
+    *,
+    by: Any,
+    station: Station,
+    children: list[Person],
+    adults: list[Person],
+    reason_code: str,
+    occurred_at: datetime,
+    narrative: str = "",
+    place: str = "",
+    family_unit: Any = None,
+    provenance: str,
+    ended_at: datetime | None = None,
+) -> Separation:
+    """Record a separation made before FamilyLink, from a field spreadsheet: in effect as of its date.
+
+    Not a decision: the separation was made (and, if at all, approved) outside FamilyLink, so it is
+    recorded in effect with `by` (the uploader) as requester and no approver, `source` legacy_import,
+    and `provenance` (batch and row) in its decision comment and history. `separation_approved`
+    is sent so reunification opens its cases like any other; with `ended_at` it is then ended as
+    reunified (the cases close). The caller (the `legacy` app) has checked `by` may import and
+    has matched the persons; the same rules as a request hold: a reason code (OTHER with a
+    narrative), both sides named, each child and adult linked by a family unit or relationship.
+    """
+    errors: dict[str, list[str]] = {}
+    narrative = (narrative or "").strip()
+    code = ReasonCode.objects.filter(
+        code=(reason_code or "").strip().upper(), retired_at__isnull=True, withdrawn_at__isnull=True
+    ).first()
+    if code is None:
+        errors["reason_code"] = [f"Unknown or retired reason code {str(reason_code or '')[:60]!r}."]
+    elif code.narrative_required and not narrative:
+        errors["narrative"] = [f"A narrative is required for reason {code.code}."]
+    _check_time(occurred_at, "occurred_at", errors, what="the separation happened")
+    if ended_at is not None:
+        _check_time(ended_at, "ended_at", errors, what="the separation ended")
+        if "ended_at" not in errors and "occurred_at" not in errors and ended_at < occurred_at:
+            errors["ended_at"] = ["The separation cannot end before it happened."]
+    if not children or not adults:
+        errors["children" if not children else "adults"] = ["Name at least one child and one adult."]
+    for index, child in enumerate(children):
+        for adult in adults:
+            if adult.pk == child.pk:
+                errors.setdefault("adults", []).append("A person cannot be on both sides of a separation.")
+            elif not _linked(child, adult):
+                errors.setdefault(f"children[{index}]", []).append(
+                    f"{child.full_name} and {adult.full_name} share no family unit or recorded relationship."
+                )
+    if errors:
+        raise ValidationFailed(errors)
+    why = _reason(f"imported: {provenance}")
+    separation = Separation(
+        family_unit_id=getattr(family_unit, "pk", family_unit),
+        occurred_at=occurred_at,
+        recorded_at=timezone.now(),
+        station=station,
+        place=(place or "").strip()[:PLACE_MAX],
+        reason_code=code,
+        narrative=narrative,
+        status=Separation.Status.IN_EFFECT,
+        requested_by=by,
+        decision_comment=f"Imported from a field spreadsheet ({provenance}); not approved in FamilyLink.",
+        source=Separation.Source.LEGACY_IMPORT,
+        created_by=by,
+    )
+    separation._change_reason = why
+    separation._history_user = by
+    separation.save()
+    insert_with_history(
+        SeparationMember,
+        [
+            SeparationMember(separation=separation, person=person, side=side, created_by=by)
+            for side, persons in (
+                (SeparationMember.Side.CHILD, children),
+                (SeparationMember.Side.ADULT, adults),
+            )
+            for person in persons
+        ],
+        user=by,
+        reason=why,
+    )
+    separation_approved.send(sender=Separation, separation=separation, approver=by)
+    if ended_at is not None:
+        _end_whole(
+            separation,
+            by=by,
+            outcome=Separation.EndOutcome.REUNIFIED,
+            comment=f"Reunified per the field spreadsheet ({provenance}).",
+            ended_at=ended_at,
+        )
     return separation
 
 

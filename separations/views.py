@@ -506,6 +506,7 @@ CSV_HEADER = [
     "adults_now",
     "stations",
     "separation_ids",
+    "recorded_as",
 ]
 
 
@@ -539,6 +540,7 @@ def _report_csv(request: HttpRequest, answer: Any) -> HttpResponse:
                     ),
                     " ".join(sorted({s.station.code for s in row.separations})),
                     " ".join(str(s.pk) for s in row.separations),
+                    "imported" if row.imported else "entered",
                 )
             ]
         )

@@ -258,6 +258,13 @@ PAGES: dict[str, dict[str, Outcome]] = {
     "GET /reunification/notifications/": {"supervisor": "ok", "coordinator": "ok"},
     "GET /reunification/notifications/read/": {r: "405" for r in (*ROLES, "superuser")},
     "GET /audit/access-log/": {"auditor": "ok"},
+    # legacy spreadsheet import: HQ analysts all stations, supervisors their own station's batches
+    "GET /imports/": {"supervisor": "ok", "hq_analyst": "ok"},
+    "GET /imports/template.<str:fmt>": {"supervisor": "ok", "hq_analyst": "ok"},
+    "GET /imports/<uuid:pk>/": {"supervisor": OWN_ONLY, "hq_analyst": "ok"},
+    "GET /imports/<uuid:pk>/progress/": {"supervisor": OWN_ONLY, "hq_analyst": "ok"},
+    "GET /imports/<uuid:pk>/confirm/": {r: "405" for r in (*ROLES, "superuser")},
+    "GET /imports/rows/<uuid:pk>/": {"supervisor": OWN_ONLY, "hq_analyst": "ok"},
     "GET /dashboard/": {"supervisor": "ok", "hq_analyst": "ok", "coordinator": "ok", "auditor": "ok"},
     "GET /reports/court-status/": {
         "supervisor": "ok",

@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 from apprehensions.models import ApprehensionPerson, Relationship
 from audit.services import audit_checkpoint_record
 from familylink.common.models import User
+from legacy.services.batches import batch_create
 from reunification.models import WorklistItem
 from reunification.services.worklists import worklists_build
 from separations.services import custody_transfer, separation_request
@@ -138,6 +139,11 @@ REQUESTS: dict[str, Req] = {
     "GET /reunification/cases/<uuid:case_id>/reassign/": Req(params={"case_id": "case"}),
     "GET /audit/history/<str:label>/<uuid:pk>/": Req(params={"label": "label", "pk": "child"}),
     "GET /audit/checkpoints/<int:pk>.json": Req(params={"pk": "checkpoint"}),
+    "GET /imports/template.<str:fmt>": Req(params={"fmt": "fmt"}),
+    "GET /imports/<uuid:pk>/": Req(params={"pk": "batch"}),
+    "GET /imports/<uuid:pk>/progress/": Req(params={"pk": "batch"}),
+    "GET /imports/<uuid:pk>/confirm/": Req(params={"pk": "batch"}),
+    "GET /imports/rows/<uuid:pk>/": Req(params={"pk": "row"}),
 }
 
 
@@ -165,6 +171,11 @@ def _side(staff: dict[str, Any], code: str) -> dict[str, Any]:
         occurred_at=timezone.now() - timedelta(days=1),
     )
     worklists_build(day=timezone.localdate(), team=f"{code}-REUNIFY")
+    batch = batch_create(
+        content=b"apprehension_date,station,child_name\n06/01/2018," + code.encode() + b",Ana Probe\n",
+        filename=f"{code}.csv",
+        by=staff["supervisor"],
+    )
     item = WorklistItem.objects.filter(worklist__team=f"{code}-REUNIFY", case=case).first()
     assert item is not None, "the scene needs a worklist item of each team"
     return {
@@ -182,6 +193,9 @@ def _side(staff: dict[str, Any], code: str) -> dict[str, Any]:
         "custody": custody,
         "item": item,
         "checkpoint": audit_checkpoint_record(),
+        "batch": batch,
+        "row": batch.rows.first(),
+        "fmt": "csv",
     }
 
 

@@ -670,14 +670,15 @@ def intake_rules(
 
 
 @reports_a_number_conflicts
-def apprehension_validate(*, user: Any, data: Any) -> IntakePlan:
+def apprehension_validate(*, user: Any, data: Any, importing: bool = False) -> IntakePlan:
     """Check every rule of an intake and resolve who each person is; write nothing.
 
     Three stages, each adding to one `errors` dict so every problem is reported at once:
     `intake_parse` → `intake_resolve` → `intake_rules`.
     Raises ValidationFailed (keyed by field path) or PermissionDenied.
     """
-    if not has_capability(user, "record_intake"):
+    # A field spreadsheet import (HQ analysts; supervisors for their station) records encounters too.
+    if not (has_capability(user, "record_intake") or (importing and has_capability(user, "import_legacy"))):
         raise PermissionDenied("Your role cannot record apprehensions.")
     if not isinstance(data, Mapping):
         raise ValidationFailed({"non_field_errors": ["Send the apprehension as a JSON object."]})
@@ -762,7 +763,7 @@ def apprehension_record(*, user: Any, data: Any, source: str = Relationship.Sour
     A minor with no adult in any of their family units is marked unaccompanied. Every row written
     gets its history row (author and change reason).
     """
-    plan = apprehension_validate(user=user, data=data)
+    plan = apprehension_validate(user=user, data=data, importing=source == Relationship.Source.LEGACY_IMPORT)
     reason = plan.change_reason or (
         "intake (web form)" if source == Relationship.Source.INTAKE else "intake (API)"
     )

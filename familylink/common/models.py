@@ -122,6 +122,7 @@ class Capability(models.Model):
             ("read_link_candidates", "Read link candidates"),
             ("decide_link_candidates", "Accept or reject link candidates"),
             ("read_events", "Follow the change feed (GET /api/v1/events/)"),
+            ("import_legacy", "Import field spreadsheets (supervisors: own station)"),
         ]
 
     def __str__(self) -> str:

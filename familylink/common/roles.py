@@ -36,6 +36,7 @@ ROLE_CAPABILITIES: dict[Role, list[str]] = {
         "transfer_custody",
         "report_separated_station",
         "read_cases_station",
+        "import_legacy",
     ],
     Role.HQ_ANALYST: [
         "read_persons_all",
@@ -45,6 +46,7 @@ ROLE_CAPABILITIES: dict[Role, list[str]] = {
         "read_link_candidates",
         "decide_link_candidates",
         "read_events",
+        "import_legacy",
     ],
     Role.COORDINATOR: [
         "read_persons_separated",

@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "reunification",
     "events",
     "reports",
+    "legacy",
 ]
 
 MIDDLEWARE = [

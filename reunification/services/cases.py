@@ -11,6 +11,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from apprehensions.services.bulk import insert_with_history
 from familylink.common.errors import BusinessRuleError, PermissionDenied, StaleVersionError, ValidationFailed
 from separations.models import CustodyPeriod, Separation, SeparationMember
 from separations.services import custody_transfer, separation_end_for_child
@@ -117,10 +118,19 @@ def cases_open_for_separation(*, separation: Separation, by: Any) -> list[Reunif
             case.reunify_due_at = clocks.reunify_due_at
             case.due_at = min(clocks.contact_due_at, clocks.reunify_due_at)
         _save(case, by, reason)
-        for adult in adults:
-            _save(CaseAdult(case=case, person=adult, created_by=by), by, reason)
-        for step in STEP_ORDER:
-            _save(CaseStep(case=case, step=step, created_by=by), by, reason)
+        # New rows with their history rows, two statements per table (a sheet import opens thousands).
+        insert_with_history(
+            CaseAdult,
+            [CaseAdult(case=case, person=adult, created_by=by) for adult in adults],
+            user=by,
+            reason=reason,
+        )
+        insert_with_history(
+            CaseStep,
+            [CaseStep(case=case, step=step, created_by=by) for step in STEP_ORDER],
+            user=by,
+            reason=reason,
+        )
         opened.append(case)
     return opened
 

@@ -1,0 +1,125 @@
+"""Import batches of field spreadsheets, every row kept as typed, and what each row became.
+
+Nothing typed in a sheet is lost: `ImportRow.cells` holds every cell of the row under the
+sheet's own header; corrections made in the UI are kept apart (`corrections`), never written
+over the original. `ImportRecord` names, for each record an import created or linked, its
+batch and row (provenance).
+"""
+
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+from apprehensions.models import Station
+from familylink.common.models import BaseModel
+
+
+class ImportBatch(BaseModel):
+    """One uploaded sheet: who uploaded it, its rows, and where the import stands."""
+
+    class Status(models.TextChoices):
+        UPLOADED = "uploaded", "Uploaded"
+        PREVIEWING = "previewing", "Checking rows"
+        PREVIEWED = "previewed", "Preview ready"
+        QUEUED = "queued", "Waiting to import"
+        IMPORTING = "importing", "Importing"
+        DONE = "done", "Imported"
+        FAILED = "failed", "Failed"
+
+    filename = models.CharField(max_length=255)
+    file_format = models.CharField(max_length=8)
+    headers = models.JSONField(default=list, help_text="The header row as typed.")
+    column_map = models.JSONField(default=dict, help_text="Header index → canonical column.")
+    # A supervisor imports for their station only; null for HQ (all stations).
+    station_scope = models.ForeignKey(
+        Station, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.UPLOADED)
+    rows_total = models.PositiveIntegerField(default=0)
+    rows_done = models.PositiveIntegerField(default=0)
+    rows_imported = models.PositiveIntegerField(default=0)
+    rows_quarantined = models.PositiveIntegerField(default=0)
+    preview = models.JSONField(default=dict, blank=True, help_text="Counts of the dry run.")
+    error = models.TextField(blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({str(self.pk)[:8]})"
+
+    @property
+    def label(self) -> str:
+        return f"batch {str(self.pk)[:8]}"
+
+
+class ImportRow(BaseModel):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Not imported yet"
+        IMPORTED = "imported", "Imported"
+        QUARANTINED = "quarantined", "Quarantined"
+
+    batch = models.ForeignKey(ImportBatch, on_delete=models.PROTECT, related_name="rows")
+    row_number = models.PositiveIntegerField(
+        help_text="The row's number in the spreadsheet (header is row 1)."
+    )
+    # Every cell as typed: [[header, text], ...] in sheet order (headers may repeat).
+    cells = models.JSONField(default=list)
+    # Canonical column → corrected text, typed in the UI; the original cell stays in `cells`.
+    corrections = models.JSONField(default=dict, blank=True)
+    fingerprint = models.CharField(max_length=64, blank=True, db_index=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING, db_index=True)
+    # Canonical column (or "row") → messages saying what is wrong and how to fix it.
+    messages = models.JSONField(default=dict, blank=True)
+    # What the row became, in words ("new child …", "adult linked by A-number …").
+    outcome = models.JSONField(default=list, blank=True)
+    imported_at = models.DateTimeField(null=True, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["batch", "row_number"]
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "row_number"], name="import_row_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.batch.label} row {self.row_number}"
+
+    @property
+    def provenance(self) -> str:
+        return f"legacy import {self.batch.label} row {self.row_number}"
+
+
+class ImportPreview(BaseModel):
+    """What a dry run found: per row, imported or quarantined and why. Written once, never changed."""
+
+    batch = models.ForeignKey(ImportBatch, on_delete=models.PROTECT, related_name="previews")
+    # [{"row": id, "row_number": n, "status": ..., "messages": {...}, "outcome": [...]}, ...]
+    rows = models.JSONField(default=list)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class ImportRecord(BaseModel):
+    """A record an import row created, or linked to (already on file): its batch and row."""
+
+    class Action(models.TextChoices):
+        CREATED = "created", "Created"
+        LINKED = "linked", "Linked (already on file)"
+
+    row = models.ForeignKey(ImportRow, on_delete=models.PROTECT, related_name="records")
+    model = models.CharField(max_length=64, help_text="app_label.model of the record")
+    object_id = models.UUIDField(db_index=True)
+    action = models.CharField(max_length=8, choices=Action.choices)
+    role = models.CharField(max_length=32, blank=True, help_text="adult, child, apprehension, separation…")
+
+    history = HistoricalRecords()
+
+    class Meta:
+        indexes = [models.Index(fields=["model", "object_id"])]

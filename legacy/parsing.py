@@ -1,0 +1,795 @@
+"""Reading field spreadsheets as people typed them: headers, one-cell names, A-numbers, dates, codes.
+
+Every function here is pure (no database): it turns one cell's text into a value, or raises
+`CellError` with a message that says what is wrong and how to fix it. The import service
+(services.py) adds the column name the user sees.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from apprehensions.anumber import InvalidANumber, normalize_a_number
+from familylink.common.text import fold
+
+CANONICAL_COLUMNS = [
+    "apprehension_date",
+    "station",
+    "adult_name",
+    "adult_a_number",
+    "adult_dob",
+    "adult_sex",
+    "child_name",
+    "child_a_number",
+    "child_dob",
+    "child_sex",
+    "country",
+    "relationship",
+    "separation_date",
+    "separation_reason",
+    "adult_custody",
+    "child_placement",
+    "notes",
+]
+# Recognised beyond the template: some sheets say when the family was reunified.
+OPTIONAL_COLUMNS = ["reunification_date"]
+KNOWN_COLUMNS = CANONICAL_COLUMNS + OPTIONAL_COLUMNS
+
+COLUMN_LABELS = {
+    "apprehension_date": "apprehension date",
+    "station": "station",
+    "adult_name": "adult's name",
+    "adult_a_number": "adult's A-number",
+    "adult_dob": "adult's date of birth",
+    "adult_sex": "adult's sex",
+    "child_name": "child's name",
+    "child_a_number": "child's A-number",
+    "child_dob": "child's date of birth",
+    "child_sex": "child's sex",
+    "country": "country",
+    "relationship": "relationship",
+    "separation_date": "separation date",
+    "separation_reason": "separation reason",
+    "adult_custody": "adult's custody",
+    "child_placement": "child's placement",
+    "notes": "notes",
+    "reunification_date": "reunification date",
+}
+
+MAX_ROWS = 100_000
+
+
+class CellError(ValueError):
+    """A cell's text cannot be read; the message says what is wrong and how to write it."""
+
+
+class UnreadableFile(ValueError):
+    """The file is not a CSV or XLSX sheet that can be read at all."""
+
+
+# --- reading files ---------------------------------------------------------------------------
+
+
+@dataclass
+class Sheet:
+    headers: list[str]
+    rows: list[list[str]]  # each cell as typed (text); row i is spreadsheet row i + 2
+    file_format: str
+
+
+def _cell_text(value: Any) -> str:
+    """An XLSX cell as the text a person sees: dates as YYYY-MM-DD, whole numbers without '.0'."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def read_sheet(content: bytes, filename: str) -> Sheet:
+    """The header row and every data row of a CSV or XLSX file (first worksheet), cells as text."""
+    name = (filename or "").lower()
+    if name.endswith((".xlsx", ".xlsm")) or content[:2] == b"PK":
+        return _read_xlsx(content)
+    if name.endswith((".csv", ".txt")) or not name:
+        return _read_csv(content)
+    raise UnreadableFile(f"{filename!r} is neither a .csv nor an .xlsx file; save the sheet as one of those.")
+
+
+def _read_csv(content: bytes) -> Sheet:
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            text = content.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:  # pragma: no cover - cp1252 decodes nearly everything
+        raise UnreadableFile("The CSV file is not UTF-8 or Windows-1252 text; save it as CSV UTF-8.")
+    if "\x00" in text:
+        raise UnreadableFile("The file is not a text CSV file; save the sheet as CSV UTF-8 or XLSX.")
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel  # type: ignore[assignment]
+    table = [row for row in csv.reader(io.StringIO(text), dialect) if any(c.strip() for c in row)]
+    return _sheet(table, "csv")
+
+
+def _read_xlsx(content: bytes) -> Sheet:
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a damaged file
+        raise UnreadableFile(
+            f"The XLSX file cannot be opened ({exc.__class__.__name__}); save it again."
+        ) from exc
+    sheet = workbook.worksheets[0]
+    table = []
+    for values in sheet.iter_rows(values_only=True):
+        row = [_cell_text(v) for v in values]
+        if any(c.strip() for c in row):
+            table.append(row)
+    workbook.close()
+    return _sheet(table, "xlsx")
+
+
+def _sheet(table: list[list[str]], file_format: str) -> Sheet:
+    if not table:
+        raise UnreadableFile("The sheet is empty: it needs a header row and at least one row of data.")
+    headers = [h.strip() for h in table[0]]
+    if len(table) < 2:
+        raise UnreadableFile("The sheet has a header row but no rows of data.")
+    if len(table) - 1 > MAX_ROWS:
+        raise UnreadableFile(f"The sheet has {len(table) - 1} rows; split it into sheets of {MAX_ROWS} rows.")
+    width = len(headers)
+    rows = []
+    for raw in table[1:]:
+        row = [*raw, *[""] * (width - len(raw))]
+        rows.append(row)
+    # Cells beyond the header row's width still count: give them a header of their own.
+    widest = max(len(r) for r in rows) if rows else width
+    headers += [f"(column {i + 1})" for i in range(width, widest)]
+    return Sheet(headers, [[*r, *[""] * (len(headers) - len(r))] for r in rows], file_format)
+
+
+# --- headers ---------------------------------------------------------------------------------
+
+_ADULT_WORDS = {"adult", "adults", "parent", "parents", "father", "mother", "guardian", "fmua", "sponsor"}
+_CHILD_WORDS = {"child", "children", "minor", "minors", "uac", "juvenile", "kid", "son", "daughter"}
+
+
+def _words(header: str) -> list[str]:
+    text = fold(header.replace("#", " number "))
+    words = text.split()
+    # "A-Number", "A#", "Alien #", "A No" → one word.
+    merged: list[str] = []
+    for word in words:
+        if merged and merged[-1] in ("a", "alien") and word in ("number", "no", "num", "nbr"):
+            merged[-1] = "anumber"
+        elif word in ("anumber", "anum", "ano", "alienno", "aliennumber"):
+            merged.append("anumber")
+        else:
+            merged.append(word)
+    return merged
+
+
+def _person_field(words: list[str]) -> str | None:
+    ws = set(words)
+    if "anumber" in ws or ("alien" in ws and ("registration" in ws or "reg" in ws)):
+        return "a_number"
+    if ws & {"dob", "birthdate", "birthday", "born", "yob"} or ({"date", "birth"} <= ws) or "birth" in ws:
+        return "dob"
+    if ws & {"sex", "gender"} or words in (["m", "f"], ["f", "m"]):
+        return "sex"
+    if ws & {"name", "names", "fullname"}:
+        return "name"
+    return None
+
+
+def map_headers(headers: list[str]) -> dict[int, str]:
+    """Which column index holds which canonical field; columns left out are extra (kept per row).
+
+    A person field without "adult"/"child" in its header (`A#`, `DOB`) belongs to the person of
+    the nearest qualified column to its left (`Parent Name, A#, DOB, Minor Name, UAC A#, DOB`).
+    """
+    mapping: dict[int, str] = {}
+    taken: set[str] = set()
+    side = "adult"
+    for index, header in enumerate(headers):
+        words = _words(header)
+        if not words:
+            continue
+        ws = set(words)
+        qualifier = "adult" if ws & _ADULT_WORDS else "child" if ws & _CHILD_WORDS else None
+        canonical = "_".join(words)
+        target: str | None = canonical if canonical in KNOWN_COLUMNS else None
+        if target is None:
+            target = _other_field(words)
+        if target is None:
+            person = _person_field(words)
+            if person is None and qualifier and len(words) == 1:
+                person = "name"  # a column headed just "Parent" or "Minor"
+            if person is not None and not (ws & {"relationship", "relation"}):
+                target = f"{qualifier or side}_{person}"
+        if target is not None and target.startswith(("adult_", "child_")):
+            side = target.split("_", 1)[0]
+        elif qualifier:
+            side = qualifier
+        if target is not None and target not in taken:
+            mapping[index] = target
+            taken.add(target)
+    return mapping
+
+
+def _other_field(words: list[str]) -> str | None:
+    ws = set(words)
+    if ws & {"relationship", "relation", "rel", "relationshiptochild"}:
+        return "relationship"
+    if ws & {"reunified", "reunification", "reunite", "reunited"}:
+        return "reunification_date"
+    if ws & {"reason", "reasons", "basis", "why"}:
+        return "separation_reason"
+    if (ws & {"separation", "sep", "separated"}) and (ws & {"date", "dt", "on"} or len(ws) == 1):
+        return "separation_date"
+    if ws & {"shelter", "placement", "placed", "orr", "hhs"}:
+        return "child_placement"
+    if ws & {"custody", "disposition", "location", "detention"} and not ws & _CHILD_WORDS:
+        return "adult_custody"
+    if ws & {"notes", "note", "comments", "comment", "remarks", "narrative", "details"}:
+        return "notes"
+    if ws & {"station", "sector", "office", "aor", "stn"}:
+        return "station"
+    if ws & {"country", "citizenship", "nationality", "coc", "cob"}:
+        return "country"
+    if ws & {"apprehension", "apprehended", "encounter", "encountered", "arrest", "app"} or words == ["date"]:
+        return "apprehension_date"
+    return None
+
+
+# --- names -----------------------------------------------------------------------------------
+
+_PARTICLES = {"de", "del", "la", "las", "los", "y", "da", "dos", "van", "von"}
+# Second words of compound given names (María José, José Luis): two given names before the surnames.
+_SECOND_GIVEN = {
+    "jose",
+    "maria",
+    "luis",
+    "carlos",
+    "antonio",
+    "manuel",
+    "alejandro",
+    "fernanda",
+    "isabel",
+    "elena",
+    "guadalupe",
+    "fernando",
+    "gabriela",
+    "alberto",
+    "andres",
+    "angel",
+    "eduardo",
+    "francisco",
+    "javier",
+    "jesus",
+    "juan",
+    "miguel",
+    "pablo",
+    "pedro",
+    "rafael",
+    "ramon",
+    "daniel",
+    "david",
+    "enrique",
+    "esteban",
+    "ernesto",
+    "alexander",
+    "josue",
+    "abigail",
+    "lucia",
+    "sofia",
+    "victoria",
+    "paola",
+    "alejandra",
+    "andrea",
+    "beatriz",
+    "carmen",
+    "cristina",
+    "esther",
+    "eugenia",
+    "ines",
+    "mercedes",
+    "pilar",
+    "rosa",
+    "teresa",
+    "valentina",
+    "yesenia",
+    "emanuel",
+    "armando",
+    "arturo",
+    "alfredo",
+    "ricardo",
+    "roberto",
+    "adrian",
+    "ivan",
+    "josefina",
+}
+
+
+@dataclass
+class Name:
+    given_names: str
+    first_surname: str
+    second_surname: str
+
+
+def _group_surnames(tokens: list[str]) -> list[str]:
+    """Surname tokens with particles kept on the surname they introduce ('de la Cruz')."""
+    groups: list[str] = []
+    pending: list[str] = []
+    for token in tokens:
+        if fold(token) in _PARTICLES:
+            pending.append(token)
+            continue
+        groups.append(" ".join([*pending, token]))
+        pending = []
+    if pending:
+        if groups:
+            groups[-1] = groups[-1] + " " + " ".join(pending)
+        else:
+            groups.append(" ".join(pending))
+    return groups
+
+
+def _titled(text: str) -> str:
+    """'PÉREZ NÚÑEZ' → 'Pérez Núñez'; mixed-case text is kept as typed."""
+    if text.isupper() or text.islower():
+        return " ".join(
+            w
+            if fold(w) in _PARTICLES and text.islower()
+            else w.capitalize()
+            if fold(w) not in _PARTICLES
+            else w.lower()
+            for w in text.split()
+        )
+    return text
+
+
+def _surnames(tokens: list[str]) -> tuple[str, str]:
+    groups = _group_surnames(tokens)
+    if not groups:
+        return "", ""
+    return _titled(groups[0]), _titled(" ".join(groups[1:]))
+
+
+def parse_name(raw: str) -> Name:
+    """A one-cell name in any of the sheets' shapes → given names, first and second surname.
+
+    `PEREZ NUNEZ, Maria Jose` (surnames, comma, given), `María José PÉREZ` (capitals mark the
+    surnames), `Maria Jose Perez Nunez` (the last two words are the surnames when there are four
+    or more; with three, a known second given name like José makes a compound given name).
+    """
+    text = " ".join((raw or "").replace("\u00a0", " ").split()).strip(" ,;")
+    if not text:
+        raise CellError("The name is empty; write the person's given names and surnames.")
+    if re.search(r"[0-9@]", text):
+        raise CellError(f"{text!r} contains digits or symbols; write only the person's name.")
+    if "," in text:
+        surnames, _, given = text.partition(",")
+        given = given.strip(" ,")
+        if not given or not surnames.strip():
+            raise CellError(f"{text!r} has a comma but no name on one side; write 'SURNAMES, Given names'.")
+        first, second = _surnames(surnames.split())
+        return Name(_titled(given.replace(",", " ").strip()), first, second)
+    tokens = text.split()
+    if len(tokens) == 1:
+        raise CellError(
+            f"{text!r} is a single word; write the given name and at least one surname "
+            "(e.g. 'Maria Perez' or 'PEREZ, Maria')."
+        )
+    capitals = [t for t in tokens if t.isupper() and len(fold(t)) > 1]
+    others = [t for t in tokens if not (t.isupper() and len(fold(t)) > 1)]
+    if capitals and others and not text.isupper():
+        # 'María José PÉREZ NÚÑEZ' – capitals are the surnames wherever they stand.
+        surname_tokens = [t for t in tokens if t in capitals or (fold(t) in _PARTICLES and t.islower())]
+        given_tokens = [t for t in tokens if t not in surname_tokens]
+        if given_tokens:
+            first, second = _surnames(surname_tokens)
+            return Name(" ".join(given_tokens), first, second)
+    # Particles belong to the surname that follows them; find where the surnames start.
+    words = [t for t in tokens]
+    core = [i for i, t in enumerate(words) if fold(t) not in _PARTICLES]
+    if len(core) >= 4:
+        start = core[-2]
+    elif len(core) == 3:
+        start = core[2] if fold(words[core[1]]) in _SECOND_GIVEN else core[1]
+    else:
+        start = core[-1] if len(core) > 1 else len(words) - 1
+    # Pull particles just before `start` into the surname.
+    while start > 1 and fold(words[start - 1]) in _PARTICLES:
+        start -= 1
+    given = " ".join(words[:start])
+    first, second = _surnames(words[start:])
+    return Name(_titled(given), first, second)
+
+
+# --- A-numbers -------------------------------------------------------------------------------
+
+
+def parse_a_number(raw: str) -> str | None:
+    """`A201234567`, `201234567`, `A-201-234-567`, `20123456` → `A201234567` / `A020123456`; blank → None."""
+    text = (raw or "").strip()
+    if not text or fold(text) in ("n a", "na", "none", "unknown", "unk", "pending"):
+        return None
+    text = re.sub(r"^[Aa]\s*#\s*", "A", text).replace(".", "")
+    try:
+        return normalize_a_number(text)
+    except InvalidANumber as exc:
+        raise CellError(f"{exc} Correct the number, or leave the cell blank if it is not known.") from exc
+
+
+# --- dates -----------------------------------------------------------------------------------
+
+_EXCEL_EPOCH = date(1899, 12, 30)
+_FORMATS = (
+    "%Y-%m-%d",
+    "%m/%d/%Y",
+    "%m/%d/%y",
+    "%m-%d-%Y",
+    "%m-%d-%y",
+    "%d-%b-%y",
+    "%d-%b-%Y",
+    "%d %b %Y",
+    "%d %b %y",
+    "%b %d %Y",
+    "%b %d, %Y",
+    "%B %d, %Y",
+    "%B %d %Y",
+    "%d %B %Y",
+    "%Y/%m/%d",
+    "%m.%d.%Y",
+    "%Y-%m-%d %H:%M:%S",
+)
+_ESTIMATED = re.compile(
+    r"^(?:~|ca\.?|circa|approx\.?|abt\.?|about|est\.?|estimated)?\s*((?:19|20)[0-9]{2})\s*(?:\(?est\.?\)?|\(?estimated\)?|\?)?$",
+    re.IGNORECASE,
+)
+DATE_HELP = "Write it as MM/DD/YYYY (e.g. 06/01/2018) or YYYY-MM-DD."
+
+
+@dataclass
+class ParsedDate:
+    value: date
+    estimated: bool = False
+    note: str = ""
+
+
+def parse_date(raw: str, *, allow_estimate: bool = False) -> ParsedDate | None:
+    """A date in any of the sheets' spellings, an Excel serial, or (dates of birth) an estimated year."""
+    text = " ".join((raw or "").split())
+    if not text:
+        return None
+    if re.fullmatch(r"[0-9]{5}(\.0+)?", text):
+        serial = int(float(text))
+        if 10_000 <= serial <= 80_000:
+            return ParsedDate(_EXCEL_EPOCH + timedelta(days=serial), note=f"Excel date serial {serial}")
+    if allow_estimate:
+        match = _ESTIMATED.match(text)
+        if match:
+            return ParsedDate(
+                date(int(match.group(1)), 1, 1), estimated=True, note=f"estimated year {text!r}"
+            )
+    elif re.fullmatch(r"~?\s*(19|20)[0-9]{2}", text):
+        raise CellError(f"{text!r} is only a year; this date needs day and month. {DATE_HELP}")
+    cleaned = text.replace(".", "").strip() if re.search(r"[A-Za-z]", text) else text
+    for fmt in _FORMATS:
+        try:
+            value = datetime.strptime(cleaned, fmt).date()  # noqa: DTZ007 - a calendar date
+        except ValueError:
+            continue
+        if "%y" in fmt and value > date.today():
+            # A two-digit year: '18-Feb-62' is 1962, not 2062 (these sheets record the past).
+            value = value.replace(year=value.year - 100)
+        return ParsedDate(value)
+    # Day first (25/06/2018) when the month-first reading is impossible and only one reading fits.
+    match = re.fullmatch(r"([0-9]{1,2})[/-]([0-9]{1,2})[/-]([0-9]{2,4})", text)
+    if match:
+        first, second, year = (int(g) for g in match.groups())
+        year = (
+            year + 2000
+            if year < 100 and year <= date.today().year % 100
+            else year + 1900
+            if year < 100
+            else year
+        )
+        if first > 12 and second <= 12:
+            try:
+                return ParsedDate(date(year, second, first), note=f"read {text!r} as day/month/year")
+            except ValueError:
+                pass
+        raise CellError(f"{text!r} is not a date that exists (month {first}, day {second}). {DATE_HELP}")
+    raise CellError(f"{text!r} is not a date. {DATE_HELP}")
+
+
+# --- codes -----------------------------------------------------------------------------------
+
+# Most specific first: "Other - parent hospitalized" is a medical reason, "ZT / crim hist" prosecution.
+_REASON_RULES: list[tuple[str, tuple[str, ...]]] = [
+    (
+        "ZERO_TOLERANCE_PROSECUTION",
+        ("zt", "zero tolerance", "1325", "prosecution", "prosecuted", "0 tolerance"),
+    ),
+    (
+        "PARENT_IN_CRIMINAL_CUSTODY",
+        ("usms", "marshal", "criminal custody", "jail", "state custody", "county custody"),
+    ),
+    (
+        "PRIOR_REMOVAL",
+        (
+            "prior removal",
+            "1326",
+            "reentry",
+            "re entry",
+            "removal order",
+            "immigration violation",
+            "prior deport",
+        ),
+    ),
+    ("CRIMINAL_HISTORY", ("crim hist", "criminal history", "criminal record", "crim", "criminal", "warrant")),
+    (
+        "PARENTAGE_UNVERIFIED",
+        ("parentage", "fraud", "not the parent", "unverified", "false claim", "no proof"),
+    ),
+    ("DANGER_TO_CHILD", ("danger", "abuse", "safety", "neglect", "trafficking")),
+    ("PARENT_MEDICAL", ("hospital", "medical", "surgery", "er visit")),
+    (
+        "COMMUNICABLE_DISEASE",
+        ("communicable", "disease", "contagious", "tb", "tuberculosis", "varicella", "flu"),
+    ),
+    ("GANG_AFFILIATION", ("gang", "ms 13", "ms13", "18th street", "barrio 18")),
+    ("OTHER", ("other", "misc", "see notes")),
+]
+
+
+def parse_reason(raw: str, extra_codes: dict[str, str] | None = None) -> str | None:
+    """A hand-typed separation reason → a reason code; blank → None; unrecognised text → OTHER.
+
+    `extra_codes` maps folded codes and labels of the reason-code list on file (administrators add
+    codes without a code change) to their codes; they are tried first.
+    """
+    text = fold(raw or "")
+    if not text:
+        return None
+    if extra_codes and text in extra_codes:
+        return extra_codes[text]
+    padded = f" {text} "
+    # Whole words, or word beginnings for longer keys ("hospital" finds "hospitalized").
+    for code, keys in _REASON_RULES:
+        if any(f" {k} " in padded or (len(k) > 4 and f" {k}" in padded) for k in keys):
+            return code
+    return "OTHER"
+
+
+_RELATIONSHIPS: dict[str, tuple[str, str]] = {}
+for _words_, _type_, _sex_ in (
+    (
+        ("mother", "mom", "mum", "mama", "madre", "mommy", "mot", "bio mother", "biological mother"),
+        "parent",
+        "F",
+    ),
+    (("father", "dad", "papa", "padre", "daddy", "fat", "bio father", "biological father"), "parent", "M"),
+    (("parent", "parents", "bio parent", "biological parent"), "parent", ""),
+    (("legal guardian", "guardian", "lg", "tutor", "tutora", "custodian"), "legal_guardian", ""),
+    (("grandmother", "grandma", "abuela", "gm"), "grandparent", "F"),
+    (("grandfather", "grandpa", "abuelo", "gf"), "grandparent", "M"),
+    (("grandparent", "grand parent"), "grandparent", ""),
+    (("aunt", "tia", "auntie"), "other_relative", "F"),
+    (("uncle", "tio"), "other_relative", "M"),
+    (("sister", "older sister", "hermana"), "sibling", "F"),
+    (("brother", "older brother", "hermano"), "sibling", "M"),
+    (("sibling",), "sibling", ""),
+    (
+        (
+            "cousin",
+            "prima",
+            "primo",
+            "relative",
+            "other relative",
+            "step mother",
+            "stepmother",
+            "step father",
+            "stepfather",
+            "godmother",
+            "godfather",
+            "great aunt",
+            "great uncle",
+        ),
+        "other_relative",
+        "",
+    ),
+):
+    for _w in _words_:
+        _RELATIONSHIPS[_w] = (_type_, _sex_)
+
+RELATIONSHIP_HELP = (
+    "Write Mother, Father, Parent, Legal guardian, Grandmother, Grandfather, Aunt, Uncle, Sibling or "
+    "Other relative (what the adult is to the child), or leave it blank if not known."
+)
+
+
+def parse_relationship(raw: str) -> tuple[str, str] | None:
+    """A hand-typed relationship (what the adult is to the child) → (type, implied sex); blank → None."""
+    text = fold(raw or "")
+    if not text or text in ("unknown", "unk", "n a", "na", "none"):
+        return None
+    if text in _RELATIONSHIPS:
+        return _RELATIONSHIPS[text]
+    for word in text.split():
+        if word in _RELATIONSHIPS:
+            return _RELATIONSHIPS[word]
+    raise CellError(f"{raw.strip()!r} is not a relationship FamilyLink knows. {RELATIONSHIP_HELP}")
+
+
+_SEX = {
+    "f": "F",
+    "female": "F",
+    "fem": "F",
+    "woman": "F",
+    "girl": "F",
+    "mujer": "F",
+    "femenino": "F",
+    "m": "M",
+    "male": "M",
+    "masc": "M",
+    "man": "M",
+    "boy": "M",
+    "hombre": "M",
+    "masculino": "M",
+    "x": "X",
+    "other": "X",
+    "u": "U",
+    "unknown": "U",
+    "unk": "U",
+}
+
+
+def parse_sex(raw: str) -> str | None:
+    text = fold(raw or "")
+    if not text:
+        return None
+    if text in _SEX:
+        return _SEX[text]
+    raise CellError(f"{raw.strip()!r} is not a sex; write F, M, X (another sex) or U (unknown).")
+
+
+_COUNTRIES = {
+    "guatemala": "GT",
+    "guat": "GT",
+    "gt": "GT",
+    "gua": "GT",
+    "gtm": "GT",
+    "honduras": "HN",
+    "hond": "HN",
+    "hn": "HN",
+    "hon": "HN",
+    "hnd": "HN",
+    "el salvador": "SV",
+    "salvador": "SV",
+    "sv": "SV",
+    "es": "SV",
+    "slv": "SV",
+    "els": "SV",
+    "mexico": "MX",
+    "mx": "MX",
+    "mex": "MX",
+    "ecuador": "EC",
+    "ec": "EC",
+    "ecu": "EC",
+    "nicaragua": "NI",
+    "ni": "NI",
+    "nic": "NI",
+    "brazil": "BR",
+    "brasil": "BR",
+    "br": "BR",
+    "bra": "BR",
+    "colombia": "CO",
+    "co": "CO",
+    "col": "CO",
+    "cuba": "CU",
+    "cu": "CU",
+    "venezuela": "VE",
+    "ve": "VE",
+    "ven": "VE",
+    "peru": "PE",
+    "pe": "PE",
+    "india": "IN",
+    "in": "IN",
+    "ind": "IN",
+    "haiti": "HT",
+    "ht": "HT",
+    "hai": "HT",
+    "dominican republic": "DO",
+    "do": "DO",
+    "belize": "BZ",
+    "bz": "BZ",
+    "costa rica": "CR",
+    "cr": "CR",
+    "panama": "PA",
+    "pa": "PA",
+    "romania": "RO",
+    "ro": "RO",
+    "china": "CN",
+    "cn": "CN",
+}
+
+
+def parse_country(raw: str) -> str:
+    text = fold(raw or "")
+    if not text:
+        return ""
+    if text in _COUNTRIES:
+        return _COUNTRIES[text]
+    raise CellError(
+        f"{raw.strip()!r} is not a country FamilyLink recognises; write its two-letter ISO code "
+        "(e.g. GT, HN, SV, MX) or its name in English."
+    )
+
+
+_AGENCIES: list[tuple[str, tuple[str, ...]]] = [
+    ("REMOVED", ("removed", "deported", "removal", "repatriated")),
+    ("RELEASED", ("released", "release", "sponsor", "atd", "bond", "parole", "paroled", "discharged")),
+    ("ICE", ("ice", "ero")),
+    (
+        "USMS",
+        (
+            "usms",
+            "marshal",
+            "marshals",
+            "jail",
+            "county jail",
+            "federal custody",
+            "criminal custody",
+            "prison",
+        ),
+    ),
+    ("HHS_ORR", ("orr", "hhs", "shelter", "foster", "southwest key", "bcfs", "casa", "tornillo")),
+    ("ICE", ("detention", "processing center", "dilley", "karnes", "otero", "port isabel")),
+    ("CBP", ("cbp", "border patrol", "usbp", "station", "cpc", "ursula")),
+]
+
+
+def parse_custody(raw: str, *, default: str | None = None) -> tuple[str, str] | None:
+    """Custody text → (agency code, facility as typed); blank → None; text naming no agency → default."""
+    text = " ".join((raw or "").split())
+    if not text:
+        return None
+    padded = f" {fold(text)} "
+    for agency, keys in _AGENCIES:
+        if any(f" {k} " in padded for k in keys):
+            facility = "" if fold(text) in keys or fold(text) == agency.lower().replace("_", " ") else text
+            return agency, facility[:200]
+    if default is not None:
+        return default, text[:200]
+    raise CellError(
+        f"{text!r} names no custody agency; start it with ICE, USMS, CBP, HHS ORR, Released or Removed "
+        "(e.g. 'ICE Otero County Processing Center')."
+    )
+
+
+@dataclass
+class RowValues:
+    """The canonical cells of one row (text as typed, after any correction)."""
+
+    cells: dict[str, str] = field(default_factory=dict)
+
+    def get(self, name: str) -> str:
+        return (self.cells.get(name) or "").strip()

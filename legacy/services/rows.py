@@ -1,0 +1,354 @@
+"""Reading one row: its cells as typed (or corrected) into a plan, or messages naming the column."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.utils import timezone
+
+from apprehensions.models import Person, Station
+from apprehensions.scoping import is_person_at_station
+from apprehensions.services.rules import age_on
+from familylink.common.roles import has_capability
+from familylink.common.text import fold
+from separations.models import ReasonCode
+
+from .. import parsing
+from ..models import ImportBatch, ImportRow
+from ..parsing import COLUMN_LABELS, CellError, Name, ParsedDate
+from .batches import column_header, row_values
+
+ADULT_AGE = 18
+# Local time given to a date-only cell (sheets carry dates, not times).
+DATE_ONLY_TIME = time(12, 0)
+
+
+# --- reading one row -------------------------------------------------------------------------
+
+
+@dataclass
+class PersonFacts:
+    side: str  # adult / child
+    name: Name
+    dob: ParsedDate
+    a_number: str | None
+    sex: str
+
+    @property
+    def given_key(self) -> str:
+        return (fold(self.name.given_names).split() or [""])[0]
+
+    @property
+    def surname_keys(self) -> set[str]:
+        words = fold(f"{self.name.first_surname} {self.name.second_surname}").split()
+        return {w for w in words if w not in parsing._PARTICLES}
+
+    def details(self, country: str) -> dict[str, Any]:
+        return {
+            "given_names": self.name.given_names,
+            "first_surname": self.name.first_surname,
+            "second_surname": self.name.second_surname,
+            "sex": self.sex or "U",
+            "date_of_birth": self.dob.value.isoformat(),
+            "dob_estimated": self.dob.estimated,
+            "country_of_citizenship": country,
+            "a_number": self.a_number,
+        }
+
+    @property
+    def label(self) -> str:
+        return f"{self.name.given_names} {self.name.first_surname} {self.name.second_surname}".strip()
+
+
+@dataclass
+class RowPlan:
+    row: ImportRow
+    station: Station
+    occurred_at: datetime
+    adult: PersonFacts
+    child: PersonFacts
+    country: str
+    relationship: str | None
+    separation_at: datetime | None
+    reason_code: str | None
+    narrative: str
+    reunified_at: datetime | None
+    adult_custody: tuple[str, str] | None
+    child_placement: tuple[str, str] | None
+    notes: str
+    extra: dict[str, str]
+    fingerprint: str
+    outcome: list[str] = field(default_factory=list)
+    adult_person: Person | None = None
+    child_person: Person | None = None
+
+
+def _add(messages: dict[str, list[str]], column: str, text: str) -> None:
+    messages.setdefault(column, []).append(text)
+
+
+def _local(day: date, station: Station) -> datetime:
+    """Noon at the station on that day (a date-only cell), never later than now."""
+    return min(datetime.combine(day, DATE_ONLY_TIME, tzinfo=ZoneInfo(station.timezone)), timezone.now())
+
+
+class Context:
+    """What a run knows across rows: stations, reason codes on file, who may see what."""
+
+    def __init__(self, batch: ImportBatch, by: Any, *, dry_run: bool):
+        self.batch = batch
+        self.by = by
+        self.dry_run = dry_run
+        self.today = timezone.localdate()
+        self.stations = {s.code: s for s in Station.objects.filter(withdrawn_at__isnull=True)}
+        self.station_names = {fold(s.name): s for s in self.stations.values()}
+        self.station_names.update({fold(s.name.replace(" Station", "")): s for s in self.stations.values()})
+        self.reason_codes: dict[str, str] = {}
+        for code in ReasonCode.objects.filter(retired_at__isnull=True, withdrawn_at__isnull=True):
+            self.reason_codes[fold(code.code)] = code.code
+            self.reason_codes[fold(code.label)] = code.code
+        self.sees_all = has_capability(by, "read_persons_all")
+        self.conflicts: list[tuple[str, Person, Person | None]] = []
+        self.persons_touched: set[Any] = set()
+        self.preview_rows: list[dict[str, Any]] = []
+        # Persons on file by A-number, loaded once per chunk; persons a group creates are added.
+        self.holders: dict[str, Person] = {}
+        # Persons created by the group being written: nothing else about them is on file yet.
+        self.created_now: set[Any] = set()
+        self.a_numbers_checked: set[str] = set()
+
+    def station_for(self, text: str) -> Station | None:
+        code = (text or "").strip().upper()
+        return self.stations.get(code) or self.station_names.get(fold(text or ""))
+
+    def may_see(self, person: Person) -> bool:
+        return self.sees_all or is_person_at_station(person, getattr(self.by, "station", ""))
+
+    def describe(self, person: Person) -> str:
+        if not self.may_see(person):
+            return "a person already on file (outside your station)"
+        born = person.date_of_birth.isoformat() if person.date_of_birth else "date of birth unknown"
+        return f"{person.full_name} ({person.a_number or 'no A-number'}, born {born})"
+
+
+def _fingerprint(values: dict[str, str]) -> str:
+    canonical = {k: fold(values.get(k, "")) for k in parsing.KNOWN_COLUMNS}
+    return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+
+
+def _person_facts(
+    side: str, values: dict[str, str], messages: dict[str, list[str]], *, on: date | None, today: date
+) -> PersonFacts | None:
+    ok = True
+    name = dob = None
+    a_number = None
+    sex = ""
+    try:
+        name = parsing.parse_name(values.get(f"{side}_name", ""))
+    except CellError as exc:
+        _add(messages, f"{side}_name", str(exc))
+        ok = False
+    try:
+        dob = parsing.parse_date(values.get(f"{side}_dob", ""), allow_estimate=True)
+        if dob is None:
+            _add(
+                messages,
+                f"{side}_dob",
+                "The date of birth is blank; enter it (MM/DD/YYYY), or an estimated year such as ~2014.",
+            )
+            ok = False
+        elif dob.value > today:
+            _add(messages, f"{side}_dob", f"{dob.value.isoformat()} is in the future; check the year.")
+            ok = False
+        elif on is not None and dob.value > on:
+            _add(
+                messages,
+                f"{side}_dob",
+                f"{dob.value.isoformat()} is after the apprehension date {on.isoformat()}; "
+                "check the date of birth or the apprehension date.",
+            )
+            ok = False
+        elif on is not None and age_on(dob.value, on) > 120:
+            _add(
+                messages, f"{side}_dob", f"{dob.value.isoformat()} makes the person over 120; check the year."
+            )
+            ok = False
+    except CellError as exc:
+        _add(messages, f"{side}_dob", str(exc))
+        ok = False
+    try:
+        a_number = parsing.parse_a_number(values.get(f"{side}_a_number", ""))
+    except CellError as exc:
+        _add(messages, f"{side}_a_number", str(exc))
+        ok = False
+    try:
+        sex = parsing.parse_sex(values.get(f"{side}_sex", "")) or ""
+    except CellError as exc:
+        _add(messages, f"{side}_sex", str(exc))
+        ok = False
+    if not ok or name is None or dob is None:
+        return None
+    return PersonFacts(side, name, dob, a_number, sex)
+
+
+def read_row(row: ImportRow, ctx: Context) -> tuple[RowPlan | None, dict[str, list[str]]]:
+    """Parse one row's cells into a plan, or the messages (by canonical column) saying what to fix."""
+    values = row_values(row, ctx.batch.column_map)
+    messages: dict[str, list[str]] = {}
+    station = None
+    station_text = values.get("station", "").strip()
+    if not station_text and ctx.batch.station_scope is not None:
+        station = ctx.batch.station_scope
+    elif not station_text:
+        _add(messages, "station", "The station is blank; write its code, e.g. EPT.")
+    else:
+        station = ctx.station_for(station_text)
+        if station is None:
+            codes = ", ".join(sorted(ctx.stations)) or "none on file"
+            _add(
+                messages,
+                "station",
+                f"{station_text!r} is not a station on file; write one of its codes ({codes}).",
+            )
+        elif ctx.batch.station_scope is not None and station.pk != ctx.batch.station_scope_id:
+            _add(
+                messages,
+                "station",
+                f"{station.code} is not your station; you import rows of {ctx.batch.station_scope.code} only "
+                "(HQ imports other stations' rows).",
+            )
+            station = None
+    appr = None
+    try:
+        appr = parsing.parse_date(values.get("apprehension_date", ""))
+        if appr is None:
+            _add(messages, "apprehension_date", f"The apprehension date is blank. {parsing.DATE_HELP}")
+        elif appr.value > ctx.today:
+            _add(messages, "apprehension_date", f"{appr.value.isoformat()} is in the future; check the year.")
+            appr = None
+    except CellError as exc:
+        _add(messages, "apprehension_date", str(exc))
+    on = appr.value if appr else None
+    adult = _person_facts("adult", values, messages, on=on, today=ctx.today)
+    child = _person_facts("child", values, messages, on=on, today=ctx.today)
+    if child is not None and on is not None and age_on(child.dob.value, on) >= ADULT_AGE:
+        _add(
+            messages,
+            "child_dob",
+            f"Born {child.dob.value.isoformat()}, the child was {age_on(child.dob.value, on)} at the "
+            f"apprehension ({on.isoformat()}), not a minor; check the date of birth, or put this "
+            "person in the adult columns.",
+        )
+    if adult and child and adult.a_number and adult.a_number == child.a_number:
+        _add(
+            messages,
+            "child_a_number",
+            f"{child.a_number} is also the adult's A-number "
+            f"({column_header(ctx.batch, 'adult_a_number')!r}); "
+            "it looks copied from the parent. Enter the child's own A-number, or leave the cell blank.",
+        )
+    country = ""
+    try:
+        country = parsing.parse_country(values.get("country", ""))
+    except CellError as exc:
+        _add(messages, "country", str(exc))
+    relationship = None
+    try:
+        rel = parsing.parse_relationship(values.get("relationship", ""))
+        if rel is not None:
+            relationship = rel[0]
+            if adult is not None and not adult.sex and rel[1]:
+                adult.sex = rel[1]
+    except CellError as exc:
+        _add(messages, "relationship", str(exc))
+    sep_day = reunified_day = None
+    for column in ("separation_date", "reunification_date"):
+        try:
+            parsed = parsing.parse_date(values.get(column, ""))
+        except CellError as exc:
+            _add(messages, column, str(exc))
+            continue
+        if parsed is not None and parsed.value > ctx.today:
+            _add(messages, column, f"{parsed.value.isoformat()} is in the future; check the year.")
+        elif parsed is not None and on is not None and parsed.value < on:
+            _add(
+                messages,
+                column,
+                f"{parsed.value.isoformat()} is before the apprehension date {on.isoformat()}; "
+                "check both dates.",
+            )
+        elif parsed is not None:
+            if column == "separation_date":
+                sep_day = parsed.value
+            else:
+                reunified_day = parsed.value
+    if sep_day and reunified_day and reunified_day < sep_day:
+        _add(
+            messages,
+            "reunification_date",
+            "The reunification date is before the separation date; check both.",
+        )
+    reason_text = values.get("separation_reason", "").strip()
+    reason_code = parsing.parse_reason(reason_text, ctx.reason_codes)
+    notes = values.get("notes", "").strip()
+    adult_custody = child_placement = None
+    try:
+        adult_custody = parsing.parse_custody(values.get("adult_custody", ""))
+    except CellError as exc:
+        _add(messages, "adult_custody", str(exc))
+    try:
+        child_placement = parsing.parse_custody(values.get("child_placement", ""), default="HHS_ORR")
+    except CellError as exc:  # pragma: no cover - a default agency always applies
+        _add(messages, "child_placement", str(exc))
+    if messages or station is None or appr is None or adult is None or child is None:
+        return None, messages
+    has_separation = bool(sep_day or reason_text or reunified_day)
+    separation_at = _local(sep_day or appr.value, station) if has_separation else None
+    narrative_parts = []
+    if reason_text:
+        narrative_parts.append(f"Reason on the sheet: {reason_text}")
+    elif has_separation:
+        narrative_parts.append("The sheet gives no reason for this separation.")
+    if notes:
+        narrative_parts.append(f"Notes: {notes}")
+    extra = {}
+    for index, (header, text) in enumerate(row.cells):
+        if str(index) not in ctx.batch.column_map and str(text).strip():
+            extra[header] = text
+    if extra:
+        narrative_parts.append("Other columns: " + "; ".join(f"{h}: {t}" for h, t in extra.items()))
+    plan = RowPlan(
+        row=row,
+        station=station,
+        occurred_at=_local(appr.value, station),
+        adult=adult,
+        child=child,
+        country=country,
+        relationship=relationship,
+        separation_at=separation_at,
+        reason_code=(reason_code or "OTHER") if has_separation else None,
+        narrative=" ".join(narrative_parts),
+        reunified_at=_local(reunified_day, station) if reunified_day else None,
+        adult_custody=adult_custody,
+        child_placement=child_placement,
+        notes=notes,
+        extra=extra,
+        fingerprint=_fingerprint(values),
+    )
+    for facts, column in ((adult, "adult_dob"), (child, "child_dob")):
+        if facts.dob.note:
+            plan.outcome.append(f"{COLUMN_LABELS[column].capitalize()}: {facts.dob.note}.")
+    if not has_separation:
+        plan.outcome.append("No separation information on this row: no separation recorded.")
+    elif not reason_text:
+        plan.outcome.append("Separation reason blank: recorded as Other with that said in the narrative.")
+    if relationship is None:
+        plan.outcome.append(
+            "Relationship blank: the two are recorded as one family unit, no relationship type."
+        )
+    return plan, {}

@@ -1,0 +1,375 @@
+"""Running a batch (or its dry run), correcting a row, and the command's one-call import."""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from typing import Any
+
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apprehensions.models import Person
+from apprehensions.signals import a_number_conflict_detected, persons_recorded
+from familylink.common.errors import BusinessRuleError, PermissionDenied
+
+from .. import parsing
+from ..models import ImportBatch, ImportPreview, ImportRecord, ImportRow
+from .batches import batch_create, batches_visible_to, import_scope, progress_key, row_values
+from .rows import Context, RowPlan, read_row
+from .writing import NotImportable, _write_group
+
+log = logging.getLogger(__name__)
+CHUNK_ROWS = 200
+
+
+class _DryRunRollback(Exception):
+    pass
+
+
+# --- running a batch -------------------------------------------------------------------------
+
+
+def _group_key(plan: RowPlan) -> tuple:
+    a = plan.adult
+    who = a.a_number or (a.given_key, frozenset(a.surname_keys), a.dob.value.isoformat())
+    return (plan.station.pk, plan.occurred_at.date(), who)
+
+
+def _finish_row(
+    row: ImportRow,
+    status: str,
+    messages: dict[str, list[str]],
+    outcome: list[str],
+    ctx: Context,
+    fingerprint: str = "",
+) -> None:
+    if ctx.dry_run:
+        ctx.preview_rows.append(
+            {
+                "row": str(row.pk),
+                "row_number": row.row_number,
+                "status": status,
+                "messages": messages,
+                "outcome": outcome,
+            }
+        )
+        return
+    row.status, row.messages, row.outcome = status, messages, outcome
+    row.fingerprint = fingerprint
+    row.imported_at = timezone.now() if status == ImportRow.Status.IMPORTED else None
+    row._change_reason = f"import: {status}"
+    row._history_user = ctx.by
+    row.save(update_fields=["status", "messages", "outcome", "fingerprint", "imported_at"])
+
+
+def _already_imported(fingerprints: list[str], batch: ImportBatch) -> dict[str, ImportRow]:
+    rows = (
+        ImportRow.objects.filter(fingerprint__in=fingerprints, status=ImportRow.Status.IMPORTED)
+        .exclude(batch=batch)
+        .select_related("batch")
+        .order_by("created_at")
+    )
+    found: dict[str, ImportRow] = {}
+    for row in rows:
+        found.setdefault(row.fingerprint, row)
+    return found
+
+
+def _process(rows: list[ImportRow], ctx: Context) -> tuple[int, int]:
+    """Import (or dry-run) `rows` in sheet order; returns (imported, quarantined)."""
+    imported = quarantined = 0
+    plans: list[RowPlan] = []
+    for row in rows:
+        row.batch = ctx.batch  # provenance labels read it; one batch for every row
+        plan, messages = read_row(row, ctx)
+        if plan is None:
+            _finish_row(row, ImportRow.Status.QUARANTINED, messages, [], ctx)
+            quarantined += 1
+        else:
+            plans.append(plan)
+    earlier = _already_imported([p.fingerprint for p in plans], ctx.batch) if plans else {}
+    wanted = {f.a_number for p in plans for f in (p.adult, p.child) if f.a_number}
+    ctx.holders = {p.a_number: p for p in Person.objects.filter(a_number__in=wanted)} if wanted else {}
+    ctx.a_numbers_checked = wanted
+    groups: OrderedDict[tuple, list[RowPlan]] = OrderedDict()
+    for plan in plans:
+        prior = earlier.get(plan.fingerprint)
+        if prior is not None:
+            outcome = [
+                f"Already imported from {prior.batch.filename} ({prior.batch.label}) row "
+                f"{prior.row_number}: nothing changed."
+            ]
+            records = [
+                ImportRecord(
+                    row=plan.row,
+                    model=r.model,
+                    object_id=r.object_id,
+                    action=ImportRecord.Action.LINKED,
+                    role=r.role,
+                    created_by=ctx.by,
+                )
+                for r in prior.records.all()
+            ]
+            from apprehensions.services.bulk import insert_with_history
+
+            insert_with_history(ImportRecord, records, user=ctx.by, reason=plan.row.provenance)
+            _finish_row(plan.row, ImportRow.Status.IMPORTED, {}, outcome, ctx, plan.fingerprint)
+            imported += 1
+            continue
+        groups.setdefault(_group_key(plan), []).append(plan)
+    for group in groups.values():
+        pending = list(group)
+        while pending:
+            # A group rolled back takes the persons it created with it: forget them here too.
+            holders, touched = dict(ctx.holders), set(ctx.persons_touched)
+            try:
+                with transaction.atomic():
+                    _write_group(pending, ctx)
+            except NotImportable as exc:
+                ctx.holders, ctx.persons_touched = holders, touched
+                bad = {}
+                for i, m in exc.messages.items():
+                    if i == -1:  # a separation problem: every row of the group, to be safe
+                        for j in range(len(pending)):
+                            bad[j] = m
+                    else:
+                        bad[i] = m
+                if not bad:
+                    bad = {
+                        j: {"row": ["The row could not be imported; check its cells."]}
+                        for j in range(len(pending))
+                    }
+                for i, m in bad.items():
+                    _finish_row(pending[i].row, ImportRow.Status.QUARANTINED, m, [], ctx)
+                    quarantined += 1
+                for plan in pending:
+                    plan.outcome = [
+                        o
+                        for o in plan.outcome
+                        if not o.startswith(("Adult:", "Child:", "Encounter", "Separation"))
+                    ]
+                pending = [p for i, p in enumerate(pending) if i not in bad]
+                continue
+            except (BusinessRuleError, IntegrityError, PermissionDenied) as exc:
+                ctx.holders, ctx.persons_touched = holders, touched
+                for plan in pending:
+                    _finish_row(plan.row, ImportRow.Status.QUARANTINED, {"row": [str(exc)]}, [], ctx)
+                    quarantined += 1
+                pending = []
+                continue
+            for plan in pending:
+                _finish_row(plan.row, ImportRow.Status.IMPORTED, {}, plan.outcome, ctx, plan.fingerprint)
+                imported += 1
+            pending = []
+    return imported, quarantined
+
+
+def _send_conflicts(ctx: Context) -> None:
+    for a_number, holder, other in ctx.conflicts:
+        a_number_conflict_detected.send(
+            sender=ImportBatch,
+            a_number=a_number,
+            existing_person=holder,
+            attempted_by=ctx.by,
+            context="legacy_import",
+            other_person=other,
+        )
+    ctx.conflicts.clear()
+
+
+def batch_run(*, batch_id: Any, by: Any, dry_run: bool = False) -> ImportBatch:
+    """Import every pending row of a batch (or, with `dry_run`, work out what would happen and write nothing).
+
+    Real runs commit every CHUNK_ROWS rows (progress is visible; a crash loses no finished chunk);
+    a dry run runs in one transaction that is rolled back, so later rows see earlier rows' persons
+    exactly as the real run will. Progress (rows done) is kept in the cache for the progress bar.
+    """
+    batch = ImportBatch.objects.get(pk=batch_id)
+    status = ImportBatch.Status.PREVIEWING if dry_run else ImportBatch.Status.IMPORTING
+    _set_status(batch, status, by)
+    ctx = Context(batch, by, dry_run=dry_run)
+    rows_qs = ImportRow.objects.filter(batch=batch).order_by("row_number")
+    if not dry_run:
+        rows_qs = rows_qs.filter(status=ImportRow.Status.PENDING)
+    ids = list(rows_qs.values_list("pk", flat=True))
+    done = batch.rows_total - len(ids) if not dry_run else 0
+    cache.set(progress_key(batch.pk), done, 3600)
+    counts = {"imported": 0, "quarantined": 0}
+    try:
+        if dry_run:
+            try:
+                with transaction.atomic():
+                    for start in range(0, len(ids), CHUNK_ROWS):
+                        chunk = list(
+                            ImportRow.objects.filter(pk__in=ids[start : start + CHUNK_ROWS]).order_by(
+                                "row_number"
+                            )
+                        )
+                        imp, qua = _process(chunk, ctx)
+                        counts["imported"] += imp
+                        counts["quarantined"] += qua
+                        done += len(chunk)
+                        cache.set(progress_key(batch.pk), done, 3600)
+                    raise _DryRunRollback
+            except _DryRunRollback:
+                pass
+            preview = ImportPreview(batch=batch, rows=ctx.preview_rows, created_by=by)
+            preview._change_reason = "dry run"
+            preview._history_user = by
+            preview.save()
+        else:
+            for start in range(0, len(ids), CHUNK_ROWS):
+                with transaction.atomic():
+                    chunk = list(
+                        ImportRow.objects.filter(pk__in=ids[start : start + CHUNK_ROWS]).order_by(
+                            "row_number"
+                        )
+                    )
+                    imp, qua = _process(chunk, ctx)
+                    counts["imported"] += imp
+                    counts["quarantined"] += qua
+                    if ctx.persons_touched:
+                        persons_recorded.send(
+                            sender=ImportBatch,
+                            person_ids=sorted(ctx.persons_touched, key=str),
+                            source="legacy_import",
+                            by=by,
+                        )
+                        ctx.persons_touched.clear()
+                    _refresh_counts(batch, by)
+                done += len(chunk)
+                cache.set(progress_key(batch.pk), done, 3600)
+                _send_conflicts(ctx)
+    except Exception as exc:
+        log.exception("legacy import of %s failed", batch.label)
+        batch.refresh_from_db()
+        batch.error = f"{exc.__class__.__name__}: {exc}"[:2000]
+        _set_status(batch, ImportBatch.Status.FAILED, by, extra=["error"])
+        raise
+    batch.refresh_from_db()
+    if dry_run:
+        batch.preview = {"rows": batch.rows_total, **counts, **_preview_links(batch)}
+        _set_status(batch, ImportBatch.Status.PREVIEWED, by, extra=["preview"])
+    else:
+        _refresh_counts(batch, by)
+        batch.finished_at = timezone.now()
+        _set_status(batch, ImportBatch.Status.DONE, by, extra=["finished_at"])
+    cache.set(progress_key(batch.pk), batch.rows_total, 3600)
+    return batch
+
+
+def _preview_links(batch: ImportBatch) -> dict[str, int]:
+    preview = batch.previews.order_by("-created_at").first()
+    rows = preview.rows if preview else []
+    linked = sum(
+        1
+        for r in rows
+        if r["status"] == ImportRow.Status.IMPORTED and any("linked by" in line for line in r["outcome"])
+    )
+    return {"linked": linked}
+
+
+def _refresh_counts(batch: ImportBatch, by: Any) -> None:
+    batch.rows_imported = ImportRow.objects.filter(batch=batch, status=ImportRow.Status.IMPORTED).count()
+    batch.rows_quarantined = ImportRow.objects.filter(
+        batch=batch, status=ImportRow.Status.QUARANTINED
+    ).count()
+    batch.rows_done = batch.rows_imported + batch.rows_quarantined
+    batch._change_reason = "import progress"
+    batch._history_user = by
+    batch.save(update_fields=["rows_imported", "rows_quarantined", "rows_done"])
+
+
+def _set_status(batch: ImportBatch, status: str, by: Any, extra: list[str] | None = None) -> None:
+    batch.status = status
+    batch._change_reason = f"status: {status}"
+    batch._history_user = by
+    batch.save(update_fields=["status", *(extra or [])])
+
+
+@transaction.atomic
+def batch_confirm(*, batch_id: Any, by: Any) -> ImportBatch:
+    """Queue the import of a previewed batch (the Celery task runs `batch_run`)."""
+    import_scope(by)
+    batch = batches_visible_to(by).select_for_update().filter(pk=batch_id).first()
+    if batch is None:
+        raise PermissionDenied("No such import batch for you.")
+    # A failed run is confirmed again to continue: rows it finished are not pending any more.
+    if batch.status not in (ImportBatch.Status.PREVIEWED, ImportBatch.Status.FAILED):
+        raise BusinessRuleError(
+            f"Only a previewed batch can be imported (it is {batch.get_status_display().lower()})."
+        )
+    _set_status(batch, ImportBatch.Status.QUEUED, by)
+    from ..tasks import run_batch
+
+    run_batch.delay_on_commit(str(batch.pk), by.pk, False)
+    return batch
+
+
+@transaction.atomic
+def row_correct(*, row_id: Any, by: Any, corrections: dict[str, str]) -> ImportRow:
+    """Correct a quarantined row cell by cell (the original cells stay as typed) and import it.
+
+    The row ends imported, or quarantined again with new messages; the batch counts follow.
+    """
+    import_scope(by)
+    row = ImportRow.objects.select_for_update().select_related("batch").filter(pk=row_id).first()
+    if row is None or not batches_visible_to(by).filter(pk=row.batch_id).exists():
+        raise PermissionDenied("No such import row for you.")
+    if row.status != ImportRow.Status.QUARANTINED:
+        raise BusinessRuleError(
+            f"Only a quarantined row can be corrected (it is {row.get_status_display().lower()})."
+        )
+    batch = row.batch
+    original = row_values(ImportRow(cells=row.cells, corrections={}), batch.column_map)
+    changed = {
+        k: " ".join(str(v).split()) if k != "notes" else str(v).strip()
+        for k, v in corrections.items()
+        if k in parsing.KNOWN_COLUMNS
+    }
+    merged = {**(row.corrections or {})}
+    for k, v in changed.items():
+        if v == original.get(k, "").strip():
+            merged.pop(k, None)
+        else:
+            merged[k] = v
+    row.corrections = merged
+    row.status = ImportRow.Status.PENDING
+    row._change_reason = "corrected in the UI: " + ", ".join(sorted(merged)) if merged else "retried"
+    row._history_user = by
+    row.save(update_fields=["corrections", "status"])
+    ctx = Context(batch, by, dry_run=False)
+    _process([row], ctx)
+    if ctx.persons_touched:
+        persons_recorded.send(
+            sender=ImportBatch, person_ids=sorted(ctx.persons_touched, key=str), source="legacy_import", by=by
+        )
+    transaction.on_commit(lambda: _send_conflicts(ctx))
+    _refresh_counts(batch, by)
+    row.refresh_from_db()
+    return row
+
+
+def import_file(*, content: bytes, filename: str, by: Any, dry_run: bool = False) -> ImportBatch:
+    """What `import_legacy` runs: keep the sheet as a batch, then import it (or dry-run it) in-process.
+
+    A dry run keeps nothing: the batch itself is rolled back with everything else.
+    """
+    if dry_run:
+        result: dict[str, Any] = {}
+        try:
+            with transaction.atomic():
+                batch = batch_create(content=content, filename=filename, by=by)
+                batch = batch_run(batch_id=batch.pk, by=by, dry_run=True)
+                result["batch"] = batch
+                result["preview"] = batch.previews.get().rows
+                raise _DryRunRollback
+        except _DryRunRollback:
+            pass
+        batch = result["batch"]
+        batch.preview_rows = result["preview"]  # type: ignore[attr-defined]
+        return batch
+    batch = batch_create(content=content, filename=filename, by=by)
+    return batch_run(batch_id=batch.pk, by=by)

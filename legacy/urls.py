@@ -1,0 +1,14 @@
+from django.urls import path
+
+from . import views
+
+app_name = "legacy"
+
+urlpatterns = [
+    path("imports/", views.batch_list, name="batch_list"),
+    path("imports/template.<str:fmt>", views.template_download, name="template"),
+    path("imports/<uuid:pk>/", views.batch_detail, name="batch_detail"),
+    path("imports/<uuid:pk>/progress/", views.batch_progress_partial, name="batch_progress"),
+    path("imports/<uuid:pk>/confirm/", views.batch_confirm_view, name="batch_confirm"),
+    path("imports/rows/<uuid:pk>/", views.row_fix, name="row_fix"),
+]

@@ -1,0 +1,278 @@
+"""Pages of the legacy import: upload → dry-run preview → confirm → progress → result; fix a row.
+
+Thin: permission (import_scope), call the service, render. The command and these pages call the
+same services (services.py).
+"""
+
+import csv
+import io
+from typing import Any
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from familylink.common.errors import BusinessRuleError
+
+from . import parsing
+from .models import ImportBatch, ImportRow
+from .parsing import COLUMN_LABELS, KNOWN_COLUMNS, UnreadableFile
+from .services import (
+    batch_confirm,
+    batch_create,
+    batch_progress,
+    batches_visible_to,
+    import_scope,
+    row_correct,
+    row_values,
+)
+
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+PREVIEW_ROWS_SHOWN = 200
+
+
+def _batch_or_404(request: HttpRequest, pk: UUID) -> ImportBatch:
+    batch = batches_visible_to(request.user).filter(pk=pk).first()
+    if batch is None:
+        raise Http404("No such import batch.")
+    return batch
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def batch_list(request: HttpRequest) -> HttpResponse:
+    """Upload a sheet (POST) and list the batches the user may see."""
+    scope = import_scope(request.user)
+    error = ""
+    if request.method == "POST":
+        upload = request.FILES.get("sheet")
+        if upload is None:
+            error = "Choose a CSV or XLSX file to upload."
+        elif (upload.size or 0) > MAX_UPLOAD_BYTES:
+            error = f"{upload.name} is larger than 20 MB; split the sheet into smaller files."
+        else:
+            try:
+                batch = batch_create(content=upload.read(), filename=upload.name or "", by=request.user)
+            except UnreadableFile as exc:
+                error = f"{upload.name}: {exc}"
+            else:
+                from .tasks import run_batch
+
+                batch.status = ImportBatch.Status.PREVIEWING
+                batch._change_reason = "dry run queued"
+                batch._history_user = request.user
+                batch.save(update_fields=["status"])
+                transaction.on_commit(lambda: run_batch.delay(str(batch.pk), request.user.pk, True))
+                return redirect("legacy:batch_detail", pk=batch.pk)
+    batches = batches_visible_to(request.user).select_related("created_by")[:50]
+    return render(
+        request,
+        "legacy/batch_list.html",
+        {"batches": batches, "error": error, "scope": scope},
+        status=400 if error else 200,
+    )
+
+
+def _column_headers(batch: ImportBatch) -> dict[str, str]:
+    headers = {name: COLUMN_LABELS[name] for name in KNOWN_COLUMNS}
+    for index, name in batch.column_map.items():
+        headers[name] = f"{batch.headers[int(index)]}"
+    return headers
+
+
+def _message_rows(batch: ImportBatch, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Messages with the column named as the sheet has it."""
+    headers = _column_headers(batch)
+    out = []
+    for item in items:
+        texts = [
+            f"{'Row' if col == 'row' else headers.get(col, col)} ({COLUMN_LABELS.get(col, 'whole row')}): {t}"
+            for col, ts in (item.get("messages") or {}).items()
+            for t in ts
+        ]
+        out.append({**item, "texts": texts})
+    return out
+
+
+@login_required
+@require_GET
+def batch_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
+    batch = _batch_or_404(request, pk)
+    context: dict[str, Any] = {"batch": batch, "done": batch_progress(batch)}
+    if batch.status == ImportBatch.Status.PREVIEWED:
+        preview = batch.previews.order_by("-created_at").first()
+        rows = preview.rows if preview else []
+        quarantined = [r for r in rows if r["status"] == ImportRow.Status.QUARANTINED]
+        importable = [r for r in rows if r["status"] == ImportRow.Status.IMPORTED]
+        context.update(
+            {
+                "quarantined": _message_rows(batch, quarantined[:PREVIEW_ROWS_SHOWN]),
+                "importable": importable[:PREVIEW_ROWS_SHOWN],
+                "preview": batch.preview,
+            }
+        )
+    elif batch.status == ImportBatch.Status.DONE:
+        quarantined_rows = batch.rows.filter(status=ImportRow.Status.QUARANTINED).order_by("row_number")
+        context.update(
+            {
+                "quarantined": _message_rows(
+                    batch,
+                    [
+                        {"row": str(r.pk), "row_number": r.row_number, "messages": r.messages}
+                        for r in quarantined_rows[:PREVIEW_ROWS_SHOWN]
+                    ],
+                ),
+                "imported": batch.rows.filter(status=ImportRow.Status.IMPORTED).order_by("row_number")[
+                    :PREVIEW_ROWS_SHOWN
+                ],
+            }
+        )
+    return render(request, "legacy/batch_detail.html", context)
+
+
+@login_required
+@require_GET
+def batch_progress_partial(request: HttpRequest, pk: UUID) -> HttpResponse:
+    """The progress bar (htmx polls it); when the run has finished, the page reloads to show the result."""
+    batch = _batch_or_404(request, pk)
+    running = batch.status in (
+        ImportBatch.Status.PREVIEWING,
+        ImportBatch.Status.QUEUED,
+        ImportBatch.Status.IMPORTING,
+    )
+    response = render(
+        request, "legacy/_progress.html", {"batch": batch, "done": batch_progress(batch), "poll": running}
+    )
+    if not running:
+        response["HX-Refresh"] = "true"
+    return response
+
+
+@login_required
+@require_POST
+def batch_confirm_view(request: HttpRequest, pk: UUID) -> HttpResponse:
+    batch = _batch_or_404(request, pk)
+    try:
+        batch_confirm(batch_id=batch.pk, by=request.user)
+    except BusinessRuleError as exc:
+        messages.error(request, str(exc))
+    return redirect("legacy:batch_detail", pk=batch.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def row_fix(request: HttpRequest, pk: UUID) -> HttpResponse:
+    """A quarantined row, cell by cell: what was typed, the correction, the message beside the cell."""
+    import_scope(request.user)
+    row = ImportRow.objects.select_related("batch").filter(pk=pk).first()
+    if row is None or not batches_visible_to(request.user).filter(pk=row.batch_id).exists():
+        raise Http404("No such import row.")
+    batch = row.batch
+    status = 200
+    if request.method == "POST":
+        if row.status != ImportRow.Status.QUARANTINED:
+            messages.info(request, f"Row {row.row_number} is already {row.get_status_display().lower()}.")
+            return redirect("legacy:batch_detail", pk=batch.pk)
+        corrections = {
+            name: request.POST.get(f"cell-{name}", "")
+            for name in KNOWN_COLUMNS
+            if f"cell-{name}" in request.POST
+        }
+        try:
+            row = row_correct(row_id=row.pk, by=request.user, corrections=corrections)
+        except BusinessRuleError as exc:
+            messages.error(request, str(exc))
+            return redirect("legacy:batch_detail", pk=batch.pk)
+        if row.status == ImportRow.Status.IMPORTED:
+            messages.success(request, f"Row {row.row_number} imported: " + " ".join(row.outcome))
+            return redirect("legacy:batch_detail", pk=batch.pk)
+        status = 400
+    original = row_values(ImportRow(cells=row.cells, corrections={}), batch.column_map)
+    current = row_values(row, batch.column_map)
+    headers = _column_headers(batch)
+    mapped = set(batch.column_map.values())
+    fields = [
+        {
+            "name": name,
+            "header": headers[name],
+            "label": COLUMN_LABELS[name],
+            "typed": original.get(name, ""),
+            "value": current.get(name, ""),
+            "errors": (row.messages or {}).get(name, []),
+            "in_sheet": name in mapped,
+        }
+        for name in KNOWN_COLUMNS
+        if name in mapped or name in (row.messages or {}) or name in (row.corrections or {})
+    ]
+    extra = [(h, t) for i, (h, t) in enumerate(row.cells) if str(i) not in batch.column_map]
+    return render(
+        request,
+        "legacy/row_fix.html",
+        {
+            "row": row,
+            "batch": batch,
+            "fields": fields,
+            "row_errors": (row.messages or {}).get("row", []),
+            "extra": extra,
+            "error_count": sum(len(v) for v in (row.messages or {}).values()),
+        },
+        status=status,
+    )
+
+
+@login_required
+@require_GET
+def template_download(request: HttpRequest, fmt: str) -> HttpResponse:
+    """The template with the canonical columns, as CSV or XLSX."""
+    try:
+        import_scope(request.user)
+    except DjangoPermissionDenied:
+        raise
+    example = [
+        "06/01/2018",
+        "EPT",
+        "PEREZ NUNEZ, Maria Jose",
+        "A201234567",
+        "04/02/1988",
+        "F",
+        "Ana Perez Garcia",
+        "A202345678",
+        "09/30/2013",
+        "F",
+        "GT",
+        "Mother",
+        "06/01/2018",
+        "Zero Tolerance prosecution",
+        "ICE Otero County Processing Center",
+        "ORR shelter name",
+        "",
+    ]
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(parsing.CANONICAL_COLUMNS)
+        writer.writerow(example)
+        response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="familylink-legacy-template.csv"'
+        return response
+    if fmt != "xlsx":
+        raise Http404("Templates are CSV or XLSX.")
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = "Separations"
+    sheet.append(parsing.CANONICAL_COLUMNS)
+    sheet.append(example)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    response = HttpResponse(
+        buffer.getvalue(), content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
+    response["Content-Disposition"] = 'attachment; filename="familylink-legacy-template.xlsx"'
+    return response

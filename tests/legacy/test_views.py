@@ -1,0 +1,131 @@
+"""Import pages: upload → preview → confirm → progress → result → correct a row; templates; report tag."""
+
+import csv
+import io
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from openpyxl import load_workbook
+
+from legacy.models import ImportBatch, ImportRow
+from legacy.parsing import CANONICAL_COLUMNS
+from legacy.services import batch_run, import_file
+
+from .sheets import EXPECTED_IMPORTED, EXPECTED_QUARANTINED, as_csv
+
+pytestmark = pytest.mark.django_db
+
+
+def _upload(client, content=None, name="el-paso.csv"):
+    return client.post(
+        "/imports/", {"sheet": SimpleUploadedFile(name, as_csv() if content is None else content, "text/csv")}
+    )
+
+
+def test_upload_preview_confirm_result_and_correct_a_row(client, users, stations):
+    client.force_login(users["hq_analyst"])
+    page = client.get("/imports/")
+    assert page.status_code == 200 and "template (XLSX)" in page.content.decode()
+
+    response = _upload(client)
+    batch = ImportBatch.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/imports/{batch.pk}/"
+    assert batch.status == ImportBatch.Status.PREVIEWING
+    detail = client.get(f"/imports/{batch.pk}/").content.decode()
+    assert (
+        f'hx-get="/imports/{batch.pk}/progress/"' in detail and f"0 of {batch.rows_total} rows done" in detail
+    )
+    partial = client.get(f"/imports/{batch.pk}/progress/")
+    assert "HX-Refresh" not in partial
+
+    batch_run(batch_id=batch.pk, by=users["hq_analyst"], dry_run=True)  # what the worker does
+    partial = client.get(f"/imports/{batch.pk}/progress/")
+    assert partial["HX-Refresh"] == "true"
+    preview = client.get(f"/imports/{batch.pk}/").content.decode()
+    assert f"<strong>{EXPECTED_IMPORTED}</strong> rows would be imported" in preview
+    assert f"<strong>{EXPECTED_QUARANTINED}</strong> rows would be quarantined" in preview
+    assert "UAC A# (child&#x27;s A-number): A300000001 is also the adult&#x27;s A-number" in preview
+
+    response = client.post(f"/imports/{batch.pk}/confirm/")
+    assert response.status_code == 302
+    batch.refresh_from_db()
+    assert batch.status == ImportBatch.Status.QUEUED
+    batch_run(batch_id=batch.pk, by=users["hq_analyst"])
+    result = client.get(f"/imports/{batch.pk}/").content.decode()
+    assert (
+        f"Rows read {batch.rows_total} = imported {EXPECTED_IMPORTED} + quarantined {EXPECTED_QUARANTINED}."
+        in result
+    )
+
+    row = batch.rows.get(row_number=10)
+    assert f"/imports/rows/{row.pk}/" in result
+    form = client.get(f"/imports/rows/{row.pk}/").content.decode()
+    assert "As typed in the sheet: “02/30/2012”" in form
+    assert "&#x27;02/30/2012&#x27; is not a date that exists" in form
+    assert "Agent Initials" in form  # the extra column is shown with the row
+
+    still_wrong = client.post(f"/imports/rows/{row.pk}/", {"cell-child_dob": "13/45/2012"})
+    assert still_wrong.status_code == 400
+    assert "13/45/2012" in still_wrong.content.decode()  # what the user typed is kept
+    done = client.post(f"/imports/rows/{row.pk}/", {"cell-child_dob": "02/20/2012"})
+    assert done.status_code == 302
+    row.refresh_from_db()
+    assert row.status == ImportRow.Status.IMPORTED
+
+
+def test_upload_of_an_unreadable_file_says_why(client, users, stations):
+    client.force_login(users["hq_analyst"])
+    response = _upload(client, b"PK\x03\x04 broken", "sheet.xlsx")
+    assert response.status_code == 400
+    assert "sheet.xlsx: The XLSX file cannot be opened" in response.content.decode()
+    assert not ImportBatch.objects.exists()
+    assert _upload(client, b"", "empty.csv").status_code == 400
+    headers_only = _upload(client, b"adult_name,child_name\n", "headers.csv")
+    assert headers_only.status_code == 400 and "no rows of data" in headers_only.content.decode()
+
+
+@pytest.mark.parametrize("role", ["field_agent", "coordinator", "auditor", "partner_agency"])
+def test_import_pages_are_denied_to_other_roles(client, users, stations, role):
+    client.force_login(users[role])
+    assert client.get("/imports/").status_code == 403
+    assert client.get("/imports/template.csv").status_code == 403
+
+
+def test_supervisor_sees_only_their_station_batches(client, users, stations):
+    batch = import_file(content=as_csv(), filename="hq.csv", by=users["hq_analyst"])
+    client.force_login(users["supervisor"])
+    assert client.get(f"/imports/{batch.pk}/").status_code == 404
+    assert "hq.csv" not in client.get("/imports/").content.decode()
+
+
+def test_templates_have_the_canonical_columns(client, users):
+    client.force_login(users["hq_analyst"])
+    response = client.get("/imports/template.csv")
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert rows[0] == CANONICAL_COLUMNS
+    response = client.get("/imports/template.xlsx")
+    sheet = load_workbook(io.BytesIO(response.content)).active
+    assert [c.value for c in sheet[1]] == CANONICAL_COLUMNS
+    assert client.get("/imports/template.pdf").status_code == 404
+
+
+def test_report_tells_imported_separations_from_entered_ones(client, users, stations):
+    import_file(content=as_csv(), filename="a.csv", by=users["hq_analyst"])
+    client.force_login(users["hq_analyst"])
+    html = client.get("/reports/separated-children/").content.decode()
+    assert html.count("Imported from a spreadsheet") == 7
+    response = client.get("/reports/separated-children/?format=csv")
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert {r["recorded_as"] for r in rows} == {"imported"} and len(rows) == 7
+
+
+def test_api_report_and_separation_say_imported(api_client_for, users, stations):
+    import_file(content=as_csv(), filename="a.csv", by=users["hq_analyst"])
+    client = api_client_for("hq_analyst")
+    report = client.get("/api/v1/reports/separated-children/").json()
+    assert report["count"] == 7
+    assert {r["recorded_as"] for r in report["results"]} == {"imported"}
+    separation_id = report["results"][0]["separations"][0]
+    detail = client.get(f"/api/v1/separations/{separation_id}/").json()
+    assert detail["source"] == "legacy_import" and detail["status"] == "in_effect"
+    assert detail["decided_by"] is None and detail["requested_by"] == "hq_analyst"
