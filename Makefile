@@ -8,20 +8,22 @@ export PORT
 .PHONY: run test install lint typecheck bench bench-smoke clean-venv lock lock-upgrade lock-check audit
 
 # Reproducible installs: every package, pinned with its hashes, comes from requirements.lock, which
-# `make lock` generates from pyproject.toml (dependencies + the dev extra). The lock's first line
-# records a hash of pyproject's dependency lists; installing refuses a lock that does not match.
+# `make lock` generates from pyproject.toml (dependencies + the dev extra); requirements-prod.lock
+# (the Docker image) is the same pins without the dev extra. Each lock's first line records a hash
+# of pyproject's dependency lists; installing refuses a lock that does not match.
 LOCK := requirements.lock
+PROD_LOCK := requirements-prod.lock
 UV := $(VENV)/bin/uv
 UV_SPEC := uv>=0.13,<0.14
-LOCK_COMPILE = $(UV) pip compile pyproject.toml --extra dev --generate-hashes --universal \
-	--python-version 3.11 --custom-compile-command 'make lock' --quiet -o $(LOCK)
+UV_COMPILE = $(UV) pip compile pyproject.toml --generate-hashes --universal --python-version 3.11 \
+	--custom-compile-command 'make lock' --quiet
 # sha256 of pyproject's requires-python, dependencies and optional-dependencies (not of the whole
 # file: editing [tool.ruff] must not ask for a new lock).
 DEPS_HASH = $(PYTHON) -c 'import hashlib, json, tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
 	print(hashlib.sha256(json.dumps([p.get(k) for k in ("requires-python", "dependencies", "optional-dependencies")], sort_keys=True).encode()).hexdigest())'
 LOCK_STAMP := \# pyproject-deps-sha256:
 
-$(VENV)/.installed: pyproject.toml $(LOCK)
+$(VENV)/.installed: pyproject.toml $(LOCK) $(PROD_LOCK)
 	@$(MAKE) --no-print-directory lock-check
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --require-hashes -r $(LOCK)
@@ -30,12 +32,14 @@ $(VENV)/.installed: pyproject.toml $(LOCK)
 
 # Fails loudly when pyproject.toml's dependencies changed and the lock was not regenerated.
 lock-check:
-	@want="$$($(DEPS_HASH))"; have="$$(sed -n 's/^$(LOCK_STAMP) //p' $(LOCK))"; \
-	if [ "$$want" != "$$have" ]; then \
-	  echo "ERROR: $(LOCK) is out of date: pyproject.toml's dependencies changed since it was generated." >&2; \
-	  echo "       Run 'make lock' and commit $(LOCK) with pyproject.toml." >&2; \
-	  exit 1; \
-	fi
+	@want="$$($(DEPS_HASH))"; for lock in $(LOCK) $(PROD_LOCK); do \
+	  have="$$(sed -n 's/^$(LOCK_STAMP) //p' $$lock 2>/dev/null)"; \
+	  if [ "$$want" != "$$have" ]; then \
+	    echo "ERROR: $$lock is out of date: pyproject.toml's dependencies changed since it was generated." >&2; \
+	    echo "       Run 'make lock' and commit $(LOCK) and $(PROD_LOCK) with pyproject.toml." >&2; \
+	    exit 1; \
+	  fi; \
+	done
 
 $(UV):
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,10 +48,11 @@ $(UV):
 # Regenerate the lock after editing pyproject.toml's dependencies; pins already in the lock are kept
 # where they still satisfy pyproject. `make lock-upgrade` moves every pin to the newest allowed.
 lock: $(UV)
-	$(LOCK_COMPILE) $(LOCK_ARGS)
-	@stamp="$(LOCK_STAMP) $$($(DEPS_HASH))"; { echo "$$stamp"; grep -v '^$(LOCK_STAMP)' $(LOCK); } > $(LOCK).tmp
-	@mv $(LOCK).tmp $(LOCK)
-	@echo "$(LOCK) regenerated; commit it with pyproject.toml."
+	$(UV_COMPILE) --extra dev -o $(LOCK) $(LOCK_ARGS)
+	$(UV_COMPILE) --constraint $(LOCK) -o $(PROD_LOCK)
+	@stamp="$(LOCK_STAMP) $$($(DEPS_HASH))"; for lock in $(LOCK) $(PROD_LOCK); do \
+	  { echo "$$stamp"; grep -v '^$(LOCK_STAMP)' $$lock; } > $$lock.tmp && mv $$lock.tmp $$lock; done
+	@echo "$(LOCK) and $(PROD_LOCK) regenerated; commit them with pyproject.toml."
 
 lock-upgrade:
 	$(MAKE) --no-print-directory lock LOCK_ARGS=--upgrade
