@@ -61,10 +61,14 @@ lock-upgrade:
 # the accepted findings and why in pyproject's [tool.bandit]).
 # Bandit first (it needs no network); pip-audit --strict fails when a package could not be checked
 # (vulnerability service unreachable) instead of reporting "no known vulnerabilities".
+AUDIT_SERVICE ?= pypi
 AUDIT_DIRS := familylink $(patsubst %/,%,$(dir $(wildcard */apps.py)))
 audit: $(VENV)/.installed
 	$(VENV)/bin/bandit -c pyproject.toml -r $(AUDIT_DIRS) --quiet
-	$(VENV)/bin/pip-audit --strict --require-hashes --disable-pip -r $(LOCK) --progress-spinner off
+	@$(VENV)/bin/pip-audit --strict --require-hashes --disable-pip -r $(LOCK) --progress-spinner off \
+	  --vulnerability-service $(AUDIT_SERVICE) || { echo "ERROR: pip-audit found vulnerabilities \
+	(listed above) or could not check every package: is the $(AUDIT_SERVICE) vulnerability service \
+	reachable? (AUDIT_SERVICE=osv to use OSV instead)" >&2; exit 1; }
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
