@@ -32,7 +32,9 @@ def a_number_conflict_file(
     if existing is not None:
         return existing
     who = getattr(attempted_by, "username", "") or "someone"
-    reasons = [f"A-number {a_number} typed at {context or 'entry'} by {who} belongs to another person on file"]
+    reasons = [
+        f"A-number {a_number} typed at {context or 'entry'} by {who} belongs to another person on file"
+    ]
     if other_person is not None:
         reasons.append(f"{other_person.full_name} was saved with or asked for it")
     elif entered:
