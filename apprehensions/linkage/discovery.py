@@ -10,7 +10,8 @@ Cost grows about linearly with the number of persons: pairs come only from block
 a date of birth and a surname or given-name sound; or a given name and a surname sound and a birth
 year, or a birthday), and relationship pairs only from persons encountered together. Blocking keys
 are SQL functions (migration 0002) stored on each person as generated columns with an index
-(migration 0003), so the incremental pass for a handful of persons is a few index lookups. Scoring is done here, in Python, by `scoring.py`.
+(migration 0003), so the incremental pass for a handful of persons is a few index lookups.
+Scoring is done here, in Python, by `scoring.py`.
 """
 
 import logging
@@ -132,7 +133,8 @@ _BLOCKS = (
 _BLOCK_INDEXES = ("dob, s1", "dob, g", "g, s1, yr, mo", "g, s1, yr, dd", "g, s1, md", "g, s1, yr, lo, hi")
 
 _KEYS = (
-    "SELECT {p}.id, {p}.date_of_birth AS dob, {p}.linkage_g AS g, {p}.linkage_s1 AS s1, {p}.linkage_s2 AS s2, "
+    "SELECT {p}.id, {p}.date_of_birth AS dob, "
+    "{p}.linkage_g AS g, {p}.linkage_s1 AS s1, {p}.linkage_s2 AS s2, "
     "extract(year FROM {p}.date_of_birth)::int AS yr, extract(month FROM {p}.date_of_birth)::int AS mo, "
     "extract(day FROM {p}.date_of_birth)::int AS dd, to_char({p}.date_of_birth, 'MMDD') AS md, "
     "least(extract(month FROM {p}.date_of_birth), extract(day FROM {p}.date_of_birth))::int AS lo, "
@@ -162,8 +164,8 @@ def _duplicate_pairs(cursor: Any, person_ids: list[UUID] | None) -> tuple[str, l
         cursor.execute("ANALYZE lk_keys")
         # One join per block, each on its index; UNION removes the pairs found by several blocks.
         selects_sql = " UNION ".join(
-            f"SELECT x.id AS a, y.id AS b, {_PAIR_CODES} FROM lk_keys x JOIN lk_keys y ON {c} AND x.id < y.id "
-            "WHERE x.g <> '' AND x.s1 <> ''"
+            f"SELECT x.id AS a, y.id AS b, {_PAIR_CODES} "  # noqa: S608 - constants only
+            f"FROM lk_keys x JOIN lk_keys y ON {c} AND x.id < y.id WHERE x.g <> '' AND x.s1 <> ''"
             for c in _BLOCKS
         )
         cursor.execute(f"CREATE TEMP TABLE lk_pairs AS {selects_sql}")  # noqa: S608 - constants only
@@ -175,7 +177,8 @@ def _duplicate_pairs(cursor: Any, person_ids: list[UUID] | None) -> tuple[str, l
         "q.linkage_g = x.g AND q.linkage_s1 = x.s1",
     )
     selects_sql = " UNION ".join(
-        f"SELECT x.id AS a, y.id AS b, {_PAIR_CODES} FROM ({_KEYS_SELECT} AND p.id = ANY(%s::uuid[])) x "
+        f"SELECT x.id AS a, y.id AS b, {_PAIR_CODES} "  # noqa: S608 - constants only
+        f"FROM ({_KEYS_SELECT} AND p.id = ANY(%s::uuid[])) x "
         f"CROSS JOIN LATERAL ({_KEYS.format(p='q')}{_ACTIVE.format(p='q')} AND {lookup}) y "
         f"WHERE y.id <> x.id AND x.g <> '' AND x.s1 <> '' AND ({blocks})"
         for lookup in lookups
@@ -242,14 +245,17 @@ def _seen_together(pairs: list[tuple[UUID, UUID]]) -> set[tuple[UUID, UUID]]:
             "SELECT a, b FROM unnest(%s::uuid[], %s::uuid[]) AS t(a, b) WHERE EXISTS ("
             "  SELECT 1 FROM apprehensions_apprehensionperson ea JOIN apprehensions_apprehensionperson eb"
             "  ON eb.apprehension_id = ea.apprehension_id WHERE ea.person_id = t.a AND eb.person_id = t.b) "
-            "OR EXISTS (SELECT 1 FROM apprehensions_familymembership fa JOIN apprehensions_familymembership fb"
+            "OR EXISTS (SELECT 1 FROM apprehensions_familymembership fa "
+            "  JOIN apprehensions_familymembership fb"
             "  ON fb.family_unit_id = fa.family_unit_id WHERE fa.person_id = t.a AND fb.person_id = t.b)",
             [[str(a) for a, _ in pairs], [str(b) for _, b in pairs]],
         )
         return {(UUID(str(a)), UUID(str(b))) for a, b in cursor.fetchall()}
 
 
-def _duplicates(cursor: Any, person_ids: list[UUID] | None, result: DiscoveryResult) -> Iterator[ProposedCandidate]:
+def _duplicates(
+    cursor: Any, person_ids: list[UUID] | None, result: DiscoveryResult
+) -> Iterator[ProposedCandidate]:
     started = time.monotonic()
     pairs_from, pairs_params = _duplicate_pairs(cursor, person_ids)
     result.timings["duplicate_blocking"] = time.monotonic() - started
