@@ -7,7 +7,8 @@ pass an intake adds.
     DATABASE_URL=... .venv/bin/python bench/linkage_scale.py discovery
     DATABASE_URL=... .venv/bin/python bench/linkage_scale.py intake --requests 200
 
-`discovery` runs `discover_links(persist=False)` over every person (FamilyLink: blocking in SQL,
+`discovery` runs `discover_links(persist=False)` (with --persist: as the nightly job, filing the
+candidates) over every person (FamilyLink: blocking in SQL,
 scoring in Python, the co-encounter check) and then the bare SQL that builds the same blocked
 pairs and counts them (no scoring): the floor any implementation of these blocks pays.
 `intake` posts families through `POST /api/v1/apprehensions/` (as bench/intake.py), alternating
@@ -52,11 +53,12 @@ def _header() -> None:
     )
 
 
-def bench_discovery() -> None:
+def bench_discovery(persist: bool) -> None:
     _header()
-    result = discovery.discover_links(persist=False)
+    result = discovery.discover_links(persist=persist)
     print(
-        f"FamilyLink discover_links (full pass): {result.seconds:.1f} s  "
+        f"FamilyLink discover_links(persist={persist}) (full pass): {result.seconds:.1f} s  "
+        f"filed: {result.created}  "
         f"pairs scored: {result.pairs_scored}  proposed: {result.by_kind()}"
     )
     print("  phases (s): " + ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items()))
@@ -64,8 +66,6 @@ def bench_discovery() -> None:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL work_mem = '256MB'")
         cursor.execute(f"CREATE TEMP TABLE lk_keys AS {discovery._KEYS_SELECT}")  # noqa: S608
-        for cols in discovery._BLOCK_INDEXES:
-            cursor.execute(f"CREATE INDEX ON lk_keys ({cols})")
         cursor.execute("ANALYZE lk_keys")
         union = " UNION ".join(
             f"SELECT x.id AS a, y.id AS b FROM lk_keys x JOIN lk_keys y ON {c} AND x.id < y.id "  # noqa: S608
@@ -146,13 +146,14 @@ def bench_intake(requests: int, warmup: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
-    sub.add_parser("discovery")
+    disc = sub.add_parser("discovery")
+    disc.add_argument("--persist", action="store_true", help="file the candidates (as the nightly job)")
     intake = sub.add_parser("intake")
     intake.add_argument("--requests", type=int, default=200)
     intake.add_argument("--warmup", type=int, default=10)
     args = parser.parse_args()
     if args.what == "discovery":
-        bench_discovery()
+        bench_discovery(args.persist)
     else:
         bench_intake(args.requests, args.warmup)
 

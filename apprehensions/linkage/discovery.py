@@ -130,7 +130,6 @@ _BLOCKS = (
     "x.g = y.g AND x.s1 = y.s1 AND x.yr = y.yr AND x.lo = y.lo AND x.hi = y.hi",
     "x.g = y.g AND x.s1 = y.s1 AND x.s2 = y.s2 AND x.yr = y.yr AND (x.est OR y.est)",
 )
-_BLOCK_INDEXES = ("dob, s1", "dob, g", "g, s1, yr, mo", "g, s1, yr, dd", "g, s1, md", "g, s1, yr, lo, hi")
 
 _KEYS = (
     "SELECT {p}.id, {p}.date_of_birth AS dob, "
@@ -159,10 +158,9 @@ def _duplicate_pairs(cursor: Any, person_ids: list[UUID] | None) -> tuple[str, l
     if person_ids is None:
         cursor.execute("DROP TABLE IF EXISTS lk_keys, lk_pairs")
         cursor.execute(f"CREATE TEMP TABLE lk_keys AS {_KEYS_SELECT}")  # noqa: S608
-        for cols in _BLOCK_INDEXES:
-            cursor.execute(f"CREATE INDEX ON lk_keys ({cols})")
         cursor.execute("ANALYZE lk_keys")
-        # One join per block, each on its index; UNION removes the pairs found by several blocks.
+        # One hash self-join per block (no index pays for itself when every row is read);
+        # UNION removes the pairs found by several blocks.
         selects_sql = " UNION ".join(
             f"SELECT x.id AS a, y.id AS b, {_PAIR_CODES} "  # noqa: S608 - constants only
             f"FROM lk_keys x JOIN lk_keys y ON {c} AND x.id < y.id WHERE x.g <> '' AND x.s1 <> ''"

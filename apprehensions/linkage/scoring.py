@@ -57,16 +57,14 @@ class NameFrequencies:
     second: dict[str, int] = field(default_factory=dict)
 
     def share(self, table: dict[str, int], code: str) -> float:
-        if not code:
-            return 1.0
-        if not table:
-            return 0.02  # no counts yet: a fairly common name
+        if not code or not table:
+            return 0.02  # no counts (or no sound code): a fairly common name
         return min(1.0, max(table.get(code, 1), 1) / max(self.total, 1))
 
     def prior(self) -> float:
         """log2 odds that two blocked records are one human before any evidence (about 2% of
         records are re-entries of someone on file)."""
-        return math.log2(0.02 / max(self.total, 50))
+        return math.log2(0.02 / max(self.total, 1000))
 
 
 @dataclass
@@ -163,12 +161,17 @@ def _given_evidence(p: PersonFacts, q: PersonFacts, freq: NameFrequencies) -> tu
     if all(any(tokens_alike(s, t) for t in longer) for s in shorter):
         if len(shorter) == len(longer):
             return agree - 1.5, "given names alike (spelling)"
-        # 'María' for 'María José': a form kept one of the compound name's parts.
-        return agree - 1.5, "one given name of the compound name kept"
+        # 'María' for 'María José': a form kept the first part of the compound name (usual), or
+        # only a later part (less usual, and how a sibling's name often looks).
+        if tokens_alike(shorter[0], longer[0]):
+            return agree - 1.5, "one given name of the compound name kept"
+        return agree - 3.5, "only a later part of the compound given name kept"
     if len(shorter) == len(longer) and len(gp) > 1 and tokens_alike(gp[0], gq[0]):
-        # 'José Luis' and 'José Carlos': brothers far more often than one person.
-        return -6.0, "different second given name"
-    return -7.0, "different given names"
+        # 'José Luis' and 'José Carlos': brothers (twins, even) far more often than one person.
+        return -12.0, "different second given name"
+    # Twins and siblings share surnames and even a birth date; a whole new given name is rarer
+    # in a re-entry than a new date of birth.
+    return -12.0, "different given names"
 
 
 def _surnames(p: PersonFacts) -> tuple[str, str]:
