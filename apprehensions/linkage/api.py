@@ -17,7 +17,7 @@ from familylink.common.permissions import capability_permission
 from . import services
 from .models import LinkCandidate, PersonMerge
 from .selectors import candidate_queue, parse_queue_filters
-from .serializers import DecisionSerializer, LinkCandidateSerializer, RejectSerializer, validated
+from .serializers import LinkCandidateSerializer, LinkDecisionSerializer, LinkRejectSerializer, validated
 
 READ = ("read_link_candidates",)
 DECIDE = ("decide_link_candidates",)
@@ -60,10 +60,10 @@ class LinkCandidateViewSet(NoDeleteMixin, viewsets.GenericViewSet):
     def retrieve(self, request: Request, pk: Any = None) -> Response:
         return Response(LinkCandidateSerializer(self._candidate(pk)).data)
 
-    @extend_schema(request=DecisionSerializer, responses={200: LinkCandidateSerializer})
+    @extend_schema(request=LinkDecisionSerializer, responses={200: LinkCandidateSerializer})
     @action(detail=True, methods=["post"])
     def accept(self, request: Request, pk: Any = None) -> Response:
-        data = validated(DecisionSerializer, request.data)
+        data = validated(LinkDecisionSerializer, request.data)
         self._candidate(pk)
         candidate = services.candidate_accept(
             candidate_id=pk,
@@ -74,19 +74,19 @@ class LinkCandidateViewSet(NoDeleteMixin, viewsets.GenericViewSet):
         )
         return Response(LinkCandidateSerializer(candidate).data)
 
-    @extend_schema(request=RejectSerializer, responses={200: LinkCandidateSerializer})
+    @extend_schema(request=LinkRejectSerializer, responses={200: LinkCandidateSerializer})
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, pk: Any = None) -> Response:
-        data = validated(RejectSerializer, request.data)
+        data = validated(LinkRejectSerializer, request.data)
         self._candidate(pk)
         candidate = services.candidate_reject(candidate_id=pk, by=request.user, reason=data["reason"])
         return Response(LinkCandidateSerializer(candidate).data)
 
-    @extend_schema(request=RejectSerializer, responses={200: LinkCandidateSerializer})
+    @extend_schema(request=LinkRejectSerializer, responses={200: LinkCandidateSerializer})
     @action(detail=True, methods=["post"])
     def unmerge(self, request: Request, pk: Any = None) -> Response:
         """Undo the merge an accepted duplicate made (an addition to the contract)."""
-        data = validated(RejectSerializer, request.data)
+        data = validated(LinkRejectSerializer, request.data)
         candidate = self._candidate(pk)
         merge = PersonMerge.objects.filter(candidate=candidate, undone_at__isnull=True).first()
         if merge is None:

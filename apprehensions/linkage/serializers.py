@@ -53,19 +53,20 @@ class LinkCandidateSerializer(serializers.ModelSerializer):
         return None
 
 
-class DecisionSerializer(serializers.Serializer):
+class LinkDecisionSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
-    type = serializers.ChoiceField(
+    type = serializers.CharField(
         required=False,
         allow_blank=True,
         default="",
-        choices=["", "parent", "legal_guardian", "sibling", "grandparent", "other_relative"],
-        help_text="relationship candidates: the type to record (default: suggested_type)",
+        max_length=32,
+        help_text="relationship candidates: the type to record, one of parent, legal_guardian, sibling, "
+        "grandparent, other_relative (default: suggested_type)",
     )
     survivor = serializers.UUIDField(required=False, allow_null=True, default=None)
 
 
-class RejectSerializer(serializers.Serializer):
+class LinkRejectSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000)
 
 
