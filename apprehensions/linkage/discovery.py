@@ -25,8 +25,9 @@ from uuid import UUID
 
 from django.core.cache import cache
 from django.db import connection, transaction
+from django.utils import timezone
 
-from apprehensions.services.bulk import insert_with_history
+from apprehensions.services.bulk import _history_sql
 
 from .models import LinkCandidate
 from .scoring import PROPOSE_AT, NameFrequencies, PersonFacts, duplicate_score, relationship_score
@@ -382,9 +383,14 @@ def _already_on_file(keys: Iterable[str], everything: bool) -> set[str]:
 
 
 def file_candidates(candidates: Sequence[ProposedCandidate], *, by: Any = None, reason: str) -> int:
-    """Insert the candidates not yet on file (any status), with their history rows; returns how many."""
+    """Insert the candidates not yet on file (any status), with their history rows; returns how many.
+
+    A pass running at the same time (the nightly one and an intake's) may file a pair first: its
+    key is unique, that row is skipped here, and only the rows inserted get a history row.
+    """
     created = 0
     chunk = 5_000
+    user_id = by.pk if getattr(by, "is_authenticated", False) else None
     for start in range(0, len(candidates), chunk):
         objs = [
             LinkCandidate(
@@ -401,8 +407,12 @@ def file_candidates(candidates: Sequence[ProposedCandidate], *, by: Any = None, 
             )
             for c in candidates[start : start + chunk]
         ]
-        insert_with_history(LinkCandidate, objs, user=by, reason=reason)
-        created += len(objs)
+        LinkCandidate._default_manager.bulk_create(objs, ignore_conflicts=True)  # history-safe: below
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _history_sql(LinkCandidate), [timezone.now(), reason, "+", user_id, [o.pk for o in objs]]
+            )
+            created += cursor.rowcount
     return created
 
 
@@ -421,6 +431,8 @@ def discover_links(
         return result
     with transaction.atomic(), connection.cursor() as cursor:
         if ids is None:
+            # One full pass at a time (the nightly task and the command); a second one waits.
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext('familylink.link_discovery'))")
             cursor.execute("SET LOCAL work_mem = '256MB'")
         else:
             # A few persons: the queries are written in the order to walk them (their encounters

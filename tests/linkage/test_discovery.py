@@ -91,3 +91,16 @@ def test_intake_runs_the_incremental_pass(agent):
             )
     candidate = LinkCandidate.objects.get(kind="duplicate_person")
     assert {candidate.person_a_id, candidate.person_b_id} == {again["x"].pk, people["namesake_a"].pk}
+
+
+@override_settings(LINKAGE_INCREMENTAL="off")
+def test_file_candidates_skips_a_pair_another_pass_filed_first(agent):
+    """Two passes proposing one pair: the second insert skips it and writes no history row for it."""
+    from apprehensions.linkage.discovery import file_candidates
+
+    handbuilt.build(agent)
+    proposals = discover_links(persist=False).candidates
+    assert file_candidates(proposals, reason="first pass") == len(proposals)
+    assert file_candidates(proposals, reason="second pass") == 0
+    assert LinkCandidate.objects.count() == len(proposals)
+    assert LinkCandidate.history.count() == len(proposals)
