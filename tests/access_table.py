@@ -168,6 +168,12 @@ API: dict[str, dict[str, Outcome]] = {
         "coordinator": "ok",
         "auditor": "ok",
     },
+    # link candidates: HQ analysts read and decide; auditors read
+    "GET /api/v1/link-candidates/": {"hq_analyst": "ok", "auditor": "ok"},
+    "GET /api/v1/link-candidates/{id}/": {"hq_analyst": "ok", "auditor": "ok"},
+    "POST /api/v1/link-candidates/{id}/accept/": {"hq_analyst": "ok"},
+    "POST /api/v1/link-candidates/{id}/reject/": {"hq_analyst": "ok"},
+    "POST /api/v1/link-candidates/{id}/unmerge/": {"hq_analyst": "ok"},
     "GET /api/v1/stations/": {r: "ok" for r in (*ROLES, "superuser")},
     "GET /api/v1/stations/{code}/": {r: "ok" for r in (*ROLES, "superuser")},
 }
@@ -258,6 +264,10 @@ PAGES: dict[str, dict[str, Outcome]] = {
     "GET /reunification/notifications/": {"supervisor": "ok", "coordinator": "ok"},
     "GET /reunification/notifications/read/": {r: "405" for r in (*ROLES, "superuser")},
     "GET /audit/access-log/": {"auditor": "ok"},
+    "GET /link-candidates/": {"hq_analyst": "ok", "auditor": "ok"},
+    "GET /link-candidates/<uuid:pk>/": {"hq_analyst": "ok", "auditor": "ok"},
+    "GET /link-candidates/<uuid:pk>/decide/": {r: "405" for r in (*ROLES, "superuser")},
+    "GET /link-candidates/<uuid:pk>/unmerge/": {r: "405" for r in (*ROLES, "superuser")},
     # legacy spreadsheet import: HQ analysts all stations, supervisors their own station's batches
     "GET /imports/": {"supervisor": "ok", "hq_analyst": "ok"},
     "GET /imports/template.<str:fmt>": {"supervisor": "ok", "hq_analyst": "ok"},

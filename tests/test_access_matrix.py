@@ -13,6 +13,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from apprehensions.linkage.services import a_number_conflict_file
 from apprehensions.models import ApprehensionPerson, Relationship
 from audit.services import audit_checkpoint_record
 from familylink.common.models import User
@@ -140,6 +141,13 @@ REQUESTS: dict[str, Req] = {
     "GET /audit/history/<str:label>/<uuid:pk>/": Req(params={"label": "label", "pk": "child"}),
     "GET /audit/checkpoints/<int:pk>.json": Req(params={"pk": "checkpoint"}),
     "GET /imports/template.<str:fmt>": Req(params={"fmt": "fmt"}),
+    "GET /link-candidates/<uuid:pk>/": Req(params={"pk": "candidate"}),
+    "GET /link-candidates/<uuid:pk>/decide/": Req(params={"pk": "candidate"}),
+    "GET /link-candidates/<uuid:pk>/unmerge/": Req(params={"pk": "candidate"}),
+    "GET /api/v1/link-candidates/{id}/": Req(params={"id": "candidate"}),
+    "POST /api/v1/link-candidates/{id}/accept/": Req(params={"id": "candidate"}, body=lambda side: {}),
+    "POST /api/v1/link-candidates/{id}/reject/": Req(params={"id": "candidate"}, body=lambda side: {}),
+    "POST /api/v1/link-candidates/{id}/unmerge/": Req(params={"id": "candidate"}, body=lambda side: {}),
     "GET /imports/<uuid:pk>/": Req(params={"pk": "batch"}),
     "GET /imports/<uuid:pk>/progress/": Req(params={"pk": "batch"}),
     "GET /imports/<uuid:pk>/confirm/": Req(params={"pk": "batch"}),
@@ -196,6 +204,9 @@ def _side(staff: dict[str, Any], code: str) -> dict[str, Any]:
         "batch": batch,
         "row": batch.rows.first(),
         "fmt": "csv",
+        "candidate": a_number_conflict_file(
+            a_number=f"A0{abs(hash(code)) % 10**8:08d}", existing_person=child, context="intake"
+        ),
     }
 
 

@@ -22,6 +22,7 @@ FAMILYLINK_APP_LABELS = (
     "reunification",
     "events",
     "legacy",
+    "linkage",
 )
 
 # Join tables of Django's auth relations: changing a user's roles removes rows here.

@@ -1,0 +1,86 @@
+"""`/api/v1/link-candidates/`: the queue (analysts and auditors read), accept, reject, unmerge."""
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from familylink.common.api import ApiViewSet
+from familylink.common.errors import BusinessRuleError, ValidationFailed
+
+from . import services
+from .models import LinkCandidate, PersonMerge
+from .selectors import candidate_queue, parse_queue_filters
+from .serializers import LinkCandidateSerializer, LinkDecisionSerializer, LinkRejectSerializer
+
+READ = ("read_link_candidates",)
+DECIDE = ("decide_link_candidates",)
+
+
+class LinkCandidateViewSet(ApiViewSet):
+    serializer_class = LinkCandidateSerializer
+    queryset = LinkCandidate.objects.none()
+    capabilities_for = {"list": READ, "retrieve": READ, "accept": DECIDE, "reject": DECIDE, "unmerge": DECIDE}
+
+    def _candidate(self, pk: Any) -> LinkCandidate:
+        candidate = LinkCandidate.objects.select_related("person_a", "person_b").filter(pk=pk).first()
+        if candidate is None:
+            raise NotFound("No link candidate with this id.")
+        return candidate
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("kind", str, enum=LinkCandidate.Kind.values),
+            OpenApiParameter("status", str, description="proposed (default: every status), accepted, ..."),
+            OpenApiParameter("min_score", float),
+            OpenApiParameter("station", str),
+            OpenApiParameter("date_from", str, description="YYYY-MM-DD"),
+            OpenApiParameter("date_to", str, description="YYYY-MM-DD"),
+        ]
+    )
+    def list(self, request: Request) -> Response:
+        filters, errors = parse_queue_filters(request.query_params)
+        if errors:
+            raise ValidationFailed(errors)
+        page = self.paginate_queryset(candidate_queue(filters=filters))
+        return self.get_paginated_response(LinkCandidateSerializer(page, many=True).data)
+
+    def retrieve(self, request: Request, pk: Any = None) -> Response:
+        return Response(LinkCandidateSerializer(self._candidate(pk)).data)
+
+    @extend_schema(request=LinkDecisionSerializer, responses={200: LinkCandidateSerializer})
+    @action(detail=True, methods=["post"])
+    def accept(self, request: Request, pk: Any = None) -> Response:
+        data = self.validated(LinkDecisionSerializer, request)
+        self._candidate(pk)
+        candidate = services.candidate_accept(
+            candidate_id=pk,
+            by=request.user,
+            reason=data["reason"],
+            relationship_type=data["type"],
+            survivor_id=data["survivor"],
+        )
+        return Response(LinkCandidateSerializer(candidate).data)
+
+    @extend_schema(request=LinkRejectSerializer, responses={200: LinkCandidateSerializer})
+    @action(detail=True, methods=["post"])
+    def reject(self, request: Request, pk: Any = None) -> Response:
+        data = self.validated(LinkRejectSerializer, request)
+        self._candidate(pk)
+        candidate = services.candidate_reject(candidate_id=pk, by=request.user, reason=data["reason"])
+        return Response(LinkCandidateSerializer(candidate).data)
+
+    @extend_schema(request=LinkRejectSerializer, responses={200: LinkCandidateSerializer})
+    @action(detail=True, methods=["post"])
+    def unmerge(self, request: Request, pk: Any = None) -> Response:
+        """Undo the merge an accepted duplicate made (an addition to the contract)."""
+        data = self.validated(LinkRejectSerializer, request)
+        candidate = self._candidate(pk)
+        merge = PersonMerge.objects.filter(candidate=candidate, undone_at__isnull=True).first()
+        if merge is None:
+            raise BusinessRuleError("This candidate has no merge in force to undo.")
+        services.person_unmerge(merge_id=merge.pk, by=request.user, reason=data["reason"])
+        return Response(LinkCandidateSerializer(self._candidate(pk)).data)

@@ -1,0 +1,384 @@
+"""How alike two person records are, and how likely an adult and a child are family: pure functions.
+
+Both scorers add evidence weights (log2 odds, in the manner of Fellegi–Sunter) and turn the sum
+into a 0–1 score; every weight that counted leaves a readable reason. Discovery (the full pass and
+the incremental pass alike) proposes a pair when its score reaches PROPOSE_AT.
+
+Names follow DOMAIN.md: two surnames (father's first, mother's first), a child's usually the
+father's first and the mother's first, U.S. forms that keep only one, swap them or drop accents;
+compound given names are one name; particles belong to the surname. A name alone never proves
+identity, and being encountered together never proves family.
+"""
+
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from functools import lru_cache
+from typing import Any
+
+from familylink.common.text import fold
+
+PROPOSE_AT = 0.5
+ADULT_AGE = 18
+_PARTICLES = frozenset({"de", "del", "la", "las", "los", "y", "da", "dos", "van", "von"})
+
+
+@dataclass(frozen=True)
+class PersonFacts:
+    """What the scorers read of a person (one row of the discovery queries)."""
+
+    id: Any
+    given_names: str
+    first_surname: str
+    second_surname: str
+    date_of_birth: date | None
+    dob_estimated: bool
+    sex: str
+    a_number: str | None
+    country: str = ""
+    # Blocking sound codes (SQL linkage_gkey / linkage_skey): the keys of NameFrequencies.
+    g: str = ""
+    s1: str = ""
+    s2: str = ""
+
+
+@dataclass
+class NameFrequencies:
+    """How common each given-name and surname sound is among the persons on file.
+
+    Agreeing on a rare name is strong evidence, on a very common one weak (term-frequency
+    adjustment); the prior odds that two records are one human fall as the file grows.
+    """
+
+    total: int = 0
+    given: dict[str, int] = field(default_factory=dict)
+    first: dict[str, int] = field(default_factory=dict)
+    second: dict[str, int] = field(default_factory=dict)
+
+    def share(self, table: dict[str, int], code: str) -> float:
+        if not code or not table:
+            return 0.02  # no counts (or no sound code): a fairly common name
+        return min(1.0, max(table.get(code, 1), 1) / max(self.total, 1))
+
+    def prior(self) -> float:
+        """log2 odds that two blocked records are one human before any evidence (about 2% of
+        records are re-entries of someone on file)."""
+        return math.log2(0.02 / max(self.total, 1000))
+
+
+@dataclass
+class Score:
+    score: float
+    suggested_type: str
+    reasons: list[str]
+
+
+def _logistic(weight: float) -> float:
+    return 1.0 / (1.0 + 2.0 ** (-weight))
+
+
+@lru_cache(maxsize=200_000)
+def name_tokens(text: str) -> tuple[str, ...]:
+    """Folded tokens with particles dropped: 'de la Cruz' → ('cruz',), 'María José' → ('maria', 'jose')."""
+    return tuple(t for t in fold(text).split() if t not in _PARTICLES)
+
+
+@lru_cache(maxsize=200_000)
+def surname_key(text: str) -> str:
+    return " ".join(name_tokens(text))
+
+
+def _levenshtein(a: str, b: str, limit: int = 3) -> int:
+    if a == b:
+        return 0
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        if min(current) > limit:
+            return limit + 1
+        previous = current
+    return previous[-1]
+
+
+_SIMPLIFY = [
+    (re.compile(r"[^a-z]"), ""),
+    (re.compile(r"(.)\1+"), r"\1"),  # doubled letters
+    (re.compile(r"^h"), ""),
+    (re.compile(r"([^c])h"), r"\1"),
+    (re.compile(r"qu"), "k"),
+    (re.compile(r"c([aou])"), r"k\1"),
+    (re.compile(r"[zs]"), "s"),
+    (re.compile(r"c([ei])"), r"s\1"),
+    (re.compile(r"[vb]"), "b"),
+    (re.compile(r"y"), "i"),
+    (re.compile(r"ll"), "i"),
+    (re.compile(r"x"), "j"),
+    (re.compile(r"w"), "u"),
+]
+
+
+@lru_cache(maxsize=200_000)
+def sounds(token: str) -> str:
+    """A Spanish/Mayan-spelling-tolerant sound key: 'Xuc'/'Juc', 'Quiché'/'Kiche', 'Yax'/'Iax'."""
+    text = token
+    for pattern, repl in _SIMPLIFY:
+        text = pattern.sub(repl, text)
+    return text
+
+
+@lru_cache(maxsize=500_000)
+def tokens_alike(a: str, b: str) -> bool:
+    """One typo (two in a long name) or the same sound."""
+    if a == b:
+        return True
+    if not a or not b:
+        return False
+    allowed = 1 if max(len(a), len(b)) < 8 else 2
+    if _levenshtein(a, b, allowed) <= allowed:
+        return True
+    return sounds(a) == sounds(b)
+
+
+def _agree(m: float, share: float, cap: float = 8.0) -> float:
+    """log2(m/u) for agreeing on a value held by `share` of the file, capped so no single name
+    outweighs a contradicting date of birth."""
+    return max(1.0, min(cap, math.log2(m / max(share, 1e-9))))
+
+
+def _given_evidence(p: PersonFacts, q: PersonFacts, freq: NameFrequencies) -> tuple[float, str]:
+    gp, gq = name_tokens(p.given_names), name_tokens(q.given_names)
+    if not gp or not gq:
+        return 0.0, ""
+    agree = _agree(0.9, freq.share(freq.given, p.g or q.g))
+    if gp == gq:
+        return agree, "same given names"
+    shorter, longer = (gp, gq) if len(gp) <= len(gq) else (gq, gp)
+    if all(any(tokens_alike(s, t) for t in longer) for s in shorter):
+        if len(shorter) == len(longer):
+            return agree - 1.5, "given names alike (spelling)"
+        # 'María' for 'María José': a form kept the first part of the compound name (usual), or
+        # only a later part (less usual, and how a sibling's name often looks).
+        if tokens_alike(shorter[0], longer[0]):
+            return agree - 1.5, "one given name of the compound name kept"
+        return agree - 3.5, "only a later part of the compound given name kept"
+    if len(shorter) == len(longer) and len(gp) > 1 and tokens_alike(gp[0], gq[0]):
+        # 'José Luis' and 'José Carlos': brothers (twins, even) far more often than one person.
+        return -12.0, "different second given name"
+    # Twins and siblings share surnames and even a birth date; a whole new given name is rarer
+    # in a re-entry than a new date of birth.
+    return -12.0, "different given names"
+
+
+def _surnames(p: PersonFacts) -> tuple[str, str]:
+    return surname_key(p.first_surname), surname_key(p.second_surname)
+
+
+def _surname_evidence(p: PersonFacts, q: PersonFacts, freq: NameFrequencies) -> tuple[float, str]:
+    p1, p2 = _surnames(p)
+    q1, q2 = _surnames(q)
+    if not (p1 or p2) or not (q1 or q2):
+        return 0.0, ""
+    first = _agree(0.9, freq.share(freq.first, p.s1 or q.s1), cap=7.0)
+    second = _agree(0.9, freq.share(freq.second, p.s2 or q.s2), cap=7.0)
+    if (p1, p2) == (q1, q2):
+        return first + (second if p2 else 0.0), "same surnames"
+    alike = tokens_alike
+    if p1 and p2 and q1 and q2:
+        if alike(p1, q1) and alike(p2, q2):
+            return first + second - 2.0, "surnames alike (spelling)"
+        if alike(p1, q2) and alike(p2, q1):
+            return first + second - 2.5, "surnames in the other order"
+        # Same first surname, another second one: cousins and half-siblings look like this.
+        if alike(p1, q1):
+            return first - 7.0, "different second surname"
+        return -8.0, "different surnames"
+    # One record kept a single surname (U.S. forms), or filed the second as the last name.
+    ps, qs = [s for s in (p1, p2) if s], [s for s in (q1, q2) if s]
+    one, other = (qs, ps) if len(qs) <= len(ps) else (ps, qs)
+    if len(one) == 1 and any(alike(one[0], s) for s in other):
+        if alike(one[0], other[0]):
+            return first - 1.0, "second surname dropped on one record"
+        return second - 1.5, "only the second surname kept on one record"
+    return -8.0, "no surname in common"
+
+
+# Dates of birth in the file spread over about 60 years: two people share one by chance about
+# once in 22,000 pairs; a typed slip of each kind is rarer still in a true re-entry.
+_DOB_EXACT = math.log2(0.85 * 22_000)
+
+
+def _dob_evidence(p: PersonFacts, q: PersonFacts) -> tuple[float, str]:
+    a, b = p.date_of_birth, q.date_of_birth
+    if a is None or b is None:
+        return 0.0, "date of birth missing on one record"
+    estimated = p.dob_estimated or q.dob_estimated
+    if a == b:
+        if estimated:
+            return 5.0, "same estimated birth date"
+        return _DOB_EXACT, f"same date of birth {a:%Y-%m-%d}"
+    if estimated and abs(a.year - b.year) <= 1:
+        return 3.0, f"birth year {a.year} / {b.year}, one estimated"
+    if a.year == b.year and a.month == b.day and a.day == b.month:
+        return 8.5, f"day and month swapped ({a:%Y-%m-%d} / {b:%Y-%m-%d})"
+    if (a.month, a.day) == (b.month, b.day) and abs(a.year - b.year) == 1:
+        return 8.0, f"birth year off by one ({a.year} / {b.year})"
+    if a.year == b.year and a.month == b.month and _levenshtein(f"{a.day:02d}", f"{b.day:02d}", 1) <= 1:
+        return 7.0, f"one digit of the birth day differs ({a:%Y-%m-%d} / {b:%Y-%m-%d})"
+    if a.year == b.year and a.day == b.day and _levenshtein(f"{a.month:02d}", f"{b.month:02d}", 1) <= 1:
+        return 6.0, f"one digit of the birth month differs ({a:%Y-%m-%d} / {b:%Y-%m-%d})"
+    if (a.month, a.day) == (b.month, b.day) and _levenshtein(str(a.year), str(b.year), 1) <= 1:
+        return 5.5, f"one digit of the birth year differs ({a.year} / {b.year})"
+    return -12.0, f"different dates of birth ({a:%Y-%m-%d} / {b:%Y-%m-%d})"
+
+
+def a_number_slip(a: str, b: str) -> str:
+    """'' unless the two A-numbers differ by one typed digit or two neighbouring digits swapped."""
+    if len(a) != len(b) or a == b:
+        return ""
+    diffs = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+    if len(diffs) == 1:
+        return "one digit"
+    if (
+        len(diffs) == 2
+        and diffs[1] == diffs[0] + 1
+        and a[diffs[0]] == b[diffs[1]]
+        and a[diffs[1]] == b[diffs[0]]
+    ):
+        return "two neighbouring digits swapped"
+    return ""
+
+
+# The most the remaining evidence can add, to stop scoring a pair that can no longer reach the cutoff.
+_MAX_GIVEN, _MAX_SURNAMES, _MAX_OTHER = 8.0, 14.0, 1.5 + 8.0
+_NO_FREQUENCIES = NameFrequencies()
+
+
+def duplicate_score(
+    p: PersonFacts, q: PersonFacts, *, freq: NameFrequencies | None = None, cutoff: float | None = None
+) -> Score | None:
+    """How likely two records are one human entered twice (never called for persons seen together).
+
+    Evidence in log2 odds (Fellegi–Sunter weights, names adjusted for how common they are in the
+    file). With `cutoff`, returns None as soon as the pair can no longer reach it: the full pass
+    meets millions of blocked pairs that are plainly two people.
+    """
+    freq = freq or _NO_FREQUENCIES
+    floor = -math.inf if cutoff is None else math.log2(cutoff / (1 - cutoff)) if 0 < cutoff < 1 else 0.0
+    weight = freq.prior()
+    reasons: list[str] = []
+    dob_weight, dob_reason = _dob_evidence(p, q)
+    weight += dob_weight
+    if weight + _MAX_GIVEN + _MAX_SURNAMES + _MAX_OTHER < floor:
+        return None
+    given_weight, given_reason = _given_evidence(p, q, freq)
+    weight += given_weight
+    if weight + _MAX_SURNAMES + _MAX_OTHER < floor:
+        return None
+    surname_weight, surname_reason = _surname_evidence(p, q, freq)
+    weight += surname_weight
+    if weight + _MAX_OTHER < floor:
+        return None
+    for reason in (given_reason, surname_reason, dob_reason):
+        if reason:
+            reasons.append(reason)
+    if p.sex in ("F", "M") and q.sex in ("F", "M"):
+        if p.sex != q.sex:
+            weight -= 6.0
+            reasons.append("different sex")
+        else:
+            weight += 1.0
+    if p.country and q.country:
+        if p.country != q.country:
+            weight -= 3.0
+            reasons.append(f"different citizenship ({p.country} / {q.country})")
+        else:
+            weight += 0.5
+    if p.a_number and q.a_number:
+        slip = a_number_slip(p.a_number, q.a_number)
+        if slip:
+            weight += 8.0
+            reasons.append(f"A-numbers {p.a_number} / {q.a_number} differ by {slip}")
+        else:
+            weight -= 3.0
+            reasons.append(f"different A-numbers {p.a_number} / {q.a_number} (a new A-number?)")
+    elif p.a_number or q.a_number:
+        reasons.append("A-number on one record only")
+    return Score(round(_logistic(weight), 3), "same_person", reasons)
+
+
+def years_between(older: date, younger: date) -> float:
+    return (younger - older).days / 365.25
+
+
+def age_on(dob: date | None, day: date) -> int | None:
+    if dob is None:
+        return None
+    return day.year - dob.year - ((day.month, day.day) < (dob.month, dob.day))
+
+
+def relationship_score(
+    adult: PersonFacts, child: PersonFacts, *, together: str, other_adults: int = 0
+) -> Score:
+    """How likely an adult and a child encountered together are family, and how (parent first).
+
+    `together` is the readable shared encounter ("same apprehension 2018-06-01 EPT"). Being together
+    counts for little on its own: an unrelated adult and child in one event share no surname, and
+    twins, siblings and namesakes are told apart by the age gap and the surname pattern.
+    """
+    reasons = [together]
+    a1, a2 = _surnames(adult)
+    c1, c2 = _surnames(child)
+    weight = -4.0 - 0.5 * min(other_adults, 4)
+    pattern = ""
+    if c1 and c2 and (c1, c2) == (a1, a2):
+        pattern = "both"
+        weight += 5.0
+        reasons.append("same two surnames")
+    elif c1 and a1 and c1 == a1:
+        pattern = "father"
+        weight += 6.0
+        reasons.append("child's first surname = adult's first surname")
+    elif c2 and a1 and c2 == a1:
+        pattern = "mother"
+        weight += 6.0
+        reasons.append("child's second surname = adult's first surname")
+    elif c1 and a2 and c1 == a2 or c2 and a2 and c2 == a2:
+        pattern = "other"
+        weight += 3.0
+        reasons.append("child and adult share a surname (not in a parent's place)")
+    elif c1 and a1 and tokens_alike(c1, a1) or c2 and a1 and tokens_alike(c2, a1):
+        pattern = "alike"
+        weight += 4.0
+        reasons.append("child's surname spelled like the adult's first surname")
+    else:
+        reasons.append("no surname in common")
+        weight -= 4.0
+
+    gap = None
+    if adult.date_of_birth and child.date_of_birth:
+        gap = years_between(adult.date_of_birth, child.date_of_birth)
+        reasons.append(f"born {gap:.0f} years apart")
+    suggested = "parent"
+    if gap is None:
+        weight -= 0.5
+    elif gap < 12:
+        # Not a parent: an adult brother or sister, or a cousin.
+        suggested = "sibling" if pattern == "both" else "other_relative"
+        weight += 1.0 if pattern == "both" else -3.0
+    elif gap > 50:
+        suggested = "grandparent"
+        weight += 0.5
+    elif 15 <= gap <= 45:
+        weight += 2.0
+    if suggested == "parent":
+        if pattern == "father" and adult.sex == "F" or pattern == "mother" and adult.sex == "M":
+            weight -= 1.5
+            reasons.append("surname in the other parent's place for the adult's sex")
+        elif pattern in ("father", "mother") and adult.sex in "FM" and adult.sex:
+            weight += 0.5
+    return Score(round(_logistic(weight), 3), suggested, reasons)
