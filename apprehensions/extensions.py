@@ -75,3 +75,20 @@ def register_person_filter(name: str, fn: Callable[[QuerySet, str], QuerySet]) -
 
 def person_filters() -> dict[str, Callable[[QuerySet, str], QuerySet]]:
     return dict(_FILTERS)
+
+
+# Merging duplicate persons (linkage) moves every reference to the survivor. Where a higher app keeps a
+# one-per-person rule that the move would break (one open custody period), it registers an adjuster:
+# `fn(survivor=, merged=, by=, reason=) -> list[dict]` changes what it must before the move (saving with
+# history) and returns, for each row it changed, `{"model", "pk", "field", "restore"}`: an unmerge puts
+# `restore` back into `field` after the references have moved back.
+_MERGE_ADJUSTERS: list[Callable[..., list[dict[str, Any]]]] = []
+
+
+def register_merge_adjuster(fn: Callable[..., list[dict[str, Any]]]) -> None:
+    if fn not in _MERGE_ADJUSTERS:
+        _MERGE_ADJUSTERS.append(fn)
+
+
+def merge_adjusters() -> list[Callable[..., list[dict[str, Any]]]]:
+    return list(_MERGE_ADJUSTERS)

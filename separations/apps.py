@@ -16,6 +16,11 @@ class SeparationsConfig(AppConfig):
         from .reference import ensure_reason_codes
 
         register(ensure_reason_codes)
+        from apprehensions.extensions import register_merge_adjuster
+
+        from .services import custody_settle_for_merge
+
+        register_merge_adjuster(custody_settle_for_merge)
         # Coordinators read "persons in any separation" (contract): one visibility policy, scope from here.
         register_read_scope("read_persons_separated", policies.in_any_separation_q, source="separations")
         from apprehensions.signals import apprehension_recorded

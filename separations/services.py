@@ -807,3 +807,24 @@ def custody_open_at_apprehension(
     ]
     insert_with_history(CustodyPeriod, periods, user=by, reason=f"{reason}: in CBP custody at {station.code}")
     return len(periods)
+
+
+def custody_settle_for_merge(*, survivor: Any, merged: Any, by: Any, reason: str) -> list[dict[str, Any]]:
+    """Before a duplicate is merged: when both records have an open custody period, the duplicate's is
+    closed at the survivor's start (the survivor's record of where the person is now stands). Returns
+    what an unmerge must reopen (apprehensions.extensions.register_merge_adjuster)."""
+    mine = CustodyPeriod.objects.filter(
+        person=survivor, ended_at__isnull=True, withdrawn_at__isnull=True
+    ).first()
+    theirs = (
+        CustodyPeriod.objects.select_for_update()
+        .filter(person=merged, ended_at__isnull=True, withdrawn_at__isnull=True)
+        .first()
+    )
+    if mine is None or theirs is None:
+        return []
+    theirs.ended_at = max(mine.started_at, theirs.started_at)
+    theirs._change_reason = _reason(f"closed: {reason}")
+    theirs._history_user = by
+    theirs.save(update_fields=["ended_at"])
+    return [{"model": CustodyPeriod._meta.label, "pk": str(theirs.pk), "field": "ended_at", "restore": None}]

@@ -8,6 +8,7 @@ from django.utils import timezone
 from rest_framework.exceptions import NotFound
 from simple_history.models import HistoricalChanges
 
+from apprehensions.extensions import merge_adjusters
 from apprehensions.models import Person, Relationship
 from apprehensions.services.persons import _relationship_rules
 from apprehensions.signals import persons_recorded
@@ -313,6 +314,12 @@ def person_merge(
     locked = {p.pk: p for p in Person.objects.select_for_update().filter(pk__in=[survivor.pk, merged.pk])}
     survivor, merged = locked[survivor.pk], locked[merged.pk]
     _not_merged(survivor, merged)
+    change = f"merged {merged.pk} into {survivor.pk}" + (f": {reason}" if reason else "")
+    # Higher apps settle their one-per-person rules first (e.g. the duplicate's open custody period is
+    # closed when the survivor has one); unmerge restores what they changed.
+    adjusted: list[dict[str, Any]] = []
+    for adjust in merge_adjusters():
+        adjusted += adjust(survivor=survivor, merged=merged, by=by, reason=change)
     rows: list[tuple[Any, Any]] = []
     for model, field in person_references():
         for row in (
@@ -324,13 +331,13 @@ def person_merge(
         raise BusinessRuleError(
             f"{merged.full_name} cannot be merged into {survivor.full_name}: " + " ".join(problems)
         )
-    change = f"merged {merged.pk} into {survivor.pk}" + (f": {reason}" if reason else "")
-    moved = []
+    moved: list[dict[str, Any]] = []
     for row, field in rows:
         setattr(row, field.attname, survivor.pk)
         _stamp(row, by=by, reason=change)
         row.save(update_fields=[field.name])
         moved.append({"model": row._meta.label, "pk": str(row.pk), "field": field.name})
+    moved += [{**entry, "adjusted": True} for entry in adjusted]
     merge = PersonMerge(
         survivor=survivor, merged=merged, candidate=candidate, moved=moved, reason=reason, created_by=by
     )
@@ -358,7 +365,10 @@ def person_unmerge(*, merge_id: Any, by: Any, reason: str) -> PersonMerge:
     change = f"unmerged {merge.merged_id} from {merge.survivor_id}: {reason.strip()}"
     rows = []
     problems = []
+    restores = [entry for entry in merge.moved if entry.get("adjusted")]
     for entry in merge.moved:
+        if entry.get("adjusted"):
+            continue
         model = apps.get_model(entry["model"])
         field = model._meta.get_field(entry["field"])
         row = model._default_manager.select_for_update().filter(pk=entry["pk"]).first()
@@ -372,6 +382,12 @@ def person_unmerge(*, merge_id: Any, by: Any, reason: str) -> PersonMerge:
         setattr(row, field.attname, merge.merged_id)
         _stamp(row, by=by, reason=change)
         row.save(update_fields=[field.name])
+    for entry in restores:  # what the higher apps changed for the merge, put back
+        model = apps.get_model(entry["model"])
+        row = model._default_manager.select_for_update().get(pk=entry["pk"])
+        setattr(row, entry["field"], entry["restore"])
+        _stamp(row, by=by, reason=change)
+        row.save(update_fields=[entry["field"]])
     merge.undone_at = timezone.now()
     merge.undone_by = by
     merge.undo_reason = reason.strip()

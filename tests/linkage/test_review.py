@@ -118,7 +118,11 @@ def test_accept_duplicate_merges_and_unmerge_restores_exactly(people, api_client
     moved_row = ApprehensionPerson.objects.filter(person=a).order_by("-created_at").first()
     assert moved_row.history.first().history_change_reason.startswith(f"merged {b.pk} into {a.pk}")
     assert Person.objects.filter(pk=b.pk).exists()  # the merged record stays
-    assert {e["model"] for e in merge.moved} == {"apprehensions.ApprehensionPerson"}
+    # Intake opened a CBP custody period for each record: the duplicate's moves too (closed first).
+    assert {e["model"] for e in merge.moved} == {
+        "apprehensions.ApprehensionPerson",
+        "separations.CustodyPeriod",
+    }
 
     # The merged record's page leads to the survivor.
     from django.test import Client
@@ -151,20 +155,29 @@ def test_accept_duplicate_merges_and_unmerge_restores_exactly(people, api_client
     assert candidate.key not in {c.key for c in discover_links(persist=False).candidates}
 
 
-def test_merge_refused_409_when_a_one_per_person_rule_would_break(people, api_client_for, users):
-    """Both records in an open custody period: the merge is refused, naming the rule; nothing moves."""
+def test_merge_settles_two_open_custody_periods_and_unmerge_reopens(people, api_client_for, users):
+    """Both records in an open custody period: the duplicate's is closed when the survivor's began
+    (separations' merge adjuster), so one stays open; an unmerge reopens it exactly."""
     a, b = people["dup3_a"], people["dup3_b"]
     for person in (a, b):
         custody_transfer(person_id=person.pk, agency="CBP", facility="Ursula", by=users["supervisor"])
+    theirs = CustodyPeriod.objects.get(person=b, ended_at__isnull=True)
     candidate = _candidate(a, b, "duplicate_person")
-    response = api_client_for("hq_analyst").post(f"{URL}{candidate.pk}/accept/", {}, format="json")
-    assert response.status_code == 409
-    detail = response.json()["detail"]
-    assert "custody_one_open_period" in detail and "cannot be merged" in detail
-    candidate.refresh_from_db()
-    assert candidate.status == "proposed"
-    assert CustodyPeriod.objects.filter(person=b).count() == 1
-    assert not PersonMerge.objects.exists()
+    client = api_client_for("hq_analyst")
+    response = client.post(f"{URL}{candidate.pk}/accept/", {"survivor": str(a.pk)}, format="json")
+    assert response.status_code == 200, response.content
+    assert (
+        CustodyPeriod.objects.filter(person=a, ended_at__isnull=True, withdrawn_at__isnull=True).count() == 1
+    )
+    theirs.refresh_from_db()
+    assert theirs.person_id == a.pk and theirs.ended_at is not None
+    reasons = list(theirs.history.order_by("history_date").values_list("history_change_reason", flat=True))
+    assert reasons[-2].startswith("closed: merged") and reasons[-1].startswith("merged")
+
+    undone = client.post(f"{URL}{candidate.pk}/unmerge/", {"reason": "two people after all"}, format="json")
+    assert undone.status_code == 200, undone.content
+    theirs.refresh_from_db()
+    assert theirs.person_id == b.pk and theirs.ended_at is None
 
 
 def test_merge_refused_for_persons_in_the_same_apprehension(people, users):
