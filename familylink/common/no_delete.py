@@ -12,7 +12,7 @@ from typing import Any
 from django.apps import apps
 from django.db import connections
 
-FAMILYLINK_APP_LABELS = ("common", "audit", "apprehensions", "separations", "reunification")
+FAMILYLINK_APP_LABELS = ("common", "audit", "apprehensions", "separations", "reunification", "linkage")
 
 # Join tables of Django's auth relations: changing a user's roles removes rows here.
 # They are access configuration, not case data; the user record itself is protected.

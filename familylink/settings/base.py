@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "familylink.common",
     "audit",
     "apprehensions",
+    "apprehensions.linkage",
     "separations",
     "reunification",
 ]
@@ -237,6 +238,9 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="familylink")
 
 # The hour (in TIME_ZONE) when the morning worklists are built.
 WORKLIST_BUILD_HOUR = env.int("WORKLIST_BUILD_HOUR", default=5)
+# Link discovery: the nightly full pass hour, and how the pass after an intake runs (inline | celery | off).
+LINK_DISCOVERY_HOUR = env.int("LINK_DISCOVERY_HOUR", default=2)
+LINKAGE_INCREMENTAL = env.str("LINKAGE_INCREMENTAL", default="inline")
 
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="familylink@localhost")
