@@ -17,9 +17,10 @@ What makes it hard (each drawn from DOMAIN.md "Words" and LEGACY-SHEETS.md):
 - dates of birth with the day and month swapped, off by a day or a year, or only the estimated
   year (1 January, `dob_estimated`);
 - A-numbers missing, new for the same human, or with two adjacent digits transposed;
-- decoys: unrelated adults and children apprehended together (some sharing a common surname by
-  chance), adult siblings with their younger siblings, twins (same surnames and date of birth),
-  namesakes (common full names shared by unrelated people, sometimes born the same year);
+- decoys: unrelated adults and children apprehended together (sharing a common surname by
+  chance, about a fifth of such pairs), adult siblings with their younger siblings, twins (same
+  surnames and date of birth), namesakes (common full names shared by unrelated people,
+  sometimes born the same year);
 - families split across two stations: a parent and child entered again together at another
   station, nothing linking them there.
 
@@ -52,6 +53,7 @@ from bench.scenario import (
     GPerson,
     GRelationship,
 )
+
 
 def _source_version() -> str:
     """A short hash of this file: a changed generator writes to a fresh bench database."""
@@ -100,9 +102,10 @@ def _zipf(items: list[str], exponent: float = 1.0) -> list[tuple[str, float]]:
     return [(item, 1.0 / (rank + 1) ** exponent) for rank, item in enumerate(items)]
 
 
-SURNAME_W = _zipf(SURNAMES, 0.9)
-FEMALE_W = _zipf(FEMALE, 0.8)
-MALE_W = _zipf(MALE, 0.8)
+# The most common surname is on about 7% of records, the most common given names on about 10%.
+SURNAME_W = _zipf(SURNAMES, 0.5)
+FEMALE_W = _zipf(FEMALE, 0.7)
+MALE_W = _zipf(MALE, 0.7)
 
 
 def strip_accents(text: str) -> str:
@@ -163,7 +166,11 @@ class Truth:
         out = set()
         for adult, child, _group in self.together:
             pair = frozenset((adult, child))
-            if self.is_parent_pair(adult, child) and pair not in self.recorded and pair not in self.shared_unit:
+            if (
+                self.is_parent_pair(adult, child)
+                and pair not in self.recorded
+                and pair not in self.shared_unit
+            ):
                 out.add(pair)
         return out
 
@@ -366,7 +373,12 @@ class Generator:
         if day is None:
             day = START + timedelta(days=rng.randrange(DAYS))
         local = datetime(
-            day.year, day.month, day.day, rng.randrange(24), rng.randrange(60), tzinfo=ZoneInfo(STATION_TZ[station])
+            day.year,
+            day.month,
+            day.day,
+            rng.randrange(24),
+            rng.randrange(60),
+            tzinfo=ZoneInfo(STATION_TZ[station]),
         )
         occurred = local.astimezone(UTC)
         e = GEncounter(
@@ -447,7 +459,9 @@ class Generator:
         n_children = self.pick([("1", 45.0), ("2", 32.0), ("3", 16.0), ("4", 7.0)])
         ages = sorted((rng.randint(0, 17) for _ in range(int(n_children))), reverse=True)
         parent_age = max(ages[0] + rng.randint(17, 30), rng.randint(19, 32))
-        shape = self.pick([("mother", 52.0), ("father", 22.0), ("both", 18.0), ("guardian", 4.0), ("mother_only_name", 4.0)])
+        shape = self.pick(
+            [("mother", 52.0), ("father", 22.0), ("both", 18.0), ("guardian", 4.0), ("mother_only_name", 4.0)]
+        )
         kid_first, kid_second = father_first, mother_first
         adults: list[Human] = []
         kinds: list[str] = []
@@ -553,11 +567,9 @@ class Generator:
         adults = [self.single(e, minor=False) for _ in range(rng.randint(1, 4))]
         if seen and rng.random() < 0.2:
             adults.append(self.humans[rng.randrange(seen)])  # someone seen before
+        # Strangers share a surname only by chance: the name weights make that common enough (a fifth
+        # of pairs or so share one), more often than in the real records, whose surnames are more varied.
         children = [self.single(e, minor=True) for _ in range(rng.randint(1, 2))]
-        for child in children:
-            if rng.random() < 0.2:
-                # A common surname shared by chance with one of the strangers.
-                child.second = rng.choice(adults).first
         family_adults: list[Human] = []
         family_children: list[Human] = []
         if rng.random() < 0.4:
@@ -577,8 +589,12 @@ class Generator:
         country, language, mayan = self.origin()
         first, second = self.surname(mayan), self.surname(mayan)
         mk = {"first": first, "second": second, "country": country, "language": language, "on": on}
-        elder = self.human(sex=rng.choice("MF"), age=rng.randint(18, 23), **mk)
-        younger = [self.human(sex=rng.choice("MF"), age=rng.randint(2, 16), **mk) for _ in range(rng.randint(1, 2))]
+        elder_age = rng.randint(18, 23)
+        elder = self.human(sex=rng.choice("MF"), age=elder_age, **mk)
+        younger = [
+            self.human(sex=rng.choice("MF"), age=max(1, elder_age - rng.randint(2, 16)), **mk)
+            for _ in range(rng.randint(1, 2))
+        ]
         group = [elder, *younger]
         for i, a in enumerate(group):
             for b in group[i + 1 :]:

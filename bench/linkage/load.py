@@ -25,7 +25,9 @@ class _Loader(TableLoader):
         if not lines:
             return 0
         columns = ", ".join(f'"{c}"' for c in self.columns)
-        cursor.copy_expert(f'COPY "{self.stage}" ({columns}) FROM STDIN', io.StringIO("\n".join(lines) + "\n"))
+        cursor.copy_expert(
+            f'COPY "{self.stage}" ({columns}) FROM STDIN', io.StringIO("\n".join(lines) + "\n")
+        )
         cursor.execute(f'INSERT INTO "{self.table}" ({columns}) SELECT {columns} FROM "{self.stage}"')
         history_columns = ", ".join(f'"{c}"' for c in self.history_columns)
         cursor.execute(

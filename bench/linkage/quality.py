@@ -45,12 +45,16 @@ def score_familylink(dataset: Dataset, proposals: list[Any], *, examples: int = 
 
     explainer = Explainer(dataset.truth, {p.id: p for p in dataset.records})
     return {
-        "duplicate_person": score_duplicates(proposals, dataset.truth, explainer=explainer, examples=examples),
+        "duplicate_person": score_duplicates(
+            proposals, dataset.truth, explainer=explainer, examples=examples
+        ),
         "relationship": score_relationships(proposals, dataset.truth, explainer=explainer, examples=examples),
     }
 
 
-def splink_duplicates(dataset: Dataset, *, tune_seed: int, examples: int = 5) -> tuple[Any, float, float, float]:
+def splink_duplicates(
+    dataset: Dataset, *, tune_seed: int, examples: int = 5
+) -> tuple[Any, float, float, float]:
     """Splink's duplicate_person score on the records on file; (score, threshold, tuning F1, seconds)."""
     from apprehensions.models import Person
     from bench.linkage import splink_baseline
@@ -61,10 +65,18 @@ def splink_duplicates(dataset: Dataset, *, tune_seed: int, examples: int = 5) ->
     tuning_pairs = splink_baseline.predict(splink_baseline.rows_from_records(tuning.records), seed=tune_seed)
     threshold, tuning_f1 = splink_baseline.best_threshold(tuning_pairs, tuning.truth.duplicate_pairs())
     on_file = Person.objects.only(
-        "id", "given_names", "first_surname", "second_surname", "date_of_birth", "a_number", "sex",
+        "id",
+        "given_names",
+        "first_surname",
+        "second_surname",
+        "date_of_birth",
+        "a_number",
+        "sex",
         "country_of_citizenship",
     )
-    pairs = splink_baseline.predict(splink_baseline.rows_from_records(on_file.iterator(chunk_size=5000)), seed=dataset.seed)
+    pairs = splink_baseline.predict(
+        splink_baseline.rows_from_records(on_file.iterator(chunk_size=5000)), seed=dataset.seed
+    )
     chosen = [p for p in pairs if p.match_probability >= threshold]
     explainer = Explainer(dataset.truth, {p.id: p for p in dataset.records})
     score = score_duplicates(chosen, dataset.truth, explainer=explainer, examples=examples)
@@ -101,7 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--persons", type=int, default=20000)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--tune-seed", type=int, default=None, help="Splink's threshold seed (default seed+1000)")
+    parser.add_argument(
+        "--tune-seed", type=int, default=None, help="Splink's threshold seed (default seed+1000)"
+    )
     parser.add_argument("--database", default=None, help="default: <DATABASE_URL name>_q<persons>_s<seed>")
     parser.add_argument("--no-splink", action="store_true")
     parser.add_argument("--examples", type=int, default=5)
@@ -127,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     truth = dataset.truth
     written, load_seconds = load(dataset)
     print(
-        f"data: seed {args.seed}, {len(dataset.records):,} person records of {len(dataset.humans):,} humans in "
+        f"data: seed {args.seed}, {len(dataset.records):,} person records of {len(dataset.humans):,} humans "
+        f"in "
         f"{len(dataset.encounters):,} apprehensions; {len(truth.duplicate_pairs()):,} duplicate pairs and "
         f"{len(truth.relationship_pairs()):,} unrecorded parent/guardian links to find "
         f"(database {database}: {'written' if written else 'already on file'}, {load_seconds:.1f} s)"
@@ -137,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     ours = score_familylink(dataset, proposals, examples=args.examples)
     kinds: dict[str, int] = {}
     for p in proposals:
-        kinds[p.kind] = kinds.get(p.kind, 0) + 1
+        kinds[str(p.kind)] = kinds.get(str(p.kind), 0) + 1
     print(f"\nFamilyLink discover_links: {len(proposals):,} candidates {kinds} in {discovery_seconds:.1f} s")
     for score in ours.values():
         print("  " + format_score(score))
@@ -150,7 +165,11 @@ def main(argv: list[str] | None = None) -> int:
     verdicts = [
         f"relationship recall {rel.recall:.3f} (target ≥ {TARGET_RELATIONSHIP_RECALL}) at precision "
         f"{rel.precision:.3f} (target ≥ {TARGET_RELATIONSHIP_PRECISION}): "
-        + ("MET" if rel.recall >= TARGET_RELATIONSHIP_RECALL and rel.precision >= TARGET_RELATIONSHIP_PRECISION else "NOT MET")
+        + (
+            "MET"
+            if rel.recall >= TARGET_RELATIONSHIP_RECALL and rel.precision >= TARGET_RELATIONSHIP_PRECISION
+            else "NOT MET"
+        )
     ]
     if not args.no_splink:
         theirs, threshold, tuning_f1, splink_seconds = splink_duplicates(
@@ -165,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
             print(line)
         diff = dup.f1 - theirs.f1
         print(
-            f"\nduplicate_person F1: FamilyLink {dup.f1:.3f} vs Splink {theirs.f1:.3f} → difference {diff:+.3f}"
+            f"\nduplicate_person F1: FamilyLink {dup.f1:.3f} vs Splink {theirs.f1:.3f} "
+            f"→ difference {diff:+.3f}"
             f" (P {dup.precision - theirs.precision:+.3f}, R {dup.recall - theirs.recall:+.3f})"
         )
         verdicts.insert(

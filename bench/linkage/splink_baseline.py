@@ -133,11 +133,15 @@ def predict(rows: list[dict[str, Any]], *, seed: int, floor: float = 0.01) -> li
     )
     linker.training.estimate_u_using_random_sampling(max_pairs=1e7, seed=seed)
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("dob"))
-    linker.training.estimate_parameters_using_expectation_maximisation(block_on("first_surname", "given_first"))
+    linker.training.estimate_parameters_using_expectation_maximisation(
+        block_on("first_surname", "given_first")
+    )
     predictions = linker.inference.predict(threshold_match_probability=floor, warning_mode="never")
     out = [
         Pair("duplicate_person", r["unique_id_l"], r["unique_id_r"], "", float(r["match_probability"]))
-        for r in predictions.as_pyarrow_table().select(["unique_id_l", "unique_id_r", "match_probability"]).to_pylist()
+        for r in predictions.as_pyarrow_table()
+        .select(["unique_id_l", "unique_id_r", "match_probability"])
+        .to_pylist()
     ]
     return out
 
@@ -146,7 +150,11 @@ def best_threshold(pairs: list[Pair], expected: set[frozenset[uuid.UUID]]) -> tu
     """The grid threshold with the best duplicate F1 on labelled data, and that F1."""
     best = (0.5, -1.0)
     for threshold in THRESHOLD_GRID:
-        chosen = {frozenset((uuid.UUID(p.person_a_id), uuid.UUID(p.person_b_id))) for p in pairs if p.match_probability >= threshold}
+        chosen = {
+            frozenset((uuid.UUID(p.person_a_id), uuid.UUID(p.person_b_id)))
+            for p in pairs
+            if p.match_probability >= threshold
+        }
         tp = len(chosen & expected)
         precision = tp / len(chosen) if chosen else 0.0
         recall = tp / len(expected) if expected else 0.0
