@@ -515,7 +515,8 @@ class Generator:
         rng = self.rng
         on = self.day_of(e)
         age = rng.randint(6, 17) if minor else rng.randint(18, 55)
-        pool = [h for h in list(self.humans.values())[-400:] if ((on - h.dob).days < 18 * 365) == minor]
+        recent = (self.humans[i] for i in range(max(0, len(self.humans) - 400), len(self.humans)))
+        pool = [h for h in recent if ((on - h.dob).days < 18 * 365) == minor]
         if pool and rng.random() < 0.07:
             return self.namesake_of(rng.choice(pool), age=age, on=on)
         country, language, mayan = self.origin()

@@ -54,8 +54,9 @@ def score_familylink(dataset: Dataset, proposals: list[Any], *, examples: int = 
 
 def splink_duplicates(
     dataset: Dataset, *, tune_seed: int, examples: int = 5
-) -> tuple[Any, float, float, float]:
-    """Splink's duplicate_person score on the records on file; (score, threshold, tuning F1, seconds)."""
+) -> tuple[Any, list[Any], float, float, float, float]:
+    """Splink's duplicate_person score on the records on file: (score, the pairs it proposes, threshold,
+    F1 at that threshold on the tuning seed, best F1 on the scored data at any threshold, seconds)."""
     from apprehensions.models import Person
     from bench.linkage import splink_baseline
     from bench.linkage.scoring import Explainer, score_duplicates
@@ -80,7 +81,8 @@ def splink_duplicates(
     chosen = [p for p in pairs if p.match_probability >= threshold]
     explainer = Explainer(dataset.truth, {p.id: p for p in dataset.records})
     score = score_duplicates(chosen, dataset.truth, explainer=explainer, examples=examples)
-    return score, threshold, tuning_f1, time.monotonic() - started
+    _, hindsight_f1 = splink_baseline.best_threshold(pairs, dataset.truth.duplicate_pairs())
+    return score, chosen, threshold, tuning_f1, hindsight_f1, time.monotonic() - started
 
 
 def _breakdown(title: str, score: Any) -> list[str]:
@@ -132,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     from django.core.management import call_command
 
     from bench.linkage.load import load
-    from bench.linkage.scoring import format_score
+    from bench.linkage.scoring import duplicate_recall_by_variation, format_score
 
     started = time.monotonic()
     call_command("ensure_database", verbosity=0, stdout=open(os.devnull, "w"))  # noqa: SIM115
@@ -172,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     ]
     if not args.no_splink:
-        theirs, threshold, tuning_f1, splink_seconds = splink_duplicates(
+        theirs, their_pairs, threshold, tuning_f1, hindsight_f1, splink_seconds = splink_duplicates(
             dataset, tune_seed=tune_seed, examples=args.examples
         )
         print(
@@ -180,8 +182,15 @@ def main(argv: list[str] | None = None) -> int:
             f"{tune_seed}), {splink_seconds:.1f} s with tuning"
         )
         print("  " + format_score(theirs))
+        print(f"  (in hindsight, the best threshold on this data would give Splink F1 {hindsight_f1:.3f})")
         for line in _breakdown("splink duplicate_person", theirs):
             print(line)
+        ours_by = duplicate_recall_by_variation(proposals, truth)
+        theirs_by = duplicate_recall_by_variation(their_pairs, truth)
+        print("\nduplicate_person recall by how the records differ (pairs where a record has it):")
+        print(f"  {'variation':<30} {'pairs':>6} {'FamilyLink':>10} {'Splink':>7}")
+        for tag, (found, total) in ours_by.items():
+            print(f"  {tag:<30} {total:>6} {found / total:>10.3f} {theirs_by[tag][0] / total:>7.3f}")
         diff = dup.f1 - theirs.f1
         print(
             f"\nduplicate_person F1: FamilyLink {dup.f1:.3f} vs Splink {theirs.f1:.3f} "

@@ -206,3 +206,17 @@ def format_score(s: Score) -> str:
         f"{s.kind:<17} P {s.precision:.3f}  R {s.recall:.3f}  F1 {s.f1:.3f}  "
         f"(proposed {s.proposed:,}, right {s.true_positives:,}; to find {s.to_find:,}, found {s.found:,})"
     )
+
+
+def duplicate_recall_by_variation(proposals: Iterable[Proposal], truth: Truth) -> dict[str, tuple[int, int]]:
+    """For each way a record was written differently: (pairs found, pairs to find) among the pairs
+    where one of the two records carries that variation."""
+    proposed = {_pair(p.person_a_id, p.person_b_id) for p in proposals if p.kind == "duplicate_person"}
+    out: dict[str, list[int]] = {}
+    for pair in truth.duplicate_pairs():
+        tags = {t for r in pair for t in truth.variations.get(r, [])}
+        for tag in tags:
+            counts = out.setdefault(tag, [0, 0])
+            counts[0] += pair in proposed
+            counts[1] += 1
+    return {tag: (found, total) for tag, (found, total) in sorted(out.items(), key=lambda kv: -kv[1][1])}
