@@ -5,7 +5,8 @@ persons API must show separations and custody (separations app) and reunificatio
 (reunification app). Those apps register here in their AppConfig.ready():
 
 - `register_person_panel(order, fn)`: `fn(request, person) -> (template_name, context) | None`;
-  the person page renders each returned panel, in `order`.
+  the person page renders each returned panel, in `order` (below 10: above the record, for notices
+  such as "merged into another record").
 - `register_person_api_field(name, fn, prefetch=None)`: `fn(person, request) -> JSON value`,
   added to the person serializer as a read-only field `name`; `prefetch(queryset) -> queryset`
   lets a list endpoint load what `fn` needs in a few queries.
@@ -43,11 +44,11 @@ def register_person_panel(
 
 def person_panels(request: HttpRequest, person: Any) -> list[dict[str, Any]]:
     panels = []
-    for _, fn in _PANELS:
+    for order, fn in _PANELS:
         result = fn(request, person)
         if result is not None:
             template_name, context = result
-            panels.append({"template": template_name, "context": context})
+            panels.append({"template": template_name, "context": context, "order": order})
     return panels
 
 

@@ -317,10 +317,11 @@ def person_page(request: HttpRequest, pk: UUID) -> HttpResponse:
         is_minor_record=person.is_minor,
     )
     relationships = person_relationships(person)
-    panels = [
-        mark_safe(render_to_string(p["template"], p["context"], request=request))  # noqa: S308 - rendered templates
+    rendered = [
+        (p["order"], mark_safe(render_to_string(p["template"], p["context"], request=request)))  # noqa: S308
         for p in person_panels(request, person)
     ]
+    panels = [html for order, html in rendered if order >= 10]
     return render(
         request,
         "apprehensions/person.html",
@@ -335,6 +336,7 @@ def person_page(request: HttpRequest, pk: UUID) -> HttpResponse:
             "tree": _family_tree(person, relationships),
             "encounters": person_apprehensions(person),
             "panels": panels,
+            "top_panels": [html for order, html in rendered if order < 10],
             "can_edit": can_edit_person(request.user, person),
         },
     )

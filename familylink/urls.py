@@ -9,6 +9,7 @@ from familylink.common.api import TokenView
 api_v1: list[URLPattern | URLResolver] = [
     path("auth/token/", TokenView.as_view(), name="api-token"),
     path("", include("apprehensions.api_urls")),
+    path("", include("apprehensions.linkage.api_urls")),
     path("", include("separations.api_urls")),
     path("", include("reunification.api_urls")),
     path("", include("audit.api_urls")),
@@ -24,6 +25,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("apprehensions.urls")),
+    path("", include("apprehensions.linkage.urls")),
     path("", include("separations.urls")),
     path("", include("reunification.urls")),
     path("", include("audit.urls")),

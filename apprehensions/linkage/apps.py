@@ -1,4 +1,13 @@
+from typing import Any
+
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _ensure_after_migrate(sender: Any, **kwargs: Any) -> None:
+    from .schedule import ensure_beat_schedule
+
+    ensure_beat_schedule()
 
 
 class LinkageConfig(AppConfig):
@@ -9,6 +18,12 @@ class LinkageConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import receivers
+        from apprehensions.extensions import register_person_panel
+        from familylink.common import navigation
+
+        from . import panels, receivers
 
         receivers.connect()
+        post_migrate.connect(_ensure_after_migrate, sender=self, dispatch_uid="linkage-beat")
+        register_person_panel(5, panels.person_linkage_panel)
+        navigation.register("Link review", "linkage:queue", "read_link_candidates", order=50)

@@ -69,7 +69,9 @@ class DiscoveryResult:
 def candidate_key(kind: str, a: Any, b: Any, details: dict[str, Any] | None = None) -> str:
     """Order-free, over every status: a decided pair is never proposed again."""
     if kind == LinkCandidate.Kind.A_NUMBER_CONFLICT:
-        return f"{kind}:{(details or {}).get('a_number', '')}:{a}:{b or (details or {}).get('attempt', '')}"[:200]
+        return f"{kind}:{(details or {}).get('a_number', '')}:{a}:{b or (details or {}).get('attempt', '')}"[
+            :200
+        ]
     low, high = sorted([str(a), str(b)])
     return f"{kind}:{low}:{high}"
 
@@ -202,7 +204,9 @@ def _stream(cursor: Any, sql: str, params: Sequence[Any] = ()) -> Iterator[Seque
         yield from rows
 
 
-def _duplicates(cursor: Any, person_ids: list[UUID] | None, result: DiscoveryResult) -> Iterator[ProposedCandidate]:
+def _duplicates(
+    cursor: Any, person_ids: list[UUID] | None, result: DiscoveryResult
+) -> Iterator[ProposedCandidate]:
     started = time.monotonic()
     _build_duplicate_pairs(cursor, person_ids)
     result.timings["duplicate_blocking"] = time.monotonic() - started
@@ -372,6 +376,9 @@ def discover_links(
             result.timings["persist"] = time.monotonic() - persist_started
     result.seconds = time.monotonic() - started
     log.info(
-        "discover_links: %s proposed (%s new on file) in %.1f s", result.by_kind(), result.created, result.seconds
+        "discover_links: %s proposed (%s new on file) in %.1f s",
+        result.by_kind(),
+        result.created,
+        result.seconds,
     )
     return result

@@ -94,7 +94,9 @@ class PersonMerge(BaseModel):
     class Meta:
         constraints = [
             # A record is merged into at most one survivor at a time.
-            models.UniqueConstraint(fields=["merged"], condition=Q(undone_at__isnull=True), name="merge_once"),
+            models.UniqueConstraint(
+                fields=["merged"], condition=Q(undone_at__isnull=True), name="merge_once"
+            ),
             models.CheckConstraint(condition=~Q(survivor=models.F("merged")), name="merge_not_self"),
         ]
 

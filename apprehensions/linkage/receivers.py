@@ -12,7 +12,9 @@ log = logging.getLogger(__name__)
 INLINE_LIMIT = 50
 
 
-def on_persons_recorded(sender: Any, person_ids: Any = (), source: str = "", by: Any = None, **kwargs: Any) -> None:
+def on_persons_recorded(
+    sender: Any, person_ids: Any = (), source: str = "", by: Any = None, **kwargs: Any
+) -> None:
     """After the writing transaction commits, look for links involving the persons just recorded."""
     ids = [str(i) for i in person_ids or ()]
     if not ids or source == "merge":

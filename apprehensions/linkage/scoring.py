@@ -152,14 +152,12 @@ def _surname_evidence(p: PersonFacts, q: PersonFacts) -> tuple[float, str]:
         # Same first surname, different second: cousins and half-siblings look like this.
         return -5.0, "different second surname"
     # One record kept a single surname (U.S. forms), or filed the second as the last name.
-    one = [s for s in (p1, p2) if s] if not (q1 and q2) else [s for s in (q1, q2) if s]
-    other = [s for s in (q1, q2) if s] if not (q1 and q2) else [s for s in (p1, p2) if s]
+    ps, qs = [s for s in (p1, p2) if s], [s for s in (q1, q2) if s]
+    one, other = (qs, ps) if len(qs) <= len(ps) else (ps, qs)
     if len(one) == 1 and any(alike(one[0], s) for s in other):
-        if other and alike(one[0], other[0]):
+        if alike(one[0], other[0]):
             return 2.5, "second surname dropped on one record"
         return 2.0, "only the second surname kept on one record"
-    if len(one) == 2 and len(other) == 2:
-        return -5.0, "different surnames"
     return -8.0, "no surname in common"
 
 
@@ -192,7 +190,12 @@ def a_number_slip(a: str, b: str) -> str:
     diffs = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
     if len(diffs) == 1:
         return "one digit"
-    if len(diffs) == 2 and diffs[1] == diffs[0] + 1 and a[diffs[0]] == b[diffs[1]] and a[diffs[1]] == b[diffs[0]]:
+    if (
+        len(diffs) == 2
+        and diffs[1] == diffs[0] + 1
+        and a[diffs[0]] == b[diffs[1]]
+        and a[diffs[1]] == b[diffs[0]]
+    ):
         return "two neighbouring digits swapped"
     return ""
 

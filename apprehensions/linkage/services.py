@@ -2,10 +2,20 @@
 
 from typing import Any
 
-from django.db import transaction
+from django.apps import apps
+from django.db import models, transaction
+from django.utils import timezone
+from rest_framework.exceptions import NotFound
+from simple_history.models import HistoricalChanges
+
+from apprehensions.models import Person, Relationship
+from apprehensions.services.persons import _relationship_rules
+from apprehensions.signals import persons_recorded
+from familylink.common.errors import BusinessRuleError, PermissionDenied, ValidationFailed
+from familylink.common.roles import has_capability
 
 from .discovery import candidate_key
-from .models import LinkCandidate
+from .models import LinkCandidate, PersonMerge
 
 
 @transaction.atomic
@@ -32,7 +42,9 @@ def a_number_conflict_file(
     if existing is not None:
         return existing
     who = getattr(attempted_by, "username", "") or "someone"
-    reasons = [f"A-number {a_number} typed at {context or 'entry'} by {who} belongs to another person on file"]
+    reasons = [
+        f"A-number {a_number} typed at {context or 'entry'} by {who} belongs to another person on file"
+    ]
     if other_person is not None:
         reasons.append(f"{other_person.full_name} was saved with or asked for it")
     elif entered:
@@ -54,3 +66,293 @@ def a_number_conflict_file(
     candidate._history_user = attempted_by if getattr(attempted_by, "is_authenticated", False) else None
     candidate.save()
     return candidate
+
+
+def _stamp(obj: Any, *, by: Any, reason: str) -> None:
+    obj._change_reason = reason
+    obj._history_user = by
+
+
+def _locked_candidate(candidate_id: Any) -> LinkCandidate:
+    candidate = LinkCandidate.objects.select_for_update().filter(pk=candidate_id).first()
+    if candidate is None:
+        raise NotFound("No link candidate with this id.")
+    return candidate
+
+
+def _decide(candidate: LinkCandidate, *, status: str, by: Any, reason: str, result_id: Any = None) -> None:
+    candidate.status = status
+    candidate.decided_at = timezone.now()
+    candidate.decided_by = by
+    candidate.decision_reason = reason
+    candidate.result_id = result_id
+    _stamp(candidate, by=by, reason=f"{status}: {reason}" if reason else status)
+    candidate.save(update_fields=["status", "decided_at", "decided_by", "decision_reason", "result_id"])
+
+
+def _require(user: Any, capability: str, message: str) -> None:
+    if not has_capability(user, capability):
+        raise PermissionDenied(message)
+
+
+def _check_proposed(candidate: LinkCandidate) -> None:
+    if candidate.status != LinkCandidate.Status.PROPOSED:
+        raise BusinessRuleError(
+            f"This link candidate was already decided (it is {candidate.get_status_display().lower()}"
+            f"{' by ' + candidate.decided_by.username if candidate.decided_by else ''}); "
+            "only a proposed candidate can be accepted or rejected."
+        )
+
+
+def active_merge_of(person_id: Any) -> PersonMerge | None:
+    """The merge that folded this record into another, if it is in force."""
+    return PersonMerge.objects.filter(merged_id=person_id, undone_at__isnull=True).first()
+
+
+def _not_merged(*persons: Any) -> None:
+    for person in persons:
+        merge = active_merge_of(person.pk)
+        if merge is not None:
+            raise BusinessRuleError(
+                f"{person.full_name} was merged into {merge.survivor.full_name} ({merge.survivor_id}); "
+                "decide on the surviving record instead, or undo the merge first."
+            )
+
+
+@transaction.atomic
+def candidate_reject(*, candidate_id: Any, by: Any, reason: str) -> LinkCandidate:
+    """Reject a proposed candidate with a reason; the pair is never proposed again."""
+    _require(by, "decide_link_candidates", "Your role cannot decide link candidates.")
+    if not (reason or "").strip():
+        raise ValidationFailed({"reason": ["Say why the candidate is rejected (e.g. 'not related: cousins')."]})
+    candidate = _locked_candidate(candidate_id)
+    _check_proposed(candidate)
+    _decide(candidate, status=LinkCandidate.Status.REJECTED, by=by, reason=reason.strip())
+    return candidate
+
+
+@transaction.atomic
+def candidate_accept(
+    *,
+    candidate_id: Any,
+    by: Any,
+    reason: str = "",
+    relationship_type: str = "",
+    survivor_id: Any = None,
+) -> LinkCandidate:
+    """Accept a candidate: a relationship is recorded (evidence claimed, source link discovery); a
+    duplicate is merged reversibly into one survivor. An A-number conflict is marked reviewed (the
+    record itself is corrected by the person edit; nothing is merged silently).
+    """
+    _require(by, "decide_link_candidates", "Your role cannot decide link candidates.")
+    candidate = _locked_candidate(candidate_id)
+    _check_proposed(candidate)
+    reason = (reason or "").strip()
+    if candidate.kind == LinkCandidate.Kind.RELATIONSHIP:
+        relationship = _record_relationship(candidate, by=by, reason=reason, rel_type=relationship_type)
+        _decide(candidate, status=LinkCandidate.Status.ACCEPTED, by=by, reason=reason, result_id=relationship.pk)
+    elif candidate.kind == LinkCandidate.Kind.DUPLICATE_PERSON:
+        pair = {str(candidate.person_a_id): candidate.person_a, str(candidate.person_b_id): candidate.person_b}
+        if survivor_id is not None and str(survivor_id) not in pair:
+            raise ValidationFailed({"survivor": ["The survivor must be one of the candidate's two persons."]})
+        survivor = pair[str(survivor_id)] if survivor_id else _default_survivor(candidate.person_a, candidate.person_b)
+        merged = candidate.person_b if survivor.pk == candidate.person_a_id else candidate.person_a
+        merge = person_merge(survivor=survivor, merged=merged, by=by, reason=reason, candidate=candidate)
+        _decide(candidate, status=LinkCandidate.Status.ACCEPTED, by=by, reason=reason, result_id=merge.pk)
+    else:
+        if not reason:
+            raise ValidationFailed({"reason": ["Say how the A-number conflict was resolved."]})
+        _decide(candidate, status=LinkCandidate.Status.ACCEPTED, by=by, reason=reason)
+    return candidate
+
+
+def _default_survivor(a: Any, b: Any) -> Any:
+    """The record with an A-number, else the one on file first: the one partners most likely hold."""
+    if bool(a.a_number) != bool(b.a_number):
+        return a if a.a_number else b
+    return a if a.created_at <= b.created_at else b
+
+
+def _record_relationship(candidate: LinkCandidate, *, by: Any, reason: str, rel_type: str) -> Relationship:
+    adult, child = candidate.person_a, candidate.person_b
+    _not_merged(adult, child)
+    rel_type = rel_type or candidate.suggested_type
+    if rel_type not in Relationship.Type.values:
+        raise ValidationFailed(
+            {"type": [f"{rel_type!r} is not a relationship type; use one of {', '.join(Relationship.Type.values)}."]}
+        )
+    values = {"type": rel_type, "evidence": Relationship.Evidence.CLAIMED}
+    errors: dict[str, list[str]] = {}
+    list(Person.objects.select_for_update().filter(pk__in=[adult.pk, child.pk]).order_by("pk"))
+    _relationship_rules(from_person=adult, to_person=child, values=values, errors=errors)
+    if errors:
+        raise ValidationFailed(errors)
+    if Relationship.objects.filter(
+        from_person=adult, to_person=child, type=rel_type, withdrawn_at__isnull=True
+    ).exists():
+        raise BusinessRuleError("This relationship is already recorded; reject the candidate as a duplicate.")
+    apprehension_id = (candidate.details or {}).get("apprehension")
+    relationship = Relationship(
+        from_person=adult,
+        to_person=child,
+        source=Relationship.Source.LINK_DISCOVERY,
+        note=f"Accepted link candidate {candidate.pk}: " + "; ".join(candidate.reasons)
+        + (f". Analyst: {reason}" if reason else ""),
+        apprehension_id=apprehension_id,
+        created_by=by,
+        **values,
+    )
+    _stamp(relationship, by=by, reason=f"link candidate {candidate.pk} accepted")
+    relationship.save()
+    return relationship
+
+
+# --- Reversible merge ------------------------------------------------------------------------
+
+
+def person_references() -> list[tuple[Any, Any]]:
+    """Every (model, FK field) pointing at Person, found through the app registry (any floor).
+
+    History tables are left alone (they record the past as it was), and so are this app's own
+    records (candidates and merges name both persons on purpose).
+    """
+    found = []
+    for model in apps.get_models():
+        if model._meta.app_label == "linkage" or issubclass(model, HistoricalChanges):
+            continue
+        for f in model._meta.concrete_fields:
+            if f.is_relation and f.related_model is Person:
+                found.append((model, f))
+    return found
+
+
+def _person_fields(model: Any) -> list[Any]:
+    return [f for f in model._meta.concrete_fields if f.is_relation and f.related_model is Person]
+
+
+def _unique_sets(model: Any) -> list[tuple[str, tuple[str, ...], Any]]:
+    sets = []
+    for constraint in model._meta.constraints:
+        if isinstance(constraint, models.UniqueConstraint) and constraint.fields:
+            sets.append((constraint.name, tuple(constraint.fields), constraint.condition))
+    for fields in model._meta.unique_together:
+        sets.append(("unique together " + ", ".join(fields), tuple(fields), None))
+    for f in model._meta.concrete_fields:
+        if f.unique and not f.primary_key:
+            sets.append((f"unique {f.name}", (f.name,), None))
+    return sets
+
+
+def _describe(row: Any) -> str:
+    return f"{row._meta.verbose_name} {row}"
+
+
+def _conflicts(rows: list[tuple[Any, Any]], *, target: Any, source: Any) -> list[str]:
+    """What moving these (row, field) pairs from `source` to `target` would break."""
+    problems = []
+    for row, field in rows:
+        model = type(row)
+        for other in _person_fields(model):
+            if other.name != field.name and getattr(row, other.attname) == target.pk:
+                problems.append(
+                    f"{_describe(row)} links the two records to each other; after the merge it would link "
+                    f"{target.full_name} to themself. Withdraw it first."
+                )
+        for name, fields, condition in _unique_sets(model):
+            if field.name not in fields:
+                continue
+            if condition is not None and not model._default_manager.filter(condition, pk=row.pk).exists():
+                continue
+            lookup = {f: getattr(row, model._meta.get_field(f).attname) for f in fields if f != field.name}
+            lookup[field.attname] = target.pk
+            clash = model._default_manager.filter(**lookup).exclude(pk=row.pk)
+            if condition is not None:
+                clash = clash.filter(condition)
+            other = clash.first()
+            if other is not None:
+                problems.append(
+                    f"{_describe(row)} of {source.full_name} and {_describe(other)} of {target.full_name} "
+                    f"may exist only once per person ({name}); close or withdraw one of them first."
+                )
+    return problems
+
+
+@transaction.atomic
+def person_merge(
+    *, survivor: Any, merged: Any, by: Any, reason: str = "", candidate: LinkCandidate | None = None
+) -> PersonMerge:
+    """Point every reference of `merged` at `survivor`, saving each row with history, and record what
+    moved so `person_unmerge` can put it back. The merged record stays, marked by this merge.
+
+    Refuses (BusinessRuleError, HTTP 409) a merge that would break a one-per-person rule (two open
+    custody periods, the same apprehension twice...) or link the survivor to itself.
+    """
+    if survivor.pk == merged.pk:
+        raise BusinessRuleError("A record cannot be merged into itself.")
+    locked = {p.pk: p for p in Person.objects.select_for_update().filter(pk__in=[survivor.pk, merged.pk])}
+    survivor, merged = locked[survivor.pk], locked[merged.pk]
+    _not_merged(survivor, merged)
+    rows: list[tuple[Any, Any]] = []
+    for model, field in person_references():
+        for row in model._default_manager.select_for_update().filter(**{field.attname: merged.pk}).order_by("pk"):
+            rows.append((row, field))
+    problems = _conflicts(rows, target=survivor, source=merged)
+    if problems:
+        raise BusinessRuleError(
+            f"{merged.full_name} cannot be merged into {survivor.full_name}: " + " ".join(problems)
+        )
+    change = f"merged {merged.pk} into {survivor.pk}" + (f": {reason}" if reason else "")
+    moved = []
+    for row, field in rows:
+        setattr(row, field.attname, survivor.pk)
+        _stamp(row, by=by, reason=change)
+        row.save(update_fields=[field.name])
+        moved.append({"model": row._meta.label, "pk": str(row.pk), "field": field.name})
+    merge = PersonMerge(survivor=survivor, merged=merged, candidate=candidate, moved=moved, reason=reason, created_by=by)
+    _stamp(merge, by=by, reason=change)
+    merge.save()
+    persons_recorded.send(sender=Person, person_ids=[survivor.pk], source="merge", by=by)
+    return merge
+
+
+@transaction.atomic
+def person_unmerge(*, merge_id: Any, by: Any, reason: str) -> PersonMerge:
+    """Undo a merge exactly: each moved reference goes back to the merged record (history kept).
+
+    Refused (409) when a moved row was pointed elsewhere since, naming it; the candidate becomes
+    `unmerged` and its pair is never proposed again.
+    """
+    _require(by, "decide_link_candidates", "Your role cannot undo merges.")
+    if not (reason or "").strip():
+        raise ValidationFailed({"reason": ["Say why the merge is undone (e.g. 'twins, not one person')."]})
+    merge = PersonMerge.objects.select_for_update().filter(pk=merge_id).first()
+    if merge is None:
+        raise NotFound("No merge with this id.")
+    if merge.undone_at is not None:
+        raise BusinessRuleError(f"This merge was already undone on {merge.undone_at:%Y-%m-%d %H:%M}.")
+    change = f"unmerged {merge.merged_id} from {merge.survivor_id}: {reason.strip()}"
+    rows = []
+    problems = []
+    for entry in merge.moved:
+        model = apps.get_model(entry["model"])
+        field = model._meta.get_field(entry["field"])
+        row = model._default_manager.select_for_update().filter(pk=entry["pk"]).first()
+        if row is None or getattr(row, field.attname) != merge.survivor_id:
+            problems.append(f"{entry['model']} {entry['pk']} no longer points at the survivor")
+            continue
+        rows.append((row, field))
+    if problems:
+        raise BusinessRuleError("The merge cannot be undone exactly: " + "; ".join(problems) + ".")
+    for row, field in rows:
+        setattr(row, field.attname, merge.merged_id)
+        _stamp(row, by=by, reason=change)
+        row.save(update_fields=[field.name])
+    merge.undone_at = timezone.now()
+    merge.undone_by = by
+    merge.undo_reason = reason.strip()
+    _stamp(merge, by=by, reason=change)
+    merge.save(update_fields=["undone_at", "undone_by", "undo_reason"])
+    if merge.candidate_id:
+        candidate = LinkCandidate.objects.select_for_update().get(pk=merge.candidate_id)
+        _decide(candidate, status=LinkCandidate.Status.UNMERGED, by=by, reason=reason.strip(), result_id=merge.pk)
+    return merge

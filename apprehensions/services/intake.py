@@ -30,6 +30,7 @@ from ..models import (
     Relationship,
     Station,
 )
+from ..signals import persons_recorded
 from .bulk import insert_with_history
 from .rules import (
     Errors,
@@ -682,6 +683,9 @@ def apprehension_record(*, user: Any, data: Any, source: str = Relationship.Sour
             "Another record with one of these A-numbers or identifiers was saved at the same moment; "
             "submit again and it will be linked."
         ) from exc
+    persons_recorded.send(
+        sender=Apprehension, person_ids=[p.person.pk for p in plan.persons], source="intake", by=user
+    )
     return result
 
 

@@ -1,0 +1,97 @@
+"""`/api/v1/link-candidates/`: the queue (analysts and auditors read), accept, reject, unmerge."""
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apprehensions.api import NoDeleteMixin
+from familylink.common.errors import ValidationFailed
+from familylink.common.permissions import capability_permission
+
+from . import services
+from .models import LinkCandidate, PersonMerge
+from .selectors import candidate_queue, parse_queue_filters
+from .serializers import DecisionSerializer, LinkCandidateSerializer, RejectSerializer, validated
+
+READ = ("read_link_candidates",)
+DECIDE = ("decide_link_candidates",)
+
+
+class LinkCandidateViewSet(NoDeleteMixin, viewsets.GenericViewSet):
+    serializer_class = LinkCandidateSerializer
+    queryset = LinkCandidate.objects.none()
+
+    def get_permissions(self) -> list[Any]:
+        if self.action in ("list", "retrieve"):
+            return [capability_permission(*READ)()]
+        if self.action in ("accept", "reject", "unmerge"):
+            return [capability_permission(*DECIDE)()]
+        return [IsAuthenticated()]
+
+    def _candidate(self, pk: Any) -> LinkCandidate:
+        candidate = LinkCandidate.objects.select_related("person_a", "person_b").filter(pk=pk).first()
+        if candidate is None:
+            raise NotFound("No link candidate with this id.")
+        return candidate
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("kind", str, enum=LinkCandidate.Kind.values),
+            OpenApiParameter("status", str, description="proposed (default: every status), accepted, ..."),
+            OpenApiParameter("min_score", float),
+            OpenApiParameter("station", str),
+            OpenApiParameter("date_from", str, description="YYYY-MM-DD"),
+            OpenApiParameter("date_to", str, description="YYYY-MM-DD"),
+        ]
+    )
+    def list(self, request: Request) -> Response:
+        filters, errors = parse_queue_filters(request.query_params)
+        if errors:
+            raise ValidationFailed(errors)
+        page = self.paginate_queryset(candidate_queue(filters=filters))
+        return self.get_paginated_response(LinkCandidateSerializer(page, many=True).data)
+
+    def retrieve(self, request: Request, pk: Any = None) -> Response:
+        return Response(LinkCandidateSerializer(self._candidate(pk)).data)
+
+    @extend_schema(request=DecisionSerializer, responses={200: LinkCandidateSerializer})
+    @action(detail=True, methods=["post"])
+    def accept(self, request: Request, pk: Any = None) -> Response:
+        data = validated(DecisionSerializer, request.data)
+        self._candidate(pk)
+        candidate = services.candidate_accept(
+            candidate_id=pk,
+            by=request.user,
+            reason=data["reason"],
+            relationship_type=data["type"],
+            survivor_id=data["survivor"],
+        )
+        return Response(LinkCandidateSerializer(candidate).data)
+
+    @extend_schema(request=RejectSerializer, responses={200: LinkCandidateSerializer})
+    @action(detail=True, methods=["post"])
+    def reject(self, request: Request, pk: Any = None) -> Response:
+        data = validated(RejectSerializer, request.data)
+        self._candidate(pk)
+        candidate = services.candidate_reject(candidate_id=pk, by=request.user, reason=data["reason"])
+        return Response(LinkCandidateSerializer(candidate).data)
+
+    @extend_schema(request=RejectSerializer, responses={200: LinkCandidateSerializer})
+    @action(detail=True, methods=["post"])
+    def unmerge(self, request: Request, pk: Any = None) -> Response:
+        """Undo the merge an accepted duplicate made (an addition to the contract)."""
+        data = validated(RejectSerializer, request.data)
+        candidate = self._candidate(pk)
+        merge = PersonMerge.objects.filter(candidate=candidate, undone_at__isnull=True).first()
+        if merge is None:
+            from familylink.common.errors import BusinessRuleError
+
+            raise BusinessRuleError("This candidate has no merge in force to undo.")
+        services.person_unmerge(merge_id=merge.pk, by=request.user, reason=data["reason"])
+        return Response(LinkCandidateSerializer(self._candidate(pk)).data)

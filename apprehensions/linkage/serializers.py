@@ -1,0 +1,78 @@
+"""API shapes of link review (contract: kind, person_a, person_b {id, a_number}, suggested_type,
+score, reasons, status); the names and extra fields are optional additions for clients."""
+
+from typing import Any
+
+from rest_framework import serializers
+
+from .models import LinkCandidate
+
+
+class CandidatePersonSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    a_number = serializers.CharField(allow_null=True)
+    name = serializers.CharField(source="full_name")
+    date_of_birth = serializers.DateField(allow_null=True)
+
+
+class LinkCandidateSerializer(serializers.ModelSerializer):
+    person_a = CandidatePersonSerializer()
+    person_b = CandidatePersonSerializer(allow_null=True)
+    reasons = serializers.ListField(child=serializers.CharField())
+    station = serializers.CharField(source="station_code")
+    decided_by = serializers.SerializerMethodField()
+    merge = serializers.SerializerMethodField()
+
+    class Meta:
+        model = LinkCandidate
+        fields = [
+            "id",
+            "kind",
+            "person_a",
+            "person_b",
+            "suggested_type",
+            "score",
+            "reasons",
+            "status",
+            "station",
+            "encountered_on",
+            "details",
+            "created_at",
+            "decided_at",
+            "decided_by",
+            "decision_reason",
+            "merge",
+        ]
+
+    def get_decided_by(self, obj: LinkCandidate) -> str | None:
+        return obj.decided_by.username if obj.decided_by else None
+
+    def get_merge(self, obj: LinkCandidate) -> str | None:
+        if obj.kind == LinkCandidate.Kind.DUPLICATE_PERSON and obj.result_id:
+            return str(obj.result_id)
+        return None
+
+
+class DecisionSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+    type = serializers.ChoiceField(
+        required=False,
+        allow_blank=True,
+        default="",
+        choices=["", "parent", "legal_guardian", "sibling", "grandparent", "other_relative"],
+        help_text="relationship candidates: the type to record (default: suggested_type)",
+    )
+    survivor = serializers.UUIDField(required=False, allow_null=True, default=None)
+
+
+class RejectSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000)
+
+
+def validated(serializer_class: Any, data: Any) -> dict[str, Any]:
+    from familylink.common.errors import ValidationFailed
+
+    serializer = serializer_class(data=data if isinstance(data, dict) else {})
+    if not serializer.is_valid():
+        raise ValidationFailed({k: [str(m) for m in v] for k, v in serializer.errors.items()})
+    return dict(serializer.validated_data)

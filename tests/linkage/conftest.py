@@ -1,0 +1,19 @@
+import pytest
+from django.contrib.auth.models import Group
+
+from familylink.common.roles import Role
+from tests.apprehensions.factories import station
+from tests.conftest import make_user
+
+
+@pytest.fixture
+def stations(db):
+    return {code: station(code) for code in ("EPT", "MCA", "YUM")}
+
+
+@pytest.fixture
+def agent(users, stations):
+    """A field agent who also reads all stations, so one user can record the set at EPT, MCA and YUM."""
+    user = make_user("roving_agent", Role.FIELD_AGENT, station="EPT")
+    user.groups.add(Group.objects.get(name=str(Role.HQ_ANALYST)))
+    return user

@@ -1,0 +1,206 @@
+"""Accept, reject, merge and unmerge through the API and the pages; history everywhere; 409s clear."""
+
+import pytest
+from django.test import override_settings
+from django.urls import reverse
+
+from apprehensions.linkage.discovery import discover_links
+from apprehensions.linkage.models import LinkCandidate, PersonMerge
+from apprehensions.linkage.services import a_number_conflict_file, person_merge, person_references
+from apprehensions.models import ApprehensionPerson, Person, Relationship
+from separations.models import CustodyPeriod
+from separations.services import custody_transfer
+
+from . import handbuilt
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("_no_inline_pass")]
+
+
+@pytest.fixture
+def _no_inline_pass(settings):
+    settings.LINKAGE_INCREMENTAL = "off"
+
+
+@pytest.fixture
+def people(agent):
+    people = handbuilt.build(agent)
+    discover_links()
+    return people
+
+
+def _candidate(a, b, kind):
+    return LinkCandidate.objects.get(
+        kind=kind, person_a__in=[a, b], person_b__in=[a, b]
+    )
+
+
+URL = "/api/v1/link-candidates/"
+
+
+def test_list_contract_shape_and_filters(people, api_client_for):
+    """Analysts and auditors read the queue in the contract's shape; filters name bad values."""
+    for role in ("hq_analyst", "auditor"):
+        response = api_client_for(role).get(URL, {"kind": "relationship"})
+        assert response.status_code == 200
+        rows = response.json()["results"]
+        assert {r["kind"] for r in rows} == {"relationship"} and len(rows) == 3
+        first = rows[0]
+        assert set(first) >= {"kind", "person_a", "person_b", "suggested_type", "score", "reasons", "status"}
+        assert set(first["person_a"]) >= {"id", "a_number"}
+        assert first["score"] >= rows[-1]["score"]
+    bad = api_client_for("hq_analyst").get(URL, {"min_score": "high", "date_from": "June 1"})
+    assert bad.status_code == 400
+    assert "number from 0 to 1" in bad.json()["min_score"][0]
+    assert "YYYY-MM-DD" in bad.json()["date_from"][0]
+    station = api_client_for("hq_analyst").get(URL, {"station": "YUM", "kind": "duplicate_person"}).json()
+    assert station["count"] >= 1 and all(r["station"] == "YUM" for r in station["results"])
+
+
+def test_roles_without_the_capability_are_refused(people, api_client_for):
+    candidate = _candidate(people["father"], people["son"], "relationship")
+    for role in ("field_agent", "supervisor", "coordinator", "partner_agency"):
+        assert api_client_for(role).get(URL).status_code == 403
+    response = api_client_for("auditor").post(f"{URL}{candidate.pk}/accept/", {}, format="json")
+    assert response.status_code == 403
+    assert api_client_for("hq_analyst").delete(f"{URL}{candidate.pk}/").status_code == 405
+    candidate.refresh_from_db()
+    assert candidate.status == "proposed"
+
+
+def test_accept_relationship_records_it_claimed_from_the_candidate(people, api_client_for, users):
+    """Accepting a relationship records it (evidence claimed, source link discovery), with history."""
+    candidate = _candidate(people["father"], people["son"], "relationship")
+    response = api_client_for("hq_analyst").post(
+        f"{URL}{candidate.pk}/accept/", {"reason": "same surname, 27 years"}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "accepted"
+    rel = Relationship.objects.get(from_person=people["father"], to_person=people["son"])
+    assert (rel.type, rel.evidence, rel.source) == ("parent", "claimed", "link_discovery")
+    assert str(candidate.pk) in rel.note
+    assert rel.history.first().history_user == users["hq_analyst"]
+    candidate.refresh_from_db()
+    assert candidate.result_id == rel.pk and candidate.history.count() == 2
+    again = api_client_for("hq_analyst").post(f"{URL}{candidate.pk}/accept/", {}, format="json")
+    assert again.status_code == 409 and "already decided" in again.json()["detail"]
+    # Accepted pairs are not proposed again (and now the relationship itself rules them out).
+    assert discover_links().created == 0
+
+
+def test_reject_needs_a_reason_and_is_never_proposed_again(people, api_client_for):
+    candidate = _candidate(people["sister"], people["brother"], "relationship")
+    client = api_client_for("hq_analyst")
+    missing = client.post(f"{URL}{candidate.pk}/reject/", {}, format="json")
+    assert missing.status_code == 400 and "reason" in missing.json()
+    response = client.post(f"{URL}{candidate.pk}/reject/", {"reason": "cousins, not siblings"}, format="json")
+    assert response.status_code == 200 and response.json()["status"] == "rejected"
+    result = discover_links(persist=False)
+    assert candidate.key not in {c.key for c in result.candidates}
+    assert LinkCandidate.objects.filter(key=candidate.key).count() == 1
+
+
+def test_accept_duplicate_merges_and_unmerge_restores_exactly(people, api_client_for, users):
+    """Every reference moves to the survivor (with history); the merged record stays and leads there;
+    unmerge puts back exactly what moved."""
+    a, b = people["dup1_a"], people["dup1_b"]
+    candidate = _candidate(a, b, "duplicate_person")
+    before = {
+        (m._meta.label, f.name): sorted(
+            str(pk) for pk in m._default_manager.filter(**{f.attname: b.pk}).values_list("pk", flat=True)
+        )
+        for m, f in person_references()
+    }
+    client = api_client_for("hq_analyst")
+    response = client.post(f"{URL}{candidate.pk}/accept/", {"reason": "same woman"}, format="json")
+    assert response.status_code == 200, response.content
+    merge = PersonMerge.objects.get(candidate=candidate)
+    assert merge.survivor == a  # the record with the A-number survives
+    assert merge.merged == b
+    assert not ApprehensionPerson.objects.filter(person=b).exists()
+    assert ApprehensionPerson.objects.filter(person=a).count() == 2
+    moved_row = ApprehensionPerson.objects.filter(person=a).order_by("-created_at").first()
+    assert moved_row.history.first().history_change_reason.startswith(f"merged {b.pk} into {a.pk}")
+    assert Person.objects.filter(pk=b.pk).exists()  # the merged record stays
+    assert {e["model"] for e in merge.moved} == {"apprehensions.ApprehensionPerson"}
+
+    # The merged record's page leads to the survivor.
+    from django.test import Client
+
+    web = Client()
+    web.force_login(users["hq_analyst"])
+    page = web.get(reverse("apprehensions:person", args=[b.pk]))
+    assert page.status_code == 200
+    assert "This record was merged" in page.content.decode()
+    assert reverse("apprehensions:person", args=[a.pk]) in page.content.decode()
+
+    # Discovery leaves merged records alone.
+    assert discover_links().created == 0
+
+    undo = client.post(f"{URL}{candidate.pk}/unmerge/", {"reason": "sisters after all"}, format="json")
+    assert undo.status_code == 200, undo.content
+    assert undo.json()["status"] == "unmerged"
+    after = {
+        (m._meta.label, f.name): sorted(
+            str(pk) for pk in m._default_manager.filter(**{f.attname: b.pk}).values_list("pk", flat=True)
+        )
+        for m, f in person_references()
+    }
+    assert after == before
+    merge.refresh_from_db()
+    assert merge.undone_at is not None and merge.history.count() == 2
+    twice = client.post(f"{URL}{candidate.pk}/unmerge/", {"reason": "again"}, format="json")
+    assert twice.status_code == 409
+    # An undone merge is a decision: the pair is not proposed again.
+    assert candidate.key not in {c.key for c in discover_links(persist=False).candidates}
+
+
+def test_merge_refused_409_when_a_one_per_person_rule_would_break(people, api_client_for, users):
+    """Both records in an open custody period: the merge is refused, naming the rule; nothing moves."""
+    a, b = people["dup3_a"], people["dup3_b"]
+    for person in (a, b):
+        custody_transfer(person_id=person.pk, agency="CBP", facility="Ursula", by=users["supervisor"])
+    candidate = _candidate(a, b, "duplicate_person")
+    response = api_client_for("hq_analyst").post(f"{URL}{candidate.pk}/accept/", {}, format="json")
+    assert response.status_code == 409
+    detail = response.json()["detail"]
+    assert "custody_one_open_period" in detail and "cannot be merged" in detail
+    candidate.refresh_from_db()
+    assert candidate.status == "proposed"
+    assert CustodyPeriod.objects.filter(person=b).count() == 1
+    assert not PersonMerge.objects.exists()
+
+
+def test_merge_refused_for_persons_in_the_same_apprehension(people, users):
+    """Twins encountered together can never be one record: the shared apprehension blocks it."""
+    from familylink.common.errors import BusinessRuleError
+
+    with pytest.raises(BusinessRuleError, match="apprehension_person_unique|themself"):
+        person_merge(survivor=people["twin_a"], merged=people["twin_b"], by=users["hq_analyst"])
+
+
+def test_a_number_conflict_is_filed_once_and_never_merges(people, users, api_client_for):
+    """The visibility helper's signal files an a_number_conflict for HQ; it never merges anything."""
+    from apprehensions.signals import a_number_conflict_detected
+
+    for _ in range(2):
+        a_number_conflict_detected.send(
+            sender=Person,
+            a_number="A201234567",
+            existing_person=people["dup1_a"],
+            attempted_by=users["field_agent"],
+            context="intake",
+            other_person=None,
+            entered={"given_names": "Rosa", "first_surname": "Pérez"},
+        )
+    conflict = LinkCandidate.objects.get(kind="a_number_conflict")
+    assert conflict.person_b is None and conflict.details["a_number"] == "A201234567"
+    assert "belongs to another person on file" in conflict.reasons[0]
+    row = api_client_for("auditor").get(URL, {"kind": "a_number_conflict"}).json()["results"][0]
+    assert row["person_a"]["a_number"] == "A201234567" and row["person_b"] is None
+    missing = api_client_for("hq_analyst").post(f"{URL}{conflict.pk}/accept/", {}, format="json")
+    assert missing.status_code == 400
+    done = api_client_for("hq_analyst").post(
+        f"{URL}{conflict.pk}/accept/", {"reason": "typo corrected on the new intake"}, format="json"
+    )
+    assert done.status_code == 200 and not PersonMerge.objects.exists()
+    assert a_number_conflict_file(a_number="A1", existing_person=None) is None
