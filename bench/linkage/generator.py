@@ -36,6 +36,7 @@ import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bench.scenario import (
@@ -54,16 +55,6 @@ from bench.scenario import (
     GRelationship,
 )
 
-
-def _source_version() -> str:
-    """A short hash of this file: a changed generator writes to a fresh bench database."""
-    import hashlib
-    from pathlib import Path
-
-    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:8]
-
-
-VERSION = _source_version()
 START = date(2018, 5, 1)
 DAYS = 61
 
@@ -185,6 +176,22 @@ class Dataset:
     @property
     def records(self) -> list[GPerson]:
         return [p for e in self.encounters for p in e.persons]
+
+    def fingerprint(self) -> str:
+        """A short hash of what would be written: a changed data set gets a bench database of its own."""
+        import hashlib
+
+        digest = hashlib.sha256()
+        for e in self.encounters:
+            digest.update(f"{e.id}{e.station}{e.occurred_at.isoformat()}{e.family_unit_id}".encode())
+            for p in e.persons:
+                digest.update(
+                    f"{p.id}{p.given_names}|{p.first_surname}|{p.second_surname}|{p.date_of_birth}"
+                    f"{p.dob_estimated}{p.sex}{p.a_number}{p.is_minor}".encode()
+                )
+            for r in e.relationships:
+                digest.update(f"{r.id}{r.from_index}{r.to_index}{r.type}".encode())
+        return digest.hexdigest()[:8]
 
 
 class Generator:
@@ -436,15 +443,15 @@ class Generator:
         for a, b, kind in links or []:
             e.relationships.append(GRelationship(self.uuid(), a, b, kind, "claimed"))
             self.truth.recorded.add(frozenset((e.persons[a].id, e.persons[b].id)))
-        with_adult = bool(unit) and any(not e.persons[i].is_minor for i in unit)
+        with_adult = any(not e.persons[i].is_minor for i in unit or [])
         for p in e.persons:
             p.is_unaccompanied = p.is_minor and not with_adult
-        for a in e.persons:
-            if a.is_minor:
+        for adult in e.persons:
+            if adult.is_minor:
                 continue
-            for c in e.persons:
-                if c.is_minor:
-                    self.truth.together.append((a.id, c.id, e.kind))
+            for child in e.persons:
+                if child.is_minor:
+                    self.truth.together.append((adult.id, child.id, e.kind))
         e.encounter_ids = [self.uuid() for _ in e.persons]
         e.membership_ids = [self.uuid() for _ in e.family_members]
 
@@ -465,7 +472,7 @@ class Generator:
         kid_first, kid_second = father_first, mother_first
         adults: list[Human] = []
         kinds: list[str] = []
-        mk = {"country": country, "language": language, "on": on}
+        mk: dict[str, Any] = {"country": country, "language": language, "on": on}
         if shape in ("mother", "both", "mother_only_name"):
             adults.append(self.human(sex="F", age=parent_age, first=mother_first, second=mother_second, **mk))
             kinds.append("parent")
@@ -589,7 +596,13 @@ class Generator:
         on = self.day_of(e)
         country, language, mayan = self.origin()
         first, second = self.surname(mayan), self.surname(mayan)
-        mk = {"first": first, "second": second, "country": country, "language": language, "on": on}
+        mk: dict[str, Any] = {
+            "first": first,
+            "second": second,
+            "country": country,
+            "language": language,
+            "on": on,
+        }
         elder_age = rng.randint(18, 23)
         elder = self.human(sex=rng.choice("MF"), age=elder_age, **mk)
         younger = [

@@ -4,11 +4,12 @@
     .venv/bin/python bench/linkage/quality.py --persons 500            # tiny: seconds
 
 One run: generate the labelled data (bench/linkage/generator.py, seeded), write it into its own
-database (`<DATABASE_URL's name>_q<persons>_s<seed>_<generator hash>`, created and migrated if missing, loaded
-once: the data is deterministic, so a re-run reuses it), run `discover_links(persist=False)` over
-it, score it per kind, then train Splink (DuckDB) on the same person rows read back from that
-database, with its threshold chosen on a separate seed, and score it identically for
-`duplicate_person`. Prints both, the difference, and where each goes wrong (with examples).
+database (`<DATABASE_URL's name>_q<persons>_s<seed>_<hash of the data>`, created and migrated if
+missing, loaded once: the data is deterministic, so a re-run reuses it), run
+`discover_links(persist=False)` over it, score it per kind, then train Splink (DuckDB) on the same
+person rows read back from that database, with its threshold chosen on a separate seed, and score
+it identically for `duplicate_person`. Prints both, the difference, and where each goes wrong
+(with examples).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.linkage.generator import VERSION, Dataset, generate  # noqa: E402
+from bench.linkage.generator import Dataset, generate  # noqa: E402
 
 TARGET_DUPLICATE_MARGIN = 0.02
 TARGET_RELATIONSHIP_RECALL = 0.95
@@ -100,13 +101,13 @@ def _breakdown(title: str, score: Any) -> list[str]:
     return lines
 
 
-def _use_database(name: str | None, persons: int, seed: int) -> str:
+def _use_database(name: str | None, persons: int, seed: int, fingerprint: str) -> str:
     """Point Django at the bench database (before setup), create and migrate it if missing."""
     import environ
 
     url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/familylink")
     config = environ.Env.db_url_config(url)
-    target = name or f"{config['NAME']}_q{persons}_s{seed}_{VERSION}"
+    target = name or f"{config['NAME']}_q{persons}_s{seed}_{fingerprint}"
     os.environ["DATABASE_URL"] = url.rsplit("/", 1)[0] + "/" + target
     return target
 
@@ -118,13 +119,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--tune-seed", type=int, default=None, help="Splink's threshold seed (default seed+1000)"
     )
-    parser.add_argument("--database", default=None, help="default: <DATABASE_URL name>_q<persons>_s<seed>")
+    parser.add_argument(
+        "--database", default=None, help="default: <DATABASE_URL name>_q<persons>_s<seed>_<data hash>"
+    )
     parser.add_argument("--no-splink", action="store_true")
     parser.add_argument("--examples", type=int, default=5)
     args = parser.parse_args(argv)
     tune_seed = args.tune_seed if args.tune_seed is not None else args.seed + 1000
 
-    database = _use_database(args.database, args.persons, args.seed)
+    started = time.monotonic()
+    dataset = generate(persons=args.persons, seed=args.seed)
+    database = _use_database(args.database, args.persons, args.seed, dataset.fingerprint())
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "familylink.settings.base")
     os.environ["DEBUG"] = "false"
     os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-used-anywhere-else-0123456789")
@@ -136,10 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     from bench.linkage.load import load
     from bench.linkage.scoring import duplicate_recall_by_variation, format_score
 
-    started = time.monotonic()
     call_command("ensure_database", verbosity=0, stdout=open(os.devnull, "w"))  # noqa: SIM115
     call_command("migrate", verbosity=0, interactive=False)
-    dataset = generate(persons=args.persons, seed=args.seed)
     truth = dataset.truth
     written, load_seconds = load(dataset)
     print(
