@@ -22,18 +22,16 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
+from django.core.cache import cache
 from django.db import connection, transaction
 
 from apprehensions.services.bulk import insert_with_history
 
 from .models import LinkCandidate
-from .scoring import PROPOSE_AT, PersonFacts, duplicate_score, relationship_score
+from .scoring import PROPOSE_AT, NameFrequencies, PersonFacts, duplicate_score, relationship_score
 
 log = logging.getLogger(__name__)
 
-# A block larger than this (a very common name born the same year) yields more noise than matches;
-# its pairs are still reached through the tighter blocks (same date of birth).
-MAX_BLOCK = 400
 FETCH_CHUNK = 20_000
 
 
@@ -99,7 +97,7 @@ def _cols(alias: str) -> str:
     return ", ".join(f"{alias}.{c}" for c in _PERSON_COLUMNS)
 
 
-def _facts(row: Sequence[Any]) -> PersonFacts:
+def _facts(row: Sequence[Any], codes: Sequence[str] = ("", "", "")) -> PersonFacts:
     return PersonFacts(
         id=row[0],
         given_names=row[1] or "",
@@ -110,134 +108,192 @@ def _facts(row: Sequence[Any]) -> PersonFacts:
         sex=row[6] or "U",
         a_number=row[7],
         country=row[8] or "",
+        g=codes[0] or "",
+        s1=codes[1] or "",
+        s2=codes[2] or "",
     )
 
 
 _N = len(_PERSON_COLUMNS)
 
-# Pairs of records sharing a block. `k` is the keys table (all persons, or the incremental set);
-# `o` the other side (all persons). Each block is a join on indexed key columns.
+# Blocks: pairs of records sharing one of these keys (columns of the keys table, see _KEYS).
+# Exact date of birth with a surname or a given-name sound; or both name sounds with a date of
+# birth that slipped (day, month, year typed wrong, day and month swapped); or an estimated date
+# of birth in the same year with both surnames' sounds.
 _BLOCKS = (
-    ("x.dob = y.dob AND x.s1 = y.s1", "same date of birth and first-surname sound"),
-    ("x.dob = y.dob AND x.g = y.g", "same date of birth and given-name sound"),
-    ("x.g = y.g AND x.s1 = y.s1 AND x.yr = y.yr", "same names' sound and birth year"),
-    ("x.g = y.g AND x.s1 = y.s1 AND x.md = y.md", "same names' sound and birthday"),
-    ("x.g = y.g AND x.s1 = y.s2 AND x.yr = y.yr", "surnames swapped"),
-    ("x.g = y.g AND x.s2 = y.s1 AND x.yr = y.yr", "surnames swapped"),
+    "x.dob = y.dob AND x.s1 = y.s1",
+    "x.dob = y.dob AND x.g = y.g",
+    "x.g = y.g AND x.s1 = y.s1 AND x.yr = y.yr AND x.mo = y.mo",
+    "x.g = y.g AND x.s1 = y.s1 AND x.yr = y.yr AND x.dd = y.dd",
+    "x.g = y.g AND x.s1 = y.s1 AND x.md = y.md",
+    "x.g = y.g AND x.s1 = y.s1 AND x.yr = y.yr AND x.lo = y.lo AND x.hi = y.hi",
+    "x.g = y.g AND x.s1 = y.s1 AND x.s2 = y.s2 AND x.yr = y.yr AND (x.est OR y.est)",
 )
+_BLOCK_INDEXES = ("dob, s1", "dob, g", "g, s1, yr, mo", "g, s1, yr, dd", "g, s1, md", "g, s1, yr, lo, hi")
 
-_KEYS_SELECT = (
-    "SELECT p.id, p.date_of_birth AS dob, linkage_gkey(p.given_names) AS g, "
-    "linkage_skey(p.first_surname) AS s1, linkage_skey(p.second_surname) AS s2, "
-    "extract(year FROM p.date_of_birth)::int AS yr, to_char(p.date_of_birth, 'MMDD') AS md "
-    "FROM apprehensions_person p WHERE " + _ACTIVE.format(p="p")
+_KEYS = (
+    "SELECT {p}.id, {p}.date_of_birth AS dob, linkage_gkey({p}.given_names) AS g, "
+    "linkage_skey({p}.first_surname) AS s1, linkage_skey({p}.second_surname) AS s2, "
+    "extract(year FROM {p}.date_of_birth)::int AS yr, extract(month FROM {p}.date_of_birth)::int AS mo, "
+    "extract(day FROM {p}.date_of_birth)::int AS dd, to_char({p}.date_of_birth, 'MMDD') AS md, "
+    "least(extract(month FROM {p}.date_of_birth), extract(day FROM {p}.date_of_birth))::int AS lo, "
+    "greatest(extract(month FROM {p}.date_of_birth), extract(day FROM {p}.date_of_birth))::int AS hi, "
+    "{p}.dob_estimated AS est FROM apprehensions_person {p} WHERE "
 )
+_KEYS_SELECT = _KEYS.format(p="p") + _ACTIVE.format(p="p")
+
+
+# Each pair carries both records' name sounds (already computed in the keys), for the frequencies.
+_PAIR_CODES = "x.g AS ga, x.s1 AS s1a, x.s2 AS s2a, y.g AS gb, y.s1 AS s1b, y.s2 AS s2b"
 
 
 def _build_duplicate_pairs(cursor: Any, person_ids: list[UUID] | None) -> None:
-    """Fill temp table lk_pairs(a, b) with the blocked pairs (a < b), none encountered together."""
+    """Fill temp table lk_pairs(a, b, name sounds of each) with the blocked pairs (a < b in the full
+    pass; a is the new person in the incremental pass)."""
     cursor.execute("DROP TABLE IF EXISTS lk_keys, lk_new, lk_pairs")
+    blocks = " OR ".join(f"({c})" for c in _BLOCKS)
     if person_ids is None:
-        cursor.execute(f"CREATE TEMP TABLE lk_keys AS {_KEYS_SELECT}")  # noqa: S608 - no input in SQL
-        for cols in ("dob, s1", "dob, g", "g, s1, yr", "g, s1, md", "g, s2, yr"):
+        cursor.execute(f"CREATE TEMP TABLE lk_keys AS {_KEYS_SELECT}")  # noqa: S608
+        for cols in _BLOCK_INDEXES:
             cursor.execute(f"CREATE INDEX ON lk_keys ({cols})")
         cursor.execute("ANALYZE lk_keys")
-        # Oversized blocks (common name, same year) are dropped from the loose blocks only.
-        cursor.execute(
-            "CREATE TEMP TABLE lk_big AS SELECT g, s1, yr FROM lk_keys WHERE g <> '' AND s1 <> '' "
-            f"GROUP BY g, s1, yr HAVING count(*) > {MAX_BLOCK}"
+        # One join per block, each on its index; UNION removes the pairs found by several blocks.
+        selects_sql = " UNION ".join(
+            f"SELECT x.id AS a, y.id AS b, {_PAIR_CODES} FROM lk_keys x JOIN lk_keys y ON {c} AND x.id < y.id "
+            "WHERE x.g <> '' AND x.s1 <> ''"
+            for c in _BLOCKS
         )
-        selects = []
-        for condition, _ in _BLOCKS:
-            loose = "yr" in condition or "md" in condition
-            guard = (
-                " AND NOT EXISTS (SELECT 1 FROM lk_big b WHERE b.g = x.g AND b.s1 = x.s1 AND b.yr = x.yr)"
-                if loose
-                else ""
-            )
-            selects.append(
-                f"SELECT x.id AS a, y.id AS b FROM lk_keys x JOIN lk_keys y ON {condition} AND x.id < y.id "
-                f"WHERE x.g <> '' AND x.s1 <> ''{guard}"
-            )
-        selects_sql = " UNION ".join(selects)
     else:
         cursor.execute(
             f"CREATE TEMP TABLE lk_new AS {_KEYS_SELECT} AND p.id = ANY(%s)",  # noqa: S608
             [person_ids],
         )
-        # The other side is read through the expression indexes of migration 0001.
-        other = (
-            "SELECT q.id, q.date_of_birth AS dob, linkage_gkey(q.given_names) AS g, "
-            "linkage_skey(q.first_surname) AS s1, linkage_skey(q.second_surname) AS s2, "
-            "extract(year FROM q.date_of_birth)::int AS yr, to_char(q.date_of_birth, 'MMDD') AS md "
-            "FROM apprehensions_person q WHERE " + _ACTIVE.format(p="q") + " AND ({where})"
+        # The other side is read through the date-of-birth index and the expression indexes of
+        # migration 0002, then held to exactly the blocks of the full pass.
+        lookups = (
+            "q.date_of_birth = x.dob",
+            "linkage_gkey(q.given_names) = x.g AND linkage_skey(q.first_surname) = x.s1",
         )
-        lookups = [
-            "q.date_of_birth = n.dob",
-            "linkage_gkey(q.given_names) = n.g AND linkage_skey(q.first_surname) IN (n.s1, n.s2)",
-            "linkage_gkey(q.given_names) = n.g AND linkage_skey(q.second_surname) = n.s1",
-        ]
-        selects = []
-        for lookup in lookups:
-            selects.append(
-                "SELECT LEAST(x.id, y.id) AS a, GREATEST(x.id, y.id) AS b FROM lk_new x "
-                f"CROSS JOIN LATERAL ({other.format(where=lookup.replace('n.', 'x.'))}) y "
-                "WHERE y.id <> x.id AND x.g <> '' AND x.s1 <> '' AND ("
-                + " OR ".join(f"({c})" for c, _ in _BLOCKS)
-                + ")"
-            )
-        selects_sql = " UNION ".join(selects)
+        selects_sql = " UNION ".join(
+            f"SELECT x.id AS a, y.id AS b, {_PAIR_CODES} FROM lk_new x "
+            f"CROSS JOIN LATERAL ({_KEYS.format(p='q')}{_ACTIVE.format(p='q')} AND {lookup}) y "
+            f"WHERE y.id <> x.id AND x.g <> '' AND x.s1 <> '' AND ({blocks})"
+            for lookup in lookups
+        )
+    cursor.execute(f"CREATE TEMP TABLE lk_pairs AS {selects_sql}")  # noqa: S608 - constants only
+    cursor.execute("ANALYZE lk_pairs")
+
+
+# Kept from one nightly pass to the next, with a margin.
+FREQUENCY_CACHE_SECONDS = 36 * 3600
+
+
+def _frequency_cache_key() -> str:
+    return f"linkage:name-frequencies:{connection.settings_dict['NAME']}"
+
+
+def name_frequencies(cursor: Any, *, from_keys: bool) -> NameFrequencies:
+    """Counts of each name sound among active persons. The full pass counts its keys table and
+    caches the result; the incremental pass reads the cache (without it, every name counts as common)."""
+    if not from_keys:
+        cached = cache.get(_frequency_cache_key())
+        if cached is not None:
+            return NameFrequencies(**cached)
+        # No full pass yet (or its counts expired): every name counts as fairly common.
+        cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE relname = 'apprehensions_person'")
+        estimate = cursor.fetchone()[0]
+        if estimate < 100_000:
+            cursor.execute("SELECT count(*) FROM apprehensions_person")
+            estimate = cursor.fetchone()[0]
+        return NameFrequencies(total=estimate)
     cursor.execute(
-        f"CREATE TEMP TABLE lk_pairs AS SELECT a, b FROM ({selects_sql}) pairs "  # noqa: S608
-        "WHERE NOT EXISTS (SELECT 1 FROM apprehensions_apprehensionperson ea "
-        "  JOIN apprehensions_apprehensionperson eb ON eb.apprehension_id = ea.apprehension_id "
-        "  WHERE ea.person_id = pairs.a AND eb.person_id = pairs.b) "
-        "AND NOT EXISTS (SELECT 1 FROM apprehensions_familymembership fa "
-        "  JOIN apprehensions_familymembership fb ON fb.family_unit_id = fa.family_unit_id "
-        "  WHERE fa.person_id = pairs.a AND fb.person_id = pairs.b)"
+        "SELECT 'g', g, count(*) FROM lk_keys GROUP BY g UNION ALL "
+        "SELECT 'f', s1, count(*) FROM lk_keys GROUP BY s1 UNION ALL "
+        "SELECT 's', s2, count(*) FROM lk_keys GROUP BY s2"
     )
+    tables: dict[str, dict[str, int]] = {"g": {}, "f": {}, "s": {}}
+    for table, code, count in cursor.fetchall():
+        tables[table][code or ""] = count
+    freq = NameFrequencies(
+        total=sum(tables["g"].values()), given=tables["g"], first=tables["f"], second=tables["s"]
+    )
+    cache.set(
+        _frequency_cache_key(),
+        {"total": freq.total, "given": freq.given, "first": freq.first, "second": freq.second},
+        FREQUENCY_CACHE_SECONDS,
+    )
+    return freq
 
 
-def _stream(cursor: Any, sql: str, params: Sequence[Any] = ()) -> Iterator[Sequence[Any]]:
-    cursor.execute(sql, params)
-    while rows := cursor.fetchmany(FETCH_CHUNK):
-        yield from rows
+def _stream(sql: str, params: Sequence[Any] = ()) -> Iterator[Sequence[Any]]:
+    """Rows of a server-side cursor, FETCH_CHUNK at a time (a million pairs never sit in memory)."""
+    connection.ensure_connection()
+    with connection.connection.cursor(name=f"lk_stream_{time.monotonic_ns()}") as cursor:
+        cursor.itersize = FETCH_CHUNK
+        cursor.execute(sql, params)
+        yield from cursor
 
 
-def _duplicates(
-    cursor: Any, person_ids: list[UUID] | None, result: DiscoveryResult
-) -> Iterator[ProposedCandidate]:
+def _seen_together(pairs: list[tuple[UUID, UUID]]) -> set[tuple[UUID, UUID]]:
+    """Pairs encountered in one apprehension or sharing a family unit: two humans, never one."""
+    if not pairs:
+        return set()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT a, b FROM unnest(%s::uuid[], %s::uuid[]) AS t(a, b) WHERE EXISTS ("
+            "  SELECT 1 FROM apprehensions_apprehensionperson ea JOIN apprehensions_apprehensionperson eb"
+            "  ON eb.apprehension_id = ea.apprehension_id WHERE ea.person_id = t.a AND eb.person_id = t.b) "
+            "OR EXISTS (SELECT 1 FROM apprehensions_familymembership fa JOIN apprehensions_familymembership fb"
+            "  ON fb.family_unit_id = fa.family_unit_id WHERE fa.person_id = t.a AND fb.person_id = t.b)",
+            [[str(a) for a, _ in pairs], [str(b) for _, b in pairs]],
+        )
+        return {(UUID(str(a)), UUID(str(b))) for a, b in cursor.fetchall()}
+
+
+def _duplicates(cursor: Any, person_ids: list[UUID] | None, result: DiscoveryResult) -> Iterator[ProposedCandidate]:
     started = time.monotonic()
     _build_duplicate_pairs(cursor, person_ids)
     result.timings["duplicate_blocking"] = time.monotonic() - started
+    freq = name_frequencies(cursor, from_keys=person_ids is None)
     sql = (
         f"SELECT {_cols('pa')}, {_cols('pb')}, "  # noqa: S608 - column names are constants
-        "sa.code, sb.code, pa.first_encountered_at, pb.first_encountered_at "
+        "sa.code, sb.code, pa.first_encountered_at, pb.first_encountered_at, "
+        "lk_pairs.ga, lk_pairs.s1a, lk_pairs.s2a, lk_pairs.gb, lk_pairs.s1b, lk_pairs.s2b "
         "FROM lk_pairs JOIN apprehensions_person pa ON pa.id = lk_pairs.a "
         "JOIN apprehensions_person pb ON pb.id = lk_pairs.b "
         "LEFT JOIN apprehensions_station sa ON sa.id = pa.first_station_id "
         "LEFT JOIN apprehensions_station sb ON sb.id = pb.first_station_id"
     )
     scored = 0
-    for row in _stream(cursor, sql):
+    found: list[ProposedCandidate] = []
+    for row in _stream(sql):
         scored += 1
-        p, q = _facts(row[:_N]), _facts(row[_N : 2 * _N])
-        s = duplicate_score(p, q)
-        if s.score < PROPOSE_AT:
+        p = _facts(row[:_N], row[2 * _N + 4 : 2 * _N + 7])
+        q = _facts(row[_N : 2 * _N], row[2 * _N + 7 : 2 * _N + 10])
+        s = duplicate_score(p, q, freq=freq, cutoff=PROPOSE_AT)
+        if s is None or s.score < PROPOSE_AT:
             continue
-        code_a, code_b, seen_a, seen_b = row[2 * _N :]
+        code_a, code_b, seen_a, seen_b = row[2 * _N : 2 * _N + 4]
         latest = max((t for t in (seen_a, seen_b) if t), default=None)
-        yield ProposedCandidate(
-            kind=LinkCandidate.Kind.DUPLICATE_PERSON,
-            person_a_id=p.id,
-            person_b_id=q.id,
-            score=s.score,
-            suggested_type=s.suggested_type,
-            reasons=s.reasons,
-            station_code=(code_b if latest is seen_b else code_a) or "",
-            encountered_on=latest.date() if latest else None,
+        found.append(
+            ProposedCandidate(
+                kind=LinkCandidate.Kind.DUPLICATE_PERSON,
+                person_a_id=p.id,
+                person_b_id=q.id,
+                score=s.score,
+                suggested_type=s.suggested_type,
+                reasons=s.reasons,
+                station_code=(code_b if latest is seen_b else code_a) or "",
+                encountered_on=latest.date() if latest else None,
+            )
         )
     result.pairs_scored[LinkCandidate.Kind.DUPLICATE_PERSON] = scored
+    together: set[tuple[UUID, UUID]] = set()
+    for start in range(0, len(found), 10_000):
+        together |= _seen_together([(c.person_a_id, c.person_b_id) for c in found[start : start + 10_000]])  # type: ignore[misc]
+    for candidate in found:
+        if (candidate.person_a_id, candidate.person_b_id) not in together:
+            yield candidate
 
 
 _ADULT = (
@@ -286,7 +342,7 @@ def _relationships(
         f"{scope} ORDER BY pa.id, pc.id, ap.occurred_at"
     )
     scored = 0
-    for row in _stream(cursor, sql, params):
+    for row in _stream(sql, params):
         scored += 1
         adult, child = _facts(row[:_N]), _facts(row[_N : 2 * _N])
         occurred_at, code, apprehension_id, other_adults = row[2 * _N :]
@@ -365,7 +421,7 @@ def discover_links(
         for candidate in _duplicates(cursor, ids, result):
             proposals.setdefault(candidate.key, candidate)
         result.timings["duplicates"] = time.monotonic() - dup_started
-        cursor.execute("DROP TABLE IF EXISTS lk_keys, lk_new, lk_pairs, lk_big")
+        cursor.execute("DROP TABLE IF EXISTS lk_keys, lk_new, lk_pairs")
         on_file = _already_on_file(proposals, everything=ids is None)
         result.candidates = [c for k, c in proposals.items() if k not in on_file]
         if persist and result.candidates:

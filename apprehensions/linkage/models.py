@@ -65,6 +65,10 @@ class LinkCandidate(BaseModel):
             models.CheckConstraint(condition=Q(score__gte=0) & Q(score__lte=1), name="linkcand_score_0_1"),
         ]
 
+    @property
+    def suggested_label(self) -> str:
+        return self.suggested_type.replace("_", " ")
+
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.person_a_id} / {self.person_b_id} ({self.score:.2f})"
 

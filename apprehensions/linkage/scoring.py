@@ -12,7 +12,7 @@ identity, and being encountered together never proves family.
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 
@@ -36,6 +36,36 @@ class PersonFacts:
     sex: str
     a_number: str | None
     country: str = ""
+    # Blocking sound codes (SQL linkage_gkey / linkage_skey): the keys of NameFrequencies.
+    g: str = ""
+    s1: str = ""
+    s2: str = ""
+
+
+@dataclass
+class NameFrequencies:
+    """How common each given-name and surname sound is among the persons on file.
+
+    Agreeing on a rare name is strong evidence, on a very common one weak (term-frequency
+    adjustment); the prior odds that two records are one human fall as the file grows.
+    """
+
+    total: int = 0
+    given: dict[str, int] = field(default_factory=dict)
+    first: dict[str, int] = field(default_factory=dict)
+    second: dict[str, int] = field(default_factory=dict)
+
+    def share(self, table: dict[str, int], code: str) -> float:
+        if not code:
+            return 1.0
+        if not table:
+            return 0.02  # no counts yet: a fairly common name
+        return min(1.0, max(table.get(code, 1), 1) / max(self.total, 1))
+
+    def prior(self) -> float:
+        """log2 odds that two blocked records are one human before any evidence (about 2% of
+        records are re-entries of someone on file)."""
+        return math.log2(0.02 / max(self.total, 50))
 
 
 @dataclass
@@ -102,6 +132,7 @@ def sounds(token: str) -> str:
     return text
 
 
+@lru_cache(maxsize=500_000)
 def tokens_alike(a: str, b: str) -> bool:
     """One typo (two in a long name) or the same sound."""
     if a == b:
@@ -114,72 +145,90 @@ def tokens_alike(a: str, b: str) -> bool:
     return sounds(a) == sounds(b)
 
 
-def _given_evidence(p: PersonFacts, q: PersonFacts) -> tuple[float, str]:
+def _agree(m: float, share: float, cap: float = 8.0) -> float:
+    """log2(m/u) for agreeing on a value held by `share` of the file, capped so no single name
+    outweighs a contradicting date of birth."""
+    return max(1.0, min(cap, math.log2(m / max(share, 1e-9))))
+
+
+def _given_evidence(p: PersonFacts, q: PersonFacts, freq: NameFrequencies) -> tuple[float, str]:
     gp, gq = name_tokens(p.given_names), name_tokens(q.given_names)
     if not gp or not gq:
         return 0.0, ""
+    agree = _agree(0.9, freq.share(freq.given, p.g or q.g))
     if gp == gq:
-        return 5.0, "same given names"
+        return agree, "same given names"
     shorter, longer = (gp, gq) if len(gp) <= len(gq) else (gq, gp)
     if all(any(tokens_alike(s, t) for t in longer) for s in shorter):
         if len(shorter) == len(longer):
-            return 3.5, "given names alike (spelling)"
+            return agree - 1.5, "given names alike (spelling)"
         # 'María' for 'María José': a form kept one of the compound name's parts.
-        return 3.0, "one given name of the compound name kept"
+        return agree - 1.5, "one given name of the compound name kept"
     if len(shorter) == len(longer) and len(gp) > 1 and tokens_alike(gp[0], gq[0]):
         # 'José Luis' and 'José Carlos': brothers far more often than one person.
         return -6.0, "different second given name"
-    return -8.0, "different given names"
+    return -7.0, "different given names"
 
 
 def _surnames(p: PersonFacts) -> tuple[str, str]:
     return surname_key(p.first_surname), surname_key(p.second_surname)
 
 
-def _surname_evidence(p: PersonFacts, q: PersonFacts) -> tuple[float, str]:
+def _surname_evidence(p: PersonFacts, q: PersonFacts, freq: NameFrequencies) -> tuple[float, str]:
     p1, p2 = _surnames(p)
     q1, q2 = _surnames(q)
     if not (p1 or p2) or not (q1 or q2):
         return 0.0, ""
+    first = _agree(0.9, freq.share(freq.first, p.s1 or q.s1), cap=7.0)
+    second = _agree(0.9, freq.share(freq.second, p.s2 or q.s2), cap=7.0)
     if (p1, p2) == (q1, q2):
-        return 5.0, "same surnames"
+        return first + (second if p2 else 0.0), "same surnames"
     alike = tokens_alike
     if p1 and p2 and q1 and q2:
         if alike(p1, q1) and alike(p2, q2):
-            return 4.0, "surnames alike (spelling)"
+            return first + second - 2.0, "surnames alike (spelling)"
         if alike(p1, q2) and alike(p2, q1):
-            return 3.5, "surnames in the other order"
-        # Same first surname, different second: cousins and half-siblings look like this.
-        return -5.0, "different second surname"
+            return first + second - 2.5, "surnames in the other order"
+        # Same first surname, another second one: cousins and half-siblings look like this.
+        if alike(p1, q1):
+            return first - 7.0, "different second surname"
+        return -8.0, "different surnames"
     # One record kept a single surname (U.S. forms), or filed the second as the last name.
     ps, qs = [s for s in (p1, p2) if s], [s for s in (q1, q2) if s]
     one, other = (qs, ps) if len(qs) <= len(ps) else (ps, qs)
     if len(one) == 1 and any(alike(one[0], s) for s in other):
         if alike(one[0], other[0]):
-            return 2.5, "second surname dropped on one record"
-        return 2.0, "only the second surname kept on one record"
+            return first - 1.0, "second surname dropped on one record"
+        return second - 1.5, "only the second surname kept on one record"
     return -8.0, "no surname in common"
+
+
+# Dates of birth in the file spread over about 60 years: two people share one by chance about
+# once in 22,000 pairs; a typed slip of each kind is rarer still in a true re-entry.
+_DOB_EXACT = math.log2(0.85 * 22_000)
 
 
 def _dob_evidence(p: PersonFacts, q: PersonFacts) -> tuple[float, str]:
     a, b = p.date_of_birth, q.date_of_birth
     if a is None or b is None:
-        return -1.0, "date of birth missing on one record"
+        return 0.0, "date of birth missing on one record"
     estimated = p.dob_estimated or q.dob_estimated
     if a == b:
-        return (2.0, "same estimated birth date") if estimated else (5.0, f"same date of birth {a:%Y-%m-%d}")
+        if estimated:
+            return 5.0, "same estimated birth date"
+        return _DOB_EXACT, f"same date of birth {a:%Y-%m-%d}"
     if estimated and abs(a.year - b.year) <= 1:
-        return 1.5, f"birth year {a.year} / {b.year}, one estimated"
+        return 3.0, f"birth year {a.year} / {b.year}, one estimated"
     if a.year == b.year and a.month == b.day and a.day == b.month:
-        return 2.5, f"day and month swapped ({a:%Y-%m-%d} / {b:%Y-%m-%d})"
+        return 8.5, f"day and month swapped ({a:%Y-%m-%d} / {b:%Y-%m-%d})"
     if (a.month, a.day) == (b.month, b.day) and abs(a.year - b.year) == 1:
-        return 2.0, f"birth year off by one ({a.year} / {b.year})"
+        return 8.0, f"birth year off by one ({a.year} / {b.year})"
     if a.year == b.year and a.month == b.month and _levenshtein(f"{a.day:02d}", f"{b.day:02d}", 1) <= 1:
-        return 2.0, f"one digit of the birth day differs ({a:%Y-%m-%d} / {b:%Y-%m-%d})"
+        return 7.0, f"one digit of the birth day differs ({a:%Y-%m-%d} / {b:%Y-%m-%d})"
     if a.year == b.year and a.day == b.day and _levenshtein(f"{a.month:02d}", f"{b.month:02d}", 1) <= 1:
-        return 1.5, f"one digit of the birth month differs ({a:%Y-%m-%d} / {b:%Y-%m-%d})"
+        return 6.0, f"one digit of the birth month differs ({a:%Y-%m-%d} / {b:%Y-%m-%d})"
     if (a.month, a.day) == (b.month, b.day) and _levenshtein(str(a.year), str(b.year), 1) <= 1:
-        return 1.5, f"one digit of the birth year differs ({a.year} / {b.year})"
+        return 5.5, f"one digit of the birth year differs ({a.year} / {b.year})"
     return -12.0, f"different dates of birth ({a:%Y-%m-%d} / {b:%Y-%m-%d})"
 
 
@@ -200,30 +249,58 @@ def a_number_slip(a: str, b: str) -> str:
     return ""
 
 
-def duplicate_score(p: PersonFacts, q: PersonFacts) -> Score:
-    """How likely two records are one human entered twice (never called for persons seen together)."""
-    weight = -6.0
+# The most the remaining evidence can add, to stop scoring a pair that can no longer reach the cutoff.
+_MAX_GIVEN, _MAX_SURNAMES, _MAX_OTHER = 8.0, 14.0, 1.5 + 8.0
+_NO_FREQUENCIES = NameFrequencies()
+
+
+def duplicate_score(
+    p: PersonFacts, q: PersonFacts, *, freq: NameFrequencies | None = None, cutoff: float | None = None
+) -> Score | None:
+    """How likely two records are one human entered twice (never called for persons seen together).
+
+    Evidence in log2 odds (Fellegi–Sunter weights, names adjusted for how common they are in the
+    file). With `cutoff`, returns None as soon as the pair can no longer reach it: the full pass
+    meets millions of blocked pairs that are plainly two people.
+    """
+    freq = freq or _NO_FREQUENCIES
+    floor = -math.inf if cutoff is None else math.log2(cutoff / (1 - cutoff)) if 0 < cutoff < 1 else 0.0
+    weight = freq.prior()
     reasons: list[str] = []
-    for evidence in (_given_evidence(p, q), _surname_evidence(p, q), _dob_evidence(p, q)):
-        weight += evidence[0]
-        if evidence[1]:
-            reasons.append(evidence[1])
-    if p.sex in "FM" and q.sex in "FM" and p.sex and q.sex:
+    dob_weight, dob_reason = _dob_evidence(p, q)
+    weight += dob_weight
+    if weight + _MAX_GIVEN + _MAX_SURNAMES + _MAX_OTHER < floor:
+        return None
+    given_weight, given_reason = _given_evidence(p, q, freq)
+    weight += given_weight
+    if weight + _MAX_SURNAMES + _MAX_OTHER < floor:
+        return None
+    surname_weight, surname_reason = _surname_evidence(p, q, freq)
+    weight += surname_weight
+    if weight + _MAX_OTHER < floor:
+        return None
+    for reason in (given_reason, surname_reason, dob_reason):
+        if reason:
+            reasons.append(reason)
+    if p.sex in ("F", "M") and q.sex in ("F", "M"):
         if p.sex != q.sex:
-            weight -= 8.0
+            weight -= 6.0
             reasons.append("different sex")
         else:
+            weight += 1.0
+    if p.country and q.country:
+        if p.country != q.country:
+            weight -= 3.0
+            reasons.append(f"different citizenship ({p.country} / {q.country})")
+        else:
             weight += 0.5
-    if p.country and q.country and p.country != q.country:
-        weight -= 2.0
-        reasons.append(f"different citizenship ({p.country} / {q.country})")
     if p.a_number and q.a_number:
         slip = a_number_slip(p.a_number, q.a_number)
         if slip:
-            weight += 3.0
+            weight += 8.0
             reasons.append(f"A-numbers {p.a_number} / {q.a_number} differ by {slip}")
         else:
-            weight -= 1.0
+            weight -= 3.0
             reasons.append(f"different A-numbers {p.a_number} / {q.a_number} (a new A-number?)")
     elif p.a_number or q.a_number:
         reasons.append("A-number on one record only")
@@ -301,21 +378,3 @@ def relationship_score(
         elif pattern in ("father", "mother") and adult.sex in "FM" and adult.sex:
             weight += 0.5
     return Score(round(_logistic(weight), 3), suggested, reasons)
-
-
-def facts_from(row: dict) -> PersonFacts:
-    return PersonFacts(
-        id=row["id"],
-        given_names=row["given_names"] or "",
-        first_surname=row["first_surname"] or "",
-        second_surname=row["second_surname"] or "",
-        date_of_birth=row["date_of_birth"],
-        dob_estimated=bool(row["dob_estimated"]),
-        sex=row["sex"] or "U",
-        a_number=row["a_number"],
-        country=row.get("country_of_citizenship") or "",
-    )
-
-
-def clamp(value: float) -> float:
-    return max(0.0, min(1.0, value if math.isfinite(value) else 0.0))

@@ -116,7 +116,7 @@ def decide(request: HttpRequest, pk: UUID) -> HttpResponse:
     _require_read(request)
     if not _can_decide(request):
         raise PermissionDenied("Your role cannot decide link candidates.")
-    entered = {k: request.POST.get(k, "") for k in ("decision", "reason", "type", "survivor")}
+    entered = {k: request.POST.get(k, "") for k in ("decision", "reason", "type", "survivor", "then")}
     decision = entered["decision"]
     try:
         if decision == "accept":

@@ -149,12 +149,12 @@ def build(user: Any) -> dict[str, Person]:
     people |= _encounter(
         user, "2018-07-10T10:00:00-07:00", "YUM", [_p("namesake_b", "José", "García", "López", "M", "1975-07-12")]
     )
-    # Decoy: cousins, same given name and first surname, same birth year.
+    # Decoy: cousins, same given name and first surname, born the same year.
     people |= _encounter(
         user, "2018-06-11T10:00:00-06:00", "EPT", [_p("cousin_a", "Ana", "López", "Díaz", "F", "2011-03-04")]
     )
     people |= _encounter(
-        user, "2018-06-12T10:00:00-06:00", "MCA", [_p("cousin_b", "Ana", "López", "García", "F", "2011-03-04")]
+        user, "2018-06-12T10:00:00-06:00", "MCA", [_p("cousin_b", "Ana", "López", "García", "F", "2011-08-19")]
     )
     # Decoy: brothers José Luis and José Carlos, one birth date apart in the same year.
     people |= _encounter(

@@ -1,0 +1,158 @@
+"""Link discovery at scale: the full pass beside the bare SQL blocking query, and the incremental
+pass an intake adds.
+
+    # a copy of the 1M-person scenario (never the shared one), migrated:
+    createdb -h 127.0.0.1 -U postgres -T familylink_bench1m linkage_1m
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/linkage_1m .venv/bin/python manage.py migrate
+    DATABASE_URL=... .venv/bin/python bench/linkage_scale.py discovery
+    DATABASE_URL=... .venv/bin/python bench/linkage_scale.py intake --requests 200
+
+`discovery` runs `discover_links(persist=False)` over every person (FamilyLink: blocking in SQL,
+scoring in Python, the co-encounter check) and then the bare SQL that builds the same blocked
+pairs and counts them (no scoring): the floor any implementation of these blocks pays.
+`intake` posts families through `POST /api/v1/apprehensions/` (as bench/intake.py), alternating
+LINKAGE_INCREMENTAL=off and inline, and prints both latencies and the pass's own time. The
+intakes are real writes (bench user `bench_intake_agent`, station EPT).
+"""
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "familylink.settings.base")
+os.environ["DEBUG"] = "false"
+os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-used-anywhere-else-0123456789")
+os.environ.setdefault("ALLOWED_HOSTS", "testserver")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.db import connection, transaction  # noqa: E402
+from django.test import override_settings  # noqa: E402
+
+from apprehensions.linkage import discovery  # noqa: E402
+from apprehensions.models import Person  # noqa: E402
+
+
+def _header() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM apprehensions_person")
+        persons = cursor.fetchone()[0]
+    print(
+        f"database: {connection.settings_dict['NAME']}  persons: {persons:,}  cpus: {os.cpu_count()}  "
+        f"load: {tuple(round(x, 1) for x in os.getloadavg())}"
+    )
+
+
+def bench_discovery() -> None:
+    _header()
+    result = discovery.discover_links(persist=False)
+    print(
+        f"FamilyLink discover_links (full pass): {result.seconds:.1f} s  "
+        f"pairs scored: {result.pairs_scored}  proposed: {result.by_kind()}"
+    )
+    print("  phases (s): " + ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items()))
+    started = time.monotonic()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL work_mem = '256MB'")
+        cursor.execute(f"CREATE TEMP TABLE lk_keys AS {discovery._KEYS_SELECT}")  # noqa: S608
+        for cols in discovery._BLOCK_INDEXES:
+            cursor.execute(f"CREATE INDEX ON lk_keys ({cols})")
+        cursor.execute("ANALYZE lk_keys")
+        union = " UNION ".join(
+            f"SELECT x.id AS a, y.id AS b FROM lk_keys x JOIN lk_keys y ON {c} AND x.id < y.id "  # noqa: S608
+            "WHERE x.g <> '' AND x.s1 <> ''"
+            for c in discovery._BLOCKS
+        )
+        cursor.execute(f"SELECT count(*) FROM ({union}) pairs")  # noqa: S608
+        pairs = cursor.fetchone()[0]
+        cursor.execute("DROP TABLE lk_keys")
+    print(f"bare SQL, same blocks (keys + pairs, no scoring): {time.monotonic() - started:.1f} s  pairs: {pairs:,}")
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def bench_intake(requests: int, warmup: int) -> None:
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    from apprehensions.demo import ensure_stations
+    from bench.intake import bench_user, family_payload
+
+    _header()
+    ensure_stations()
+    client = APIClient()
+    token, _ = Token.objects.get_or_create(user=bench_user())
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    rng = random.Random(time.time_ns())
+    passes: list[float] = []
+    real = discovery.discover_links
+
+    def timed(**kwargs):  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        result = real(**kwargs)
+        passes.append((time.perf_counter() - started) * 1000)
+        return result
+
+    discovery.discover_links = timed  # the receiver imports it from the module at call time
+    timings: dict[str, list[float]] = {"off": [], "inline": []}
+    for i in range(2 * (warmup + requests)):
+        mode = "inline" if i % 2 else "off"
+        payload = family_payload(rng, rng.randint(4, 6))
+        while Person.objects.filter(a_number__in=[p.get("a_number") for p in payload["persons"]]).exists():
+            payload = family_payload(rng, 5)
+        with override_settings(LINKAGE_INCREMENTAL=mode):
+            started = time.perf_counter()
+            response = client.post("/api/v1/apprehensions/", payload, format="json")
+            elapsed = (time.perf_counter() - started) * 1000
+        if response.status_code != 201:
+            raise SystemExit(f"request {i} failed: {response.status_code} {response.content[:300]!r}")
+        if i >= 2 * warmup:
+            timings[mode].append(elapsed)
+    passes = passes[warmup:]
+    for mode, values in timings.items():
+        print(
+            f"POST /api/v1/apprehensions/ incremental pass {mode:6}: n={len(values)}  "
+            f"p50={percentile(values, 50):.1f} ms  p95={percentile(values, 95):.1f} ms  "
+            f"mean={statistics.mean(values):.1f} ms"
+        )
+    print(
+        f"the incremental pass itself (discover_links(person_ids=...)): n={len(passes)}  "
+        f"p50={percentile(passes, 50):.1f} ms  p95={percentile(passes, 95):.1f} ms  max={max(passes):.1f} ms"
+    )
+    print(
+        "added to an intake at p95: "
+        f"{percentile(timings['inline'], 95) - percentile(timings['off'], 95):.1f} ms  "
+        f"load: {tuple(round(x, 1) for x in os.getloadavg())}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="what", required=True)
+    sub.add_parser("discovery")
+    intake = sub.add_parser("intake")
+    intake.add_argument("--requests", type=int, default=200)
+    intake.add_argument("--warmup", type=int, default=10)
+    args = parser.parse_args()
+    if args.what == "discovery":
+        bench_discovery()
+    else:
+        bench_intake(args.requests, args.warmup)
+
+
+if __name__ == "__main__":
+    main()
