@@ -131,6 +131,7 @@ class Truth:
     variations: dict[uuid.UUID, list[str]] = field(default_factory=dict)  # what a record got wrong
     group_of: dict[uuid.UUID, str] = field(default_factory=dict)
     is_minor: dict[uuid.UUID, bool] = field(default_factory=dict)
+    adults_with: dict[uuid.UUID, int] = field(default_factory=dict)  # adults in the record's apprehension
 
     def records_by_human(self) -> dict[int, list[uuid.UUID]]:
         out: dict[int, list[uuid.UUID]] = {}
@@ -444,6 +445,9 @@ class Generator:
             e.relationships.append(GRelationship(self.uuid(), a, b, kind, "claimed"))
             self.truth.recorded.add(frozenset((e.persons[a].id, e.persons[b].id)))
         with_adult = any(not e.persons[i].is_minor for i in unit or [])
+        adults = sum(1 for p in e.persons if not p.is_minor)
+        for p in e.persons:
+            self.truth.adults_with[p.id] = adults
         for p in e.persons:
             p.is_unaccompanied = p.is_minor and not with_adult
         for adult in e.persons:

@@ -187,14 +187,19 @@ def score_relationships(
             kind = "already recorded" if pair in truth.recorded else explainer.relation(a, b)
             if pair in truth.shared_unit:
                 kind += ", one family unit"
-            kind += f", {truth.group_of.get(a, '?')}"
+            adults = truth.adults_with.get(a, 0)
+            kind += f", {truth.group_of.get(a, '?')}, " + (
+                "the only adult" if adults == 1 else f"{adults} adults"
+            )
             score.false_positive_kinds[kind] += 1
             if len(score.examples_fp) < examples:
                 score.examples_fp.append(f"[{kind}] {explainer.describe(a, b)}")
         for pair in sorted(fns, key=str):
             a, b = sorted(pair, key=str)
             shared = len(explainer.surnames(a) & explainer.surnames(b))
-            kind = f"{truth.group_of.get(a, '?')}, {shared} surname(s) shared"
+            adults = truth.adults_with.get(a, 0)
+            alone = "the only adult" if adults == 1 else f"{adults} adults"
+            kind = f"{truth.group_of.get(a, '?')}, {shared} surname(s) shared, {alone}"
             score.false_negative_kinds[kind] += 1
             if len(score.examples_fn) < examples:
                 score.examples_fn.append(f"[{kind}] {explainer.describe(a, b)}")

@@ -37,6 +37,9 @@ def _six_records() -> tuple[Truth, dict[uuid.UUID, GPerson], list[uuid.UUID]]:
     for rid, hid in zip(r, (1, 1, 2, 3, 4, 5), strict=True):
         truth.human_of[rid] = hid
         truth.group_of[rid] = "hidden_family"
+        truth.adults_with[rid] = (
+            3  # r1, r4 and r6 (r2 was elsewhere, but is never the adult of a together pair)
+        )
     truth.parent_of = {(1, 2), (1, 4), (5, 2)}
     truth.sibling_of = {frozenset((2, 4))}
     truth.recorded = {frozenset((r[5], r[2]))}
@@ -103,8 +106,8 @@ def test_score_relationships_on_six_hand_made_records():
     assert score.f1 == 0.5
     assert dict(score.other_types) == {"sibling (related)": 1}
     assert dict(score.false_positive_kinds) == {
-        "unrelated, hidden_family": 1,
-        "already recorded, hidden_family": 1,
+        "unrelated, hidden_family, 3 adults": 1,
+        "already recorded, hidden_family, 3 adults": 1,
     }
 
 
