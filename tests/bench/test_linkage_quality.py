@@ -37,9 +37,7 @@ def _six_records() -> tuple[Truth, dict[uuid.UUID, GPerson], list[uuid.UUID]]:
     for rid, hid in zip(r, (1, 1, 2, 3, 4, 5), strict=True):
         truth.human_of[rid] = hid
         truth.group_of[rid] = "hidden_family"
-        truth.adults_with[rid] = (
-            3  # r1, r4 and r6 (r2 was elsewhere, but is never the adult of a together pair)
-        )
+        truth.adults_with[rid] = 3  # r1, r4 and r6 in one apprehension
     truth.parent_of = {(1, 2), (1, 4), (5, 2)}
     truth.sibling_of = {frozenset((2, 4))}
     truth.recorded = {frozenset((r[5], r[2]))}
