@@ -75,7 +75,10 @@ def bench_discovery() -> None:
         cursor.execute(f"SELECT count(*) FROM ({union}) pairs")  # noqa: S608
         pairs = cursor.fetchone()[0]
         cursor.execute("DROP TABLE lk_keys")
-    print(f"bare SQL, same blocks (keys + pairs, no scoring): {time.monotonic() - started:.1f} s  pairs: {pairs:,}")
+    print(
+        f"bare SQL, same blocks (keys + pairs, no scoring): {time.monotonic() - started:.1f} s  "
+        f"pairs: {pairs:,}"
+    )
 
 
 def percentile(values: list[float], p: float) -> float:

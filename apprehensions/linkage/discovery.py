@@ -9,8 +9,9 @@ decision yet (kind, person_a_id, person_b_id, score, suggested_type, reasons).
 Cost grows about linearly with the number of persons: pairs come only from blocks (persons sharing
 a date of birth and a surname or given-name sound; or a given name and a surname sound and a birth
 year, or a birthday), and relationship pairs only from persons encountered together. Blocking keys
-are SQL functions (migration 0001) with expression indexes, so the incremental pass for a handful
-of persons is a few index lookups. Scoring is done here, in Python, by `scoring.py`.
+are SQL functions (migration 0002) stored on each person as generated columns with an index
+(migration 0003), so the incremental pass for a handful of persons is a few index lookups.
+Scoring is done here, in Python, by `scoring.py`.
 """
 
 import logging
@@ -132,8 +133,8 @@ _BLOCKS = (
 _BLOCK_INDEXES = ("dob, s1", "dob, g", "g, s1, yr, mo", "g, s1, yr, dd", "g, s1, md", "g, s1, yr, lo, hi")
 
 _KEYS = (
-    "SELECT {p}.id, {p}.date_of_birth AS dob, linkage_gkey({p}.given_names) AS g, "
-    "linkage_skey({p}.first_surname) AS s1, linkage_skey({p}.second_surname) AS s2, "
+    "SELECT {p}.id, {p}.date_of_birth AS dob, "
+    "{p}.linkage_g AS g, {p}.linkage_s1 AS s1, {p}.linkage_s2 AS s2, "
     "extract(year FROM {p}.date_of_birth)::int AS yr, extract(month FROM {p}.date_of_birth)::int AS mo, "
     "extract(day FROM {p}.date_of_birth)::int AS dd, to_char({p}.date_of_birth, 'MMDD') AS md, "
     "least(extract(month FROM {p}.date_of_birth), extract(day FROM {p}.date_of_birth))::int AS lo, "
@@ -147,41 +148,42 @@ _KEYS_SELECT = _KEYS.format(p="p") + _ACTIVE.format(p="p")
 _PAIR_CODES = "x.g AS ga, x.s1 AS s1a, x.s2 AS s2a, y.g AS gb, y.s1 AS s1b, y.s2 AS s2b"
 
 
-def _build_duplicate_pairs(cursor: Any, person_ids: list[UUID] | None) -> None:
-    """Fill temp table lk_pairs(a, b, name sounds of each) with the blocked pairs (a < b in the full
-    pass; a is the new person in the incremental pass)."""
-    cursor.execute("DROP TABLE IF EXISTS lk_keys, lk_new, lk_pairs")
-    blocks = " OR ".join(f"({c})" for c in _BLOCKS)
+def _duplicate_pairs(cursor: Any, person_ids: list[UUID] | None) -> tuple[str, list[Any]]:
+    """The blocked pairs (a, b, name sounds of each) as a FROM item and its parameters.
+
+    Full pass: a temp table built by one indexed self-join per block (a < b). Incremental pass: a
+    subquery (no temp tables: their catalog writes would cost an intake more than the search)
+    from the new persons through the date-of-birth index and the expression indexes of migration
+    0003, held to exactly the blocks of the full pass (a is the new person).
+    """
     if person_ids is None:
+        cursor.execute("DROP TABLE IF EXISTS lk_keys, lk_pairs")
         cursor.execute(f"CREATE TEMP TABLE lk_keys AS {_KEYS_SELECT}")  # noqa: S608
         for cols in _BLOCK_INDEXES:
             cursor.execute(f"CREATE INDEX ON lk_keys ({cols})")
         cursor.execute("ANALYZE lk_keys")
         # One join per block, each on its index; UNION removes the pairs found by several blocks.
         selects_sql = " UNION ".join(
-            f"SELECT x.id AS a, y.id AS b, {_PAIR_CODES} FROM lk_keys x JOIN lk_keys y ON {c} AND x.id < y.id "
-            "WHERE x.g <> '' AND x.s1 <> ''"
+            f"SELECT x.id AS a, y.id AS b, {_PAIR_CODES} "  # noqa: S608 - constants only
+            f"FROM lk_keys x JOIN lk_keys y ON {c} AND x.id < y.id WHERE x.g <> '' AND x.s1 <> ''"
             for c in _BLOCKS
         )
-    else:
-        cursor.execute(
-            f"CREATE TEMP TABLE lk_new AS {_KEYS_SELECT} AND p.id = ANY(%s)",  # noqa: S608
-            [person_ids],
-        )
-        # The other side is read through the date-of-birth index and the expression indexes of
-        # migration 0002, then held to exactly the blocks of the full pass.
-        lookups = (
-            "q.date_of_birth = x.dob",
-            "linkage_gkey(q.given_names) = x.g AND linkage_skey(q.first_surname) = x.s1",
-        )
-        selects_sql = " UNION ".join(
-            f"SELECT x.id AS a, y.id AS b, {_PAIR_CODES} FROM lk_new x "
-            f"CROSS JOIN LATERAL ({_KEYS.format(p='q')}{_ACTIVE.format(p='q')} AND {lookup}) y "
-            f"WHERE y.id <> x.id AND x.g <> '' AND x.s1 <> '' AND ({blocks})"
-            for lookup in lookups
-        )
-    cursor.execute(f"CREATE TEMP TABLE lk_pairs AS {selects_sql}")  # noqa: S608 - constants only
-    cursor.execute("ANALYZE lk_pairs")
+        cursor.execute(f"CREATE TEMP TABLE lk_pairs AS {selects_sql}")  # noqa: S608 - constants only
+        cursor.execute("ANALYZE lk_pairs")
+        return "lk_pairs", []
+    blocks = " OR ".join(f"({c})" for c in _BLOCKS)
+    lookups = (
+        "q.date_of_birth = x.dob",
+        "q.linkage_g = x.g AND q.linkage_s1 = x.s1",
+    )
+    selects_sql = " UNION ".join(
+        f"SELECT x.id AS a, y.id AS b, {_PAIR_CODES} "  # noqa: S608 - constants only
+        f"FROM ({_KEYS_SELECT} AND p.id = ANY(%s::uuid[])) x "
+        f"CROSS JOIN LATERAL ({_KEYS.format(p='q')}{_ACTIVE.format(p='q')} AND {lookup}) y "
+        f"WHERE y.id <> x.id AND x.g <> '' AND x.s1 <> '' AND ({blocks})"
+        for lookup in lookups
+    )
+    return f"({selects_sql}) lk_pairs", [[str(i) for i in person_ids]] * len(lookups)
 
 
 # Kept from one nightly pass to the next, with a margin.
@@ -243,30 +245,33 @@ def _seen_together(pairs: list[tuple[UUID, UUID]]) -> set[tuple[UUID, UUID]]:
             "SELECT a, b FROM unnest(%s::uuid[], %s::uuid[]) AS t(a, b) WHERE EXISTS ("
             "  SELECT 1 FROM apprehensions_apprehensionperson ea JOIN apprehensions_apprehensionperson eb"
             "  ON eb.apprehension_id = ea.apprehension_id WHERE ea.person_id = t.a AND eb.person_id = t.b) "
-            "OR EXISTS (SELECT 1 FROM apprehensions_familymembership fa JOIN apprehensions_familymembership fb"
+            "OR EXISTS (SELECT 1 FROM apprehensions_familymembership fa "
+            "  JOIN apprehensions_familymembership fb"
             "  ON fb.family_unit_id = fa.family_unit_id WHERE fa.person_id = t.a AND fb.person_id = t.b)",
             [[str(a) for a, _ in pairs], [str(b) for _, b in pairs]],
         )
         return {(UUID(str(a)), UUID(str(b))) for a, b in cursor.fetchall()}
 
 
-def _duplicates(cursor: Any, person_ids: list[UUID] | None, result: DiscoveryResult) -> Iterator[ProposedCandidate]:
+def _duplicates(
+    cursor: Any, person_ids: list[UUID] | None, result: DiscoveryResult
+) -> Iterator[ProposedCandidate]:
     started = time.monotonic()
-    _build_duplicate_pairs(cursor, person_ids)
+    pairs_from, pairs_params = _duplicate_pairs(cursor, person_ids)
     result.timings["duplicate_blocking"] = time.monotonic() - started
     freq = name_frequencies(cursor, from_keys=person_ids is None)
     sql = (
         f"SELECT {_cols('pa')}, {_cols('pb')}, "  # noqa: S608 - column names are constants
         "sa.code, sb.code, pa.first_encountered_at, pb.first_encountered_at, "
         "lk_pairs.ga, lk_pairs.s1a, lk_pairs.s2a, lk_pairs.gb, lk_pairs.s1b, lk_pairs.s2b "
-        "FROM lk_pairs JOIN apprehensions_person pa ON pa.id = lk_pairs.a "
+        f"FROM {pairs_from} JOIN apprehensions_person pa ON pa.id = lk_pairs.a "
         "JOIN apprehensions_person pb ON pb.id = lk_pairs.b "
         "LEFT JOIN apprehensions_station sa ON sa.id = pa.first_station_id "
         "LEFT JOIN apprehensions_station sb ON sb.id = pb.first_station_id"
     )
     scored = 0
     found: list[ProposedCandidate] = []
-    for row in _stream(sql):
+    for row in _stream(sql, pairs_params):
         scored += 1
         p = _facts(row[:_N], row[2 * _N + 4 : 2 * _N + 7])
         q = _facts(row[_N : 2 * _N], row[2 * _N + 7 : 2 * _N + 10])
@@ -311,11 +316,17 @@ def _relationships(
     scope = ""
     params: list[Any] = []
     if person_ids is not None:
-        scope = (
-            " AND ea.apprehension_id IN (SELECT apprehension_id FROM apprehensions_apprehensionperson "
-            "WHERE person_id = ANY(%s))"
+        # The encounters of these persons first, so the planner walks a few apprehensions by index.
+        cursor.execute(
+            "SELECT DISTINCT apprehension_id FROM apprehensions_apprehensionperson WHERE person_id = ANY(%s)",
+            [person_ids],
         )
-        params = [person_ids]
+        apprehension_ids = [row[0] for row in cursor.fetchall()]
+        if not apprehension_ids:
+            result.pairs_scored[LinkCandidate.Kind.RELATIONSHIP] = 0
+            return
+        scope = " AND ea.apprehension_id = ANY(%s::uuid[]) AND ec.apprehension_id = ANY(%s::uuid[])"
+        params = [[str(i) for i in apprehension_ids]] * 2
     sql = (
         "SELECT DISTINCT ON (pa.id, pc.id) "  # noqa: S608 - constants only
         f"{_cols('pa')}, {_cols('pc')}, ap.occurred_at, st.code, ap.id, "
@@ -412,8 +423,12 @@ def discover_links(
         return result
     with transaction.atomic(), connection.cursor() as cursor:
         if ids is None:
-            # The full pass reads a million rows; the planner's parallel workers help on 2 cores.
             cursor.execute("SET LOCAL work_mem = '256MB'")
+        else:
+            # A few persons: the queries are written in the order to walk them (their encounters
+            # first), and planning a dozen joins every way would cost more than running them.
+            cursor.execute("SET LOCAL join_collapse_limit = 1")
+            cursor.execute("SET LOCAL from_collapse_limit = 1")
         proposals: dict[str, ProposedCandidate] = {}
         for candidate in _relationships(cursor, ids, result):
             proposals.setdefault(candidate.key, candidate)
@@ -421,7 +436,8 @@ def discover_links(
         for candidate in _duplicates(cursor, ids, result):
             proposals.setdefault(candidate.key, candidate)
         result.timings["duplicates"] = time.monotonic() - dup_started
-        cursor.execute("DROP TABLE IF EXISTS lk_keys, lk_new, lk_pairs")
+        if ids is None:
+            cursor.execute("DROP TABLE IF EXISTS lk_keys, lk_pairs")
         on_file = _already_on_file(proposals, everything=ids is None)
         result.candidates = [c for k, c in proposals.items() if k not in on_file]
         if persist and result.candidates:

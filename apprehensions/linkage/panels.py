@@ -11,8 +11,12 @@ from .models import LinkCandidate, PersonMerge
 
 
 def person_linkage_panel(request: HttpRequest, person: Any) -> tuple[str, dict[str, Any]] | None:
-    merge = PersonMerge.objects.filter(merged=person, undone_at__isnull=True).select_related("survivor").first()
-    absorbed = list(PersonMerge.objects.filter(survivor=person, undone_at__isnull=True).select_related("merged"))
+    merge = (
+        PersonMerge.objects.filter(merged=person, undone_at__isnull=True).select_related("survivor").first()
+    )
+    absorbed = list(
+        PersonMerge.objects.filter(survivor=person, undone_at__isnull=True).select_related("merged")
+    )
     candidates: list[LinkCandidate] = []
     if has_capability(request.user, "read_link_candidates"):
         candidates = list(

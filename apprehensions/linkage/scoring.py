@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
+from typing import Any
 
 from familylink.common.text import fold
 
@@ -27,7 +28,7 @@ _PARTICLES = frozenset({"de", "del", "la", "las", "los", "y", "da", "dos", "van"
 class PersonFacts:
     """What the scorers read of a person (one row of the discovery queries)."""
 
-    id: object
+    id: Any
     given_names: str
     first_surname: str
     second_surname: str

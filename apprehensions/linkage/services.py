@@ -31,7 +31,7 @@ def a_number_conflict_file(
     """File an `a_number_conflict` for HQ review (once per A-number and pair); never merges anything."""
     if existing_person is None:
         return None
-    details = {"a_number": a_number, "context": context}
+    details: dict[str, Any] = {"a_number": a_number, "context": context}
     if other_person is None and entered:
         details["entered"] = {k: str(v) for k, v in entered.items()}
         details["attempt"] = "|".join(str(v) for v in entered.values())[:80]
@@ -124,7 +124,9 @@ def candidate_reject(*, candidate_id: Any, by: Any, reason: str) -> LinkCandidat
     """Reject a proposed candidate with a reason; the pair is never proposed again."""
     _require(by, "decide_link_candidates", "Your role cannot decide link candidates.")
     if not (reason or "").strip():
-        raise ValidationFailed({"reason": ["Say why the candidate is rejected (e.g. 'not related: cousins')."]})
+        raise ValidationFailed(
+            {"reason": ["Say why the candidate is rejected (e.g. 'not related: cousins')."]}
+        )
     candidate = _locked_candidate(candidate_id)
     _check_proposed(candidate)
     _decide(candidate, status=LinkCandidate.Status.REJECTED, by=by, reason=reason.strip())
@@ -148,15 +150,27 @@ def candidate_accept(
     candidate = _locked_candidate(candidate_id)
     _check_proposed(candidate)
     reason = (reason or "").strip()
+    if candidate.kind != LinkCandidate.Kind.A_NUMBER_CONFLICT and candidate.person_b is None:
+        raise BusinessRuleError("This candidate names only one person; reject it with a reason.")
     if candidate.kind == LinkCandidate.Kind.RELATIONSHIP:
         relationship = _record_relationship(candidate, by=by, reason=reason, rel_type=relationship_type)
-        _decide(candidate, status=LinkCandidate.Status.ACCEPTED, by=by, reason=reason, result_id=relationship.pk)
+        _decide(
+            candidate, status=LinkCandidate.Status.ACCEPTED, by=by, reason=reason, result_id=relationship.pk
+        )
     elif candidate.kind == LinkCandidate.Kind.DUPLICATE_PERSON:
-        pair = {str(candidate.person_a_id): candidate.person_a, str(candidate.person_b_id): candidate.person_b}
+        pair: dict[str, Any] = {
+            str(candidate.person_a_id): candidate.person_a,
+            str(candidate.person_b_id): candidate.person_b,
+        }
         if survivor_id is not None and str(survivor_id) not in pair:
             raise ValidationFailed({"survivor": ["The survivor must be one of the candidate's two persons."]})
-        survivor = pair[str(survivor_id)] if survivor_id else _default_survivor(candidate.person_a, candidate.person_b)
+        survivor = (
+            pair[str(survivor_id)]
+            if survivor_id
+            else _default_survivor(candidate.person_a, candidate.person_b)
+        )
         merged = candidate.person_b if survivor.pk == candidate.person_a_id else candidate.person_a
+        assert merged is not None  # checked above
         merge = person_merge(survivor=survivor, merged=merged, by=by, reason=reason, candidate=candidate)
         _decide(candidate, status=LinkCandidate.Status.ACCEPTED, by=by, reason=reason, result_id=merge.pk)
     else:
@@ -175,11 +189,17 @@ def _default_survivor(a: Any, b: Any) -> Any:
 
 def _record_relationship(candidate: LinkCandidate, *, by: Any, reason: str, rel_type: str) -> Relationship:
     adult, child = candidate.person_a, candidate.person_b
+    assert child is not None  # checked by candidate_accept
     _not_merged(adult, child)
     rel_type = rel_type or candidate.suggested_type
     if rel_type not in Relationship.Type.values:
         raise ValidationFailed(
-            {"type": [f"{rel_type!r} is not a relationship type; use one of {', '.join(Relationship.Type.values)}."]}
+            {
+                "type": [
+                    f"{rel_type!r} is not a relationship type; "
+                    f"use one of {', '.join(Relationship.Type.values)}."
+                ]
+            }
         )
     values = {"type": rel_type, "evidence": Relationship.Evidence.CLAIMED}
     errors: dict[str, list[str]] = {}
@@ -196,7 +216,8 @@ def _record_relationship(candidate: LinkCandidate, *, by: Any, reason: str, rel_
         from_person=adult,
         to_person=child,
         source=Relationship.Source.LINK_DISCOVERY,
-        note=f"Accepted link candidate {candidate.pk}: " + "; ".join(candidate.reasons)
+        note=f"Accepted link candidate {candidate.pk}: "
+        + "; ".join(candidate.reasons)
         + (f". Analyst: {reason}" if reason else ""),
         apprehension_id=apprehension_id,
         created_by=by,
@@ -294,7 +315,9 @@ def person_merge(
     _not_merged(survivor, merged)
     rows: list[tuple[Any, Any]] = []
     for model, field in person_references():
-        for row in model._default_manager.select_for_update().filter(**{field.attname: merged.pk}).order_by("pk"):
+        for row in (
+            model._default_manager.select_for_update().filter(**{field.attname: merged.pk}).order_by("pk")
+        ):
             rows.append((row, field))
     problems = _conflicts(rows, target=survivor, source=merged)
     if problems:
@@ -308,7 +331,9 @@ def person_merge(
         _stamp(row, by=by, reason=change)
         row.save(update_fields=[field.name])
         moved.append({"model": row._meta.label, "pk": str(row.pk), "field": field.name})
-    merge = PersonMerge(survivor=survivor, merged=merged, candidate=candidate, moved=moved, reason=reason, created_by=by)
+    merge = PersonMerge(
+        survivor=survivor, merged=merged, candidate=candidate, moved=moved, reason=reason, created_by=by
+    )
     _stamp(merge, by=by, reason=change)
     merge.save()
     persons_recorded.send(sender=Person, person_ids=[survivor.pk], source="merge", by=by)
@@ -354,5 +379,7 @@ def person_unmerge(*, merge_id: Any, by: Any, reason: str) -> PersonMerge:
     merge.save(update_fields=["undone_at", "undone_by", "undo_reason"])
     if merge.candidate_id:
         candidate = LinkCandidate.objects.select_for_update().get(pk=merge.candidate_id)
-        _decide(candidate, status=LinkCandidate.Status.UNMERGED, by=by, reason=reason.strip(), result_id=merge.pk)
+        _decide(
+            candidate, status=LinkCandidate.Status.UNMERGED, by=by, reason=reason.strip(), result_id=merge.pk
+        )
     return merge

@@ -12,7 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_POST
 
 from apprehensions.models import Relationship, Station
 from familylink.common.errors import BusinessRuleError, ValidationFailed
@@ -20,7 +20,13 @@ from familylink.common.roles import has_capability, user_roles
 
 from . import services
 from .models import LinkCandidate
-from .selectors import QUEUE_FILTERS, active_merge_for_candidate, candidate_queue, parse_queue_filters, person_file
+from .selectors import (
+    QUEUE_FILTERS,
+    active_merge_for_candidate,
+    candidate_queue,
+    parse_queue_filters,
+    person_file,
+)
 
 RELATIONSHIP_TYPES = [(v, label) for v, label in Relationship.Type.choices]
 
@@ -31,7 +37,9 @@ def _require_read(request: HttpRequest) -> None:
 
 
 def _can_decide(request: HttpRequest) -> bool:
-    return has_capability(request.user, "decide_link_candidates") and "auditor" not in user_roles(request.user)
+    return has_capability(request.user, "decide_link_candidates") and "auditor" not in user_roles(
+        request.user
+    )
 
 
 def _queue_params(request: HttpRequest) -> dict[str, str]:
@@ -64,7 +72,9 @@ def queue(request: HttpRequest) -> HttpResponse:
 
 
 def _candidate(pk: UUID) -> LinkCandidate:
-    candidate = LinkCandidate.objects.select_related("person_a", "person_b", "decided_by").filter(pk=pk).first()
+    candidate = (
+        LinkCandidate.objects.select_related("person_a", "person_b", "decided_by").filter(pk=pk).first()
+    )
     if candidate is None:
         raise Http404("No link candidate with this id.")
     return candidate
@@ -79,8 +89,14 @@ def _next_proposed(candidate: LinkCandidate) -> LinkCandidate | None:
     )
 
 
-def candidate_page(request: HttpRequest, pk: UUID, *, errors: dict[str, Any] | None = None,
-                   entered: dict[str, str] | None = None, status: int = 200) -> HttpResponse:
+def candidate_page(
+    request: HttpRequest,
+    pk: UUID,
+    *,
+    errors: dict[str, Any] | None = None,
+    entered: dict[str, str] | None = None,
+    status: int = 200,
+) -> HttpResponse:
     """Both persons side by side (apprehensions, family units, relationships), the reasons, and the
     accept and reject forms."""
     _require_read(request)
@@ -158,13 +174,20 @@ def unmerge(request: HttpRequest, pk: UUID) -> HttpResponse:
     entered = {"unmerge_reason": request.POST.get("reason", "")}
     if merge is None:
         return candidate_page(
-            request, pk, errors={"non_field_errors": ["This candidate has no merge in force to undo."]}, status=409
+            request,
+            pk,
+            errors={"non_field_errors": ["This candidate has no merge in force to undo."]},
+            status=409,
         )
     try:
         services.person_unmerge(merge_id=merge.pk, by=request.user, reason=entered["unmerge_reason"])
     except ValidationFailed as exc:
-        return candidate_page(request, pk, errors={"unmerge_reason": exc.errors.get("reason", [])}, entered=entered, status=400)
+        return candidate_page(
+            request, pk, errors={"unmerge_reason": exc.errors.get("reason", [])}, entered=entered, status=400
+        )
     except BusinessRuleError as exc:
-        return candidate_page(request, pk, errors={"non_field_errors": [str(exc)]}, entered=entered, status=409)
+        return candidate_page(
+            request, pk, errors={"non_field_errors": [str(exc)]}, entered=entered, status=409
+        )
     messages.success(request, "The merge is undone; both records are as they were before it.")
     return redirect("linkage:candidate", pk=pk)

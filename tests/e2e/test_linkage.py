@@ -84,7 +84,9 @@ def test_analyst_reviews_accepts_rejects_merges_and_unmerges(page: Page, users, 
     expect(page.get_by_test_id("candidate-status")).to_contain_text("Rejected")
 
     # Merge the duplicate woman (accents and second surname dropped on the second record).
-    dup = LinkCandidate.objects.get(person_a__in=[people["dup1_a"], people["dup1_b"]], kind="duplicate_person")
+    dup = LinkCandidate.objects.get(
+        person_a__in=[people["dup1_a"], people["dup1_b"]], kind="duplicate_person"
+    )
     page.goto(f"/link-candidates/{dup.pk}/")
     assert_accessible(page)
     page.locator("label[for=then-next]").click()

@@ -24,7 +24,9 @@ def _p(ref: str, given: str, first: str, second: str, sex: str, dob: str, **extr
     return data
 
 
-def _encounter(user: Any, when: str, station: str, persons: list[dict[str, Any]], **extra: Any) -> dict[str, Person]:
+def _encounter(
+    user: Any, when: str, station: str, persons: list[dict[str, Any]], **extra: Any
+) -> dict[str, Person]:
     result = apprehension_record(
         user=user, data={"occurred_at": when, "station": station, "persons": persons, **extra}
     )
@@ -144,17 +146,26 @@ def build(user: Any) -> dict[str, Person]:
     )
     # Decoy: namesakes, same full name, different people (born years apart).
     people |= _encounter(
-        user, "2018-06-10T10:00:00-06:00", "EPT", [_p("namesake_a", "José", "García", "López", "M", "1980-01-01")]
+        user,
+        "2018-06-10T10:00:00-06:00",
+        "EPT",
+        [_p("namesake_a", "José", "García", "López", "M", "1980-01-01")],
     )
     people |= _encounter(
-        user, "2018-07-10T10:00:00-07:00", "YUM", [_p("namesake_b", "José", "García", "López", "M", "1975-07-12")]
+        user,
+        "2018-07-10T10:00:00-07:00",
+        "YUM",
+        [_p("namesake_b", "José", "García", "López", "M", "1975-07-12")],
     )
     # Decoy: cousins, same given name and first surname, born the same year.
     people |= _encounter(
         user, "2018-06-11T10:00:00-06:00", "EPT", [_p("cousin_a", "Ana", "López", "Díaz", "F", "2011-03-04")]
     )
     people |= _encounter(
-        user, "2018-06-12T10:00:00-06:00", "MCA", [_p("cousin_b", "Ana", "López", "García", "F", "2011-08-19")]
+        user,
+        "2018-06-12T10:00:00-06:00",
+        "MCA",
+        [_p("cousin_b", "Ana", "López", "García", "F", "2011-08-19")],
     )
     # Decoy: brothers José Luis and José Carlos, one birth date apart in the same year.
     people |= _encounter(

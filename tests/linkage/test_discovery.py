@@ -21,7 +21,7 @@ def _pairs(result, people):
 
 @override_settings(LINKAGE_INCREMENTAL="off")
 def test_discover_links_finds_the_families_and_duplicates_and_no_decoy(agent):
-    """Full pass: exactly the unrecorded families (as parents), the sibling (as sibling) and the duplicates."""
+    """Full pass: exactly the unrecorded families (as parents), the sibling (as sibling), the duplicates."""
     people = handbuilt.build(agent)
 
     result = discover_links(persist=False)
@@ -84,7 +84,10 @@ def test_intake_runs_the_incremental_pass(agent):
 
         with TestCase.captureOnCommitCallbacks(execute=True):
             again = _encounter(
-                agent, "2019-03-01T10:00:00-06:00", "EPT", [_p("x", "Jose", "Garcia", "Lopez", "M", "1980-01-01")]
+                agent,
+                "2019-03-01T10:00:00-06:00",
+                "EPT",
+                [_p("x", "Jose", "Garcia", "Lopez", "M", "1980-01-01")],
             )
     candidate = LinkCandidate.objects.get(kind="duplicate_person")
     assert {candidate.person_a_id, candidate.person_b_id} == {again["x"].pk, people["namesake_a"].pk}

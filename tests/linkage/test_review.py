@@ -1,7 +1,6 @@
 """Accept, reject, merge and unmerge through the API and the pages; history everywhere; 409s clear."""
 
 import pytest
-from django.test import override_settings
 from django.urls import reverse
 
 from apprehensions.linkage.discovery import discover_links
@@ -29,9 +28,7 @@ def people(agent):
 
 
 def _candidate(a, b, kind):
-    return LinkCandidate.objects.get(
-        kind=kind, person_a__in=[a, b], person_b__in=[a, b]
-    )
+    return LinkCandidate.objects.get(kind=kind, person_a__in=[a, b], person_b__in=[a, b])
 
 
 URL = "/api/v1/link-candidates/"
