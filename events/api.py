@@ -1,6 +1,5 @@
 """`GET /api/v1/events/?after=<cursor>`: the change feed (API contract: Change feed)."""
 
-
 from drf_spectacular.utils import OpenApiCallback, OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -75,4 +74,3 @@ class EventFeedApi(ApiView):
         next_url = replace_query_param(request.build_absolute_uri(), "after", encode_cursor(page.next_cursor))
         results = EventSerializer(page.events, many=True, context={"request": request}).data
         return Response({"next": next_url, "results": results})
-

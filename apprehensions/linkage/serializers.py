@@ -1,7 +1,6 @@
 """API shapes of link review (contract: kind, person_a, person_b {id, a_number}, suggested_type,
 score, reasons, status); the names and extra fields are optional additions for clients."""
 
-
 from rest_framework import serializers
 
 from .models import LinkCandidate

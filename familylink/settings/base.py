@@ -129,11 +129,15 @@ def _credentials(url: str) -> dict[str, Any]:
 
 
 DATABASE_ROLES: dict[str, dict[str, Any]] = {
-    "app": _credentials(env.str("DATABASE_URL", default="postgres://familylink_app@127.0.0.1:5432/familylink")),
+    "app": _credentials(
+        env.str("DATABASE_URL", default="postgres://familylink_app@127.0.0.1:5432/familylink")
+    ),
     "owner": _credentials(
         env.str("DATABASE_OWNER_URL", default="postgres://familylink_owner@127.0.0.1:5432/familylink")
     ),
-    "admin": _credentials(env.str("DATABASE_ADMIN_URL", default="postgres://postgres@127.0.0.1:5432/postgres")),
+    "admin": _credentials(
+        env.str("DATABASE_ADMIN_URL", default="postgres://postgres@127.0.0.1:5432/postgres")
+    ),
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
