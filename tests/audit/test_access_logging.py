@@ -80,9 +80,7 @@ def test_search_result_page_and_api_q_log_each_person_shown_once(client, api_cli
     counts = _per_record(mark, action="list", channel="web")
     _exactly_once_each(counts, shown)
     assert len(counts) == len(shown)
-    minors = set(
-        _rows_since(mark).filter(is_minor_record=True).values_list("object_id", flat=True)
-    )
+    minors = set(_rows_since(mark).filter(is_minor_record=True).values_list("object_id", flat=True))
     assert minors == {str(p.pk) for p in shown if p.is_minor}
 
     mark = _mark()
@@ -132,7 +130,9 @@ def test_separated_children_report_page_api_and_csv_log_each_child_once(client, 
     _exactly_once_each(_per_record(mark, action="report", channel="api"), children)
 
     mark = _mark()
-    csv_response = client.get("/reports/separated-children/", {"as_of": now, "as_of_tz": "UTC", "format": "csv"})
+    csv_response = client.get(
+        "/reports/separated-children/", {"as_of": now, "as_of_tz": "UTC", "format": "csv"}
+    )
     assert csv_response.status_code == 200
     _exactly_once_each(_per_record(mark, action="export"), children)
 
@@ -177,7 +177,9 @@ def test_access_log_record_many_is_one_insert_with_history_and_chain(users, worl
     assert 'INSERT INTO "audit_historicalaccesslog"' in inserts[1]
     entries = AccessLog.objects.filter(action="list", path="/persons/")
     assert entries.count() == len(persons)
-    assert {e.is_minor_record for e in entries if e.object_id in {str(c.pk) for c in world["children"]}} == {True}
+    assert {e.is_minor_record for e in entries if e.object_id in {str(c.pk) for c in world["children"]}} == {
+        True
+    }
     assert AccessLog.history.filter(action="list", path="/persons/").count() == len(persons)
 
 
@@ -187,8 +189,10 @@ def test_streamed_export_logs_every_batch_in_one_transaction(client, users, monk
     from tests.conftest import make_user
 
     analyst = make_user("hq_analyst_tx", "hq_analyst")
-    agents = {"field_agent": make_user("agent_tx", "field_agent", station="EPT"),
-              "supervisor": make_user("supervisor_tx", "supervisor", station="EPT")}
+    agents = {
+        "field_agent": make_user("agent_tx", "field_agent", station="EPT"),
+        "supervisor": make_user("supervisor_tx", "supervisor", station="EPT"),
+    }
     approved_separation(agents, children=[None, None, None], adults=2, surname="Mamani")
     monkeypatch.setattr("audit.exports.BATCH", 2)
     client.force_login(analyst)
