@@ -70,3 +70,23 @@ def test_edit_without_a_reason_is_marked_in_history(client, users, world):
     client.force_login(users["auditor"])
     html = client.get(f"/audit/history/apprehensions.person/{child.pk}/").content.decode()
     assert "no reason given" in html
+
+
+def test_case_reassign_form_asks_why_and_history_keeps_it(client, users, world):
+    from tests.conftest import make_user
+
+    colleague = make_user("colleague", "coordinator", team="EPT-REUNIFY")
+    case = world["case"]
+    client.force_login(users["supervisor"])
+    html = client.get(f"/reunification/cases/{case.pk}/").content.decode()
+    assert 'name="change_reason"' in html and "Reason for the change" in html
+    reason = "coordinator on leave until Monday"
+    client.post(
+        f"/reunification/cases/{case.pk}/reassign/", {"assigned_to": colleague.pk, "change_reason": reason}
+    )
+    case.refresh_from_db()
+    assert case.assigned_to == colleague
+    assert case.history.first().history_change_reason == reason
+    client.force_login(users["auditor"])
+    history = client.get(f"/audit/history/reunification.reunificationcase/{case.pk}/").content.decode()
+    assert reason in history
