@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Prefetch, QuerySet
 from django_filters import rest_framework as django_filters
 from drf_spectacular.utils import extend_schema, extend_schema_view
@@ -11,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from audit.history import history_versions
-from audit.services import access_log_record
+from audit.services import access_log_record, access_log_record_many
 from familylink.common.api import ApiViewSet
 
 from .extensions import person_filters, prefetch_person_api_fields
@@ -146,11 +147,16 @@ class PersonViewSet(ApiViewSet, mixins.ListModelMixin):
         # PersonFilter applies the viewer's scope through person_search.
         return Person.objects.all()
 
+    @transaction.atomic  # the page's reads and its access-log rows in one transaction (rule 3)
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         response = super().list(request, *args, **kwargs)
-        for person in getattr(self, "_page", []):
-            if person.is_minor:
-                _log_view(request, person, action="list")
+        access_log_record_many(
+            user=request.user,
+            records=getattr(self, "_page", []),
+            action="list",
+            channel="api",
+            path=request.get_full_path(),
+        )
         return response
 
     def paginate_queryset(self, queryset: Any) -> Any:
@@ -165,6 +171,7 @@ class PersonViewSet(ApiViewSet, mixins.ListModelMixin):
             raise exceptions.NotFound("No person with this id, or not one you may see.") from exc
         return person
 
+    @transaction.atomic
     def retrieve(self, request: Request, pk: Any = None) -> Response:
         person = self._get_person(pk)
         person = self.with_etag(person_prefetch(Person.objects.filter(pk=person.pk)).get())

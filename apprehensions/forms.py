@@ -461,7 +461,7 @@ class PersonEditForm(forms.Form):
     )
     language = forms.CharField(required=False, label="Language")
     a_number = forms.CharField(required=False, label="A-number")
-    change_reason = forms.CharField(required=False, label="Why are you changing this record?")
+    change_reason = forms.CharField(required=False, label="Reason for the change")
     version = forms.IntegerField(widget=forms.HiddenInput)
 
     def to_payload(self) -> dict[str, Any]:
@@ -486,4 +486,4 @@ class RelationshipAddForm(forms.Form):
     )
     document_kind = forms.CharField(required=False, label="Document seen")
     document_number = forms.CharField(required=False, label="Document number")
-    change_reason = forms.CharField(required=False, label="Note for the history (optional)")
+    change_reason = forms.CharField(required=False, label="Reason for the change")

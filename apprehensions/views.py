@@ -6,6 +6,7 @@ from uuid import UUID
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
@@ -15,7 +16,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods
 
 from audit.exports import export_format, export_response, export_url
-from audit.services import access_log_record
+from audit.services import access_log_record, access_log_record_many
 from familylink.common.errors import BusinessRuleError, StaleVersionError, ValidationFailed
 from familylink.common.errors import PermissionDenied as DomainPermissionDenied
 from familylink.common.roles import has_capability
@@ -225,6 +226,7 @@ def apprehension_list(request: HttpRequest) -> HttpResponse:
     return render(request, "apprehensions/apprehension_list.html", {"page": page})
 
 
+@transaction.atomic  # reads and their access-log rows in one transaction (rule 3)
 def apprehension_page(request: HttpRequest, pk: UUID) -> HttpResponse:
     """Everyone in one encounter and how they are linked."""
     _require(request, "read_persons_station", "read_persons_all")
@@ -232,22 +234,19 @@ def apprehension_page(request: HttpRequest, pk: UUID) -> HttpResponse:
     if apprehension is None:
         raise Http404("No apprehension with this id, or not one you may see.")
     detail = apprehension_detail(apprehension)
-    for encounter in detail["encounters"]:
-        if encounter.person.is_minor:
-            access_log_record(
-                user=request.user,
-                obj=encounter.person,
-                action="view_apprehension",
-                channel="web",
-                path=request.get_full_path(),
-                is_minor_record=True,
-            )
+    access_log_record_many(
+        user=request.user,
+        records=[e.person for e in detail["encounters"]],
+        action="view_apprehension",
+        path=request.get_full_path(),
+    )
     return render(request, "apprehensions/apprehension.html", {"apprehension": apprehension, **detail})
 
 
 # --- persons -----------------------------------------------------------------------------------
 
 
+@transaction.atomic  # reads and their access-log rows in one transaction (rule 3)
 def person_list(request: HttpRequest) -> HttpResponseBase:
     """Search persons visible to the user: name (accent- and typo-tolerant), A-number, date of birth..."""
     _require(request, *READ_PAGES)
@@ -273,16 +272,7 @@ def person_list(request: HttpRequest) -> HttpResponseBase:
     except ValidationFailed as exc:
         errors = exc.errors
     if page is not None:
-        for person in page:
-            if person.is_minor:
-                access_log_record(
-                    user=request.user,
-                    obj=person,
-                    action="list",
-                    channel="web",
-                    path=request.get_full_path(),
-                    is_minor_record=True,
-                )
+        access_log_record_many(user=request.user, records=page, action="list", path=request.get_full_path())
     query = params.copy()
     query.pop("page", None)
     return render(
@@ -329,6 +319,7 @@ def _family_tree(person: Person, relationships: list[Relationship]) -> dict[str,
     return tree
 
 
+@transaction.atomic  # reads and their access-log rows in one transaction (rule 3)
 def person_page(request: HttpRequest, pk: UUID) -> HttpResponse:
     """Identity, identifiers, family units, relationships with evidence, apprehensions, and panels of
     higher apps (custody, separations, reunification). Every view is logged (rule 3)."""

@@ -1,4 +1,7 @@
+from collections.abc import Iterable
 from typing import Any
+
+from simple_history.utils import bulk_create_with_history
 
 from .models import AccessLog
 
@@ -27,6 +30,55 @@ def access_log_record(
     )
     entry.save()
     return entry
+
+
+def access_log_record_many(
+    *,
+    user: Any,
+    records: Iterable[Any],
+    action: str = "view",
+    channel: str = "web",
+    path: str = "",
+) -> int:
+    """One access-log row per record shown, written set-based: one INSERT for the rows and one for
+    their history (the audit-chain trigger links each row). Returns how many rows were written.
+
+    `records` holds model instances (a person is marked `is_minor_record` from its `is_minor`),
+    `(instance, is_minor_record)` pairs, or `audit.exports.Record`s. A record given twice is logged
+    once: exactly one row per record per view. Call it inside the transaction that read the rows."""
+    authenticated = user if getattr(user, "is_authenticated", False) else None
+    seen: set[tuple[str, str]] = set()
+    entries = []
+    for item in records:
+        object_type, object_id, minor = _identity(item)
+        if (object_type, object_id) in seen:
+            continue
+        seen.add((object_type, object_id))
+        entries.append(
+            AccessLog(
+                user=authenticated,
+                created_by=authenticated,
+                object_type=object_type,
+                object_id=object_id,
+                action=action,
+                channel=channel,
+                path=path[:255],
+                is_minor_record=minor,
+            )
+        )
+    if entries:
+        bulk_create_with_history(entries, AccessLog, default_user=authenticated, default_change_reason=action)
+    return len(entries)
+
+
+def _identity(item: Any) -> tuple[str, str, bool]:
+    """(object_type, object_id, is_minor_record) of a record as access_log_record_many takes it."""
+    if isinstance(item, tuple):
+        obj, minor = item
+        return obj._meta.label_lower, str(obj.pk), bool(minor)
+    if hasattr(item, "object_type"):  # audit.exports.Record
+        return item.object_type, item.object_id, bool(item.is_minor_record)
+    return item._meta.label_lower, str(item.pk), bool(getattr(item, "is_minor", False))
 
 
 def audit_checkpoint_record(

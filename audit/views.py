@@ -15,7 +15,17 @@ from .history import history_for, history_for_people, record_as_of, tracked_mode
 from .models import AccessLog
 from .services import access_log_record
 
-HISTORY_APPS = ("apprehensions", "separations", "reunification", "common", "audit")
+# Through the model registry only: audit imports none of them (the FamilyLink apps it audits).
+HISTORY_APPS = (
+    "apprehensions",
+    "separations",
+    "reunification",
+    "common",
+    "audit",
+    "linkage",
+    "legacy",
+    "events",
+)
 
 
 def record_history(request: HttpRequest, label: str, pk: UUID) -> HttpResponse:

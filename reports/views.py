@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
@@ -354,6 +355,7 @@ def _figure_rows(
 
 
 @require_GET
+@transaction.atomic  # exports name children: reads and log rows in one transaction
 def court_status(request: HttpRequest) -> HttpResponseBase:
     """For a deadline policy, as of any time: every child in one bucket, by station; XLSX and PDF."""
     cases = scope.cases_scope(request.user)
@@ -545,6 +547,7 @@ def _with_persons(rows: list[court.CourtRow]) -> list[dict[str, Any]]:
 
 
 @require_GET
+@transaction.atomic  # the rows' reads and their access-log rows in one transaction (rule 3)
 def court_children(request: HttpRequest) -> HttpResponseBase:
     """The children behind one figure of the court status report (or the dashboard's clocks)."""
     cases = scope.cases_scope(request.user)

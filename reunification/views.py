@@ -379,7 +379,8 @@ def case_reassign(request: HttpRequest, case_id: Any) -> HttpResponse:
 
     to_user = User.objects.filter(pk=_int(request.POST.get("assigned_to")) or 0).first()
     try:
-        services.case_reassign(case_id=case.pk, to_user=to_user, by=request.user)
+        reason = request.POST.get("change_reason", "").strip()[:500]
+        services.case_reassign(case_id=case.pk, to_user=to_user, by=request.user, change_reason=reason)
         messages.success(request, f"{case.child.full_name}'s case is now assigned to {to_user}.")
     except DomainPermissionDenied as exc:
         raise PermissionDenied(str(exc)) from exc

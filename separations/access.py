@@ -3,30 +3,12 @@
 from collections.abc import Iterable
 from typing import Any
 
-from simple_history.utils import bulk_create_with_history
-
-from audit.models import AccessLog
-from audit.services import access_log_record
+from audit.services import access_log_record, access_log_record_many
 
 
 def _log(*, user: Any, objects: Iterable[tuple[Any, bool]], channel: str, path: str, action: str) -> None:
     """One access-log row per (object, is_minor_record), with history, in one round trip."""
-    authenticated = user if getattr(user, "is_authenticated", False) else None
-    entries = [
-        AccessLog(
-            user=authenticated,
-            created_by=authenticated,
-            object_type=obj._meta.label_lower,
-            object_id=str(obj.pk),
-            action=action,
-            channel=channel,
-            path=path[:255],
-            is_minor_record=minor,
-        )
-        for obj, minor in objects
-    ]
-    if entries:
-        bulk_create_with_history(entries, AccessLog, default_user=authenticated, default_change_reason=action)
+    access_log_record_many(user=user, records=objects, action=action, channel=channel, path=path)
 
 
 def log_person_views(

@@ -6,6 +6,7 @@ selector. A method a view does not offer answers 405 to any signed-in user (e.g.
 
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 from django.utils import timezone
@@ -260,6 +261,7 @@ class SeparatedChildrenReportView(ApiView):
             return page_number(value)
 
     @extend_schema(parameters=[QuerySerializer], responses=SeparatedChildrenReportSerializer)
+    @transaction.atomic  # the report's reads and its access-log rows in one transaction (rule 3)
     def get(self, request: Request) -> Response:
         allowed, station = policies.report_station(request.user)
         if not allowed:

@@ -10,6 +10,7 @@ from uuid import UUID
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
@@ -419,6 +420,7 @@ def custody_transfer_new(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
+@transaction.atomic  # the report's reads and its access-log rows in one transaction (rule 3)
 def separated_children_report(request: HttpRequest) -> HttpResponseBase:
     """HQ page "Separated children at <time>": count, list, counts by agency and category, CSV."""
     allowed, station = policies.report_station(request.user)

@@ -110,7 +110,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "familylink.common.context_processors.navigation",
             ],
-            "builtins": ["familylink.common.templatetags.display"],
+            "builtins": ["familylink.common.templatetags.display", "audit.templatetags.audit_links"],
         },
     },
 ]
