@@ -789,7 +789,10 @@ def apprehension_record(*, user: Any, data: Any, source: str = Relationship.Sour
             "submit again and it will be linked."
         ) from exc
     persons_recorded.send(
-        sender=Apprehension, person_ids=[p.person.pk for p in plan.persons], source="intake", by=user
+        sender=Apprehension,
+        person_ids=[p.person.pk for p in plan.persons],
+        source="legacy_import" if source == Relationship.Source.LEGACY_IMPORT else "intake",
+        by=user,
     )
     return result
 
