@@ -48,7 +48,7 @@ STATUS_DETAIL = {
     413: "The request body is too large.",
     429: "Too many requests; wait and try again.",
     500: "Something went wrong on our side; the error was logged with this request id.",
-    503: "The database is unavailable for a moment; nothing was saved. Try again in a few seconds.",
+    503: "The database is unavailable for a moment; try again in a few seconds.",
 }
 DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
 RETRY_AFTER_SECONDS = "5"
@@ -61,7 +61,9 @@ def _note_database_unavailable(sender: Any, request: HttpRequest | None = None, 
         request.database_unavailable = True  # type: ignore[attr-defined]
 
 
-got_request_exception.connect(_note_database_unavailable, dispatch_uid="familylink.guards.database_unavailable")
+got_request_exception.connect(
+    _note_database_unavailable, dispatch_uid="familylink.guards.database_unavailable"
+)
 
 
 def text_problem(value: str) -> str | None:

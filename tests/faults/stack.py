@@ -6,6 +6,7 @@ at start, every process is started in its own process group and killed with it, 
 a temporary one removed at the end, and every wait is bounded.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -81,9 +82,24 @@ class Redis:
     def start(self) -> None:
         log = (self.workdir / "redis.log").open("a")
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--daemonize", "no", "--dir", str(self.workdir)],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         wait_for("redis to answer", self.ping, timeout=30)
 
@@ -115,13 +131,35 @@ class Postgres:
     def init(self) -> None:
         if self.as_root:
             shutil.chown(self.workdir, "postgres", "postgres")
-        self._run(str(PG_BIN / "initdb"), "-D", str(self.datadir), "-U", "postgres", "--auth=trust",
-                  "-E", "UTF8", "--no-sync")
+        self._run(
+            str(PG_BIN / "initdb"),
+            "-D",
+            str(self.datadir),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
 
     def pg_ctl(self, action: str, *extra: str) -> None:
         options = f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.datadir), "-o", options,
-                  "-l", str(self.workdir / "postgres.log"), "-w", "-t", "120", action, *extra, timeout=180)
+        self._run(
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(self.datadir),
+            "-o",
+            options,
+            "-l",
+            str(self.workdir / "postgres.log"),
+            "-w",
+            "-t",
+            "120",
+            action,
+            *extra,
+            timeout=180,
+        )
 
     def start(self) -> None:
         self.pg_ctl("start")
@@ -130,8 +168,9 @@ class Postgres:
         self.pg_ctl("stop", "-m", "immediate")
 
     def connect(self, dbname: str = DB_NAME) -> Any:
-        conn = psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres", dbname=dbname,
-                                connect_timeout=10)
+        conn = psycopg2.connect(
+            host="127.0.0.1", port=self.port, user="postgres", dbname=dbname, connect_timeout=10
+        )
         conn.autocommit = True
         return conn
 
@@ -163,28 +202,33 @@ class Stack:
 
     @property
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("DATABASE_", "TEST_", "REDIS_", "CELERY_", "DJANGO_", "PYTEST"))}
-        env.update({
-            "DJANGO_SETTINGS_MODULE": "familylink.settings.base",
-            "DEBUG": "false",
-            "SECRET_KEY": "fault-tests-only-" + "x" * 40,
-            "SECURE_SSL_REDIRECT": "false",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "DATABASE_URL": self.pg.url("familylink_app"),
-            "DATABASE_OWNER_URL": self.pg.url("familylink_owner"),
-            "DATABASE_ADMIN_URL": self.pg.url("postgres", "postgres"),
-            "REDIS_URL": self.redis.url,
-            "CELERY_QUEUE": QUEUE,
-            "CONN_MAX_AGE": "60",
-            "WEBHOOK_DISPATCH_SECONDS": "2",
-            "WEBHOOK_RETRY_BASE_SECONDS": "1",
-            "WEBHOOK_RETRY_MAX_SECONDS": "2",
-            "WEBHOOK_QUEUE_LEASE_SECONDS": "5",
-            "WEBHOOK_TIMEOUT_SECONDS": "60",
-            "LOG_LEVEL": "WARNING",
-            "PYTHONUNBUFFERED": "1",
-        })
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("DATABASE_", "TEST_", "REDIS_", "CELERY_", "DJANGO_", "PYTEST"))
+        }
+        env.update(
+            {
+                "DJANGO_SETTINGS_MODULE": "familylink.settings.base",
+                "DEBUG": "false",
+                "SECRET_KEY": "fault-tests-only-" + "x" * 40,
+                "SECURE_SSL_REDIRECT": "false",
+                "ALLOWED_HOSTS": "127.0.0.1,localhost",
+                "DATABASE_URL": self.pg.url("familylink_app"),
+                "DATABASE_OWNER_URL": self.pg.url("familylink_owner"),
+                "DATABASE_ADMIN_URL": self.pg.url("postgres", "postgres"),
+                "REDIS_URL": self.redis.url,
+                "CELERY_QUEUE": QUEUE,
+                "CONN_MAX_AGE": "60",
+                "WEBHOOK_DISPATCH_SECONDS": "2",
+                "WEBHOOK_RETRY_BASE_SECONDS": "1",
+                "WEBHOOK_RETRY_MAX_SECONDS": "2",
+                "WEBHOOK_QUEUE_LEASE_SECONDS": "5",
+                "WEBHOOK_TIMEOUT_SECONDS": "60",
+                "LOG_LEVEL": "WARNING",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         return env
 
     def start(self) -> None:
@@ -195,8 +239,15 @@ class Stack:
         self.manage("migrate", "--noinput", timeout=600)
 
     def manage(self, *args: str, stdin: str | None = None, timeout: float = 300) -> str:
-        done = subprocess.run([PY, "manage.py", *args], cwd=ROOT, env=self.env, input=stdin,
-                              capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(
+            [PY, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         assert done.returncode == 0, f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
         return done.stdout
 
@@ -204,33 +255,79 @@ class Stack:
         """Run `code` in `manage.py shell` on the stack; it prints one JSON line starting with RESULT=."""
         out = self.manage("shell", stdin=code, timeout=timeout)
         line = [x for x in out.splitlines() if x.startswith("RESULT=")][-1]
-        return json.loads(line[len("RESULT="):])
+        return json.loads(line[len("RESULT=") :])
 
     def spawn(self, name: str, args: list[str], **env: str) -> subprocess.Popen:
-        log = (self.tmp / "logs" / f"{name}.log").open("a")
-        proc = subprocess.Popen(args, cwd=ROOT, env={**self.env, **env}, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        """Start a process in its own group; its log (`log(name)`) starts empty for each start."""
+        log = (self.tmp / "logs" / f"{name}.log").open("w")
+        proc = subprocess.Popen(
+            args,
+            cwd=ROOT,
+            env={**self.env, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.procs.append(proc)
         return proc
 
     def start_web(self, workers: int = 2) -> subprocess.Popen:
-        proc = self.spawn("web", [str(BIN / "gunicorn"), "familylink.wsgi", "--bind",
-                                  f"127.0.0.1:{self.web_port}", "--workers", str(workers),
-                                  "--timeout", "60", "--graceful-timeout", "5"])
+        proc = self.spawn(
+            "web",
+            [
+                str(BIN / "gunicorn"),
+                "familylink.wsgi",
+                "--bind",
+                f"127.0.0.1:{self.web_port}",
+                "--workers",
+                str(workers),
+                "--timeout",
+                "60",
+                "--graceful-timeout",
+                "5",
+            ],
+        )
         wait_for("gunicorn to answer", lambda: self.http("GET", "/health/")[0] in (200, 503), timeout=120)
         return proc
 
     def start_worker(self, concurrency: int = 1) -> subprocess.Popen:
-        proc = self.spawn("worker", [str(BIN / "celery"), "-A", "familylink", "worker", "--loglevel",
-                                     "INFO", "--concurrency", str(concurrency), "--queues", QUEUE,
-                                     "--without-gossip", "--without-mingle", "--without-heartbeat"])
+        proc = self.spawn(
+            "worker",
+            [
+                str(BIN / "celery"),
+                "-A",
+                "familylink",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                str(concurrency),
+                "--queues",
+                QUEUE,
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+        )
         wait_for("the worker to be ready", lambda: "ready." in self.log("worker"), timeout=120)
         return proc
 
     def start_beat(self) -> subprocess.Popen:
-        return self.spawn("beat", [str(BIN / "celery"), "-A", "familylink", "beat", "--loglevel", "INFO",
-                                   "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler",
-                                   f"--schedule={self.tmp / 'beat-schedule'}", "--pidfile="])
+        return self.spawn(
+            "beat",
+            [
+                str(BIN / "celery"),
+                "-A",
+                "familylink",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--scheduler",
+                "django_celery_beat.schedulers:DatabaseScheduler",
+                f"--schedule={self.tmp / 'beat-schedule'}",
+                "--pidfile=",
+            ],
+        )
 
     def log(self, name: str) -> str:
         path = self.tmp / "logs" / f"{name}.log"
@@ -239,8 +336,9 @@ class Stack:
     def stop(self, proc: subprocess.Popen) -> None:
         kill_group(proc, signal.SIGTERM)
 
-    def http(self, method: str, path: str, body: Any = None, token: str = "",
-             timeout: float = 60) -> tuple[int, dict[str, str], Any]:
+    def http(
+        self, method: str, path: str, body: Any = None, token: str = "", timeout: float = 60
+    ) -> tuple[int, dict[str, str], Any]:
         """One real HTTP request to gunicorn: (status, headers, parsed JSON or text)."""
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(f"http://127.0.0.1:{self.web_port}{path}", data=data, method=method)
@@ -263,8 +361,6 @@ class Stack:
         for proc in reversed(self.procs):
             kill_group(proc)
         self.redis.stop()
-        try:
+        with contextlib.suppress(Exception):  # already down
             self.pg.stop_immediately()
-        except Exception:  # noqa: BLE001 - already down
-            pass
         shutil.rmtree(self.tmp, ignore_errors=True)
