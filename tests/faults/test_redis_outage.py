@@ -74,7 +74,8 @@ def test_redis_stopped_during_100_intakes_loses_no_intake_and_no_job(stack):
 
         wait_for("every intake's events to reach the webhook receiver", delivered, timeout=300, every=1)
         drained = time.monotonic() - back_at
-        got = [r.headers.get("FamilyLink-Event-Id") for r in receiver.requests]
+        wanted = set(events)
+        got = [e for e in (r.headers.get("FamilyLink-Event-Id") for r in receiver.requests) if e in wanted]
         rows = stack.pg.scalar(
             "SELECT count(*) FROM events_webhookdelivery d JOIN events_event e ON e.id = d.event_id "
             "WHERE e.id = ANY(%s::uuid[]) AND d.status = 'delivered'",
@@ -82,7 +83,7 @@ def test_redis_stopped_during_100_intakes_loses_no_intake_and_no_job(stack):
         )
         print(
             f"[redis] jobs: {len(events)} deliveries, {rows} delivered, receiver got {len(got)} requests "
-            f"for {len(set(got) & set(events))} distinct events; all delivered {drained:.1f} s after "
+            f"for {len(set(got))} distinct events; all delivered {drained:.1f} s after "
             "Redis came back"
         )
         assert rows == len(events)
