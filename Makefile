@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PORT
 
-.PHONY: run test install lint typecheck bench bench-smoke clean-venv lock lock-upgrade lock-check audit
+.PHONY: run test test-faults install lint typecheck bench bench-smoke clean-venv lock lock-upgrade lock-check audit
 
 # Reproducible installs: every package, pinned with its hashes, comes from requirements.lock, which
 # `make lock` generates from pyproject.toml (dependencies + the dev extra); requirements-prod.lock
@@ -95,6 +95,12 @@ test: install
 	$(PY) manage.py makemigrations --check --dry-run --settings=familylink.settings.test
 	$(VENV)/bin/pytest
 	$(MAKE) --no-print-directory bench-smoke
+
+# Fault tests (not in `make test`): each starts its own PostgreSQL cluster, Redis, gunicorn and Celery
+# worker on free ports, breaks them (Redis stopped, worker SIGKILLed, PostgreSQL restarted) and prints
+# its figures. Needs PostgreSQL 15's initdb/pg_ctl and redis-server; never touches 5432 or 6379.
+test-faults: install
+	$(VENV)/bin/pytest tests/faults -m faults -q -s -p no:cacheprovider
 
 # Every bench/ script at a tiny scale, in seconds: a benchmark that no longer runs fails the tests.
 bench-smoke: install

@@ -30,7 +30,6 @@ from .selectors import event_page
 from .serializers import EventSerializer
 
 DISPATCH_CURSOR = "webhooks"
-QUEUE_LEASE = timedelta(minutes=2)
 SIGNATURE_HEADER = "FamilyLink-Signature"
 
 
@@ -113,7 +112,7 @@ def _queue_due(limit: int = 1000) -> list[Any]:
         .order_by("next_attempt_at")[:limit]
     )
     for delivery in due:
-        delivery.queued_until = now + QUEUE_LEASE
+        delivery.queued_until = now + timedelta(seconds=settings.WEBHOOK_QUEUE_LEASE_SECONDS)
         _save(delivery, "queued for delivery", update_fields=["queued_until"])
         transaction.on_commit(partial(deliver.delay, str(delivery.pk)))
     return [d.pk for d in due]

@@ -4,18 +4,22 @@
   `API_MAX_BODY_BYTES` with a JSON 413 and query parameters holding NUL or control characters or
   impossible dates with a 400 keyed by the parameter; turns every non-JSON error page under
   `/api/` (unknown path, 405, 413, 429, 500 — also Django's debug pages) into JSON with the
-  request id and no traceback.
+  request id and no traceback; a request that failed because PostgreSQL could not be reached
+  (`OperationalError`/`InterfaceError`, e.g. during a restart) is a JSON 503 with `Retry-After`.
 - `GuardedJSONParser`: JSON nested deeper than `MAX_DEPTH`, text with NUL or control characters
   and dates outside 1900–2100 anywhere in the body are a 400 keyed by the field's path.
 """
 
 import logging
 import re
+import sys
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import got_request_exception
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -44,7 +48,22 @@ STATUS_DETAIL = {
     413: "The request body is too large.",
     429: "Too many requests; wait and try again.",
     500: "Something went wrong on our side; the error was logged with this request id.",
+    503: "The database is unavailable for a moment; try again in a few seconds.",
 }
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
+RETRY_AFTER_SECONDS = "5"
+
+
+def _note_database_unavailable(sender: Any, request: HttpRequest | None = None, **kwargs: Any) -> None:
+    """Django sends this while it turns an uncaught exception into a 500; mark the request when the
+    exception was the database being out of reach, so the guard answers 503 instead."""
+    if request is not None and isinstance(sys.exc_info()[1], DATABASE_UNAVAILABLE):
+        request.database_unavailable = True  # type: ignore[attr-defined]
+
+
+got_request_exception.connect(
+    _note_database_unavailable, dispatch_uid="familylink.guards.database_unavailable"
+)
 
 
 def text_problem(value: str) -> str | None:
@@ -169,6 +188,11 @@ class ApiGuardMiddleware:
         if response.status_code < 400 or "json" in response.get("Content-Type", ""):
             return response
         status = response.status_code
+        if status == 500 and getattr(request, "database_unavailable", False):
+            logger.warning("API %s %s: database unavailable, answered 503", request.method, request.path)
+            unavailable = JsonResponse(error_body(request, 503), status=503)
+            unavailable["Retry-After"] = RETRY_AFTER_SECONDS
+            return unavailable
         if status >= 500:
             logger.error(
                 "API %s %s answered %s (request %s)",

@@ -141,6 +141,9 @@ DATABASE_ROLES: dict[str, dict[str, Any]] = {
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+# A kept connection is checked before a request reuses it, so after a PostgreSQL restart the first
+# request gets a fresh connection instead of an error (tests/faults/test_postgres_restart.py).
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "common.User"
 # Change reasons ("why") are kept whole, however long.
@@ -297,6 +300,9 @@ WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=30.0)
 WEBHOOK_RETRY_MAX_SECONDS = env.float("WEBHOOK_RETRY_MAX_SECONDS", default=3600.0)
 WEBHOOK_RETRY_HOURS = env.float("WEBHOOK_RETRY_HOURS", default=25.0)
+# A delivery queued to Celery is not queued again for this long; if the message was lost (Redis
+# down, worker killed) the dispatcher queues it again once the lease has run out.
+WEBHOOK_QUEUE_LEASE_SECONDS = env.float("WEBHOOK_QUEUE_LEASE_SECONDS", default=120.0)
 
 # The hour (in TIME_ZONE) when the morning worklists are built.
 WORKLIST_BUILD_HOUR = env.int("WORKLIST_BUILD_HOUR", default=5)
