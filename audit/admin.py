@@ -1,4 +1,3 @@
-import json
 from typing import Any
 
 from django.contrib import admin
@@ -30,19 +29,6 @@ class ChainCheckpointAdmin(admin.ModelAdmin):
 
     @admin.action(description="Export as JSON (for `verify_audit_chain --checkpoint FILE`)")
     def export_json(self, request: HttpRequest, queryset: Any) -> HttpResponse:
-        checkpoint = queryset.order_by("-created_at").first()
-        body = json.dumps(
-            {
-                "created_at": checkpoint.created_at.isoformat(),
-                "heads": checkpoint.heads,
-                "signature": checkpoint.signature,
-                "verified": checkpoint.verified,
-            },
-            indent=2,
-            sort_keys=True,
-        )
-        response = HttpResponse(body, content_type="application/json")
-        response["Content-Disposition"] = (
-            f'attachment; filename="audit-checkpoint-{checkpoint.created_at:%Y%m%dT%H%M%S}.json"'
-        )
-        return response
+        from .views import checkpoint_json_response
+
+        return checkpoint_json_response(queryset.order_by("-created_at").first())

@@ -255,8 +255,6 @@ def _access_log_csv(request: HttpRequest, entries: Any) -> HttpResponseBase:
 
 def checkpoint_download(request: HttpRequest, pk: int) -> HttpResponse:
     """One signed audit-chain checkpoint as JSON, for auditors to keep outside the system."""
-    import json
-
     from .models import ChainCheckpoint
 
     if not has_capability(request.user, "read_access_log"):
@@ -265,6 +263,13 @@ def checkpoint_download(request: HttpRequest, pk: int) -> HttpResponse:
         checkpoint = ChainCheckpoint.objects.get(pk=pk)
     except ChainCheckpoint.DoesNotExist as exc:
         raise Http404("No such checkpoint.") from exc
+    return checkpoint_json_response(checkpoint)
+
+
+def checkpoint_json_response(checkpoint: Any) -> HttpResponse:
+    """A signed checkpoint as the JSON file `verify_audit_chain --checkpoint FILE` reads."""
+    import json
+
     body = json.dumps(
         {
             "created_at": checkpoint.created_at.isoformat(),

@@ -40,33 +40,11 @@ def ensure_beat_schedule() -> None:
 
     An administrator may disable either task in the admin; that choice is kept.
     """
-    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+    from familylink.common.schedule import ensure_periodic_task
 
-    def crontab(minute: str, hour: str) -> CrontabSchedule:
-        spec = {
-            "minute": minute,
-            "hour": hour,
-            "day_of_week": "*",
-            "day_of_month": "*",
-            "month_of_year": "*",
-            "timezone": settings.TIME_ZONE,
-        }
-        return CrontabSchedule.objects.filter(**spec).first() or CrontabSchedule.objects.create(**spec)
-
-    wanted = [
-        # Hourly: each team's list is built when its own local morning hour comes.
-        (BUILD_TASK_NAME, BUILD_TASK, crontab("0", "*")),
-        (FLAG_TASK_NAME, FLAG_TASK, crontab("15", "*")),
-    ]
-    for name, task, schedule in wanted:
-        periodic = PeriodicTask.objects.filter(name=name).first()
-        if periodic is None:
-            PeriodicTask.objects.create(name=name, task=task, crontab=schedule, enabled=True)
-        elif periodic.task != task or periodic.crontab_id != schedule.pk or periodic.interval_id:
-            periodic.task = task
-            periodic.crontab = schedule
-            periodic.interval = None
-            periodic.save()
+    # Hourly: each team's list is built when its own local morning hour comes.
+    ensure_periodic_task(name=BUILD_TASK_NAME, task=BUILD_TASK, minute="0", hour="*")
+    ensure_periodic_task(name=FLAG_TASK_NAME, task=FLAG_TASK, minute="15", hour="*")
 
 
 def ensure_reference() -> None:
