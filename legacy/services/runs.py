@@ -18,7 +18,7 @@ from .. import parsing
 from ..models import ImportBatch, ImportPreview, ImportRecord, ImportRow
 from .batches import batch_create, batches_visible_to, import_scope, progress_key, row_values
 from .rows import Context, RowPlan, read_row
-from .writing import NotImportable, _write_group
+from .writing import NotImportable, _write_group, pending_of
 
 log = logging.getLogger(__name__)
 CHUNK_ROWS = 200
@@ -124,11 +124,13 @@ def _process(rows: list[ImportRow], ctx: Context) -> tuple[int, int]:
         while pending:
             # A group rolled back takes the persons it created with it: forget them here too.
             holders, touched = dict(ctx.holders), set(ctx.persons_touched)
+            snapshot = pending_of(ctx).snapshot()
             try:
                 with transaction.atomic():
                     _write_group(pending, ctx)
             except NotImportable as exc:
                 ctx.holders, ctx.persons_touched = holders, touched
+                pending_of(ctx).restore(snapshot)
                 bad = {}
                 for i, m in exc.messages.items():
                     if i == -1:  # a separation problem: every row of the group, to be safe
@@ -154,6 +156,7 @@ def _process(rows: list[ImportRow], ctx: Context) -> tuple[int, int]:
                 continue
             except (BusinessRuleError, IntegrityError, PermissionDenied) as exc:
                 ctx.holders, ctx.persons_touched = holders, touched
+                pending_of(ctx).restore(snapshot)
                 for plan in pending:
                     _finish_row(plan.row, ImportRow.Status.QUARANTINED, {"row": [str(exc)]}, [], ctx)
                     quarantined += 1
@@ -163,6 +166,8 @@ def _process(rows: list[ImportRow], ctx: Context) -> tuple[int, int]:
                 _finish_row(plan.row, ImportRow.Status.IMPORTED, {}, plan.outcome, ctx, plan.fingerprint)
                 imported += 1
             pending = []
+    # The chunk's separations (their cases), custody changes and provenance, set-based.
+    pending_of(ctx).flush(ctx)
     return imported, quarantined
 
 

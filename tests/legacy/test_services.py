@@ -128,9 +128,12 @@ def test_import_file_every_variation_rows_read_equals_imported_plus_quarantined(
     mia = Separation.objects.get(members__person__given_names="Mia")
     assert "no reason" in mia.narrative
     # Custody from the custody and shelter columns.
-    assert CustodyPeriod.objects.get(person=perez).agency == "ICE"
-    assert CustodyPeriod.objects.get(person__given_names="Ana Sofia").facility == "Southwest Key Casa Padre"
-    assert CustodyPeriod.objects.get(person__given_names="Jose Luis").agency == "USMS"
+    assert CustodyPeriod.objects.get(person=perez, ended_at__isnull=True).agency == "ICE"
+    assert (
+        CustodyPeriod.objects.get(person__given_names="Ana Sofia", ended_at__isnull=True).facility
+        == "Southwest Key Casa Padre"
+    )
+    assert CustodyPeriod.objects.get(person__given_names="Jose Luis", ended_at__isnull=True).agency == "USMS"
 
 
 def test_csv_and_xlsx_of_the_same_rows_give_the_same_result(users, stations):
