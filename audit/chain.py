@@ -46,16 +46,19 @@ DECLARE
     row_hash text := encode(sha256(convert_to(row_json::text, 'UTF8')), 'hex');
     head_seq bigint;
     head_hash text;
+    -- As text: compared with TG_TABLE_NAME (type name) the (table_name, seq) index is not used
+    -- and every append scanned the whole chain table (quadratic commits).
+    tbl text := TG_TABLE_NAME;
 BEGIN
     PERFORM pg_advisory_xact_lock({LOCK_KEY});
     SELECT l.seq, l.chain_hash INTO head_seq, head_hash
-    FROM audit_chainlink l WHERE l.table_name = TG_TABLE_NAME ORDER BY l.seq DESC LIMIT 1;
+    FROM audit_chainlink l WHERE l.table_name = tbl ORDER BY l.seq DESC LIMIT 1;
     IF head_seq IS NULL THEN
         head_seq := 0;
         head_hash := '{GENESIS}';
     END IF;
     INSERT INTO audit_chainlink (table_name, seq, row_pk, row_hash, chain_hash, recorded_at)
-    VALUES (TG_TABLE_NAME, head_seq + 1, row_json ->> TG_ARGV[0], row_hash,
+    VALUES (tbl, head_seq + 1, row_json ->> TG_ARGV[0], row_hash,
             encode(sha256(convert_to(head_hash || row_hash, 'UTF8')), 'hex'), clock_timestamp());
     RETURN NULL;
 END;

@@ -21,12 +21,20 @@ class ReunificationConfig(AppConfig):
         from familylink.common import navigation
         from familylink.common.reference import register
         from familylink.common.signals import demo_seed_requested
-        from separations.signals import separation_approved, separation_child_ended, separation_ended
+        from separations.signals import (
+            separation_approved,
+            separation_child_ended,
+            separation_ended,
+            separations_imported,
+        )
 
         from . import demo, handlers, panels, selectors
         from .services.policies import ensure_reference
 
         separation_approved.connect(handlers.on_separation_approved, dispatch_uid="reunification-open-cases")
+        separations_imported.connect(
+            handlers.on_separations_imported, dispatch_uid="reunification-open-imported"
+        )
         separation_ended.connect(handlers.on_separation_ended, dispatch_uid="reunification-close-cases")
         separation_child_ended.connect(
             handlers.on_separation_child_ended, dispatch_uid="reunification-close-child-case"

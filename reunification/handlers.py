@@ -2,12 +2,17 @@
 
 from typing import Any
 
-from .services import cases_close_for_ended_separation, cases_open_for_separation
+from .services import cases_close_for_ended_separation, cases_open_for_separation, cases_open_for_separations
 
 
 def on_separation_approved(sender: Any, separation: Any, approver: Any = None, **kwargs: Any) -> None:
     """Approving a separation opens one reunification case per child (same transaction)."""
     cases_open_for_separation(separation=separation, by=approver)
+
+
+def on_separations_imported(sender: Any, separations: list[Any], by: Any = None, **kwargs: Any) -> None:
+    """Imported separations (a sheet's chunk) open their cases like an approval, set-based."""
+    cases_open_for_separations(separations=separations, by=by)
 
 
 def on_separation_ended(sender: Any, separation: Any, outcome: str, by: Any = None, **kwargs: Any) -> None:

@@ -4,6 +4,7 @@ Web forms and the API call these same functions, so they cannot drift apart. Eac
 through the model (history row with who and why); transitions lock the row first.
 """
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -13,7 +14,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from apprehensions.models import FamilyMembership, Person, Relationship, Station
-from apprehensions.services.bulk import insert_with_history
+from apprehensions.services.bulk import insert_with_history, insert_with_history_each
 from apprehensions.visibility import Action, can_act_for_person
 from familylink.common.clock import wallclock_text
 from familylink.common.errors import (
@@ -25,7 +26,7 @@ from familylink.common.errors import (
 from familylink.common.roles import has_capability
 
 from .models import CustodyPeriod, ReasonCode, Separation, SeparationMember
-from .signals import separation_approved, separation_child_ended, separation_ended
+from .signals import separation_approved, separation_child_ended, separation_ended, separations_imported
 
 FACILITY_MAX = int(CustodyPeriod._meta.get_field("facility").max_length or 200)
 PLACE_MAX = int(Separation._meta.get_field("place").max_length or 255)
@@ -278,6 +279,79 @@ def separation_request(
     return separation
 
 
+def _imported_separation(
+    *,
+    by: Any,
+    station: Station,
+    children: list[Person],
+    adults: list[Person],
+    reason_code: str,
+    occurred_at: datetime,
+    narrative: str = "",
+    place: str = "",
+    family_unit: Any = None,
+    provenance: str,
+    ended_at: datetime | None = None,
+    codes: dict[str, ReasonCode] | None = None,
+    linked: bool = False,
+) -> tuple[Separation, list[SeparationMember], str]:
+    """Validate an imported separation and build it (unsaved) with its members; see below."""
+    errors: dict[str, list[str]] = {}
+    narrative = (narrative or "").strip()
+    wanted = (reason_code or "").strip().upper()
+    if codes is not None:
+        code = codes.get(wanted)
+    else:
+        code = ReasonCode.objects.filter(
+            code=wanted, retired_at__isnull=True, withdrawn_at__isnull=True
+        ).first()
+    if code is None:
+        errors["reason_code"] = [f"Unknown or retired reason code {str(reason_code or '')[:60]!r}."]
+    elif code.narrative_required and not narrative:
+        errors["narrative"] = [f"A narrative is required for reason {code.code}."]
+    _check_time(occurred_at, "occurred_at", errors, what="the separation happened")
+    if ended_at is not None:
+        _check_time(ended_at, "ended_at", errors, what="the separation ended")
+        if "ended_at" not in errors and "occurred_at" not in errors and ended_at < occurred_at:
+            errors["ended_at"] = ["The separation cannot end before it happened."]
+    if not children or not adults:
+        errors["children" if not children else "adults"] = ["Name at least one child and one adult."]
+    for index, child in enumerate(children):
+        for adult in adults:
+            if adult.pk == child.pk:
+                errors.setdefault("adults", []).append("A person cannot be on both sides of a separation.")
+            elif not linked and not _linked(child, adult):
+                errors.setdefault(f"children[{index}]", []).append(
+                    f"{child.full_name} and {adult.full_name} share no family unit or recorded relationship."
+                )
+    if errors:
+        raise ValidationFailed(errors)
+    why = _reason(f"imported: {provenance}")
+    separation = Separation(
+        family_unit_id=getattr(family_unit, "pk", family_unit),
+        occurred_at=occurred_at,
+        recorded_at=timezone.now(),
+        station=station,
+        place=(place or "").strip()[:PLACE_MAX],
+        reason_code=code,
+        narrative=narrative,
+        status=Separation.Status.IN_EFFECT,
+        requested_by=by,
+        decision_comment=f"Imported from a field spreadsheet ({provenance}); not approved in FamilyLink.",
+        source=Separation.Source.LEGACY_IMPORT,
+        created_by=by,
+    )
+    members = [
+        SeparationMember(separation=separation, person=person, side=side, created_by=by)
+        for side, persons in (
+            (SeparationMember.Side.CHILD, children),
+            (SeparationMember.Side.ADULT, adults),
+        )
+        for person in persons
+    ]
+    return separation, members, why
+
+
 @transaction.atomic
 def separation_record_imported(
     *,
@@ -302,64 +376,25 @@ def separation_record_imported(
     reunified (the cases close). The caller (the `legacy` app) has checked `by` may import and
     has matched the persons; the same rules as a request hold: a reason code (OTHER with a
     narrative), both sides named, each child and adult linked by a family unit or relationship.
+    Many at once, in a handful of statements: `separation_prepare_imported` + `separations_save_imported`.
     """
-    errors: dict[str, list[str]] = {}
-    narrative = (narrative or "").strip()
-    code = ReasonCode.objects.filter(
-        code=(reason_code or "").strip().upper(), retired_at__isnull=True, withdrawn_at__isnull=True
-    ).first()
-    if code is None:
-        errors["reason_code"] = [f"Unknown or retired reason code {str(reason_code or '')[:60]!r}."]
-    elif code.narrative_required and not narrative:
-        errors["narrative"] = [f"A narrative is required for reason {code.code}."]
-    _check_time(occurred_at, "occurred_at", errors, what="the separation happened")
-    if ended_at is not None:
-        _check_time(ended_at, "ended_at", errors, what="the separation ended")
-        if "ended_at" not in errors and "occurred_at" not in errors and ended_at < occurred_at:
-            errors["ended_at"] = ["The separation cannot end before it happened."]
-    if not children or not adults:
-        errors["children" if not children else "adults"] = ["Name at least one child and one adult."]
-    for index, child in enumerate(children):
-        for adult in adults:
-            if adult.pk == child.pk:
-                errors.setdefault("adults", []).append("A person cannot be on both sides of a separation.")
-            elif not _linked(child, adult):
-                errors.setdefault(f"children[{index}]", []).append(
-                    f"{child.full_name} and {adult.full_name} share no family unit or recorded relationship."
-                )
-    if errors:
-        raise ValidationFailed(errors)
-    why = _reason(f"imported: {provenance}")
-    separation = Separation(
-        family_unit_id=getattr(family_unit, "pk", family_unit),
-        occurred_at=occurred_at,
-        recorded_at=timezone.now(),
+    separation, members, why = _imported_separation(
+        by=by,
         station=station,
-        place=(place or "").strip()[:PLACE_MAX],
-        reason_code=code,
+        children=children,
+        adults=adults,
+        reason_code=reason_code,
+        occurred_at=occurred_at,
         narrative=narrative,
-        status=Separation.Status.IN_EFFECT,
-        requested_by=by,
-        decision_comment=f"Imported from a field spreadsheet ({provenance}); not approved in FamilyLink.",
-        source=Separation.Source.LEGACY_IMPORT,
-        created_by=by,
+        place=place,
+        family_unit=family_unit,
+        provenance=provenance,
+        ended_at=ended_at,
     )
     separation._change_reason = why
     separation._history_user = by
     separation.save()
-    insert_with_history(
-        SeparationMember,
-        [
-            SeparationMember(separation=separation, person=person, side=side, created_by=by)
-            for side, persons in (
-                (SeparationMember.Side.CHILD, children),
-                (SeparationMember.Side.ADULT, adults),
-            )
-            for person in persons
-        ],
-        user=by,
-        reason=why,
-    )
+    insert_with_history(SeparationMember, members, user=by, reason=why)
     separation_approved.send(sender=Separation, separation=separation, approver=by)
     if ended_at is not None:
         _end_whole(
@@ -370,6 +405,75 @@ def separation_record_imported(
             ended_at=ended_at,
         )
     return separation
+
+
+@dataclass
+class PreparedSeparation:
+    """An imported separation validated and built, not yet written (see `separations_save_imported`)."""
+
+    separation: Separation
+    members: list[SeparationMember]
+    reason: str
+
+
+def imported_reason_codes() -> dict[str, ReasonCode]:
+    """The reason codes an imported separation may name, by code (read once per chunk)."""
+    return {c.code: c for c in ReasonCode.objects.filter(retired_at__isnull=True, withdrawn_at__isnull=True)}
+
+
+def separation_prepare_imported(
+    *,
+    by: Any,
+    station: Station,
+    children: list[Person],
+    adults: list[Person],
+    reason_code: str,
+    occurred_at: datetime,
+    narrative: str = "",
+    family_unit: Any = None,
+    provenance: str,
+    codes: dict[str, ReasonCode],
+    linked: bool = False,
+) -> PreparedSeparation:
+    """Validate an imported separation in effect (no end) exactly as `separation_record_imported` does.
+
+    Writes nothing; raises ValidationFailed. `linked`: the caller has just recorded the children and
+    adults in one family unit (the link check needs no query). Write it with `separations_save_imported`.
+    """
+    separation, members, why = _imported_separation(
+        by=by,
+        station=station,
+        children=children,
+        adults=adults,
+        reason_code=reason_code,
+        occurred_at=occurred_at,
+        narrative=narrative,
+        family_unit=family_unit,
+        provenance=provenance,
+        codes=codes,
+        linked=linked,
+    )
+    return PreparedSeparation(separation, members, why)
+
+
+def separations_save_imported(prepared: list[PreparedSeparation], *, by: Any) -> None:
+    """Write prepared imported separations (in effect) and their members with history, set-based.
+
+    `separations_imported` is sent once for all of them: reunification opens their cases like
+    `separation_approved` does for one, with the same clocks.
+    """
+    if not prepared:
+        return
+    insert_with_history_each(
+        Separation, [p.separation for p in prepared], user=by, reasons=[p.reason for p in prepared]
+    )
+    insert_with_history_each(
+        SeparationMember,
+        [m for p in prepared for m in p.members],
+        user=by,
+        reasons=[p.reason for p in prepared for _ in p.members],
+    )
+    separations_imported.send(sender=Separation, separations=[p.separation for p in prepared], by=by)
 
 
 def _lock(separation_id: Any) -> Separation:
@@ -777,6 +881,93 @@ def custody_transfer(
             "Another custody transfer for this person was recorded at the same time; retry."
         ) from exc
     return period
+
+
+def custody_prepare_transfer(
+    *,
+    person: Person,
+    agency: str,
+    facility: str,
+    started_at: datetime,
+    by: Any,
+    current: CustodyPeriod | None,
+    change_reason: str,
+) -> tuple[CustodyPeriod, str]:
+    """Validate a dated transfer as `custody_transfer` does and build the next period (unsaved).
+
+    `current`: the person's open period (on file, or prepared earlier and not yet written). The
+    caller ends it at `started_at` and writes both with `custody_transfers_save`. Raises
+    ValidationFailed like `custody_transfer`.
+    """
+    errors: dict[str, list[str]] = {}
+    agency = (agency or "").strip().upper()
+    facility = (facility or "").strip()
+    if not agency:
+        errors["agency"] = ["Choose the agency that now has custody."]
+    elif agency not in CustodyPeriod.Agency.values:
+        errors["agency"] = [
+            f"Unknown agency {agency[:30]!r}; use one of {', '.join(CustodyPeriod.Agency.values)}."
+        ]
+    if len(facility) > FACILITY_MAX:
+        errors["facility"] = [f"Keep the facility name under {FACILITY_MAX} characters."]
+    _check_time(started_at, "started_at", errors, what="the transfer happened")
+    _check_after_apprehension(started_at, [person], "started_at", errors, what="the custody change")
+    if errors:
+        raise ValidationFailed(errors)
+    if current is not None and started_at < current.started_at:
+        raise ValidationFailed(
+            {
+                "started_at": [
+                    f"The current custody ({current.agency}) began {wallclock_text(current.started_at)}; "
+                    "a transfer cannot be earlier."
+                ]
+            }
+        )
+    period = CustodyPeriod(
+        person=person, agency=agency, facility=facility, started_at=started_at, recorded_by=by, created_by=by
+    )
+    return period, _reason(change_reason or f"custody transfer to {agency}")
+
+
+def _custody_close_sql() -> str:
+    tracked = {f.column for f in CustodyPeriod.history.model._meta.concrete_fields}
+    cols = [f.column for f in CustodyPeriod._meta.concrete_fields if f.column in tracked]
+    quoted = ", ".join(f'"{c}"' for c in cols)
+    selected = ", ".join(f'u."{c}"' for c in cols)
+    table = CustodyPeriod._meta.db_table
+    history = CustodyPeriod.history.model._meta.db_table
+    # Identifiers from model metadata only; every value is a parameter.
+    return (
+        "WITH v AS (SELECT * FROM unnest(%(ids)s::uuid[], %(ends)s::timestamptz[], %(reasons)s::text[]) "  # noqa: S608
+        "AS v(id, ended_at, reason)), "
+        f'u AS (UPDATE "{table}" c SET ended_at = v.ended_at, version = c.version + 1, '
+        "updated_at = %(now)s FROM v WHERE c.id = v.id AND c.ended_at IS NULL RETURNING c.*, v.reason) "
+        f'INSERT INTO "{history}" ({quoted}, history_date, history_change_reason, history_type, '
+        f"history_user_id) SELECT {selected}, %(now)s, u.reason, '~', %(user)s FROM u"
+    )
+
+
+def custody_transfers_save(
+    *, closing: list[tuple[Any, datetime, str]], opening: list[tuple[CustodyPeriod, str]], by: Any
+) -> None:
+    """End the periods on file in `closing` (id, ended_at, reason) and insert `opening` (period,
+    reason), each with its history row, in three statements (after `custody_prepare_transfer`).
+    The partial unique index `custody_one_open_period` still makes a second open period impossible."""
+    from django.db import connection
+
+    if closing:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _custody_close_sql(),
+                {
+                    "ids": [str(c[0]) for c in closing],
+                    "ends": [c[1] for c in closing],
+                    "reasons": [c[2] for c in closing],
+                    "now": timezone.now(),
+                    "user": by.pk if getattr(by, "is_authenticated", False) else None,
+                },
+            )
+    insert_with_history_each(CustodyPeriod, [p for p, _ in opening], user=by, reasons=[r for _, r in opening])
 
 
 def custody_open_at_apprehension(

@@ -38,3 +38,33 @@ def insert_with_history(model: Any, objs: Sequence[Any], *, user: Any, reason: s
     user_id = user.pk if getattr(user, "is_authenticated", False) else None
     with connection.cursor() as cursor:
         cursor.execute(_history_sql(model), [timezone.now(), reason, "+", user_id, [obj.pk for obj in objs]])
+
+
+@cache
+def _history_sql_reasons(model: Any) -> str:
+    history_model = model.history.model
+    columns = [f.column for f in history_model._meta.concrete_fields if f.column not in _HISTORY_ONLY]
+    listed = ", ".join(f'"{c}"' for c in columns)
+    selected = ", ".join(f't."{c}"' for c in columns)
+    pk = model._meta.pk.column
+    # Identifiers from model metadata only; ids and reasons are array parameters.
+    return (
+        f'INSERT INTO "{history_model._meta.db_table}" ({listed}, history_date, history_change_reason, '  # noqa: S608
+        f"history_type, history_user_id) "
+        f"SELECT {selected}, %s, r.reason, %s, %s "
+        f'FROM "{model._meta.db_table}" t JOIN unnest(%s::uuid[], %s::text[]) AS r(id, reason) '
+        f'ON t."{pk}" = r.id'
+    )
+
+
+def insert_with_history_each(model: Any, objs: Sequence[Any], *, user: Any, reasons: Sequence[str]) -> None:
+    """Like `insert_with_history`, with each row's own change reason (`reasons[i]` for `objs[i]`)."""
+    if not objs:
+        return
+    model._default_manager.bulk_create(objs)  # history-safe: history rows inserted just below
+    user_id = user.pk if getattr(user, "is_authenticated", False) else None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _history_sql_reasons(model),
+            [timezone.now(), "+", user_id, [obj.pk for obj in objs], list(reasons)],
+        )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import OrderedDict
 from typing import Any
 
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apprehensions.models import Person
@@ -18,7 +19,7 @@ from .. import parsing
 from ..models import ImportBatch, ImportPreview, ImportRecord, ImportRow
 from .batches import batch_create, batches_visible_to, import_scope, progress_key, row_values
 from .rows import Context, RowPlan, read_row
-from .writing import NotImportable, _write_group
+from .writing import NotImportable, _write_group, pending_of
 
 log = logging.getLogger(__name__)
 CHUNK_ROWS = 200
@@ -59,9 +60,55 @@ def _finish_row(
     row.status, row.messages, row.outcome = status, messages, outcome
     row.fingerprint = fingerprint
     row.imported_at = timezone.now() if status == ImportRow.Status.IMPORTED else None
-    row._change_reason = f"import: {status}"
-    row._history_user = ctx.by
-    row.save(update_fields=["status", "messages", "outcome", "fingerprint", "imported_at"])
+    finished = getattr(ctx, "finished", None)
+    if finished is None:
+        finished = ctx.finished = []  # type: ignore[attr-defined]
+    finished.append(row)  # saved with the chunk's end (`_save_finished`)
+
+
+def _finished_sql() -> str:
+    tracked = {f.column for f in ImportRow.history.model._meta.concrete_fields}
+    cols = [f.column for f in ImportRow._meta.concrete_fields if f.column in tracked]
+    quoted = ", ".join(f'"{c}"' for c in cols)
+    selected = ", ".join(f'u."{c}"' for c in cols)
+    table, history = ImportRow._meta.db_table, ImportRow.history.model._meta.db_table
+    # Identifiers from model metadata only; every value is a parameter.
+    return (
+        "WITH v AS (SELECT * FROM unnest(%(ids)s::uuid[], %(status)s::text[], %(messages)s::text[], "  # noqa: S608
+        "%(outcome)s::text[], %(fp)s::text[], %(at)s::timestamptz[]) "
+        "AS v(id, status, messages, outcome, fingerprint, imported_at)), "
+        f'u AS (UPDATE "{table}" r SET status = v.status, messages = v.messages::jsonb, '
+        "outcome = v.outcome::jsonb, fingerprint = v.fingerprint, imported_at = v.imported_at, "
+        "version = r.version + 1, updated_at = %(now)s FROM v WHERE r.id = v.id RETURNING r.*) "
+        f'INSERT INTO "{history}" ({quoted}, history_date, history_change_reason, history_type, '
+        f"history_user_id) SELECT {selected}, %(now)s, 'import: ' || u.status, '~', %(user)s FROM u"
+    )
+
+
+def _save_finished(ctx: Context) -> None:
+    """Each finished row's status, messages and outcome, with its history row, in one statement."""
+    rows = getattr(ctx, "finished", None) or []
+    if not rows:
+        return
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _finished_sql(),
+            {
+                "ids": [str(r.pk) for r in rows],
+                "status": [r.status for r in rows],
+                "messages": [json.dumps(r.messages) for r in rows],
+                "outcome": [json.dumps(r.outcome) for r in rows],
+                "fp": [r.fingerprint for r in rows],
+                "at": [r.imported_at for r in rows],
+                "now": now,
+                "user": ctx.by.pk if getattr(ctx.by, "is_authenticated", False) else None,
+            },
+        )
+    for r in rows:
+        r.version += 1
+        r.updated_at = now
+    rows.clear()
 
 
 def _already_imported(fingerprints: list[str], batch: ImportBatch) -> dict[str, ImportRow]:
@@ -124,11 +171,13 @@ def _process(rows: list[ImportRow], ctx: Context) -> tuple[int, int]:
         while pending:
             # A group rolled back takes the persons it created with it: forget them here too.
             holders, touched = dict(ctx.holders), set(ctx.persons_touched)
+            snapshot = pending_of(ctx).snapshot()
             try:
                 with transaction.atomic():
                     _write_group(pending, ctx)
             except NotImportable as exc:
                 ctx.holders, ctx.persons_touched = holders, touched
+                pending_of(ctx).restore(snapshot)
                 bad = {}
                 for i, m in exc.messages.items():
                     if i == -1:  # a separation problem: every row of the group, to be safe
@@ -154,6 +203,7 @@ def _process(rows: list[ImportRow], ctx: Context) -> tuple[int, int]:
                 continue
             except (BusinessRuleError, IntegrityError, PermissionDenied) as exc:
                 ctx.holders, ctx.persons_touched = holders, touched
+                pending_of(ctx).restore(snapshot)
                 for plan in pending:
                     _finish_row(plan.row, ImportRow.Status.QUARANTINED, {"row": [str(exc)]}, [], ctx)
                     quarantined += 1
@@ -163,6 +213,9 @@ def _process(rows: list[ImportRow], ctx: Context) -> tuple[int, int]:
                 _finish_row(plan.row, ImportRow.Status.IMPORTED, {}, plan.outcome, ctx, plan.fingerprint)
                 imported += 1
             pending = []
+    # The chunk's separations (their cases), custody changes and provenance, set-based.
+    pending_of(ctx).flush(ctx)
+    _save_finished(ctx)
     return imported, quarantined
 
 

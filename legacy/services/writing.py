@@ -16,7 +16,17 @@ from apprehensions.models import (
 from apprehensions.services import apprehension_record
 from familylink.common.errors import BusinessRuleError, ValidationFailed
 from separations.models import CustodyPeriod, Separation, SeparationMember
-from separations.services import custody_transfer, separation_record_imported, shared_family_unit_id
+from separations.services import (
+    PreparedSeparation,
+    custody_prepare_transfer,
+    custody_transfer,
+    custody_transfers_save,
+    imported_reason_codes,
+    separation_prepare_imported,
+    separation_record_imported,
+    separations_save_imported,
+    shared_family_unit_id,
+)
 
 from ..models import ImportRecord, ImportRow
 from ..parsing import COLUMN_LABELS
@@ -30,6 +40,75 @@ class NotImportable(Exception):
     def __init__(self, messages: dict[int, dict[str, list[str]]]):
         self.messages = messages
         super().__init__("quarantined")
+
+
+# --- what a chunk writes at its end, set-based -----------------------------------------------
+
+
+class Pending:
+    """A chunk's separations, custody changes and provenance records, validated group by group and
+    written together at the chunk's end (`flush`): a few statements per table instead of per row.
+
+    Later groups of the chunk see what earlier ones prepared (`pairs`, `open_of`). A group rolled
+    back restores the `snapshot` taken before it (what it flushed is re-queued with the rest).
+    """
+
+    def __init__(self) -> None:
+        self.separations: list[PreparedSeparation] = []
+        self.pairs: dict[tuple[Any, Any], Separation] = {}  # (adult, child) → prepared separation
+        self.closing: list[tuple[Any, datetime, str]] = []  # periods on file to end
+        self.opening: list[tuple[CustodyPeriod, str]] = []
+        self.open_of: dict[Any, CustodyPeriod] = {}  # person → the open period prepared last
+        self.end_of: dict[Any, datetime] = {}  # prepared period → when a later row ends it
+        self.records: list[ImportRecord] = []
+        self.codes: dict[str, Any] | None = None
+
+    def snapshot(self) -> tuple:
+        return (
+            list(self.separations),
+            dict(self.pairs),
+            list(self.closing),
+            list(self.opening),
+            dict(self.open_of),
+            dict(self.end_of),
+            list(self.records),
+        )
+
+    def restore(self, snap: tuple) -> None:
+        (
+            self.separations,
+            self.pairs,
+            self.closing,
+            self.opening,
+            self.open_of,
+            self.end_of,
+            self.records,
+        ) = (type(x)(x) for x in snap)
+
+    def reason_codes(self) -> dict[str, Any]:
+        if self.codes is None:
+            self.codes = imported_reason_codes()
+        return self.codes
+
+    def flush(self, ctx: Context) -> None:
+        by = ctx.by
+        for period, _ in self.opening:
+            period.ended_at = self.end_of.get(period.pk)
+        separations_save_imported(self.separations, by=by)
+        custody_transfers_save(closing=self.closing, opening=self.opening, by=by)
+        from apprehensions.services.bulk import insert_with_history
+
+        insert_with_history(ImportRecord, self.records, user=by, reason=f"provenance of {ctx.batch.label}")
+        codes = self.codes
+        self.__init__()  # type: ignore[misc]
+        self.codes = codes
+
+
+def pending_of(ctx: Context) -> Pending:
+    pending = getattr(ctx, "pending", None)
+    if pending is None:
+        pending = ctx.pending = Pending()  # type: ignore[attr-defined]
+    return pending
 
 
 # --- writing one group (one adult's encounter) ----------------------------------------------
@@ -171,6 +250,15 @@ def _write_group(plans: list[RowPlan], ctx: Context) -> None:
             entries.append({"ref": ref, **plan.child.details(plan.country or first.country)})
 
     everyone_on_file = all("existing_person" in e for e in entries)
+    pending = pending_of(ctx)
+    if any(p.pk in pending.open_of for p in existing_persons):
+        # The intake opens custody for persons with none open: let it see what earlier rows prepared.
+        pending.flush(ctx)
+    # A group with a reunification date writes through the one-at-a-time services (the separation
+    # is ended as reunified there): let them see what earlier groups prepared.
+    ctx.direct = any(plan.reunified_at is not None for plan in plans)  # type: ignore[attr-defined]
+    if ctx.direct:  # type: ignore[attr-defined]
+        pending.flush(ctx)
     encounter = (
         _existing_encounter(first.station, first.occurred_at.date(), existing_persons)
         if existing_persons
@@ -269,6 +357,15 @@ def _write_group(plans: list[RowPlan], ctx: Context) -> None:
                     )
                     _record(plan.row, rel, action, "relationship", by, records)
     adult = persons_of["adult"]
+    # The group's open custody periods on file (the intake opened one for each new person), at once.
+    ctx.open_periods = {  # type: ignore[attr-defined]
+        c.person_id: c
+        for c in CustodyPeriod.objects.filter(
+            person_id__in={p.pk for p in persons_of.values()},
+            ended_at__isnull=True,
+            withdrawn_at__isnull=True,
+        )
+    }
     for i, plan in enumerate(plans):
         child = persons_of[refs[i]]
         plan.adult_person, plan.child_person = adult, child
@@ -305,12 +402,9 @@ def _write_group(plans: list[RowPlan], ctx: Context) -> None:
             _write_separation(plan, ctx, adult, child, records, new_pair=new_pair, unit=unit_of.get(child.pk))
         except NotImportable as exc:
             raise NotImportable({i: exc.messages[-1]}) from exc
-    for record in records:
-        record._change_reason = record.row.provenance
-        record._history_user = by
-    from apprehensions.services.bulk import insert_with_history
-
-    insert_with_history(ImportRecord, records, user=by, reason=f"provenance of {ctx.batch.label}")
+    pending.records.extend(records)
+    if ctx.direct:  # type: ignore[attr-defined]
+        pending.flush(ctx)
 
 
 def _write_separation(
@@ -326,15 +420,17 @@ def _write_separation(
     """The row's separation (unless one of the pair is on file already) and the custody it names.
 
     `new_pair`: the adult or the child was created just now, so nothing about the pair is on file;
-    `unit`: the family unit just recorded for them, if any.
+    `unit`: the family unit just recorded for them, if any. Validated now, written with the chunk
+    (`Pending`), unless the group writes through the one-at-a-time services (`ctx.direct`).
     """
     by = ctx.by
     if plan.separation_at is None:
         return
-    existing = (
-        None
-        if new_pair
-        else (
+    pending = pending_of(ctx)
+    direct = getattr(ctx, "direct", False)
+    existing = None if direct else pending.pairs.get((adult.pk, child.pk))
+    if existing is None and not new_pair:
+        existing = (
             Separation.objects.filter(
                 withdrawn_at__isnull=True,
                 status__in=[
@@ -348,7 +444,6 @@ def _write_separation(
             .order_by("occurred_at")
             .first()
         )
-    )
     if existing is not None:
         plan.outcome.append(
             f"Separation already on file ({existing.get_status_display().lower()} since "
@@ -357,19 +452,38 @@ def _write_separation(
         _record(plan.row, existing, ImportRecord.Action.LINKED, "separation", by, records)
         return
     try:
-        # Atomic itself; validates before it writes.
-        separation = separation_record_imported(
-            by=by,
-            station=plan.station,
-            children=[child],
-            adults=[adult],
-            reason_code=plan.reason_code or "OTHER",
-            occurred_at=plan.separation_at,
-            narrative=plan.narrative,
-            family_unit=unit if unit is not None else shared_family_unit_id([child, adult]),
-            provenance=plan.row.provenance,
-            ended_at=plan.reunified_at,
-        )
+        if direct:
+            # Atomic itself; validates before it writes.
+            separation = separation_record_imported(
+                by=by,
+                station=plan.station,
+                children=[child],
+                adults=[adult],
+                reason_code=plan.reason_code or "OTHER",
+                occurred_at=plan.separation_at,
+                narrative=plan.narrative,
+                family_unit=unit if unit is not None else shared_family_unit_id([child, adult]),
+                provenance=plan.row.provenance,
+                ended_at=plan.reunified_at,
+            )
+        else:
+            # Validates as separation_record_imported does; written with the chunk.
+            prepared = separation_prepare_imported(
+                by=by,
+                station=plan.station,
+                children=[child],
+                adults=[adult],
+                reason_code=plan.reason_code or "OTHER",
+                occurred_at=plan.separation_at,
+                narrative=plan.narrative,
+                family_unit=unit if unit is not None else shared_family_unit_id([child, adult]),
+                provenance=plan.row.provenance,
+                codes=pending.reason_codes(),
+                linked=unit is not None,  # both just recorded in that family unit
+            )
+            separation = prepared.separation
+            pending.separations.append(prepared)
+            pending.pairs[(adult.pk, child.pk)] = separation
     except ValidationFailed as exc:
         column = {
             "occurred_at": "separation_date",
@@ -393,30 +507,53 @@ def _write_separation(
         if custody is None:
             continue
         agency, facility = custody
-        current = (
-            None
-            if person.pk in ctx.created_now
-            else CustodyPeriod.objects.filter(
-                person=person, ended_at__isnull=True, withdrawn_at__isnull=True
-            ).first()
-        )
-        if current is not None and current.agency == agency and current.facility == facility:
+        if direct:
+            current = (
+                None
+                if person.pk in ctx.created_now
+                else CustodyPeriod.objects.filter(
+                    person=person, ended_at__isnull=True, withdrawn_at__isnull=True
+                ).first()
+            )
+        else:
+            current = pending.open_of.get(person.pk) or ctx.open_periods.get(person.pk)  # type: ignore[attr-defined]
+        # A person created just now has only the intake's custody: transfer from it, whatever it is.
+        known = None if person.pk in ctx.created_now else current
+        if known is not None and known.agency == agency and known.facility == facility:
             continue
-        if current is not None and current.started_at > plan.separation_at:
+        if known is not None and known.started_at > plan.separation_at:
             plan.outcome.append(
                 f"{COLUMN_LABELS[role].capitalize()} not recorded: later custody is already on file."
             )
             continue
         try:
-            # Validates before it writes; atomic itself.
-            period = custody_transfer(
-                person_id=person.pk,
-                agency=agency,
-                facility=facility,
-                started_at=plan.separation_at,
-                by=by,
-                change_reason=plan.row.provenance,
-            )
+            if direct:
+                # Validates before it writes; atomic itself.
+                period = custody_transfer(
+                    person_id=person.pk,
+                    agency=agency,
+                    facility=facility,
+                    started_at=plan.separation_at,
+                    by=by,
+                    change_reason=plan.row.provenance,
+                )
+            else:
+                # Validates as custody_transfer does; written with the chunk.
+                period, why = custody_prepare_transfer(
+                    person=person,
+                    agency=agency,
+                    facility=facility,
+                    started_at=plan.separation_at,
+                    by=by,
+                    current=current,
+                    change_reason=plan.row.provenance,
+                )
+                if current is not None and current.pk in {p.pk for p, _ in pending.opening}:
+                    pending.end_of[current.pk] = plan.separation_at
+                elif current is not None:
+                    pending.closing.append((current.pk, plan.separation_at, why))
+                pending.opening.append((period, why))
+                pending.open_of[person.pk] = period
         except (ValidationFailed, BusinessRuleError) as exc:
             plan.outcome.append(f"{COLUMN_LABELS[role].capitalize()} not recorded: {exc}")
             continue

@@ -6,6 +6,7 @@ from .cases import (
     case_step_update,
     cases_close_for_ended_separation,
     cases_open_for_separation,
+    cases_open_for_separations,
 )
 from .policies import deadline_policy_save, ensure_beat_schedule, ensure_deadline_policy, policy_recompute
 from .worklists import (
@@ -25,6 +26,7 @@ __all__ = [
     "case_step_update",
     "cases_close_for_ended_separation",
     "cases_open_for_separation",
+    "cases_open_for_separations",
     "clocks_flag",
     "deadline_policy_save",
     "ensure_beat_schedule",

@@ -135,6 +135,72 @@ def cases_open_for_separation(*, separation: Separation, by: Any) -> list[Reunif
     return opened
 
 
+def cases_open_for_separations(*, separations: list[Separation], by: Any) -> list[ReunificationCase]:
+    """`cases_open_for_separation` for many just-recorded separations at once, set-based.
+
+    The same cases (one per child, the station's team, the applicable policy's clocks, the adults
+    and the seven-step checklist, idempotent per (separation, child)) with their history rows, in
+    a handful of statements whatever the number (handler of `separations_imported`: a sheet import).
+    """
+    if not separations:
+        return []
+    policy = applicable_policy()
+    ids = [s.pk for s in separations]
+    members = list(
+        SeparationMember.objects.filter(separation_id__in=ids, withdrawn_at__isnull=True).select_related(
+            "person"
+        )
+    )
+    already = set(
+        ReunificationCase.objects.filter(separation_id__in=ids).values_list("separation_id", "child_id")
+    )
+    by_separation: dict[Any, list[SeparationMember]] = {}
+    for m in members:
+        by_separation.setdefault(m.separation_id, []).append(m)
+    reason = "opened on separation approval"
+    teams: dict[str, str] = {}
+    cases: list[ReunificationCase] = []
+    adults_rows: list[CaseAdult] = []
+    steps: list[CaseStep] = []
+    for separation in separations:
+        code = separation.station.code
+        if code not in teams:
+            teams[code] = team_for_station(code)
+            ensure_team(teams[code])
+        mine = by_separation.get(separation.pk, [])
+        adults = [m.person for m in mine if m.side == SeparationMember.Side.ADULT]
+        for member in mine:
+            if member.side != SeparationMember.Side.CHILD or (separation.pk, member.person_id) in already:
+                continue
+            already.add((separation.pk, member.person_id))
+            case = ReunificationCase(
+                child=member.person,
+                separation=separation,
+                team=teams[code],
+                policy=policy,
+                status=Status.OPEN,
+                next_step=STEP_ORDER[0],
+                created_by=by,
+            )
+            if policy is not None:
+                clocks = compute_clocks(
+                    policy=policy,
+                    separated_at=separation.occurred_at,
+                    date_of_birth=member.person.date_of_birth,
+                )
+                case.clock_start = clocks.clock_start
+                case.contact_due_at = clocks.contact_due_at
+                case.reunify_due_at = clocks.reunify_due_at
+                case.due_at = min(clocks.contact_due_at, clocks.reunify_due_at)
+            cases.append(case)
+            adults_rows.extend(CaseAdult(case=case, person=adult, created_by=by) for adult in adults)
+            steps.extend(CaseStep(case=case, step=step, created_by=by) for step in STEP_ORDER)
+    insert_with_history(ReunificationCase, cases, user=by, reason=reason)
+    insert_with_history(CaseAdult, adults_rows, user=by, reason=reason)
+    insert_with_history(CaseStep, steps, user=by, reason=reason)
+    return cases
+
+
 def _validate_method(step: str, method: str) -> str:
     method = (method or "").strip()
     if step == Step.PARENTAGE_VERIFIED:
