@@ -62,9 +62,9 @@ class NameFrequencies:
         return min(1.0, max(table.get(code, 1), 1) / max(self.total, 1))
 
     def prior(self) -> float:
-        """log2 odds that two blocked records are one human before any evidence (about 2% of
-        records are re-entries of someone on file)."""
-        return math.log2(0.02 / max(self.total, 1000))
+        """log2 odds that two records are one human before any evidence (about one record in ten
+        is a re-entry of someone on file: re-encounters, families split and entered again)."""
+        return math.log2(0.1 / max(self.total, 1000))
 
 
 @dataclass
@@ -316,7 +316,8 @@ def duplicate_score(
             weight += 8.0
             reasons.append(f"A-numbers {p.a_number} / {q.a_number} differ by {slip}")
         else:
-            weight -= 3.0
+            # An agent who does not find the earlier record has a new A-number issued: common.
+            weight -= 1.5
             reasons.append(f"different A-numbers {p.a_number} / {q.a_number} (a new A-number?)")
     elif p.a_number or q.a_number:
         reasons.append("A-number on one record only")
@@ -349,7 +350,7 @@ def relationship_score(
     reasons = [together]
     a1, a2 = _surnames(adult)
     c1, c2 = _surnames(child)
-    weight = -4.5 - 1.0 * min(other_adults, 4)
+    weight = -3.25 - 1.0 * min(other_adults, 4)
     pattern = ""
     if c1 and c2 and (c1, c2) == (a1, a2):
         pattern = "both"
@@ -375,8 +376,14 @@ def relationship_score(
         pattern = "none"
         reasons.append("no surname in common")
         weight -= 4.0
+    # A record that kept one surname (U.S. forms) hides which parent's place it held, and the
+    # dropped one may be the surname a parent shares: neither the place nor its absence counts much.
+    one_kept = not (a1 and a2) or not (c1 and c2)
+    if one_kept and pattern == "none":
+        weight += 3.0
+        reasons.append("one record kept a single surname")
     if other_adults == 0:
-        weight += 1.0
+        weight += 2.5
         reasons.append("the only adult with the child")
 
     gap = None
@@ -410,8 +417,8 @@ def relationship_score(
         if pattern == "both":
             weight -= 2.0
             reasons.append("the child may be registered under the mother's surnames only")
-        elif pattern == "father" and adult.sex == "F" or pattern == "mother" and adult.sex == "M":
-            weight -= 3.5
+        elif (pattern == "father" and adult.sex == "F" or pattern == "mother" and adult.sex == "M") and not one_kept:
+            weight -= 2.5
             reasons.append("surname in the other parent's place for the adult's sex")
         elif pattern in ("father", "mother") and adult.sex in "FM" and adult.sex:
             weight += 0.5
