@@ -122,7 +122,8 @@ _N = len(_PERSON_COLUMNS)
 # Exact date of birth with a surname or a given-name sound; or both name sounds with a date of
 # birth that slipped (day, month, year typed wrong, a day off across a month's end, day and month
 # swapped); or an estimated date of birth (a birth year) in the same year; or the exact date of
-# birth with one record's first surname as the other's second (kept only the second, swapped).
+# birth, or the given name and birthday, with one record's first surname as the other's second
+# (kept only the second, swapped).
 # Every key is an equality on one side's columns, so each block is a hash join: linear in persons.
 _BLOCKS = (
     "x.dob = y.dob AND x.s1 = y.s1",
@@ -137,6 +138,8 @@ _BLOCKS = (
     "x.g = y.g AND x.s1 = y.s1 AND x.dob - 1 = y.dob",
     "x.dob = y.dob AND x.s1 = y.s2",
     "x.dob = y.dob AND x.s2 = y.s1",
+    "x.g = y.g AND x.s1 = y.s2 AND x.md = y.md",
+    "x.g = y.g AND x.s2 = y.s1 AND x.md = y.md",
 )
 
 _KEYS = (

@@ -198,7 +198,7 @@ def _surname_evidence(p: PersonFacts, q: PersonFacts, freq: NameFrequencies) -> 
         if alike(p1, q1) and alike(p2, q2):
             return first + second - 2.0, "surnames alike (spelling)"
         if alike(p1, q2) and alike(p2, q1):
-            return first + second - 2.5, "surnames in the other order"
+            return first + second - 1.5, "surnames in the other order"
         # Same first surname, another second one: cousins and half-siblings look like this.
         if alike(p1, q1):
             return first - 7.0, "different second surname"
@@ -230,15 +230,15 @@ def _dob_evidence(p: PersonFacts, q: PersonFacts) -> tuple[float, str]:
             return 5.5, "same estimated birth date"
         return _DOB_EXACT, f"same date of birth {a:%Y-%m-%d}"
     if estimated and a.year == b.year:
-        return 5.0, f"same birth year {a.year}, one date estimated"
+        return 6.5, f"same birth year {a.year}, one date estimated"
     if estimated and abs(a.year - b.year) == 1:
         return 2.5, f"birth year {a.year} / {b.year}, one estimated"
     if abs((a - b).days) == 1:
-        return 9.0, f"birth dates a day apart ({a:%Y-%m-%d} / {b:%Y-%m-%d})"
+        return 10.5, f"birth dates a day apart ({a:%Y-%m-%d} / {b:%Y-%m-%d})"
     if a.year == b.year and a.month == b.day and a.day == b.month:
         return 9.0, f"day and month swapped ({a:%Y-%m-%d} / {b:%Y-%m-%d})"
     if (a.month, a.day) == (b.month, b.day) and abs(a.year - b.year) == 1:
-        return 8.0, f"birth year off by one ({a.year} / {b.year})"
+        return 9.0, f"birth year off by one ({a.year} / {b.year})"
     if a.year == b.year and a.month == b.month and _levenshtein(f"{a.day:02d}", f"{b.day:02d}", 1) <= 1:
         return 7.0, f"one digit of the birth day differs ({a:%Y-%m-%d} / {b:%Y-%m-%d})"
     if a.year == b.year and a.day == b.day and _levenshtein(f"{a.month:02d}", f"{b.month:02d}", 1) <= 1:
