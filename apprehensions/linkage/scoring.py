@@ -417,7 +417,9 @@ def relationship_score(
         if pattern == "both":
             weight -= 2.0
             reasons.append("the child may be registered under the mother's surnames only")
-        elif (pattern == "father" and adult.sex == "F" or pattern == "mother" and adult.sex == "M") and not one_kept:
+        elif not one_kept and (
+            pattern == "father" and adult.sex == "F" or pattern == "mother" and adult.sex == "M"
+        ):
             weight -= 2.5
             reasons.append("surname in the other parent's place for the adult's sex")
         elif pattern in ("father", "mother") and adult.sex in "FM" and adult.sex:
