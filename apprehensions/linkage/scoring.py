@@ -334,6 +334,21 @@ def age_on(dob: date | None, day: date) -> int | None:
     return day.year - dob.year - ((day.month, day.day) < (dob.month, dob.day))
 
 
+def _surname_pattern(a1: str, a2: str, c1: str, c2: str) -> tuple[str, float, str]:
+    """Which of the adult's surnames (a1, a2) the child (c1, c2) carries, and where."""
+    if c1 and c2 and (c1, c2) == (a1, a2):
+        return "both", 5.0, "same two surnames"
+    if c1 and a1 and c1 == a1:
+        return "father", 6.0, "child's first surname = adult's first surname"
+    if c2 and a1 and c2 == a1:
+        return "mother", 6.0, "child's second surname = adult's first surname"
+    if c1 and a2 and c1 == a2 or c2 and a2 and c2 == a2:
+        return "other", 3.0, "child and adult share a surname (not in a parent's place)"
+    if c1 and a1 and tokens_alike(c1, a1) or c2 and a1 and tokens_alike(c2, a1):
+        return "alike", 4.0, "child's surname spelled like the adult's first surname"
+    return "none", -4.0, "no surname in common"
+
+
 def relationship_score(
     adult: PersonFacts, child: PersonFacts, *, together: str, other_adults: int = 0
 ) -> Score:
@@ -351,31 +366,9 @@ def relationship_score(
     a1, a2 = _surnames(adult)
     c1, c2 = _surnames(child)
     weight = -3.25 - 1.0 * min(other_adults, 4)
-    pattern = ""
-    if c1 and c2 and (c1, c2) == (a1, a2):
-        pattern = "both"
-        weight += 5.0
-        reasons.append("same two surnames")
-    elif c1 and a1 and c1 == a1:
-        pattern = "father"
-        weight += 6.0
-        reasons.append("child's first surname = adult's first surname")
-    elif c2 and a1 and c2 == a1:
-        pattern = "mother"
-        weight += 6.0
-        reasons.append("child's second surname = adult's first surname")
-    elif c1 and a2 and c1 == a2 or c2 and a2 and c2 == a2:
-        pattern = "other"
-        weight += 3.0
-        reasons.append("child and adult share a surname (not in a parent's place)")
-    elif c1 and a1 and tokens_alike(c1, a1) or c2 and a1 and tokens_alike(c2, a1):
-        pattern = "alike"
-        weight += 4.0
-        reasons.append("child's surname spelled like the adult's first surname")
-    else:
-        pattern = "none"
-        reasons.append("no surname in common")
-        weight -= 4.0
+    pattern, pattern_weight, pattern_reason = _surname_pattern(a1, a2, c1, c2)
+    weight += pattern_weight
+    reasons.append(pattern_reason)
     # A record that kept one surname (U.S. forms) hides which parent's place it held, and the
     # dropped one may be the surname a parent shares: neither the place nor its absence counts much.
     one_kept = not (a1 and a2) or not (c1 and c2)
