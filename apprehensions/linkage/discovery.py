@@ -120,8 +120,13 @@ _N = len(_PERSON_COLUMNS)
 
 # Blocks: pairs of records sharing one of these keys (columns of the keys table, see _KEYS).
 # Exact date of birth with a surname or a given-name sound; or both name sounds with a date of
-# birth that slipped (day, month, year typed wrong, day and month swapped); or an estimated date
-# of birth in the same year with both surnames' sounds.
+# birth that slipped (day, month, year typed wrong, a day off across a month's end, day and month
+# swapped); or the given name and a surname (in either place) with an estimated date of birth (a
+# birth year) in the same year; or
+# both surnames swapped in the same birth year; or the exact date of
+# birth, or the given name and birthday, with one record's first surname as the other's second
+# (kept only the second, swapped).
+# Every key is an equality on one side's columns, so each block is a hash join: linear in persons.
 _BLOCKS = (
     "x.dob = y.dob AND x.s1 = y.s1",
     "x.dob = y.dob AND x.g = y.g",
@@ -129,7 +134,19 @@ _BLOCKS = (
     "x.g = y.g AND x.s1 = y.s1 AND x.yr = y.yr AND x.dd = y.dd",
     "x.g = y.g AND x.s1 = y.s1 AND x.md = y.md",
     "x.g = y.g AND x.s1 = y.s1 AND x.yr = y.yr AND x.lo = y.lo AND x.hi = y.hi",
-    "x.g = y.g AND x.s1 = y.s1 AND x.s2 = y.s2 AND x.yr = y.yr AND (x.est OR y.est)",
+    "x.g = y.g AND x.s1 = y.s1 AND x.yr = y.yr AND x.est",
+    "x.g = y.g AND x.s1 = y.s1 AND x.yr = y.yr AND y.est",
+    "x.g = y.g AND x.s1 = y.s2 AND x.yr = y.yr AND x.est",
+    "x.g = y.g AND x.s1 = y.s2 AND x.yr = y.yr AND y.est",
+    "x.g = y.g AND x.s2 = y.s1 AND x.yr = y.yr AND x.est",
+    "x.g = y.g AND x.s2 = y.s1 AND x.yr = y.yr AND y.est",
+    "x.g = y.g AND x.s1 = y.s2 AND x.s2 = y.s1 AND x.yr = y.yr",
+    "x.g = y.g AND x.s1 = y.s1 AND x.dob + 1 = y.dob",
+    "x.g = y.g AND x.s1 = y.s1 AND x.dob - 1 = y.dob",
+    "x.dob = y.dob AND x.s1 = y.s2",
+    "x.dob = y.dob AND x.s2 = y.s1",
+    "x.g = y.g AND x.s1 = y.s2 AND x.md = y.md",
+    "x.g = y.g AND x.s2 = y.s1 AND x.md = y.md",
 )
 
 _KEYS = (

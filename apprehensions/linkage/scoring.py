@@ -62,9 +62,9 @@ class NameFrequencies:
         return min(1.0, max(table.get(code, 1), 1) / max(self.total, 1))
 
     def prior(self) -> float:
-        """log2 odds that two blocked records are one human before any evidence (about 2% of
-        records are re-entries of someone on file)."""
-        return math.log2(0.02 / max(self.total, 1000))
+        """log2 odds that two records are one human before any evidence (about one record in ten
+        is a re-entry of someone on file: re-encounters, families split and entered again)."""
+        return math.log2(0.1 / max(self.total, 1000))
 
 
 @dataclass
@@ -90,18 +90,24 @@ def surname_key(text: str) -> str:
 
 
 def _levenshtein(a: str, b: str, limit: int = 3) -> int:
+    """Edit distance counting two neighbouring letters swapped as one edit (optimal string
+    alignment): 'Joés'/'José', 'Krala'/'Karla' are one slip of the hand, not two."""
     if a == b:
         return 0
     if abs(len(a) - len(b)) > limit:
         return limit + 1
+    before: list[int] = []
     previous = list(range(len(b) + 1))
     for i, ca in enumerate(a, 1):
         current = [i]
         for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+            cost = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cost = min(cost, before[j - 2] + 1)
+            current.append(cost)
         if min(current) > limit:
             return limit + 1
-        previous = current
+        before, previous = previous, current
     return previous[-1]
 
 
@@ -192,7 +198,7 @@ def _surname_evidence(p: PersonFacts, q: PersonFacts, freq: NameFrequencies) -> 
         if alike(p1, q1) and alike(p2, q2):
             return first + second - 2.0, "surnames alike (spelling)"
         if alike(p1, q2) and alike(p2, q1):
-            return first + second - 2.5, "surnames in the other order"
+            return first + second - 1.5, "surnames in the other order"
         # Same first surname, another second one: cousins and half-siblings look like this.
         if alike(p1, q1):
             return first - 7.0, "different second surname"
@@ -213,20 +219,26 @@ _DOB_EXACT = math.log2(0.85 * 22_000)
 
 
 def _dob_evidence(p: PersonFacts, q: PersonFacts) -> tuple[float, str]:
+    """Dates compared as dates: a day off (across a month or year end too), day and month swapped,
+    a year off; an estimated date is a birth year, not a day."""
     a, b = p.date_of_birth, q.date_of_birth
     if a is None or b is None:
         return 0.0, "date of birth missing on one record"
     estimated = p.dob_estimated or q.dob_estimated
     if a == b:
         if estimated:
-            return 5.0, "same estimated birth date"
+            return 5.5, "same estimated birth date"
         return _DOB_EXACT, f"same date of birth {a:%Y-%m-%d}"
-    if estimated and abs(a.year - b.year) <= 1:
-        return 3.0, f"birth year {a.year} / {b.year}, one estimated"
+    if estimated and a.year == b.year:
+        return 6.5, f"same birth year {a.year}, one date estimated"
+    if estimated and abs(a.year - b.year) == 1:
+        return 2.5, f"birth year {a.year} / {b.year}, one estimated"
+    if abs((a - b).days) == 1:
+        return 10.5, f"birth dates a day apart ({a:%Y-%m-%d} / {b:%Y-%m-%d})"
     if a.year == b.year and a.month == b.day and a.day == b.month:
-        return 8.5, f"day and month swapped ({a:%Y-%m-%d} / {b:%Y-%m-%d})"
+        return 9.0, f"day and month swapped ({a:%Y-%m-%d} / {b:%Y-%m-%d})"
     if (a.month, a.day) == (b.month, b.day) and abs(a.year - b.year) == 1:
-        return 8.0, f"birth year off by one ({a.year} / {b.year})"
+        return 9.0, f"birth year off by one ({a.year} / {b.year})"
     if a.year == b.year and a.month == b.month and _levenshtein(f"{a.day:02d}", f"{b.day:02d}", 1) <= 1:
         return 7.0, f"one digit of the birth day differs ({a:%Y-%m-%d} / {b:%Y-%m-%d})"
     if a.year == b.year and a.day == b.day and _levenshtein(f"{a.month:02d}", f"{b.month:02d}", 1) <= 1:
@@ -304,7 +316,8 @@ def duplicate_score(
             weight += 8.0
             reasons.append(f"A-numbers {p.a_number} / {q.a_number} differ by {slip}")
         else:
-            weight -= 3.0
+            # An agent who does not find the earlier record has a new A-number issued: common.
+            weight -= 1.5
             reasons.append(f"different A-numbers {p.a_number} / {q.a_number} (a new A-number?)")
     elif p.a_number or q.a_number:
         reasons.append("A-number on one record only")
@@ -321,6 +334,21 @@ def age_on(dob: date | None, day: date) -> int | None:
     return day.year - dob.year - ((day.month, day.day) < (dob.month, dob.day))
 
 
+def _surname_pattern(a1: str, a2: str, c1: str, c2: str) -> tuple[str, float, str]:
+    """Which of the adult's surnames (a1, a2) the child (c1, c2) carries, and where."""
+    if c1 and c2 and (c1, c2) == (a1, a2):
+        return "both", 5.0, "same two surnames"
+    if c1 and a1 and c1 == a1:
+        return "father", 6.0, "child's first surname = adult's first surname"
+    if c2 and a1 and c2 == a1:
+        return "mother", 6.0, "child's second surname = adult's first surname"
+    if c1 and a2 and c1 == a2 or c2 and a2 and c2 == a2:
+        return "other", 3.0, "child and adult share a surname (not in a parent's place)"
+    if c1 and a1 and tokens_alike(c1, a1) or c2 and a1 and tokens_alike(c2, a1):
+        return "alike", 4.0, "child's surname spelled like the adult's first surname"
+    return "none", -4.0, "no surname in common"
+
+
 def relationship_score(
     adult: PersonFacts, child: PersonFacts, *, together: str, other_adults: int = 0
 ) -> Score:
@@ -328,36 +356,28 @@ def relationship_score(
 
     `together` is the readable shared encounter ("same apprehension 2018-06-01 EPT"). Being together
     counts for little on its own: an unrelated adult and child in one event share no surname, and
-    twins, siblings and namesakes are told apart by the age gap and the surname pattern.
+    twins, siblings and namesakes are told apart by the age gap and the surname pattern. A parent
+    shares ONE surname with the child in a parent's place (the father's first is the child's first,
+    the mother's first the child's second); both surnames in the same order are a brother's or
+    sister's, or a mother's whose child is registered under her surnames only. Strangers in a group
+    share a surname by chance more often than a lone adult with a child does.
     """
     reasons = [together]
     a1, a2 = _surnames(adult)
     c1, c2 = _surnames(child)
-    weight = -4.0 - 0.5 * min(other_adults, 4)
-    pattern = ""
-    if c1 and c2 and (c1, c2) == (a1, a2):
-        pattern = "both"
-        weight += 5.0
-        reasons.append("same two surnames")
-    elif c1 and a1 and c1 == a1:
-        pattern = "father"
-        weight += 6.0
-        reasons.append("child's first surname = adult's first surname")
-    elif c2 and a1 and c2 == a1:
-        pattern = "mother"
-        weight += 6.0
-        reasons.append("child's second surname = adult's first surname")
-    elif c1 and a2 and c1 == a2 or c2 and a2 and c2 == a2:
-        pattern = "other"
+    weight = -3.25 - 1.0 * min(other_adults, 4)
+    pattern, pattern_weight, pattern_reason = _surname_pattern(a1, a2, c1, c2)
+    weight += pattern_weight
+    reasons.append(pattern_reason)
+    # A record that kept one surname (U.S. forms) hides which parent's place it held, and the
+    # dropped one may be the surname a parent shares: neither the place nor its absence counts much.
+    one_kept = not (a1 and a2) or not (c1 and c2)
+    if one_kept and pattern == "none":
         weight += 3.0
-        reasons.append("child and adult share a surname (not in a parent's place)")
-    elif c1 and a1 and tokens_alike(c1, a1) or c2 and a1 and tokens_alike(c2, a1):
-        pattern = "alike"
-        weight += 4.0
-        reasons.append("child's surname spelled like the adult's first surname")
-    else:
-        reasons.append("no surname in common")
-        weight -= 4.0
+        reasons.append("one record kept a single surname")
+    if other_adults == 0:
+        weight += 2.5
+        reasons.append("the only adult with the child")
 
     gap = None
     if adult.date_of_birth and child.date_of_birth:
@@ -366,18 +386,34 @@ def relationship_score(
     suggested = "parent"
     if gap is None:
         weight -= 0.5
+    elif pattern == "both" and (adult.sex != "F" or gap < 16):
+        # Both surnames in the same order: a brother or sister (a father's child carries the
+        # mother's surname second; a mother young enough to be a sister is rarer than a sister).
+        suggested = "sibling" if gap < 25 else "other_relative"
+        reasons.append("same surnames in the same order: a sibling's, not a parent's")
     elif gap < 12:
         # Not a parent: an adult brother or sister, or a cousin.
-        suggested = "sibling" if pattern == "both" else "other_relative"
-        weight += 1.0 if pattern == "both" else -3.0
+        suggested = "other_relative"
+        weight -= 3.0
+    elif pattern == "none" and other_adults == 0 and gap >= 35:
+        # Old enough to be a grandparent and the only adult with the child: a grandmother or
+        # another relative in charge of the child, whose surnames need not be the child's.
+        suggested = "legal_guardian"
+        weight += 8.0
+        reasons.append("old enough to be a grandparent, the only adult with the child: a guardian?")
     elif gap > 50:
         suggested = "grandparent"
         weight += 0.5
     elif 15 <= gap <= 45:
         weight += 2.0
     if suggested == "parent":
-        if pattern == "father" and adult.sex == "F" or pattern == "mother" and adult.sex == "M":
-            weight -= 1.5
+        if pattern == "both":
+            weight -= 2.0
+            reasons.append("the child may be registered under the mother's surnames only")
+        elif not one_kept and (
+            pattern == "father" and adult.sex == "F" or pattern == "mother" and adult.sex == "M"
+        ):
+            weight -= 2.5
             reasons.append("surname in the other parent's place for the adult's sex")
         elif pattern in ("father", "mother") and adult.sex in "FM" and adult.sex:
             weight += 0.5

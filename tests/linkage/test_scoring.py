@@ -85,6 +85,7 @@ def test_relationship_score_parent_sibling_and_stranger():
     assert s.reasons == [
         "same apprehension 2018-06-01 EPT",
         "child's first surname = adult's first surname",
+        "the only adult with the child",
         "born 27 years apart",
     ]
     sister = facts("Marta", "Lux", "Coc", date(1999, 1, 15))
