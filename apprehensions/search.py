@@ -428,7 +428,8 @@ def _name_groups(
         return dict(cursor.fetchall())
 
 
-def _dob_slips(dob: date) -> list[date]:
+def dob_slips(dob: date) -> list[date]:
+    """Dates a date of birth is often mistaken for: day and month swapped, the year before or after."""
     slips = []
     for year, month, day in (
         (dob.year, dob.day, dob.month),
@@ -459,7 +460,7 @@ def evidence_score(row: Mapping[str, Any], ev: Evidence) -> tuple[float, int, li
         if dob == ev.born:
             bonus, fits = bonus + BONUS["dob_exact"], fits + 1
             reasons.append(f"Same date of birth {dob.isoformat()}")
-        elif dob in _dob_slips(ev.born):
+        elif dob in dob_slips(ev.born):
             bonus, fits = bonus + BONUS["dob_slip"], fits + 1
             reasons.append(f"Date of birth {dob.isoformat()} (a usual slip of {ev.born.isoformat()})")
         elif abs((dob - ev.born).days) <= DOB_NEAR_DAYS:
@@ -559,7 +560,7 @@ def rank_persons(queryset: QuerySet[Person], *, q: str, evidence: Evidence | Non
     if ev.born is not None:
         window = timedelta(days=DOB_NEAR_DAYS)
         near = Q(date_of_birth__range=(ev.born - window, ev.born + window)) | Q(
-            date_of_birth__in=_dob_slips(ev.born)
+            date_of_birth__in=dob_slips(ev.born)
         )
         for name in _name_groups(queryset, near, rough, floor):
             if name not in name_scores:

@@ -25,7 +25,7 @@ from .models import (
     Station,
 )
 from .scoping import at_station_q
-from .search import evidence_from, rank_persons, ranked_queryset
+from .search import dob_slips, evidence_from, rank_persons, ranked_queryset
 from .visibility import (
     NOT_VISIBLE,
     Action,
@@ -184,7 +184,7 @@ def likely_duplicates(
     if name and date_of_birth is not None:
         window = timedelta(days=DUPLICATE_DOB_WINDOW_DAYS)
         near = Q(date_of_birth__range=(date_of_birth - window, date_of_birth + window)) | Q(
-            date_of_birth__in=_dob_slips(date_of_birth)
+            date_of_birth__in=dob_slips(date_of_birth)
         )
         rows = (
             base.filter(near, withdrawn_at__isnull=True)
@@ -215,21 +215,6 @@ def likely_duplicates(
             )
     ranked = sorted(found.values(), key=lambda c: -c.score)
     return ranked[:limit]
-
-
-def _dob_slips(dob: date) -> list[date]:
-    """Dates a date of birth is often mistaken for: day and month swapped, the year before or after."""
-    slips = []
-    for year, month, day in (
-        (dob.year, dob.day, dob.month),
-        (dob.year - 1, dob.month, dob.day),
-        (dob.year + 1, dob.month, dob.day),
-    ):
-        try:
-            slips.append(date(year, month, day))
-        except ValueError:
-            continue
-    return slips
 
 
 def person_relationships(person: Person) -> list[Relationship]:
