@@ -103,8 +103,12 @@ class WebhookEndpoint(BaseModel):
     def __str__(self) -> str:
         return self.name
 
-    def wants(self, event_type: str) -> bool:
-        return not self.event_types or event_type in self.event_types
+    def wants(self, event: "Event") -> bool:
+        """Events of the chosen types recorded since the endpoint was registered (earlier ones are in
+        the feed): what a partner gets does not depend on when the dispatcher last ran."""
+        if event.recorded_at < self.created_at:
+            return False
+        return not self.event_types or event.type in self.event_types
 
 
 class WebhookDelivery(BaseModel):

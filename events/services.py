@@ -78,7 +78,7 @@ def webhooks_dispatch(*, batch: int = 500, max_batches: int = 20) -> dict[str, A
             WebhookDelivery(endpoint=endpoint, event=event, next_attempt_at=timezone.now())
             for event in page.events
             for endpoint in endpoints
-            if endpoint.wants(event.type)
+            if endpoint.wants(event)
         ]
         if rows:
             bulk_create_with_history(rows, WebhookDelivery, default_change_reason="event dispatched")

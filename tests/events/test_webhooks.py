@@ -167,6 +167,27 @@ def test_failures_back_off_exponentially_and_give_up_after_the_retry_window(user
     )
 
 
+def test_an_endpoint_gets_the_events_recorded_after_it_was_registered_whenever_dispatch_runs(users):
+    """Events recorded before registration but not yet dispatched stay in the feed, not in the
+    endpoint's deliveries: what a partner receives does not depend on the dispatcher's timing."""
+    webhooks_dispatch()  # the cursor starts here
+    kids, _ = family(agent=users["field_agent"], children=[years_ago(8)])
+    custody_transfer(person_id=kids[0].pk, agency="CBP", by=users["field_agent"])
+    before = set(Event.objects.values_list("id", flat=True))
+    assert before, "the family and the transfer recorded events before the endpoint existed"
+    endpoint = WebhookEndpoint(name="ICE", url="https://partner.example/hooks", secret=SECRET)
+    endpoint.save()
+    custody_transfer(person_id=kids[0].pk, agency="ICE", by=users["field_agent"])
+    after = set(Event.objects.values_list("id", flat=True)) - before
+    assert after
+
+    webhooks_dispatch()
+
+    delivered = set(WebhookDelivery.objects.filter(endpoint=endpoint).values_list("event_id", flat=True))
+    assert delivered == after
+    assert before <= set(Event.objects.values_list("id", flat=True))  # still in the feed to catch up on
+
+
 def test_administrator_registers_an_endpoint_and_sees_every_attempt_in_the_admin(users, receiver, client):
     """The admin registers an endpoint (URL, secret, event types); the delivery page lists each
     attempt with status, latency and response code; nothing can be deleted there."""
