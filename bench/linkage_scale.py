@@ -64,8 +64,10 @@ def bench_discovery(persist: bool) -> None:
     print("  phases (s): " + ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items()))
     started = time.monotonic()
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL work_mem = '256MB'")
-        cursor.execute(f"CREATE TEMP TABLE lk_keys AS {discovery._KEYS_SELECT}")  # noqa: S608
+        cursor.execute("SET LOCAL work_mem = '256MB'")  # the full pass's settings
+        cursor.execute("SET LOCAL enable_mergejoin = off")
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute(f"CREATE TEMP TABLE lk_keys AS {discovery._KEYS_FULL}")  # noqa: S608
         cursor.execute("ANALYZE lk_keys")
         union = " UNION ".join(
             f"SELECT x.id AS a, y.id AS b FROM lk_keys x JOIN lk_keys y ON {c} AND x.id < y.id "  # noqa: S608

@@ -159,6 +159,16 @@ _KEYS = (
     "{p}.dob_estimated AS est FROM apprehensions_person {p} WHERE "
 )
 _KEYS_SELECT = _KEYS.format(p="p") + _ACTIVE.format(p="p")
+# The full pass's keys table: the name sounds and month-day in the "C" collation (byte order), so
+# its joins and sorts compare bytes; the linguistic collation sorted 100,000 keys in 1.9 s. Equality
+# is the same in both (deterministic collations). The incremental pass keeps the columns' own
+# collation, so its look-ups use their indexes.
+_KEYS_FULL = (
+    _KEYS_SELECT.replace("linkage_g AS g", 'linkage_g COLLATE "C" AS g')
+    .replace("linkage_s1 AS s1", 'linkage_s1 COLLATE "C" AS s1')
+    .replace("linkage_s2 AS s2", 'linkage_s2 COLLATE "C" AS s2')
+    .replace("'MMDD') AS md", "'MMDD') COLLATE \"C\" AS md")
+)
 
 
 # Each pair carries both records' name sounds (already computed in the keys), for the frequencies.
@@ -175,7 +185,7 @@ def _duplicate_pairs(cursor: Any, person_ids: list[UUID] | None) -> tuple[str, l
     """
     if person_ids is None:
         cursor.execute("DROP TABLE IF EXISTS lk_keys, lk_pairs")
-        cursor.execute(f"CREATE TEMP TABLE lk_keys AS {_KEYS_SELECT}")  # noqa: S608
+        cursor.execute(f"CREATE TEMP TABLE lk_keys AS {_KEYS_FULL}")  # noqa: S608
         cursor.execute("ANALYZE lk_keys")
         # One hash self-join per block (no index pays for itself when every row is read);
         # UNION removes the pairs found by several blocks.
@@ -451,6 +461,11 @@ def discover_links(
             # One full pass at a time (the nightly task and the command); a second one waits.
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext('familylink.link_discovery'))")
             cursor.execute("SET LOCAL work_mem = '256MB'")
+            # Every block is an equality of a few short keys: hash joins. The planner, estimating
+            # each column apart, chose sort-merge joins 4-5x slower (100,000 persons: 2.9 s against
+            # 0.8 s for one block), and JIT compiled each of them for nothing.
+            cursor.execute("SET LOCAL enable_mergejoin = off")
+            cursor.execute("SET LOCAL jit = off")
         else:
             # A few persons: the queries are written in the order to walk them (their encounters
             # first), and planning a dozen joins every way would cost more than running them.
