@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from audit.history import history_versions
 from audit.services import access_log_record, access_log_record_many
 from familylink.common.api import ApiViewSet
+from familylink.common.errors import with_every_error
 
 from .extensions import person_filters, prefetch_person_api_fields
 from .models import Apprehension, FamilyMembership, Person, Relationship, Station
@@ -34,9 +35,11 @@ from .serializers import (
     RelationshipPatchSerializer,
     RelationshipSerializer,
     StationSerializer,
+    edit_arguments,
     intake_response,
 )
 from .services import apprehension_record, person_update, relationship_create, relationship_update
+from .services.conflicts import with_every_error_reported
 
 READ_PERSONS = ("read_persons_station", "read_persons_all", "read_persons_separated", "lookup_persons")
 
@@ -181,8 +184,14 @@ class PersonViewSet(ApiViewSet, mixins.ListModelMixin):
     def partial_update(self, request: Request, pk: Any = None) -> Response:
         person = self._get_person(pk)
         version = self.check_if_match(request, person)
-        person = person_update(
-            person_id=person.pk, user=request.user, data=self.json_object(request), expected_version=version
+        data, errors = self.validated_partly(PersonPatchSerializer, request)
+        person = with_every_error_reported(
+            errors,
+            person_update,
+            person_id=person.pk,
+            user=request.user,
+            expected_version=version,
+            **edit_arguments(data),
         )
         person = self.with_etag(person_prefetch(Person.objects.filter(pk=person.pk)).get())
         return Response(PersonSerializer(person, context={"request": request}).data)
@@ -232,8 +241,9 @@ class ApprehensionViewSet(ApiViewSet, mixins.ListModelMixin, mixins.RetrieveMode
         return Response(self.get_serializer(self.with_etag(self.get_object())).data)
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        result = apprehension_record(
-            user=request.user, data=self.json_object(request), source=Relationship.Source.API
+        intake, errors = self.validated_partly(ApprehensionInSerializer, request)
+        result = with_every_error_reported(
+            errors, apprehension_record, user=request.user, source=Relationship.Source.API, **intake
         )
         self.with_etag(result.apprehension)
         return Response(
@@ -289,19 +299,23 @@ class RelationshipViewSet(ApiViewSet):
         return self._respond(self._get_relationship(pk))
 
     def create(self, request: Request) -> Response:
-        rel = relationship_create(
-            user=request.user, data=self.json_object(request), source=Relationship.Source.API
+        data, errors = self.validated_partly(RelationshipInSerializer, request)
+        rel = with_every_error(
+            errors, relationship_create, user=request.user, source=Relationship.Source.API, **data
         )
         return self._respond(rel, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request: Request, pk: Any = None) -> Response:
         rel = self._get_relationship(pk)
         version = self.check_if_match(request, rel)
-        rel = relationship_update(
+        data, errors = self.validated_partly(RelationshipPatchSerializer, request, relationship=rel)
+        rel = with_every_error(
+            errors,
+            relationship_update,
             relationship_id=rel.pk,
             user=request.user,
-            data=self.json_object(request),
             expected_version=version,
+            **edit_arguments(data),
         )
         return self._respond(rel)
 

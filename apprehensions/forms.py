@@ -1,14 +1,16 @@
 """Web forms of the apprehensions layer: shape only.
 
-The intake form turns what the agent typed into the same request body the API takes, and puts the
-service's messages (keyed by field path) back next to the fields they name. Rows are added and
-removed by posting the whole form back, so nothing typed is ever lost.
+The intake form reads what the agent typed into the keyword arguments the API's serializer gives
+the same service (`services/inputs.py`), and puts the service's messages (keyed by the contract's
+field paths) back next to the fields they name. Rows are added and removed by posting the whole
+form back, so nothing typed is ever lost.
 """
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from django import forms
@@ -17,6 +19,16 @@ from django.utils import timezone
 
 from .anumber import InvalidANumber, normalize_a_number
 from .models import Person, Relationship, Station
+from .services.inputs import (
+    FamilyUnitInput,
+    IntakeInput,
+    PersonFields,
+    PersonInput,
+    RelationshipInput,
+    read_date_of_birth,
+    read_person_id,
+)
+from .services.rules import Errors
 
 FAMILY_LETTERS = ["A", "B", "C", "D", "E"]
 COUNTRIES = [
@@ -40,6 +52,7 @@ COUNTRIES = [
     ("US", "United States"),
 ]
 ON_FILE = "file"
+T = TypeVar("T")
 PATH_RE = re.compile(r"^(persons|relationships|family_units)\[(\d+)\](?:\.(.+))?$")
 
 
@@ -239,58 +252,62 @@ class IntakeForm:
             return naive.replace(tzinfo=tz)
         return naive
 
-    def to_payload(self) -> tuple[dict[str, Any], list[int], list[int]]:
-        """The API request body for this form, and which row each persons[i]/relationships[j] came from."""
+    def to_input(self) -> tuple[IntakeInput, Errors, list[int], list[int]]:
+        """The keyword arguments of `apprehension_record` for this form, what could not be read (by the
+        contract's field paths), and which row each persons[i]/relationships[j] came from."""
         person_rows = [i for i, row in enumerate(self.persons) if not row.is_blank() or row.value("match")]
         rel_rows = [j for j, row in enumerate(self.relationships) if not row.is_blank()]
+        errors: Errors = {}
         families: dict[str, list[str]] = {}
         persons = []
-        for i in person_rows:
+        for index, i in enumerate(person_rows):
             row = self.persons[i]
-            persons.append(self._person_item(row))
+            persons.append(self._person_item(row, f"persons[{index}]", errors))
             letter = str(row.value("family") or "")
             if letter:
                 families.setdefault(letter, []).append(str(row.value("ref")))
-        payload = {
+        units: list[FamilyUnitInput] = [
+            {"members": refs, "label": f"Family {letter}"} for letter, refs in sorted(families.items())
+        ]
+        intake: IntakeInput = {
             "occurred_at": self.occurred_at(),
             "station": self.encounter["station"].value() or "",
             "location_description": self.encounter["location_description"].value() or "",
             "persons": persons,
-            "family_units": [
-                {"members": refs, "label": f"Family {letter}"} for letter, refs in sorted(families.items())
-            ],
+            "family_units": units,
             "relationships": [self._relationship_item(self.relationships[j]) for j in rel_rows],
         }
-        return payload, person_rows, rel_rows
+        return intake, errors, person_rows, rel_rows
 
     @staticmethod
-    def _person_item(row: PersonRowForm) -> dict[str, Any]:
+    def _person_item(row: PersonRowForm, path: str, errors: Errors) -> PersonInput:
         ref = str(row.value("ref"))
         match = str(row.value("match") or "")
-        entered: dict[str, Any] = {
-            name: row.value(name) or ""
-            for name in (
-                "given_names",
-                "first_surname",
-                "second_surname",
-                "date_of_birth",
-                "country_of_citizenship",
-                "a_number",
-            )
-        }
-        entered["sex"] = row.value("sex") or "U"
-        entered["dob_estimated"] = bool(row.value("dob_estimated"))
+        given, first, second = (
+            row.value(f) or "" for f in ("given_names", "first_surname", "second_surname")
+        )
+        dob, a_number = row.value("date_of_birth") or "", row.value("a_number") or ""
         if match.startswith("same:"):
-            name = " ".join(entered[f] for f in ("given_names", "first_surname", "second_surname")).strip()
-            described = ", ".join(str(v) for v in (name, entered["date_of_birth"], entered["a_number"]) if v)
+            name = " ".join((given, first, second)).strip()
+            described = ", ".join(str(v) for v in (name, dob, a_number) if v)
             note = f"Agent chose the person on file after review; entered as: {described}"
             return {
                 "ref": ref,
-                "existing_person": match[5:],
+                "existing_person": _read(read_person_id, match[5:], f"{path}.existing_person", errors),
                 "match": "same_person",
                 "match_note": note[:255],
             }
-        item: dict[str, Any] = {"ref": ref, **entered}
+        item: PersonInput = {
+            "ref": ref,
+            "given_names": given,
+            "first_surname": first,
+            "second_surname": second,
+            "sex": row.value("sex") or "U",
+            "date_of_birth": _read(read_date_of_birth, dob, f"{path}.date_of_birth", errors),
+            "dob_estimated": bool(row.value("dob_estimated")),
+            "country_of_citizenship": row.value("country_of_citizenship") or "",
+            "a_number": a_number,
+        }
         if match == "new":
             reviewed = str(row.value("reviewed") or "")
             item["match"] = "new"
@@ -300,14 +317,19 @@ class IntakeForm:
                 ]
         return item
 
-    def _relationship_item(self, row: RelationshipRowForm) -> dict[str, Any]:
-        item: dict[str, Any] = {
-            name: row.value(name) or "" for name in ("type", "evidence", "document_kind", "document_number")
-        }
+    def _relationship_item(self, row: RelationshipRowForm) -> RelationshipInput:
+        ends = {}
         for end in ("from", "to"):
             choice = str(row.value(f"{end}_person") or "")
-            item[end] = self._on_file_id(row, end) if choice == ON_FILE else choice
-        return item
+            ends[end] = self._on_file_id(row, end) if choice == ON_FILE else choice
+        return {
+            "from": ends["from"],
+            "to": ends["to"],
+            "type": row.value("type") or "",
+            "evidence": row.value("evidence") or "",
+            "document_kind": row.value("document_kind") or "",
+            "document_number": row.value("document_number") or "",
+        }
 
     def _on_file_id(self, row: RelationshipRowForm, end: str) -> str:
         raw = str(row.value(f"{end}_a_number") or "").strip()
@@ -438,6 +460,15 @@ class IntakeForm:
         return items
 
 
+def _read(read: Callable[[object], T], value: object, path: str, errors: Errors) -> T | None:
+    """`read(value)`; None when it cannot be read, with the reason under `path` in `errors`."""
+    try:
+        return read(value)
+    except ValueError as exc:
+        errors.setdefault(path, []).append(str(exc))
+        return None
+
+
 def parse_action(value: str) -> tuple[str, int | None]:
     """`remove_person:2` → ("remove_person", 2); `save` → ("save", None)."""
     name, _, index = (value or "save").partition(":")
@@ -464,10 +495,22 @@ class PersonEditForm(forms.Form):
     change_reason = forms.CharField(required=False, label="Reason for the change")
     version = forms.IntegerField(widget=forms.HiddenInput)
 
-    def to_payload(self) -> dict[str, Any]:
-        data = {name: self[name].value() for name in self.fields if name != "version"}
-        data["dob_estimated"] = bool(self["dob_estimated"].value())
-        return data
+    def to_changes(self) -> tuple[PersonFields, Errors]:
+        """`person_update`'s `changes` (every field of the form), and what could not be read."""
+        errors: Errors = {}
+        dob = _read(read_date_of_birth, self["date_of_birth"].value(), "date_of_birth", errors)
+        changes: PersonFields = {
+            "given_names": self["given_names"].value(),
+            "first_surname": self["first_surname"].value(),
+            "second_surname": self["second_surname"].value(),
+            "sex": self["sex"].value(),
+            "date_of_birth": dob,
+            "dob_estimated": bool(self["dob_estimated"].value()),
+            "country_of_citizenship": self["country_of_citizenship"].value(),
+            "language": self["language"].value(),
+            "a_number": self["a_number"].value(),
+        }
+        return changes, errors
 
 
 class RelationshipAddForm(forms.Form):

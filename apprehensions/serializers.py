@@ -1,13 +1,19 @@
-"""Shapes of the apprehensions API (contract: shared/API-CONTRACT.md). Validation lives in the services.
+"""Shapes of the apprehensions API (contract: shared/API-CONTRACT.md).
 
-Input serializers here only describe the request bodies for the OpenAPI schema; the API hands the
-raw body to the same service the web form calls, so both give the same messages for the same input.
+Input serializers read a request body into the typed keyword arguments of the write services
+(`services/inputs.py`): dates as dates, person ids as UUIDs, lists item by item. The views run them
+with `validated_partly`, so a value that cannot be read is named by its contract path and the service
+still reports everything else in the same answer. The rules — what is required, codes, A-number
+spelling, lengths, who is who — are the services', so the web form and the API give the same words.
 """
 
+from collections.abc import Sequence
 from typing import Any
 
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import SkipField, empty
 
 from .extensions import person_api_fields
 from .models import (
@@ -21,93 +27,306 @@ from .models import (
     Station,
 )
 from .search import search_reasons
+from .services.inputs import (
+    NO_MEMBERS,
+    NO_PERSONS,
+    not_a_person_on_file,
+    not_editable_message,
+    read_date_of_birth,
+    read_person_id,
+)
+from .services.persons import RELATIONSHIP_FIELDS, relationship_editable_fields
+from .services.rules import as_uuid
 
-# --- requests (schema only) -------------------------------------------------------------------
+# --- request fields: read the value, leave the rules to the service -----------------------------
+
+
+class _AsSent:
+    """JSON null passes as None (the services read it as "not given"), and a blank string is read
+    like any other: whether a field may be blank is the service's rule, not the serializer's."""
+
+    def validate_empty_values(self, data: Any) -> tuple[bool, Any]:
+        if data is None:
+            return True, None
+        return super().validate_empty_values(data)  # type: ignore[misc]
+
+    def run_validation(self, data: Any = empty) -> Any:
+        return serializers.Field.run_validation(self, data)  # type: ignore[arg-type]
+
+
+class TextField(_AsSent, serializers.CharField):
+    """Free text as sent (the service collapses its spaces and checks its length)."""
+
+    default_error_messages = {"text": "{label} must be text."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("text", label=self.label)
+        return data
+
+
+class TokenField(_AsSent, serializers.CharField):
+    """A code, ref or A-number, as text (a number is read as written); the service checks it."""
+
+    def to_internal_value(self, data: Any) -> str:
+        return data if isinstance(data, str) else str(data)
+
+
+class CodeField(_AsSent, serializers.ChoiceField):
+    """One of `choices` (so the schema lists them); the service checks it, naming every accepted one."""
+
+    def to_internal_value(self, data: Any) -> str:
+        return data if isinstance(data, str) else str(data)
+
+
+class EncounterTimeField(_AsSent, serializers.DateTimeField):
+    """ISO 8601; blank reads as not given. Offset, range and "not in the future" are the service's."""
+
+    def to_internal_value(self, value: Any) -> Any:
+        text = str(value).strip()
+        if not text:
+            return None
+        try:
+            when = parse_datetime(text)
+        except ValueError:
+            when = None
+        if when is None:
+            raise serializers.ValidationError(
+                f"{value!r} is not a date and time; write it as 2018-06-01T10:15:00-06:00 "
+                "(ISO 8601 with offset)."
+            )
+        return when
+
+
+class DateOfBirthField(_AsSent, serializers.DateField):
+    def to_internal_value(self, value: Any) -> Any:
+        try:
+            return read_date_of_birth(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+
+
+class FlagField(serializers.BooleanField):
+    """true or false (also "yes"/"no", "on"/"off", 1/0, or blank for false)."""
+
+    default_error_messages = {"invalid": "{label} must be true or false."}
+    TRUE = ("true", "1", "yes", "on")
+    FALSE = ("false", "0", "no", "off", "")
+
+    def validate_empty_values(self, data: Any) -> tuple[bool, Any]:
+        if data is None:
+            self.fail("invalid", label=self.label)
+        return super().validate_empty_values(data)
+
+    def to_internal_value(self, data: Any) -> bool:
+        if isinstance(data, bool):
+            return data
+        text = str(data).strip().lower()
+        if text not in (*self.TRUE, *self.FALSE):
+            self.fail("invalid", label=self.label)
+        return text in self.TRUE
+
+
+class AliasesField(_AsSent, serializers.ListField):
+    """Other names: a list, or one text with the names separated by semicolons."""
+
+    default_error_messages = {"names": "Aliases must be a list of names."}
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(child=serializers.CharField(), **kwargs)
+
+    def to_internal_value(self, data: Any) -> list[str]:
+        if isinstance(data, str):
+            return [name for name in (part.strip() for part in data.split(";")) if name]
+        if not isinstance(data, list) or not all(isinstance(name, str) for name in data):
+            self.fail("names")
+        return data
+
+
+class ExistingPersonField(serializers.UUIDField):
+    """The id of a person on file; blank or null reads as not given (the person's details follow)."""
+
+    def validate_empty_values(self, data: Any) -> tuple[bool, Any]:
+        if data is None or data == "":
+            raise SkipField()
+        return super().validate_empty_values(data)
+
+    def to_internal_value(self, data: Any) -> Any:
+        try:
+            return read_person_id(data)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+
+
+class PersonOnFileField(_AsSent, serializers.CharField):
+    """`from` / `to` of a relationship between persons on file: a person id."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        pid = as_uuid(data)
+        if pid is None:
+            raise serializers.ValidationError(not_a_person_on_file(data))
+        return pid
+
+
+# Class docstrings of request serializers would be the schema's descriptions: notes for readers of
+# this code are comments.
+
+
+# A body of the named fields only: any other field is refused by name (`validated_partly`).
+# `version` and `id` are let through unread, so a client may send back what it read.
+class ClosedSerializer(serializers.Serializer):
+    IGNORED = ("version", "id")
+
+    def editable(self) -> Sequence[str]:
+        return [name for name, _ in self.fields.items() if name != "change_reason"]
+
+    def unknown_field_message(self, name: str) -> str | None:
+        return None if name in self.IGNORED else not_editable_message(name, self.editable())
+
+
+# --- requests ---------------------------------------------------------------------------------
+
+
+# A person's identity fields (`PersonFields`).
+class PersonFieldsSerializer(serializers.Serializer):
+    given_names = TextField(required=False, label="Given names")
+    first_surname = TextField(required=False, label="First surname")
+    second_surname = TextField(required=False, label="Second surname")
+    aliases = AliasesField(required=False)
+    sex = CodeField(choices=Person.Sex.choices, required=False)
+    date_of_birth = DateOfBirthField(required=False)
+    dob_estimated = FlagField(required=False, label="Date of birth estimated")
+    country_of_citizenship = TokenField(required=False, help_text="ISO 3166-1 alpha-2, e.g. GT")
+    language = TextField(required=False, label="Language")
+    a_number = TokenField(
+        required=False, help_text="A or a + 8 or 9 digits, or the bare digits; dashes/spaces allowed."
+    )
 
 
 class IdentifierInSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=PersonIdentifier.Kind.choices)
-    value = serializers.CharField()
-    issuer = serializers.CharField(required=False)
+    kind = CodeField(choices=PersonIdentifier.Kind.choices)
+    value = TextField(label="Identifier value")
+    issuer = TextField(required=False, label="Issuer")
 
 
-class IntakePersonInSerializer(serializers.Serializer):
-    ref = serializers.CharField(help_text="Your label for this person in the request, e.g. p1.")
-    existing_person = serializers.UUIDField(required=False, help_text="Id of a person already on file.")
-    given_names = serializers.CharField(required=False)
-    first_surname = serializers.CharField(required=False)
-    second_surname = serializers.CharField(required=False)
-    aliases = serializers.ListField(child=serializers.CharField(), required=False)
-    sex = serializers.ChoiceField(choices=Person.Sex.choices, required=False)
-    date_of_birth = serializers.DateField(required=False)
-    dob_estimated = serializers.BooleanField(required=False)
-    country_of_citizenship = serializers.CharField(required=False, help_text="ISO 3166-1 alpha-2, e.g. GT")
-    language = serializers.CharField(required=False)
-    a_number = serializers.CharField(
-        required=False, help_text="A or a + 8 or 9 digits, or the bare digits; dashes/spaces allowed."
+# One of `persons` (`PersonInput`): a person on file by `existing_person`, or the details.
+class IntakePersonInSerializer(PersonFieldsSerializer):
+    ref = TokenField(help_text="Your label for this person in the request, e.g. p1.")
+    existing_person = ExistingPersonField(required=False, help_text="Id of a person already on file.")
+    identifiers = IdentifierInSerializer(
+        many=True,
+        required=False,
+        error_messages={
+            "not_a_list": "Identifiers must be a list of {{kind, value}}.",
+            "invalid": "Each identifier is an object with kind and value.",
+        },
     )
-    identifiers = IdentifierInSerializer(many=True, required=False)
-    match = serializers.ChoiceField(
+    match = CodeField(
         choices=[("same_person", "same_person"), ("new", "new")],
         required=False,
         help_text="Outcome of a likely-duplicate review, when one was made.",
     )
-    match_note = serializers.CharField(required=False)
+    match_note = TextField(required=False, label="Match note")
+
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
+        return {"ref": fields.pop("ref"), "existing_person": fields.pop("existing_person"), **fields}
 
 
 class FamilyUnitInSerializer(serializers.Serializer):
     members = serializers.ListField(
-        child=serializers.CharField(), help_text="Refs of persons of this request."
+        child=TokenField(),
+        help_text="Refs of persons of this request.",
+        error_messages={"not_a_list": NO_MEMBERS, "null": NO_MEMBERS},
     )
-    label: Any = serializers.CharField(required=False)
+    label: Any = TextField(required=False, label="Family unit label")
 
 
-class RelationshipInSerializer(serializers.Serializer):
-    from_ = serializers.CharField(help_text="A ref of this request, or the id of a person on file.")
-    to = serializers.CharField(help_text="A ref of this request, or the id of a person on file.")
-    type = serializers.ChoiceField(choices=Relationship.Type.choices)
-    evidence = serializers.ChoiceField(choices=Relationship.Evidence.choices, required=False)
-    note = serializers.CharField(required=False)
-    document_kind = serializers.CharField(required=False)
-    document_number = serializers.CharField(required=False)
+# What a relationship says besides who it links (`RelationshipFields`).
+class RelationshipFieldsSerializer(serializers.Serializer):
+    type = CodeField(choices=Relationship.Type.choices, required=False)
+    evidence = CodeField(choices=Relationship.Evidence.choices, required=False)
+    note = TextField(required=False, label="Note")
+    document_kind = TextField(required=False, label="Document kind")
+    document_number = TextField(required=False, label="Document number")
 
+
+# `from` (declared as `from_`: a Python keyword), `to` and `type` first, as the contract lists them.
+class _Ends(serializers.Serializer):
     def get_fields(self) -> dict[str, Any]:
         fields = super().get_fields()
-        fields["from"] = fields.pop("from_")
-        return fields
+        return {"from": fields.pop("from_"), "to": fields.pop("to"), "type": fields.pop("type"), **fields}
 
 
+# One of `relationships` (`RelationshipInput`): each end a ref of this request or a person's id.
+class IntakeRelationshipInSerializer(_Ends, RelationshipFieldsSerializer):
+    from_ = TokenField(help_text="A ref of this request, or the id of a person on file.")
+    to = TokenField(help_text="A ref of this request, or the id of a person on file.")
+    type = CodeField(choices=Relationship.Type.choices)
+
+
+# `POST /apprehensions/`: the keyword arguments of `apprehension_record` (`IntakeInput`).
 class ApprehensionInSerializer(serializers.Serializer):
-    occurred_at = serializers.DateTimeField(help_text="ISO 8601 with offset.")
-    station = serializers.CharField(help_text="Station code, e.g. EPT.")
-    location_description = serializers.CharField(required=False)
-    persons = IntakePersonInSerializer(many=True)
-    family_units = FamilyUnitInSerializer(many=True, required=False)
-    relationships = RelationshipInSerializer(many=True, required=False)
-    change_reason = serializers.CharField(required=False)
+    occurred_at = EncounterTimeField(help_text="ISO 8601 with offset.")
+    station = TokenField(help_text="Station code, e.g. EPT.")
+    location_description = TextField(required=False, label="Location description")
+    persons = IntakePersonInSerializer(
+        many=True,
+        error_messages={
+            "not_a_list": NO_PERSONS,
+            "invalid": "Each person is an object with a ref and either existing_person or details.",
+        },
+    )
+    family_units = FamilyUnitInSerializer(
+        many=True,
+        required=False,
+        error_messages={
+            "not_a_list": "Family units must be a list of {{members: [refs]}}.",
+            "invalid": NO_MEMBERS,
+        },
+    )
+    relationships = IntakeRelationshipInSerializer(
+        many=True,
+        required=False,
+        error_messages={
+            "not_a_list": "Relationships must be a list of {{from, to, type, evidence}}.",
+            "invalid": "Each relationship is an object with from, to, type and evidence.",
+        },
+    )
+    change_reason = TextField(required=False, label="Change reason")
 
 
-class PersonPatchSerializer(serializers.Serializer):
-    given_names = serializers.CharField(required=False)
-    first_surname = serializers.CharField(required=False)
-    second_surname = serializers.CharField(required=False)
-    aliases = serializers.ListField(child=serializers.CharField(), required=False)
-    sex = serializers.ChoiceField(choices=Person.Sex.choices, required=False)
-    date_of_birth = serializers.DateField(required=False)
-    dob_estimated = serializers.BooleanField(required=False)
-    country_of_citizenship = serializers.CharField(required=False)
-    language = serializers.CharField(required=False)
-    a_number = serializers.CharField(required=False)
-    change_reason = serializers.CharField(required=False)
+# `PATCH /persons/{id}/`: the fields to change (`person_update`'s `changes`), and why.
+class PersonPatchSerializer(ClosedSerializer, PersonFieldsSerializer):
+    change_reason = TextField(required=False, label="Change reason")
 
 
-class RelationshipPatchSerializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=Relationship.Type.choices, required=False)
-    evidence = serializers.ChoiceField(choices=Relationship.Evidence.choices, required=False)
-    note = serializers.CharField(required=False)
-    document_kind = serializers.CharField(required=False)
-    document_number = serializers.CharField(required=False)
-    change_reason = serializers.CharField(required=False)
+# `POST /relationships/`: the keyword arguments of `relationship_create`.
+class RelationshipInSerializer(ClosedSerializer, _Ends, RelationshipFieldsSerializer):
+    from_ = PersonOnFileField(source="from_person", help_text="The id of a person on file.")
+    to = PersonOnFileField(source="to_person", help_text="The id of a person on file.")
+    type = CodeField(choices=Relationship.Type.choices)
+    change_reason = TextField(required=False, label="Change reason")
+
+    def editable(self) -> Sequence[str]:
+        return ("from", "to", *RELATIONSHIP_FIELDS)
+
+
+# `PATCH /relationships/{id}/`: the fields to change (`relationship_update`'s `changes`), and why.
+# A field it does not name is refused listing what this user may change of the `relationship` the
+# view gives (coordinators: the evidence).
+class RelationshipPatchSerializer(ClosedSerializer, RelationshipFieldsSerializer):
+    change_reason = TextField(required=False, label="Change reason")
+
+    def editable(self) -> Sequence[str]:
+        return relationship_editable_fields(self.context["request"].user, self.context["relationship"])
+
+
+def edit_arguments(values: dict[str, Any]) -> dict[str, Any]:
+    """A PATCH body read by `PersonPatchSerializer` or `RelationshipPatchSerializer`, as the edit
+    service's keyword arguments: `changes` (the fields given) and `change_reason`."""
+    change_reason = values.pop("change_reason", None) or ""
+    return {"changes": values, "change_reason": change_reason}
 
 
 # --- responses --------------------------------------------------------------------------------

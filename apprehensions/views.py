@@ -46,7 +46,7 @@ from .services import (
     person_update,
     relationship_create,
 )
-from .services.conflicts import out_of_scope_relative_message
+from .services.conflicts import out_of_scope_relative_message, with_every_error_reported
 from .visibility import can_read_persons, is_person_visible, persons_visible_to
 
 READ_PAGES = ("read_persons_station", "read_persons_all", "read_persons_separated")
@@ -129,10 +129,10 @@ def _count(n: int, noun: str) -> str:
 
 def _submit_intake(request: HttpRequest, form: IntakeForm) -> tuple[bool, HttpResponse | None]:
     """Validate, show likely duplicates for a decision, then save. Returns (reviewing, redirect or None)."""
-    payload, person_rows, rel_rows = form.to_payload()
+    intake, unread, person_rows, rel_rows = form.to_input()
     form.check_families()
     try:
-        plan = apprehension_validate(user=request.user, data=payload)
+        plan = with_every_error_reported(unread, apprehension_validate, user=request.user, **intake)
     except ValidationFailed as exc:
         form.apply_errors(exc.errors, person_rows, rel_rows)
         return False, None
@@ -144,7 +144,7 @@ def _submit_intake(request: HttpRequest, form: IntakeForm) -> tuple[bool, HttpRe
     if _review(form, plan, person_rows, request.user):
         return True, None
     try:
-        result = apprehension_record(user=request.user, data=payload, source=Relationship.Source.INTAKE)
+        result = apprehension_record(user=request.user, source=Relationship.Source.INTAKE, **intake)
     except ValidationFailed as exc:
         form.apply_errors(exc.errors, person_rows, rel_rows)
         return False, None
@@ -368,11 +368,15 @@ def person_edit(request: HttpRequest, pk: UUID) -> HttpResponse:
     if request.method == "POST":
         form = PersonEditForm(request.POST)
         if form.is_valid():
+            changes, unread = form.to_changes()
             try:
-                person_update(
+                with_every_error_reported(
+                    unread,
+                    person_update,
                     person_id=person.pk,
                     user=request.user,
-                    data=form.to_payload(),
+                    changes=changes,
+                    change_reason=form.cleaned_data["change_reason"],
                     expected_version=form.cleaned_data["version"],
                 )
             except ValidationFailed as exc:
@@ -436,15 +440,13 @@ def relationship_add(request: HttpRequest, pk: UUID) -> HttpResponse:
             try:
                 relationship_create(
                     user=request.user,
-                    data={
-                        "from": str(ends[0].pk),
-                        "to": str(ends[1].pk),
-                        "type": form["type"].value(),
-                        "evidence": form["evidence"].value(),
-                        "document_kind": form["document_kind"].value() or "",
-                        "document_number": form["document_number"].value() or "",
-                        "change_reason": form["change_reason"].value() or "",
-                    },
+                    from_person=ends[0].pk,
+                    to_person=ends[1].pk,
+                    type=form["type"].value(),
+                    evidence=form["evidence"].value(),
+                    document_kind=form["document_kind"].value() or "",
+                    document_number=form["document_number"].value() or "",
+                    change_reason=form["change_reason"].value() or "",
                     source=Relationship.Source.INTAKE,
                 )
             except ValidationFailed as exc:

@@ -6,7 +6,9 @@ with `out_of_scope_a_number_message` and remembers the conflict). The service is
 `@reports_a_number_conflicts`, outermost, outside its `@transaction.atomic`: when the call ends,
 whatever way, the remembered conflicts are sent as `a_number_conflict_detected` (one signal per
 conflict), after the atomic block has rolled back, so the receiver's record is kept. Nested wrapped
-calls (the intake form validates, then records) report once, from the outermost call.
+calls (the intake form validates, then records) report once, from the outermost call. A view that
+runs such a service beside its own input errors uses `with_every_error_reported`, so the savepoint
+that undoes the refused write does not undo HQ's record of the conflict.
 
 A person the user may not see but who takes part in the write anyway (intake links a person by the
 A-number the agent typed) is `person_withheld(...)`: the wrapper takes their name and birth date
@@ -20,7 +22,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
-from familylink.common.errors import ValidationFailed
+from familylink.common.errors import ValidationFailed, with_every_error
 
 from ..models import Person
 from ..signals import a_number_conflict_detected
@@ -137,6 +139,12 @@ def _send(conflicts: list[ANumberConflict]) -> None:
                     c.a_number,
                     exc_info=result,
                 )
+
+
+def with_every_error_reported(errors: dict[str, list[str]], service: Any, /, **kwargs: Any) -> Any:
+    """`with_every_error` for a service that notes A-number conflicts: the conflicts are sent after
+    the savepoint that undoes the refused write is rolled back, so HQ's record of them is kept."""
+    return reports_a_number_conflicts(with_every_error)(errors, service, **kwargs)
 
 
 def reports_a_number_conflicts(fn: Callable[P, R]) -> Callable[P, R]:

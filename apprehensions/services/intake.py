@@ -8,14 +8,13 @@ keyed by the contract's field paths (`persons[1].a_number`) and the database is 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Unpack
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from familylink.common.dates import MAX_YEAR, MIN_YEAR
 from familylink.common.errors import BusinessRuleError, PermissionDenied, ValidationFailed
@@ -42,6 +41,7 @@ from .conflicts import (
     person_withheld,
     reports_a_number_conflicts,
 )
+from .inputs import NO_MEMBERS, NO_PERSONS, NOT_READ, IdentifierInput, IntakeInput, PersonInput
 from .rules import (
     Errors,
     ParentGraph,
@@ -118,26 +118,10 @@ class IntakeResult:
     relationships: list[Relationship] = field(default_factory=list)
 
 
-def _parse_occurred_at(value: Any, errors: Errors) -> datetime | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
+def _check_occurred_at(when: datetime | None, errors: Errors) -> datetime | None:
+    if when is None:
         add_error(errors, "occurred_at", "Date and time of the encounter are required.")
         return None
-    if isinstance(value, datetime):
-        when: datetime | None = value
-    else:
-        try:
-            when = parse_datetime(str(value).strip())
-        except ValueError:
-            when = None
-        if when is None:
-            add_error(
-                errors,
-                "occurred_at",
-                f"{value!r} is not a date and time; write it as 2018-06-01T10:15:00-06:00 "
-                "(ISO 8601 with offset).",
-            )
-            return None
-    assert when is not None
     if not MIN_YEAR <= when.year <= MAX_YEAR:
         add_error(errors, "occurred_at", f"Use a date between {MIN_YEAR} and {MAX_YEAR}.")
         return None
@@ -154,16 +138,16 @@ def _parse_occurred_at(value: Any, errors: Errors) -> datetime | None:
     return when
 
 
-def _person_ref(raw: Mapping[str, Any], index: int, errors: Errors, seen: dict[str, int]) -> str:
+def _person_ref(raw: PersonInput, index: int, errors: Errors, seen: dict[str, int]) -> str:
     ref = raw.get("ref")
-    if ref is None or (isinstance(ref, str) and not ref.strip()):
+    if ref is None or not ref.strip():
         add_error(
             errors,
             f"persons[{index}].ref",
             "Each person needs a ref (e.g. p1) so family units and relationships can point at them.",
         )
         return f"#{index}"
-    ref = str(ref).strip()
+    ref = ref.strip()
     if ref in seen:
         add_error(
             errors,
@@ -174,19 +158,16 @@ def _person_ref(raw: Mapping[str, Any], index: int, errors: Errors, seen: dict[s
     return ref
 
 
-def _clean_identifiers(raw: Any, prefix: str, errors: Errors) -> list[dict[str, str]]:
-    if raw in (None, ""):
-        return []
-    if not isinstance(raw, list):
-        add_error(errors, prefix, "Identifiers must be a list of {kind, value}.")
-        return []
+def _clean_identifiers(
+    items: Sequence[IdentifierInput | None], prefix: str, errors: Errors
+) -> list[dict[str, str]]:
     cleaned = []
-    for j, item in enumerate(raw):
+    for j, item in enumerate(items):
         path = f"{prefix}[{j}]"
-        if not isinstance(item, Mapping):
-            add_error(errors, path, "Each identifier is an object with kind and value.")
+        if item is None:
+            add_error(errors, path, NOT_READ)
             continue
-        kind = str(item.get("kind") or "").strip()
+        kind = (item.get("kind") or "").strip()
         if kind not in PersonIdentifier.Kind.values:
             add_error(
                 errors,
@@ -248,13 +229,16 @@ class ResolvedIntake:
     on_file: dict[Any, Person]
 
 
-def intake_parse(*, user: Any, data: Mapping[str, Any], errors: Errors) -> ParsedIntake:
-    """Parse: read and clean every field of an intake; problems go to `errors` by contract path."""
+def intake_parse(*, user: Any, data: IntakeInput, errors: Errors) -> ParsedIntake:
+    """Parse: check and clean every field of an intake; problems go to `errors` by contract path.
+
+    `data` holds `apprehension_record`'s keyword arguments, as an API serializer or a form read them.
+    """
     today = timezone.localdate()
 
-    occurred_at = _parse_occurred_at(data.get("occurred_at"), errors)
+    occurred_at = _check_occurred_at(data.get("occurred_at"), errors)
     station = None
-    code = str(data.get("station") or "").strip().upper()
+    code = (data.get("station") or "").strip().upper()
     if not code:
         add_error(
             errors, "station", "Station is required; give its code, e.g. EPT (see GET /api/v1/stations/)."
@@ -287,10 +271,9 @@ def intake_parse(*, user: Any, data: Mapping[str, Any], errors: Errors) -> Parse
         tz = ZoneInfo(station.timezone) if station is not None else occurred_at.tzinfo
         encounter_date = occurred_at.astimezone(tz).date()
 
-    raw_persons = data.get("persons")
-    if not isinstance(raw_persons, Sequence) or isinstance(raw_persons, str) or not raw_persons:
-        add_error(errors, "persons", "List at least one person encountered.")
-        raw_persons = []
+    raw_persons = data.get("persons") or []
+    if not raw_persons:
+        add_error(errors, "persons", NO_PERSONS)
     elif len(raw_persons) > MAX_PERSONS:
         add_error(errors, "persons", f"At most {MAX_PERSONS} persons per encounter; split it into several.")
         raw_persons = []
@@ -300,14 +283,12 @@ def intake_parse(*, user: Any, data: Mapping[str, Any], errors: Errors) -> Parse
     entries: list[dict[str, Any]] = []
     for index, raw in enumerate(raw_persons):
         prefix = f"persons[{index}]"
-        if not isinstance(raw, Mapping):
-            add_error(
-                errors, prefix, "Each person is an object with a ref and either existing_person or details."
-            )
+        if raw is None:
+            add_error(errors, prefix, NOT_READ)
             continue
         ref = _person_ref(raw, index, errors, seen_refs)
         entry: dict[str, Any] = {"index": index, "ref": ref, "raw": raw}
-        match_choice = str(raw.get("match") or "").strip()
+        match_choice = (raw.get("match") or "").strip()
         if match_choice and match_choice not in ("new", ApprehensionPerson.Match.SAME_PERSON):
             add_error(errors, f"{prefix}.match", "Match must be 'same_person' or 'new'.")
         entry["match_choice"] = match_choice
@@ -318,34 +299,30 @@ def intake_parse(*, user: Any, data: Mapping[str, Any], errors: Errors) -> Parse
             path=f"{prefix}.match_note",
             errors=errors,
         )
-        if raw.get("existing_person") not in (None, ""):
-            pid = as_uuid(raw.get("existing_person"))
-            if pid is None:
-                add_error(
-                    errors,
-                    f"{prefix}.existing_person",
-                    f"{raw.get('existing_person')!r} is not a person id; use the id of a person on file.",
-                )
-            entry["existing_id"] = pid
+        if "existing_person" in raw:
+            entry["existing_id"] = raw["existing_person"]
+            if entry["existing_id"] is None:
+                add_error(errors, f"{prefix}.existing_person", NOT_READ)
         else:
             entry["values"] = clean_person_fields(
                 raw, prefix=prefix, errors=errors, on=encounter_date, today=today
             )
-            entry["identifiers"] = _clean_identifiers(raw.get("identifiers"), f"{prefix}.identifiers", errors)
+            entry["identifiers"] = _clean_identifiers(
+                raw.get("identifiers") or [], f"{prefix}.identifiers", errors
+            )
         entries.append(entry)
 
     # 3. Family units: persons of this encounter, each in at most one unit of it.
-    raw_units = data.get("family_units") or []
     units: list[dict[str, Any]] = []
     unit_of: dict[str, int] = {}
-    if not isinstance(raw_units, Sequence) or isinstance(raw_units, str):
-        add_error(errors, "family_units", "Family units must be a list of {members: [refs]}.")
-        raw_units = []
-    for u, raw_unit in enumerate(raw_units):
+    for u, raw_unit in enumerate(data.get("family_units") or []):
         prefix = f"family_units[{u}]"
-        members = raw_unit.get("members") if isinstance(raw_unit, Mapping) else None
-        if not isinstance(members, Sequence) or isinstance(members, str):
-            add_error(errors, f"{prefix}.members", "List the refs of the persons in this family unit.")
+        if raw_unit is None:
+            add_error(errors, prefix, NOT_READ)
+            continue
+        members = raw_unit.get("members")
+        if members is None:
+            add_error(errors, f"{prefix}.members", NO_MEMBERS)
             continue
         if len(members) < 2:
             add_error(errors, f"{prefix}.members", "A family unit has at least two persons; list their refs.")
@@ -379,21 +356,17 @@ def intake_parse(*, user: Any, data: Mapping[str, Any], errors: Errors) -> Parse
         units.append({"index": u, "refs": unit_refs, "label": label})
 
     # 4. Relationships: ends are persons of this encounter (ref) or already on file (id).
-    raw_rels = data.get("relationships") or []
-    if not isinstance(raw_rels, Sequence) or isinstance(raw_rels, str):
-        add_error(errors, "relationships", "Relationships must be a list of {from, to, type, evidence}.")
-        raw_rels = []
     rel_entries = []
-    for r, raw_rel in enumerate(raw_rels):
+    for r, raw_rel in enumerate(data.get("relationships") or []):
         prefix = f"relationships[{r}]"
-        if not isinstance(raw_rel, Mapping):
-            add_error(errors, prefix, "Each relationship is an object with from, to, type and evidence.")
+        if raw_rel is None:
+            add_error(errors, prefix, NOT_READ)
             continue
         values = clean_relationship_codes(raw_rel, prefix=prefix, errors=errors)
         ends: dict[str, Any] = {}
         for end in ("from", "to"):
             token = raw_rel.get(end)
-            text = "" if token is None else str(token).strip()
+            text = str(token or "").strip()
             if not text:
                 add_error(
                     errors, f"{prefix}.{end}", f"Say who the relationship is {end}: a person ref or id."
@@ -670,20 +643,18 @@ def intake_rules(
 
 
 @reports_a_number_conflicts
-def apprehension_validate(*, user: Any, data: Any, importing: bool = False) -> IntakePlan:
+def apprehension_validate(*, user: Any, importing: bool = False, **intake: Unpack[IntakeInput]) -> IntakePlan:
     """Check every rule of an intake and resolve who each person is; write nothing.
 
-    Three stages, each adding to one `errors` dict so every problem is reported at once:
-    `intake_parse` → `intake_resolve` → `intake_rules`.
+    Takes `apprehension_record`'s keyword arguments. Three stages, each adding to one `errors` dict
+    so every problem is reported at once: `intake_parse` → `intake_resolve` → `intake_rules`.
     Raises ValidationFailed (keyed by field path) or PermissionDenied.
     """
     # A field spreadsheet import (HQ analysts; supervisors for their station) records encounters too.
     if not (has_capability(user, "record_intake") or (importing and has_capability(user, "import_legacy"))):
         raise PermissionDenied("Your role cannot record apprehensions.")
-    if not isinstance(data, Mapping):
-        raise ValidationFailed({"non_field_errors": ["Send the apprehension as a JSON object."]})
     errors: Errors = {}
-    parsed = intake_parse(user=user, data=data, errors=errors)
+    parsed = intake_parse(user=user, data=intake, errors=errors)
     who = intake_resolve(user=user, parsed=parsed, errors=errors)
     units, rel_plans = intake_rules(parsed=parsed, who=who, errors=errors)
     occurred_at, station, plans = parsed.occurred_at, parsed.station, who.persons
@@ -756,14 +727,18 @@ def _save(obj: Any, *, user: Any, reason: str, **kwargs: Any) -> None:
 
 @reports_a_number_conflicts
 @transaction.atomic
-def apprehension_record(*, user: Any, data: Any, source: str = Relationship.Source.API) -> IntakeResult:
+def apprehension_record(
+    *, user: Any, source: str = Relationship.Source.API, **intake: Unpack[IntakeInput]
+) -> IntakeResult:
     """Record an encounter with everyone in it, atomically; any invalid part saves nothing.
 
+    The keyword arguments are `IntakeInput`'s: `occurred_at`, `station` (code), `persons`, and
+    optionally `family_units`, `relationships`, `location_description`, `change_reason`.
     Persons given by `existing_person`, or whose A-number is on file, are linked, never duplicated.
     A minor with no adult in any of their family units is marked unaccompanied. Every row written
     gets its history row (author and change reason).
     """
-    plan = apprehension_validate(user=user, data=data, importing=source == Relationship.Source.LEGACY_IMPORT)
+    plan = apprehension_validate(user=user, importing=source == Relationship.Source.LEGACY_IMPORT, **intake)
     reason = plan.change_reason or (
         "intake (web form)" if source == Relationship.Source.INTAKE else "intake (API)"
     )

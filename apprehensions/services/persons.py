@@ -2,6 +2,7 @@
 
 from collections.abc import Mapping
 from typing import Any
+from uuid import UUID
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -19,47 +20,19 @@ from .conflicts import (
     out_of_scope_a_number_message,
     reports_a_number_conflicts,
 )
+from .inputs import PersonFields, RelationshipFields, not_a_person_on_file, not_editable_message
 from .rules import (
     Errors,
     ParentGraph,
     add_error,
-    as_uuid,
     check_age_gap,
     clean_person_fields,
     clean_relationship_codes,
     clean_text,
 )
 
-PERSON_EDITABLE = (
-    "given_names",
-    "first_surname",
-    "second_surname",
-    "aliases",
-    "sex",
-    "date_of_birth",
-    "dob_estimated",
-    "country_of_citizenship",
-    "language",
-    "a_number",
-)
 RELATIONSHIP_EVIDENCE_FIELDS = ("evidence", "note", "document_kind", "document_number")
-META_FIELDS = ("change_reason", "version", "id")
-
-
-def _as_object(data: Any) -> Mapping[str, Any]:
-    if not isinstance(data, Mapping):
-        raise ValidationFailed({"non_field_errors": ["Send the changes as a JSON object of field: value."]})
-    return data
-
-
-def _unknown_fields(data: Mapping[str, Any], allowed: tuple[str, ...], errors: Errors) -> None:
-    for name in data:
-        if name not in allowed and name not in META_FIELDS:
-            add_error(
-                errors,
-                name,
-                f"{name} cannot be changed here; editable fields are {', '.join(allowed)}.",
-            )
+RELATIONSHIP_FIELDS = ("type", *RELATIONSHIP_EVIDENCE_FIELDS)
 
 
 def _check_version(instance: Any, expected_version: int | None) -> None:
@@ -70,17 +43,22 @@ def _check_version(instance: Any, expected_version: int | None) -> None:
         )
 
 
-def _change_reason(data: Mapping[str, Any], default: str, errors: Errors) -> str:
-    text = clean_text(
-        data.get("change_reason"), label="Change reason", max_length=100, path="change_reason", errors=errors
-    )
-    return text or default
+def _change_reason(text: str | None, default: str, errors: Errors) -> str:
+    reason = clean_text(text, label="Change reason", max_length=100, path="change_reason", errors=errors)
+    return reason or default
 
 
 @reports_a_number_conflicts
 @transaction.atomic
-def person_update(*, person_id: Any, user: Any, data: Any, expected_version: int | None = None) -> Person:
-    """Change a person's identity fields (own station), keeping the age rules and A-number uniqueness.
+def person_update(
+    *,
+    person_id: UUID,
+    user: Any,
+    changes: PersonFields,
+    change_reason: str = "",
+    expected_version: int | None = None,
+) -> Person:
+    """Change the identity fields in `changes` (own station), keeping the age rules and A-number uniqueness.
 
     Raises PermissionDenied out of scope, StaleVersionError when `expected_version` is not current,
     ValidationFailed naming each field at fault.
@@ -91,16 +69,14 @@ def person_update(*, person_id: Any, user: Any, data: Any, expected_version: int
             "You edit persons encountered at your own station only; this person was not encountered there."
         )
     _check_version(person, expected_version)
-    data = _as_object(data)
     errors: Errors = {}
-    _unknown_fields(data, PERSON_EDITABLE, errors)
     on = timezone.localdate()
     if person.first_encountered_at is not None:
         on = person.first_encountered_at.date()
     cleaned = clean_person_fields(
-        data, prefix="", errors=errors, on=on, today=timezone.localdate(), partial=True
+        changes, prefix="", errors=errors, on=on, today=timezone.localdate(), partial=True
     )
-    reason = _change_reason(data, "person edited", errors)
+    reason = _change_reason(change_reason, "person edited", errors)
     if cleaned.get("a_number") and cleaned["a_number"] != person.a_number:
         holder = Person.objects.filter(a_number=cleaned["a_number"]).exclude(pk=person.pk).first()
         if holder is not None and not is_person_visible(user, holder, by_identifier=False):
@@ -227,27 +203,44 @@ def _children_without(ids: Any, exclude_id: Any) -> dict[Any, set[Any]]:
 
 
 @transaction.atomic
-def relationship_create(*, user: Any, data: Any, source: str = Relationship.Source.API) -> Relationship:
+def relationship_create(
+    *,
+    user: Any,
+    from_person: UUID | None,
+    to_person: UUID | None,
+    type: str,
+    evidence: str = Relationship.Evidence.CLAIMED,
+    note: str = "",
+    document_kind: str = "",
+    document_number: str = "",
+    change_reason: str = "",
+    source: str = Relationship.Source.API,
+) -> Relationship:
     """Record a relationship between two persons on file; at least one was encountered at the user's station.
 
+    `from_person` is the parent/guardian/grandparent of `to_person` (the contract's `from` and `to`).
     Refuses a self-relationship, a parent less than 12 years older than the child, a cycle of parent
     links and a duplicate of an active relationship (ValidationFailed naming the field).
     """
     if not has_capability(user, "record_intake"):
         raise PermissionDenied("Your role cannot record relationships.")
-    data = _as_object(data)
     errors: Errors = {}
-    _unknown_fields(data, ("from", "to", "type", *RELATIONSHIP_EVIDENCE_FIELDS), errors)
-    values = clean_relationship_codes(data, prefix="", errors=errors)
-    reason = _change_reason(data, "relationship recorded", errors)
+    fields: RelationshipFields = {
+        "type": type,
+        "evidence": evidence,
+        "note": note,
+        "document_kind": document_kind,
+        "document_number": document_number,
+    }
+    values = clean_relationship_codes(fields, prefix="", errors=errors)
+    reason = _change_reason(change_reason, "relationship recorded", errors)
     persons: dict[str, Person] = {}
-    for end in ("from", "to"):
-        pid = as_uuid(data.get(end))
-        # A person out of the user's scope gets the same answer as an unknown id (no one revealed).
-        visible = persons_visible_to(user).filter(withdrawn_at__isnull=True)
+    # A person out of the user's scope gets the same answer as an unknown id (no one revealed).
+    visible = persons_visible_to(user).filter(withdrawn_at__isnull=True)
+    for end, pid in (("from", from_person), ("to", to_person)):
         person = visible.filter(pk=pid).first() if pid else None
         if person is None:
-            add_error(errors, end, f"{data.get(end)!r} is not the id of a person on file; use a person's id.")
+            add_error(errors, end, not_a_person_on_file(str(pid) if pid else None))
         else:
             persons[end] = person
     if len(persons) == 2:
@@ -279,11 +272,28 @@ def relationship_create(*, user: Any, data: Any, source: str = Relationship.Sour
     return rel
 
 
+def relationship_editable_fields(user: Any, rel: Relationship) -> tuple[str, ...]:
+    """What `user` may change of `rel`: field agents everything (own station), coordinators the evidence
+    (for their team's cases); nothing otherwise."""
+    if has_capability(user, "record_intake") and (
+        can_edit_person(user, rel.from_person) or can_edit_person(user, rel.to_person)
+    ):
+        return RELATIONSHIP_FIELDS
+    if can_edit_relationship_evidence(user, rel):
+        return RELATIONSHIP_EVIDENCE_FIELDS
+    return ()
+
+
 @transaction.atomic
 def relationship_update(
-    *, relationship_id: Any, user: Any, data: Any, expected_version: int | None = None
+    *,
+    relationship_id: UUID,
+    user: Any,
+    changes: RelationshipFields,
+    change_reason: str = "",
+    expected_version: int | None = None,
 ) -> Relationship:
-    """Change a relationship's type or evidence (field agents: own station; coordinators: evidence only).
+    """Change the fields in `changes` (field agents: own station; coordinators: evidence only).
 
     The same rules as when it was recorded apply to the result.
     """
@@ -292,20 +302,16 @@ def relationship_update(
         .select_related("from_person", "to_person")
         .get(pk=relationship_id)
     )
-    if has_capability(user, "record_intake") and (
-        can_edit_person(user, rel.from_person) or can_edit_person(user, rel.to_person)
-    ):
-        allowed: tuple[str, ...] = ("type", *RELATIONSHIP_EVIDENCE_FIELDS)
-    elif can_edit_relationship_evidence(user, rel):
-        allowed = RELATIONSHIP_EVIDENCE_FIELDS
-    else:
+    allowed = relationship_editable_fields(user, rel)
+    if not allowed:
         raise PermissionDenied("You cannot change this relationship (out of your station or cases).")
     _check_version(rel, expected_version)
-    data = _as_object(data)
     errors: Errors = {}
-    _unknown_fields(data, allowed, errors)
-    values = clean_relationship_codes(data, prefix="", errors=errors, partial=True)
-    reason = _change_reason(data, "relationship updated", errors)
+    for name in changes:
+        if name not in allowed:
+            add_error(errors, name, not_editable_message(name, allowed))
+    values = clean_relationship_codes(changes, prefix="", errors=errors, partial=True)
+    reason = _change_reason(change_reason, "relationship updated", errors)
     merged = {
         "type": values.get("type", rel.type),
         "evidence": values.get("evidence", rel.evidence),

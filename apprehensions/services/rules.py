@@ -6,11 +6,9 @@ Each rule adds readable messages to an `errors` dict keyed by the API contract's
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 from uuid import UUID
-
-from django.utils.dateparse import parse_date
 
 from ..anumber import InvalidANumber, normalize_a_number
 from ..models import Person, Relationship
@@ -51,17 +49,6 @@ def age_on(date_of_birth: date, on: date) -> int:
     return years
 
 
-def as_bool(value: Any) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes", "on"):
-        return True
-    if text in ("false", "0", "no", "off", ""):
-        return False
-    return None
-
-
 def as_uuid(value: Any) -> UUID | None:
     try:
         return value if isinstance(value, UUID) else UUID(str(value).strip())
@@ -69,11 +56,9 @@ def as_uuid(value: Any) -> UUID | None:
         return None
 
 
-def clean_text(value: Any, *, label: str, max_length: int, path: str, errors: Errors) -> str:
+def clean_text(value: str | None, *, label: str, max_length: int, path: str, errors: Errors) -> str:
+    """Text with its runs of spaces and line breaks made one space, at most `max_length` long."""
     if value is None:
-        return ""
-    if not isinstance(value, str):
-        add_error(errors, path, f"{label} must be text.")
         return ""
     text = " ".join(value.split())
     if len(text) > max_length:
@@ -81,19 +66,19 @@ def clean_text(value: Any, *, label: str, max_length: int, path: str, errors: Er
     return text
 
 
-def clean_a_number(value: Any, *, path: str, errors: Errors) -> str | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
+def clean_a_number(value: str | None, *, path: str, errors: Errors) -> str | None:
+    if value is None or not value.strip():
         return None
     try:
-        return normalize_a_number(str(value))
+        return normalize_a_number(value)
     except InvalidANumber as exc:
         add_error(errors, path, f"A-number: {exc}")
         return None
 
 
-def clean_date_of_birth(value: Any, *, path: str, errors: Errors, on: date, today: date) -> date | None:
-    """Date of birth: a real date, not in the future, not after `on`, and at most 120 years before it."""
-    if value is None or (isinstance(value, str) and not value.strip()):
+def check_date_of_birth(dob: date | None, *, path: str, errors: Errors, on: date, today: date) -> date | None:
+    """Date of birth: given, not in the future, not after `on`, and at most 120 years before it."""
+    if dob is None:
         add_error(
             errors,
             path,
@@ -101,19 +86,6 @@ def clean_date_of_birth(value: Any, *, path: str, errors: Errors, on: date, toda
             "and mark it as estimated.",
         )
         return None
-    if isinstance(value, datetime):
-        value = value.date()
-    if isinstance(value, date):
-        dob: date | None = value
-    else:
-        try:
-            dob = parse_date(str(value).strip())
-        except ValueError:
-            dob = None
-        if dob is None:
-            add_error(errors, path, f"Date of birth {value!r} is not a date; write it as YYYY-MM-DD.")
-            return None
-    assert dob is not None
     if dob > today:
         add_error(
             errors,
@@ -149,7 +121,7 @@ def clean_person_fields(
     today: date,
     partial: bool = False,
 ) -> dict[str, Any]:
-    """Validate a person's identity fields; return the cleaned values present in `raw`.
+    """Check a person's identity fields (read by a serializer or form); the cleaned values present in `raw`.
 
     With `partial` (a PATCH), absent fields are left out and nothing is required.
     """
@@ -177,7 +149,7 @@ def clean_person_fields(
             )
         cleaned["sex"] = sex
     if not partial or "date_of_birth" in raw:
-        cleaned["date_of_birth"] = clean_date_of_birth(
+        cleaned["date_of_birth"] = check_date_of_birth(
             raw.get("date_of_birth"),
             path=join_path(prefix, "date_of_birth"),
             errors=errors,
@@ -185,12 +157,7 @@ def clean_person_fields(
             today=today,
         )
     if not partial or "dob_estimated" in raw:
-        estimated = as_bool(raw.get("dob_estimated", False))
-        if estimated is None:
-            add_error(
-                errors, join_path(prefix, "dob_estimated"), "Date of birth estimated must be true or false."
-            )
-        cleaned["dob_estimated"] = bool(estimated)
+        cleaned["dob_estimated"] = bool(raw.get("dob_estimated"))
     if not partial or "country_of_citizenship" in raw:
         country = str(raw.get("country_of_citizenship") or "").strip().upper()
         if country and not COUNTRY_RE.match(country):
@@ -206,13 +173,7 @@ def clean_person_fields(
             raw.get("a_number"), path=join_path(prefix, "a_number"), errors=errors
         )
     if not partial or "aliases" in raw:
-        aliases = raw.get("aliases") or []
-        if isinstance(aliases, str):
-            aliases = [a for a in (part.strip() for part in aliases.split(";")) if a]
-        if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
-            add_error(errors, join_path(prefix, "aliases"), "Aliases must be a list of names.")
-            aliases = []
-        cleaned["aliases"] = [" ".join(a.split())[:120] for a in aliases if a.strip()]
+        cleaned["aliases"] = [" ".join(a.split())[:120] for a in raw.get("aliases") or [] if a.strip()]
     return cleaned
 
 

@@ -19,7 +19,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.authtoken.serializers import AuthTokenSerializer
-from rest_framework.fields import SkipField
+from rest_framework.fields import SkipField, empty
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.request import Request
@@ -208,17 +208,11 @@ class ApiDialect:
         """The request body, validated and shaped by `serializer_class`; else a 400 keyed by field."""
         return validated(serializer_class, request.data, context={"request": request, **context})
 
-    def json_object(self, request: Request) -> Mapping[str, Any]:
-        """The body as a JSON object, for services whose rules check it field by field."""
-        if not isinstance(request.data, Mapping):
-            raise ValidationFailed({"non_field_errors": ["Send a JSON object."]})
-        return request.data
-
     def validated_partly(
-        self, serializer_class: type[serializers.Serializer], request: Request
+        self, serializer_class: type[serializers.Serializer], request: Request, **context: Any
     ) -> tuple[dict[str, Any], dict[str, list[str]]]:
         """The valid fields of the body and the errors of the others (see `validated_partly`)."""
-        return validated_partly(serializer_class, request.data, context={"request": request})
+        return validated_partly(serializer_class, request.data, context={"request": request, **context})
 
     def validated_query(
         self, serializer_class: type[serializers.Serializer], request: Request
@@ -277,29 +271,67 @@ def validated(
 def validated_partly(
     serializer_class: type[serializers.Serializer], data: Any, *, context: dict[str, Any] | None = None
 ) -> tuple[dict[str, Any], dict[str, list[str]]]:
-    """Each field of `serializer_class` checked on its own: the valid values and the errors.
+    """Each field of `serializer_class` checked on its own, nested objects and lists item by item:
+    the values and the errors by the contract's field paths (`persons[1].date_of_birth`).
 
-    For input a service checks further: the view passes the valid values on with
-    `with_every_error`, so one response names every problem (never one per round).
+    For input a service checks further: the view passes the values on with `with_every_error`,
+    so one response names every problem (never one per round). A value refused here arrives as
+    None, and the service reports only what else is wrong. Presence is the service's to check, in
+    its words: a required field that is absent arrives as None too (the schema still says required).
+    A nested serializer may name fields it refuses (`unknown_field_message`).
     """
     if not isinstance(data, Mapping):
         raise ValidationFailed({"non_field_errors": ["Send a JSON object."]})
-    serializer = serializer_class(context=context or {})
-    values: dict[str, Any] = {}
     errors: dict[str, list[str]] = {}
+    values = _object_partly(serializer_class(context=context or {}), data, "", errors)
+    return values, errors
+
+
+def _object_partly(
+    serializer: serializers.Serializer, data: Mapping[str, Any], path: str, errors: dict[str, list[str]]
+) -> dict[str, Any]:
+    values: dict[str, Any] = {}
     for name, field in serializer.fields.items():
         if field.read_only:
             continue
         source = field.source or name
+        sent = field.get_value(data)
+        if sent is empty and field.required:
+            values[source] = None
+            continue
         try:
-            values[source] = field.run_validation(field.get_value(data))
+            values[source] = _value_partly(field, sent, _join(path, name), errors)
         except SkipField:
             continue
-        except exceptions.ValidationError as exc:
-            errors.update(flatten_errors({name: exc.detail}))
-            # The service still runs (to report its own findings): an invalid field is absent.
-            values[source] = None
-    return values, errors
+    refuse = getattr(serializer, "unknown_field_message", None)
+    if refuse is not None:
+        for name in data:
+            message = None if name in serializer.fields else refuse(name)
+            if message:
+                errors.setdefault(_join(path, str(name)), []).append(message)
+    return values
+
+
+def _value_partly(field: Any, sent: Any, path: str, errors: dict[str, list[str]]) -> Any:
+    try:
+        if isinstance(field, serializers.ListSerializer) and sent is not empty:
+            if sent is None or sent == "":  # a list not given
+                return None
+            if isinstance(sent, str | Mapping) or not hasattr(sent, "__iter__"):
+                field.fail("not_a_list", input_type=type(sent).__name__)
+            return [_value_partly(field.child, item, f"{path}[{i}]", errors) for i, item in enumerate(sent)]
+        if isinstance(field, serializers.Serializer) and sent is not empty:
+            if not isinstance(sent, Mapping):
+                field.fail("invalid", datatype=type(sent).__name__)
+            return _object_partly(field, sent, path, errors)
+        return field.run_validation(sent)
+    except exceptions.ValidationError as exc:
+        errors.update(flatten_errors(exc.detail, path))
+        return None
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
 
 
 class ApiView(ApiDialect, GenericAPIView):  # type: ignore[misc]

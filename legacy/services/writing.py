@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from typing import Any
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from apprehensions.models import (
@@ -304,7 +305,7 @@ def _write_group(plans: list[RowPlan], ctx: Context) -> None:
                     i for i, plan in enumerate(plans) if refs[i] == r["to"] and plan.relationship == r["type"]
                 )
             )
-        data = {
+        data: dict[str, Any] = {
             "occurred_at": first.occurred_at,
             "station": first.station.code,
             "location_description": "",
@@ -321,7 +322,14 @@ def _write_group(plans: list[RowPlan], ctx: Context) -> None:
         }
         try:
             # Validates before it writes; the group's savepoint undoes it if a later step fails.
-            result = apprehension_record(user=by, data=data, source=Relationship.Source.LEGACY_IMPORT)
+            # The service takes ids and dates typed (`PersonInput`), the entries hold them as text.
+            data["persons"] = [
+                {**e, "existing_person": UUID(e["existing_person"])}
+                if "existing_person" in e
+                else {**e, "date_of_birth": date.fromisoformat(e["date_of_birth"])}
+                for e in entries
+            ]
+            result = apprehension_record(user=by, source=Relationship.Source.LEGACY_IMPORT, **data)
         except ValidationFailed as exc:
             rel_index = {k: rel_row[k] for k in range(len(rel_row))}
             mapped = _intake_messages(exc, plans, child_index)

@@ -6,8 +6,11 @@ from typing import Any
 
 import factory
 
-from apprehensions.models import Person, Station
+from apprehensions.models import Person, Relationship, Station
+from apprehensions.serializers import ApprehensionInSerializer
 from apprehensions.services import apprehension_record
+from apprehensions.services.conflicts import with_every_error_reported
+from familylink.common.api import validated_partly
 
 STATION_NAMES = {
     "EPT": ("El Paso Station", "America/Denver"),
@@ -78,9 +81,16 @@ def intake_payload(**overrides: Any) -> dict[str, Any]:
     return data
 
 
+def submit_intake(user: Any, data: Any, *, source: str = Relationship.Source.API):
+    """A request body of the contract recorded as `POST /api/v1/apprehensions/` records it: read by
+    the API's serializer, then `apprehension_record`; every problem of both in one ValidationFailed."""
+    intake, errors = validated_partly(ApprehensionInSerializer, data)
+    return with_every_error_reported(errors, apprehension_record, user=user, source=source, **intake)
+
+
 def record(user: Any, data: dict[str, Any] | None = None, **overrides: Any):
     station(str((data or overrides).get("station", "EPT")))
-    return apprehension_record(user=user, data=data or intake_payload(**overrides))
+    return submit_intake(user, data or intake_payload(**overrides))
 
 
 def encountered(person: Person, code: str = "EPT", *, when: str = "2017-11-01T09:00:00-06:00") -> Person:

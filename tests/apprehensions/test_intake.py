@@ -1,6 +1,10 @@
-"""The intake service: one atomic write per encounter, each rule of issue 3, nothing saved on error."""
+"""The intake service: one atomic write per encounter, each rule of issue 3, nothing saved on error.
 
-from datetime import timedelta
+Most tests send a request body of the contract through `submit_intake` (the API's serializer, then
+the service), the words a client or an agent reads; a few call the service's typed arguments.
+"""
+
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.apps import apps
@@ -17,7 +21,7 @@ from apprehensions.models import (
 from apprehensions.services import apprehension_record
 from familylink.common.errors import PermissionDenied, ValidationFailed
 
-from .factories import PersonFactory, encountered, intake_payload, person_data, record
+from .factories import PersonFactory, encountered, intake_payload, person_data, record, submit_intake
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +38,7 @@ def rejected(agent, data) -> dict[str, list[str]]:
     """Submit `data`, expect ValidationFailed, prove nothing at all was written; return the errors."""
     before = row_counts()
     with pytest.raises(ValidationFailed) as excinfo:
-        apprehension_record(user=agent, data=data)
+        submit_intake(agent, data)
     assert row_counts() == before
     return excinfo.value.errors
 
@@ -99,7 +103,7 @@ def test_apprehension_record_links_the_person_whose_a_number_is_on_file(agent):
         family_units=[],
         relationships=[],
     )
-    result = apprehension_record(user=agent, data=data)
+    result = submit_intake(agent, data)
 
     assert Person.objects.filter(a_number="A201234567").count() == 1
     linked = result.persons[0]
@@ -123,7 +127,7 @@ def test_apprehension_record_links_an_existing_person_by_id(agent):
         family_units=[{"members": ["m", "c"]}],
         relationships=[{"from": "m", "to": "c", "type": "parent"}],
     )
-    result = apprehension_record(user=agent, data=data)
+    result = submit_intake(agent, data)
     assert result.persons[0].person == mother
     assert ApprehensionPerson.objects.get(person=mother, apprehension=result.apprehension).match == "existing"
     assert Relationship.objects.filter(from_person=mother, type="parent").count() == 1
@@ -334,7 +338,7 @@ def test_apprehension_record_rejects_an_unknown_station(agent):
 def test_apprehension_record_only_at_the_agents_station(agent, mca):
     """A field agent records apprehensions at their own station only."""
     with pytest.raises(PermissionDenied, match="own station"):
-        apprehension_record(user=agent, data=intake_payload(station="MCA"))
+        submit_intake(agent, intake_payload(station="MCA"))
     assert Apprehension.objects.count() == 0
 
 
@@ -355,6 +359,102 @@ def test_apprehension_record_reports_every_problem_at_once(agent):
     } <= set(errors)
 
 
+def test_apprehension_record_takes_typed_keyword_arguments(agent):
+    """A Python caller gives the encounter as typed keyword arguments: dates, ids and refs."""
+    mother = encountered(PersonFactory(given_names="Rosa", first_surname="Cruz", date_of_birth="1980-01-01"))
+    result = apprehension_record(
+        user=agent,
+        occurred_at=datetime(2018, 6, 1, 16, 15, tzinfo=UTC),
+        station="EPT",
+        persons=[
+            {"ref": "m", "existing_person": mother.pk},
+            {"ref": "c", "given_names": "Luz", "first_surname": "Cruz", "date_of_birth": date(2010, 5, 5)},
+        ],
+        family_units=[{"members": ["m", "c"]}],
+        relationships=[{"from": "m", "to": "c", "type": "parent"}],
+        change_reason="typed",
+    )
+    child = result.persons[1].person
+    assert (child.date_of_birth, child.is_minor, child.sex) == (date(2010, 5, 5), True, "U")
+    rel = Relationship.objects.get(from_person=mother, to_person=child)
+    assert (rel.evidence, rel.history.get().history_change_reason) == ("claimed", "typed")
+
+
+def test_apprehension_record_refuses_entries_that_were_not_read(agent):
+    """None for a person or an `existing_person` means the caller could not read it: nothing is
+    written, even when the caller passes no message of its own."""
+    before = row_counts()
+    with pytest.raises(ValidationFailed) as excinfo:
+        apprehension_record(
+            user=agent,
+            occurred_at=datetime(2018, 6, 1, 16, 15, tzinfo=UTC),
+            station="EPT",
+            persons=[
+                {
+                    "ref": "p1",
+                    "given_names": "Ana",
+                    "first_surname": "Cruz",
+                    "date_of_birth": date(1990, 1, 1),
+                },
+                None,
+                {"ref": "p3", "existing_person": None},
+            ],
+        )
+    assert set(excinfo.value.errors) == {"persons[1]", "persons[2].existing_person"}
+    assert row_counts() == before
+
+
+def test_apprehension_record_reports_unreadable_values_with_the_rules_at_once(agent):
+    """A value the serializer cannot read is named by its path, beside what the rules find, in one
+    answer: the other persons are still checked."""
+    data = intake_payload(station="XXX")
+    data["persons"][0]["date_of_birth"] = "2018-02-30"
+    data["persons"][0]["given_names"] = 5
+    data["persons"][1]["a_number"] = "A123"
+    data["relationships"][0]["type"] = "cousin"
+    errors = rejected(agent, data)
+    assert errors == {
+        "persons[0].date_of_birth": ["Date of birth '2018-02-30' is not a date; write it as YYYY-MM-DD."],
+        "persons[0].given_names": ["Given names must be text."],
+        "station": ["Unknown station 'XXX'; use a station code from GET /api/v1/stations/."],
+        "persons[1].a_number": [errors["persons[1].a_number"][0]],
+        "relationships[0].type": [
+            "Relationship type 'cousin' is not known; use one of parent, legal_guardian, sibling, "
+            "grandparent, other_relative (from is the parent/guardian/grandparent of to)."
+        ],
+    }
+    assert "A followed by 8 or 9 digits" in errors["persons[1].a_number"][0]
+
+
+@pytest.mark.parametrize(
+    ("change", "path", "message"),
+    [
+        (
+            {"persons": [{"ref": "p1", "existing_person": "nobody"}]},
+            "persons[0].existing_person",
+            "'nobody' is not a person id; use the id of a person on file.",
+        ),
+        ({"persons": "p1"}, "persons", "List at least one person encountered."),
+        (
+            {"persons": ["p1"]},
+            "persons[0]",
+            "Each person is an object with a ref and either existing_person or details.",
+        ),
+        ({"occurred_at": "June 1st"}, "occurred_at", "'June 1st' is not a date and time; write it as "),
+        ({"occurred_at": None}, "occurred_at", "Date and time of the encounter are required."),
+        ({"relationships": {"from": "p1"}}, "relationships", "Relationships must be a list of {from, to, "),
+        ({"family_units": [{"members": "p1 p2"}]}, "family_units[0].members", "List the refs of the persons"),
+    ],
+)
+def test_apprehension_record_names_a_body_of_the_wrong_shape_by_its_path(agent, change, path, message):
+    """A part of the body that is not of its shape gets one message at its path (and nothing more
+    about the same part), never a 500."""
+    data = {**intake_payload(family_units=[], relationships=[]), **change}
+    errors = rejected(agent, data)
+    assert list(errors) == [path]
+    assert errors[path][0].startswith(message)
+
+
 def test_apprehension_record_person_in_one_family_unit_per_encounter(agent):
     """A person listed in two family units of one encounter is named at the second."""
     data = intake_payload(
@@ -369,7 +469,7 @@ def test_apprehension_record_person_in_one_family_unit_per_encounter(agent):
 def test_apprehension_record_needs_a_capability(users, ept):
     """Roles without record_intake (e.g. HQ analyst) cannot record an apprehension."""
     with pytest.raises(PermissionDenied):
-        apprehension_record(user=users["hq_analyst"], data=intake_payload())
+        submit_intake(users["hq_analyst"], intake_payload())
 
 
 def test_apprehension_record_history_rows_copy_every_tracked_field(agent):

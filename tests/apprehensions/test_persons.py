@@ -1,12 +1,20 @@
 """Edits after intake: person_update, relationship_create, relationship_update."""
 
-from datetime import UTC
+from datetime import UTC, date, timedelta
+from types import SimpleNamespace
 
 import pytest
+from django.utils import timezone
 
 from apprehensions.models import Person, Relationship
+from apprehensions.serializers import (
+    PersonPatchSerializer,
+    RelationshipInSerializer,
+    RelationshipPatchSerializer,
+)
 from apprehensions.services import person_update, relationship_create, relationship_update
 from apprehensions.services.rules import ParentGraph
+from familylink.common.api import validated_partly
 from familylink.common.errors import PermissionDenied, StaleVersionError, ValidationFailed
 
 from .factories import PersonFactory, encountered, intake_payload, person_data, record
@@ -27,7 +35,8 @@ def test_person_update_changes_fields_with_history(agent, family):
     updated = person_update(
         person_id=mother.pk,
         user=agent,
-        data={"second_surname": "Nuñez", "a_number": "a 201 234 568", "change_reason": "Typo in the sheet"},
+        changes={"second_surname": "Nuñez", "a_number": "a 201 234 568"},
+        change_reason="Typo in the sheet",
         expected_version=1,
     )
     assert (updated.second_surname, updated.a_number, updated.version) == ("Nuñez", "A201234568", 2)
@@ -40,9 +49,9 @@ def test_person_update_changes_fields_with_history(agent, family):
 def test_person_update_refuses_a_stale_version(agent, family):
     """Editing an older version than the one on file is refused; nothing changes."""
     mother = family["p1"]
-    person_update(person_id=mother.pk, user=agent, data={"language": "Spanish"}, expected_version=1)
+    person_update(person_id=mother.pk, user=agent, changes={"language": "Spanish"}, expected_version=1)
     with pytest.raises(StaleVersionError, match="version 2"):
-        person_update(person_id=mother.pk, user=agent, data={"language": "Mam"}, expected_version=1)
+        person_update(person_id=mother.pk, user=agent, changes={"language": "Mam"}, expected_version=1)
     mother.refresh_from_db()
     assert mother.language == "Spanish"
 
@@ -51,7 +60,7 @@ def test_person_update_refuses_an_a_number_of_someone_else(agent, family):
     """An A-number already on file for another person the agent may see is refused, naming that person."""
     other = encountered(PersonFactory(a_number="A999999999", given_names="Otro", first_surname="Señor"))
     with pytest.raises(ValidationFailed) as excinfo:
-        person_update(person_id=family["p1"].pk, user=agent, data={"a_number": "999999999"})
+        person_update(person_id=family["p1"].pk, user=agent, changes={"a_number": "999999999"})
     assert "already on file for Otro Señor" in excinfo.value.errors["a_number"][0]
     assert other.pk != family["p1"].pk
 
@@ -59,22 +68,31 @@ def test_person_update_refuses_an_a_number_of_someone_else(agent, family):
 def test_person_update_keeps_parents_12_years_older(agent, family):
     """A date of birth that would make the mother less than 12 years older than her child is refused."""
     with pytest.raises(ValidationFailed) as excinfo:
-        person_update(person_id=family["p1"].pk, user=agent, data={"date_of_birth": "2005-01-01"})
+        person_update(person_id=family["p1"].pk, user=agent, changes={"date_of_birth": date(2005, 1, 1)})
     assert "at least 12 years older" in excinfo.value.errors["date_of_birth"][0]
 
 
-def test_person_update_rejects_unknown_and_computed_fields(agent, family):
-    """Fields that are not editable are named (is_minor is computed by intake)."""
-    with pytest.raises(ValidationFailed) as excinfo:
-        person_update(person_id=family["p1"].pk, user=agent, data={"is_minor": True})
-    assert "cannot be changed here" in excinfo.value.errors["is_minor"][0]
+def test_person_patch_refuses_unknown_and_computed_fields():
+    """A PATCH naming a field that is not editable is refused at that field (is_minor is computed by
+    intake); `version` and `id`, sent back as read, are let through."""
+    changes, errors = validated_partly(
+        PersonPatchSerializer, {"is_minor": True, "version": 3, "id": "x", "language": "Mam"}
+    )
+    assert changes == {"language": "Mam"}
+    assert errors == {
+        "is_minor": [
+            "is_minor cannot be changed here; editable fields are given_names, first_surname, "
+            "second_surname, aliases, sex, date_of_birth, dob_estimated, country_of_citizenship, "
+            "language, a_number."
+        ]
+    }
 
 
 def test_person_update_only_at_own_station(users, family, mca):
     """A supervisor of another station cannot edit the person."""
     users["supervisor"].station = "MCA"
     with pytest.raises(PermissionDenied):
-        person_update(person_id=family["p1"].pk, user=users["supervisor"], data={"language": "Mam"})
+        person_update(person_id=family["p1"].pk, user=users["supervisor"], changes={"language": "Mam"})
 
 
 def test_relationship_create_between_persons_on_file(agent, family):
@@ -82,12 +100,10 @@ def test_relationship_create_between_persons_on_file(agent, family):
     father = encountered(PersonFactory(given_names="Pedro", sex="M", date_of_birth="1980-01-01"))
     rel = relationship_create(
         user=agent,
-        data={
-            "from": str(father.pk),
-            "to": str(family["p2"].pk),
-            "type": "parent",
-            "change_reason": "Father found",
-        },
+        from_person=father.pk,
+        to_person=family["p2"].pk,
+        type="parent",
+        change_reason="Father found",
     )
     assert (rel.from_person, rel.to_person, rel.evidence, rel.source) == (
         father,
@@ -102,7 +118,7 @@ def test_relationship_create_refuses_self(agent, family):
     """A person cannot be related to themself."""
     with pytest.raises(ValidationFailed) as excinfo:
         relationship_create(
-            user=agent, data={"from": str(family["p1"].pk), "to": str(family["p1"].pk), "type": "sibling"}
+            user=agent, from_person=family["p1"].pk, to_person=family["p1"].pk, type="sibling"
         )
     assert "themself" in excinfo.value.errors["to"][0]
     assert Relationship.objects.count() == 1
@@ -111,9 +127,7 @@ def test_relationship_create_refuses_self(agent, family):
 def test_relationship_create_refuses_a_cycle(agent, family):
     """The daughter recorded as parent of her mother would close a cycle of parent links."""
     with pytest.raises(ValidationFailed) as excinfo:
-        relationship_create(
-            user=agent, data={"from": str(family["p2"].pk), "to": str(family["p1"].pk), "type": "parent"}
-        )
+        relationship_create(user=agent, from_person=family["p2"].pk, to_person=family["p1"].pk, type="parent")
     messages = " ".join(excinfo.value.errors["non_field_errors"])
     assert "cycle of parent links" in messages and "at least 12 years older" in messages
 
@@ -121,32 +135,48 @@ def test_relationship_create_refuses_a_cycle(agent, family):
 def test_relationship_create_refuses_a_duplicate(agent, family):
     """The same active relationship twice is refused."""
     with pytest.raises(ValidationFailed, match="already recorded as parent"):
-        relationship_create(
-            user=agent, data={"from": str(family["p1"].pk), "to": str(family["p2"].pk), "type": "parent"}
-        )
+        relationship_create(user=agent, from_person=family["p1"].pk, to_person=family["p2"].pk, type="parent")
 
 
 def test_relationship_create_needs_a_person_at_own_station(agent, ept):
     """Persons not encountered at the agent's station: refused as unknown ids (no one revealed)."""
     a, b = PersonFactory(date_of_birth="1980-01-01"), PersonFactory(date_of_birth="2010-01-01")
     with pytest.raises(ValidationFailed) as excinfo:
-        relationship_create(user=agent, data={"from": str(a.pk), "to": str(b.pk), "type": "parent"})
-    assert set(excinfo.value.errors) == {"from", "to"}
-    assert "is not the id of a person on file" in excinfo.value.errors["from"][0]
+        relationship_create(user=agent, from_person=a.pk, to_person=b.pk, type="parent")
+    assert excinfo.value.errors == {
+        "from": [f"'{a.pk}' is not the id of a person on file; use a person's id."],
+        "to": [f"'{b.pk}' is not the id of a person on file; use a person's id."],
+    }
     assert not Relationship.objects.filter(from_person=a).exists()
+
+
+def test_relationship_post_reads_ids_and_refuses_other_fields():
+    """`from`/`to` are read as person ids (the same words as for a person out of scope); a field the
+    body may not hold is named."""
+    values, errors = validated_partly(
+        RelationshipInSerializer, {"from": "p1", "to": None, "type": "parent", "apprehension": "x"}
+    )
+    assert values == {"from_person": None, "to_person": None, "type": "parent"}
+    assert errors == {
+        "from": ["'p1' is not the id of a person on file; use a person's id."],
+        "apprehension": [
+            "apprehension cannot be changed here; editable fields are from, to, type, evidence, note, "
+            "document_kind, document_number."
+        ],
+    }
 
 
 def test_relationship_update_changes_evidence(agent, family):
     """Evidence can be upgraded; the document seen may follow later (until then HQ follows it up)."""
     rel = Relationship.objects.get()
     rel = relationship_update(
-        relationship_id=rel.pk, user=agent, data={"evidence": "documented"}, expected_version=1
+        relationship_id=rel.pk, user=agent, changes={"evidence": "documented"}, expected_version=1
     )
     assert rel.document_not_named
     rel = relationship_update(
         relationship_id=rel.pk,
         user=agent,
-        data={"evidence": "documented", "document_kind": "birth certificate", "document_number": "GT-88"},
+        changes={"evidence": "documented", "document_kind": "birth certificate", "document_number": "GT-88"},
         expected_version=2,
     )
     assert (rel.evidence, rel.document_kind, rel.version) == ("documented", "birth certificate", 3)
@@ -169,7 +199,7 @@ def test_relationship_update_type_change_keeps_the_rules(agent):
     )
     rel = Relationship.objects.get(from_person=result.persons[0].person)
     with pytest.raises(ValidationFailed, match="at least 12 years older"):
-        relationship_update(relationship_id=rel.pk, user=agent, data={"type": "parent"})
+        relationship_update(relationship_id=rel.pk, user=agent, changes={"type": "parent"})
 
 
 def test_relationship_update_coordinator_changes_evidence_only_for_their_team_cases(users, agent, family):
@@ -191,17 +221,32 @@ def test_relationship_update_coordinator_changes_evidence_only_for_their_team_ca
         occurred_at=datetime(2018, 6, 2, 12, tzinfo=UTC),
     )
     with pytest.raises(PermissionDenied):  # in a separation, but no case of the team yet
-        relationship_update(relationship_id=rel.pk, user=coordinator, data={"evidence": "dna_verified"})
+        relationship_update(relationship_id=rel.pk, user=coordinator, changes={"evidence": "dna_verified"})
     separation_approve(separation_id=separation.pk, approver=users["supervisor"])
     with pytest.raises(PermissionDenied):  # the case is EPT-REUNIFY's, not YUM-REUNIFY's
-        relationship_update(relationship_id=rel.pk, user=other_team, data={"evidence": "dna_verified"})
+        relationship_update(relationship_id=rel.pk, user=other_team, changes={"evidence": "dna_verified"})
     rel.refresh_from_db()
     assert rel.evidence == "claimed" and rel.history.count() == 1
-    rel = relationship_update(relationship_id=rel.pk, user=coordinator, data={"evidence": "dna_verified"})
+    rel = relationship_update(relationship_id=rel.pk, user=coordinator, changes={"evidence": "dna_verified"})
     assert rel.evidence == "dna_verified"
     with pytest.raises(ValidationFailed) as excinfo:
-        relationship_update(relationship_id=rel.pk, user=coordinator, data={"type": "legal_guardian"})
-    assert "cannot be changed here" in excinfo.value.errors["type"][0]
+        relationship_update(relationship_id=rel.pk, user=coordinator, changes={"type": "legal_guardian"})
+    assert excinfo.value.errors == {
+        "type": [
+            "type cannot be changed here; editable fields are evidence, note, document_kind, document_number."
+        ]
+    }
+    # A PATCH naming a field that is no relationship field at all gets the same words.
+    context = {"request": SimpleNamespace(user=coordinator), "relationship": rel}
+    changes, errors = validated_partly(
+        RelationshipPatchSerializer, {"foo": 1, "note": "seen"}, context=context
+    )
+    assert changes == {"note": "seen"}
+    assert errors == {
+        "foo": [
+            "foo cannot be changed here; editable fields are evidence, note, document_kind, document_number."
+        ]
+    }
 
 
 def test_parent_graph_finds_descendants_through_new_and_recorded_links():
@@ -219,7 +264,9 @@ def test_person_identity_is_unchanged_by_a_failed_edit(agent, family):
     """A rejected edit changes nothing and writes no history."""
     with pytest.raises(ValidationFailed):
         person_update(
-            person_id=family["p1"].pk, user=agent, data={"given_names": "", "date_of_birth": "tomorrow"}
+            person_id=family["p1"].pk,
+            user=agent,
+            changes={"given_names": "", "date_of_birth": timezone.localdate() + timedelta(days=1)},
         )
     mother = Person.objects.get(pk=family["p1"].pk)
     assert mother.given_names == "María José" and mother.history.count() == 1

@@ -91,6 +91,21 @@ def test_intake_error_sits_beside_its_field_and_keeps_every_value(agent_client):
     assert 'href="#id_persons-1-a_number"' in page  # the summary links to the field
 
 
+def test_intake_reports_an_unreadable_date_with_every_other_problem_in_one_round(agent_client):
+    """A date of birth that is not a date, a bad A-number on the other person and no surname: all
+    three beside their fields at once (the date's message once), and the values typed are kept."""
+    data = form_data(
+        **{"persons-0-date_of_birth": "3/3/1990", "persons-1-a_number": "A-12", "persons-1-first_surname": ""}
+    )
+    page = agent_client.post("/intake/", data).content.decode()
+    assert Apprehension.objects.count() == 0
+    assert page.count("Date of birth &#x27;3/3/1990&#x27; is not a date; write it as YYYY-MM-DD.") == 2
+    assert "Date of birth is required" not in page
+    for field in ("persons-0-date_of_birth", "persons-1-a_number", "persons-1-first_surname"):
+        assert f'id="id_{field}-error"' in page and f'href="#id_{field}"' in page, field
+    assert 'value="3/3/1990"' in page and 'value="A-12"' in page
+
+
 def test_intake_add_and_remove_rows_keep_typed_values(agent_client):
     """Adding a person row keeps the others; removing one drops only that row and its relationship ends."""
     added = agent_client.post("/intake/", form_data(_action="add_person")).content.decode()
@@ -213,6 +228,17 @@ def test_person_edit_page_saves_and_refuses_stale_versions(agent_client, agent):
     assert stale.status_code == 200 and "version 2" in stale.content.decode()
     mother.refresh_from_db()
     assert mother.language == "Spanish"
+
+
+def test_person_edit_page_reports_an_unreadable_date_with_the_other_problems(agent_client, agent):
+    """A date of birth that is not a date and a blank given name: both in one round, nothing saved."""
+    mother = record(agent).persons[0].person
+    data = {"given_names": "", "date_of_birth": "tomorrow", "version": "1"}
+    page = agent_client.post(f"/persons/{mother.pk}/edit/", data).content.decode()
+    assert "Date of birth &#x27;tomorrow&#x27; is not a date; write it as YYYY-MM-DD." in page
+    assert "Given names is required" in page and "Date of birth is required" not in page
+    mother.refresh_from_db()
+    assert mother.version == 1 and mother.given_names == "María José"
 
 
 def test_relationship_add_page(agent_client, agent):

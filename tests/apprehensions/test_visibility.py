@@ -254,6 +254,22 @@ def test_conflict_is_reported_outside_the_rolled_back_transaction(users, hidden,
     assert len(conflicts) == 1 and conflicts[0]["in_atomic_block"] is False
 
 
+@pytest.mark.django_db(transaction=True)
+def test_conflict_beside_an_unreadable_value_is_reported_outside_every_transaction(users, hidden, conflicts):
+    """With a value the serializer could not read too (the service then runs in a savepoint that is
+    rolled back), the conflict is still sent after it: both messages come back, HQ's record is kept."""
+    payload = intake_payload(
+        persons=[
+            person_data("p1", a_number=HIDDEN_A_NUMBER, match="new"),
+            person_data("p2", given_names="Ana", date_of_birth="30/09/2013"),
+        ]
+    )
+    with pytest.raises(ValidationFailed) as excinfo:
+        record(users["field_agent"], data={**payload, "family_units": [], "relationships": []})
+    assert set(excinfo.value.errors) == {"persons[0].a_number", "persons[1].date_of_birth"}
+    assert len(conflicts) == 1 and conflicts[0]["in_atomic_block"] is False
+
+
 def test_web_intake_conflict_reveals_no_one_and_reports_once(users, client, hidden, conflicts):
     """The intake form (validate, then record) reports one conflict and shows no name or birth date."""
     from .test_views import form_data

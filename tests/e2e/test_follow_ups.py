@@ -8,14 +8,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 def test_hq_follows_up_a_documented_relationship_without_its_document(page, users):
-    from apprehensions.services import apprehension_record
-    from tests.apprehensions.factories import intake_payload, station
+    from tests.apprehensions.factories import intake_payload, record
 
-    station("EPT")
     body = intake_payload(
         relationships=[{"from": "p1", "to": "p2", "type": "parent", "evidence": "documented"}]
     )
-    result = apprehension_record(user=users["field_agent"], data=body)
+    result = record(users["field_agent"], data=body)
     parent = result.persons[0].person
 
     sign_in(page, "hq_analyst")

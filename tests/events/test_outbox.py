@@ -1,7 +1,7 @@
 """Every change partners follow writes its event in the change's own transaction, whatever the
 write path: services that save(), set-based SQL (worklist claims), bulk inserts (intake)."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from django.db import DatabaseError, connection, transaction
@@ -242,8 +242,8 @@ def test_person_a_number_change_records_identifiers_changed(users):
     recorded()
     before = Event.objects.count()
 
-    person_update(person_id=adult.pk, user=users["field_agent"], data={"a_number": "A-201-234-567"})
-    person_update(person_id=adult.pk, user=users["field_agent"], data={"given_names": "María José"})
+    person_update(person_id=adult.pk, user=users["field_agent"], changes={"a_number": "A-201-234-567"})
+    person_update(person_id=adult.pk, user=users["field_agent"], changes={"given_names": "María José"})
 
     events = recorded()[before:]
     assert types(events) == ["person.identifiers_changed"]
@@ -259,21 +259,19 @@ def test_intake_of_a_new_person_records_no_identifier_change(users):
     station("EPT")
     apprehension_record(
         user=users["field_agent"],
-        data={
-            "occurred_at": (timezone.now() - timedelta(hours=3)).isoformat(),
-            "station": "EPT",
-            "persons": [
-                {
-                    "ref": "p1",
-                    "given_names": "Ana",
-                    "first_surname": "Pérez",
-                    "sex": "F",
-                    "date_of_birth": "1988-04-02",
-                    "country_of_citizenship": "GT",
-                    "a_number": "A201234999",
-                },
-            ],
-        },
+        occurred_at=timezone.now() - timedelta(hours=3),
+        station="EPT",
+        persons=[
+            {
+                "ref": "p1",
+                "given_names": "Ana",
+                "first_surname": "Pérez",
+                "sex": "F",
+                "date_of_birth": date(1988, 4, 2),
+                "country_of_citizenship": "GT",
+                "a_number": "A201234999",
+            },
+        ],
     )
     assert Person.objects.filter(a_number="A201234999").exists()
     assert recorded(type="person.identifiers_changed") == []

@@ -4,6 +4,7 @@ Everyone is recorded through the intake service, the way field agents record the
 returns the persons by a short label so tests can name the pairs they expect.
 """
 
+from datetime import date, datetime
 from typing import Any
 
 from apprehensions.models import Person
@@ -17,7 +18,7 @@ def _p(ref: str, given: str, first: str, second: str, sex: str, dob: str, **extr
         "first_surname": first,
         "second_surname": second,
         "sex": sex,
-        "date_of_birth": dob,
+        "date_of_birth": date.fromisoformat(dob),
         "country_of_citizenship": "GT",
     }
     data.update(extra)
@@ -28,7 +29,7 @@ def _encounter(
     user: Any, when: str, station: str, persons: list[dict[str, Any]], **extra: Any
 ) -> dict[str, Person]:
     result = apprehension_record(
-        user=user, data={"occurred_at": when, "station": station, "persons": persons, **extra}
+        user=user, occurred_at=datetime.fromisoformat(when), station=station, persons=persons, **extra
     )
     return {plan.ref: plan.person for plan in result.persons}
 

@@ -1,7 +1,7 @@
 """One clock: nothing happens to a person before their apprehension; intake puts everyone in CBP
 custody at the apprehension's station; times are shown in the station's zone with its abbreviation."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -42,28 +42,26 @@ def test_intake_opens_cbp_custody_at_the_apprehensions_station(ept, users):
     """Everyone recorded by intake is in CBP custody at EPT from the apprehension, with history."""
     result = apprehension_record(
         user=users["field_agent"],
-        data={
-            "occurred_at": "2018-06-01T10:15:00-06:00",
-            "station": "EPT",
-            "persons": [
-                {
-                    "ref": "p1",
-                    "given_names": "Ana",
-                    "first_surname": "Lopez",
-                    "sex": "F",
-                    "date_of_birth": "1990-01-01",
-                },
-                {
-                    "ref": "p2",
-                    "given_names": "Luz",
-                    "first_surname": "Lopez",
-                    "sex": "F",
-                    "date_of_birth": "2014-01-01",
-                },
-            ],
-            "family_units": [{"members": ["p1", "p2"]}],
-            "relationships": [{"from": "p1", "to": "p2", "type": "parent", "evidence": "claimed"}],
-        },
+        occurred_at=datetime.fromisoformat("2018-06-01T10:15:00-06:00"),
+        station="EPT",
+        persons=[
+            {
+                "ref": "p1",
+                "given_names": "Ana",
+                "first_surname": "Lopez",
+                "sex": "F",
+                "date_of_birth": date(1990, 1, 1),
+            },
+            {
+                "ref": "p2",
+                "given_names": "Luz",
+                "first_surname": "Lopez",
+                "sex": "F",
+                "date_of_birth": date(2014, 1, 1),
+            },
+        ],
+        family_units=[{"members": ["p1", "p2"]}],
+        relationships=[{"from": "p1", "to": "p2", "type": "parent", "evidence": "claimed"}],
     )
     periods = CustodyPeriod.objects.filter(person__in=[p.person for p in result.persons])
     assert periods.count() == 2
