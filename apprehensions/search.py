@@ -75,6 +75,10 @@ BONUS = {
 # Two words this alike in letter triples count as a misspelling of each other (scaled by 0.9).
 WORD_TRIGRAM_MIN = 0.35
 MAX_WORDS = 6
+# The name words on file a query word may stand for, at most, the closest first. Real names have a
+# handful each; a vocabulary of look-alikes (numbered test names, codes typed as names) gave one word
+# thousands, and one search took 461 s at 1,000,000 persons (bench/load.py).
+MAX_EXPANSIONS = 40
 
 
 def min_score() -> float:
@@ -292,6 +296,10 @@ def expand_words(words: list[str]) -> dict[str, dict[str, WordMatch]]:
             best = WordMatch(0.75, "start")
         if best is not None:
             out[word][token] = best
+    for word, found in out.items():
+        if len(found) > MAX_EXPANSIONS:
+            closest = sorted(found.items(), key=lambda item: (-item[1].sim, item[0]))[:MAX_EXPANSIONS]
+            out[word] = dict(closest)
     return out
 
 

@@ -6,7 +6,7 @@ from datetime import date
 import pytest
 from django.db import connection
 
-from apprehensions.search import parse_query
+from apprehensions.search import MAX_EXPANSIONS, expand_words, parse_query
 from apprehensions.selectors import person_search
 from familylink.common.errors import ValidationFailed
 
@@ -147,6 +147,26 @@ def test_person_search_bad_evidence_names_the_parameter(users, people):
     with pytest.raises(ValidationFailed) as excinfo:
         ranked(users["hq_analyst"], "xochitl", country="Atlantis")
     assert "country" in excinfo.value.errors
+
+
+def test_a_word_with_thousands_of_look_alikes_on_file_expands_to_the_closest_few(users, people):
+    """A vocabulary of numbered look-alikes ("bench0000" … "bench1999": each within two edits of
+    many others) made one search run for minutes: a query word stands for at most MAX_EXPANSIONS
+    name words on file, the closest first, and the exact one is among them."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO apprehensions_name_token (token, dmeta, dmeta_alt) "
+            "SELECT 'bench' || lpad(n::text, 4, '0'), 'PNX', 'PNX' FROM generate_series(0, 1999) n "
+            "ON CONFLICT DO NOTHING"
+        )
+    target = PersonFactory(given_names="Bench1234", first_surname="Gómez", second_surname="Pérez")
+
+    expanded = expand_words(["bench1234"])["bench1234"]
+    results = ranked(users["hq_analyst"], "Bench1234 Gomez")
+
+    assert len(expanded) == MAX_EXPANSIONS
+    assert expanded["bench1234"].how == "same"
+    assert results[0] == target
 
 
 def test_parse_query_keeps_repeated_surnames_and_reads_dates():
