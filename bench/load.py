@@ -181,15 +181,18 @@ def spawn(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
     )
 
 
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(10)
+def stop(procs: list[subprocess.Popen]) -> None:
+    """SIGTERM to each process group at once (gunicorn and Celery shut down gracefully), SIGKILL
+    to whatever is still running 30 s later."""
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
 
 
 def wait_ready(url: str, worker_log: Path, procs: list[subprocess.Popen], timeout: float = 120) -> None:
@@ -254,8 +257,7 @@ def run(args: argparse.Namespace, config: dict[str, Any], logs: Path) -> tuple[l
         )  # fmt: skip
         wall = time.perf_counter() - started
     finally:
-        for proc in reversed(procs):
-            stop(proc)
+        stop(procs)
     samples_path = logs / "samples.json"
     if not samples_path.exists():
         sys.exit(f"Locust wrote no results (exit {done.returncode}); see {logs / 'locust.log'}")
