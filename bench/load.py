@@ -63,6 +63,15 @@ from reunification.services import worklists_build  # noqa: E402
 from separations.models import Separation  # noqa: E402
 
 TEAM = wl.TEAM
+# The calls of bench/locustfile.py by role: each user makes every call of its role once when it starts,
+# so a run in which one of them never succeeded (renamed, or failing) is an error.
+CALLS = {
+    "field_agent": ["POST apprehensions (intake)", "GET persons/{id} (field agent)"],
+    "hq_analyst": ["GET persons?q= (search)", "GET persons/{id} (HQ analyst)",
+                   "GET report separated-children", "GET report separated-children ?as_of&known_at"],
+    "coordinator": ["GET worklists/{day}", "POST worklist-items/{id}/claim", "GET reunification-cases/{id}",
+                    "PATCH reunification-cases/{id} (case update)", "POST worklist-items/{id}/complete"],
+}  # fmt: skip
 A_NUMBER_FLOOR = 900_000_000  # load-test intakes use A9xxxxxxxx (scenario data: A2…, bench/intake.py: A3…)
 
 
@@ -241,7 +250,7 @@ def run(args: argparse.Namespace, config: dict[str, Any], logs: Path) -> tuple[l
         wait_ready(url, logs / "worker.log", procs)
         print(f"server {url} ({args.web_workers} gunicorn workers) and Celery worker (queue {args.queue}) up")
         users = args.field_agents + args.analysts + args.coordinators
-        spawn_rate = args.spawn_rate or max(1.0, users / 5)
+        spawn_rate = args.spawn_rate or users
         locust_env = {
             **env,
             "FL_LOAD_CONFIG": str(logs / "config.json"),
@@ -262,15 +271,17 @@ def run(args: argparse.Namespace, config: dict[str, Any], logs: Path) -> tuple[l
     if not samples_path.exists():
         sys.exit(f"Locust wrote no results (exit {done.returncode}); see {logs / 'locust.log'}")
     samples = json.loads(samples_path.read_text())
-    if done.returncode and all(success for _, _, success, _ in samples):
-        samples.append(["locust exit status", 0.0, False, f"{done.returncode}: see {logs / 'locust.log'}"])
+    if done.returncode and all(success for _, _, success, _, _ in samples):
+        samples.append(
+            ["locust exit status", 0.0, False, f"{done.returncode}: see {logs / 'locust.log'}", 0.0]
+        )
     return samples, wall
 
 
 def checks(config: dict[str, Any], before: dict[str, int], samples: list[list[Any]]) -> list[str]:
     """What the database must show after the run: every confirmed intake on file, no double claim."""
     connections.close_all()
-    ok = Counter(name for name, _, success, _ in samples if success)
+    ok = Counter(name for name, _, success, _, _ in samples if success)
     intakes = Apprehension.objects.filter(created_by_id=config["agent_id"]).count() - before["intakes"]
     items = [i["id"] for c in config["coordinators"] for i in c["items"]]
     claimed = WorklistItem.objects.filter(id__in=items, claimed_by_id__in=config["coordinator_ids"]).count()
@@ -284,7 +295,13 @@ def checks(config: dict[str, Any], before: dict[str, int], samples: list[list[An
     claims = ok["POST worklist-items/{id}/claim"]
     print(f"database: {intakes} intakes on file for {confirmed} confirmed (201); {claimed} items claimed "
           f"for {claims} claims confirmed (200); items claimed twice: {twice}")  # fmt: skip
-    problems = []
+    problems = [
+        f"no successful {name!r}"
+        for role, n in config["users"].items()
+        if n
+        for name in CALLS[role]
+        if not ok[name]
+    ]
     if intakes != confirmed:
         problems.append(f"{confirmed} intakes confirmed but {intakes} on file")
     if claimed != claims:
@@ -294,17 +311,20 @@ def checks(config: dict[str, Any], before: dict[str, int], samples: list[list[An
     return problems
 
 
-def report(samples: list[list[Any]], wall: float, run_time: float) -> int:
+def report(samples: list[list[Any]], wall: float) -> int:
+    """Throughput over the window from the first request sent to the last answered, p50/p95 by call."""
     by_name: dict[str, list[float]] = defaultdict(list)
     errors: Counter[str] = Counter()
     failed: Counter[str] = Counter()
-    for name, ms, success, error in samples:
+    timed = [(ended - ms / 1000, ended) for _, ms, _, _, ended in samples if ended]
+    run_time = max(end for _, end in timed) - min(start for start, _ in timed) if timed else 1.0
+    for name, ms, success, error, _ in samples:
         by_name[name].append(ms)
         if not success:
             failed[name] += 1
             errors[f"{name}: {error}"[:300]] += 1
     total = len(samples)
-    print(f"\n{total:,} requests in {run_time:.0f} s of load ({wall:.0f} s with start and stop): "
+    print(f"\n{total:,} requests in {run_time:.1f} s of load ({wall:.0f} s with start and stop): "
           f"{total / run_time:.1f} requests/s; errors {sum(failed.values())}")  # fmt: skip
     print(
         f"{'request':<50} {'count':>7} {'req/s':>7} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'errors':>6}"
@@ -329,7 +349,7 @@ def main() -> None:
     parser.add_argument("--coordinators", type=int, default=4, choices=range(1, 9),
                         help="Locust users working the worklist, one coordinator account each")  # fmt: skip
     parser.add_argument(
-        "--spawn-rate", type=float, default=0, help="users started per second (default users/5)"
+        "--spawn-rate", type=float, default=0, help="users started per second (default: all at once)"
     )
     parser.add_argument("--run-time", type=int, default=120, help="seconds of load")
     parser.add_argument("--wait-min", type=float, default=0.5, help="a user's pause between calls, seconds")
@@ -355,7 +375,7 @@ def main() -> None:
     connections.close_all()  # the server processes get their own connections
     samples, wall = run(args, config, logs)
     print(f"load average after: {os.getloadavg()}; logs in {logs}")
-    errors = report(samples, wall, args.run_time)
+    errors = report(samples, wall)
     problems = checks(config, before, samples)
     for problem in problems:
         print(f"CHECK FAILED: {problem}")
