@@ -11,7 +11,8 @@ settings (DEBUG off). It prepares what the scenario needs, with the app's own co
   when fewer are on file); an API token each (a fresh one when the last has expired);
 - a new day's worklist for the team, built by the app's service (`worklists_build`), whose items are
   dealt out to the coordinators (each claims only its own: a 409 would be an error);
-- a sample of person ids for the analysts' reads and the A-number range the intakes will use.
+- a sample of persons on file, whose ids the analysts read and whose names they search for, and the
+  A-number range the intakes will use.
 Then it starts gunicorn as the Procfile does and a Celery worker on a queue of its own (free port),
 runs Locust headless (bench/locustfile.py) with that many users of each role for `--run-time` seconds, stops
 everything and prints throughput, p50/p95 per request type and the error count. It also checks in
@@ -146,10 +147,11 @@ def prepare(args: argparse.Namespace) -> dict[str, Any]:
 
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT id FROM apprehensions_person WHERE withdrawn_at IS NULL ORDER BY random() LIMIT %s",
+            "SELECT id, concat_ws(' ', given_names, first_surname, nullif(second_surname, '')) "
+            "FROM apprehensions_person WHERE withdrawn_at IS NULL ORDER BY random() LIMIT %s",
             [args.person_sample],
         )
-        person_ids = [str(row[0]) for row in cursor.fetchall()]
+        sample = cursor.fetchall()
         cursor.execute(
             "SELECT max(substr(a_number, 2)::bigint) FROM apprehensions_person WHERE a_number >= %s",
             [f"A{A_NUMBER_FLOOR:09d}"],
@@ -162,7 +164,8 @@ def prepare(args: argparse.Namespace) -> dict[str, Any]:
             for k, c in enumerate(coordinators)
         ],
         "worklist_day": day.isoformat(),
-        "person_ids": person_ids,
+        "person_ids": [str(pk) for pk, _ in sample],
+        "search_names": [name for _, name in sample],
         "report_times": report_times(),
         "a_number_base": a_base,
         "users": {
@@ -356,7 +359,9 @@ def main() -> None:
     parser.add_argument("--wait-max", type=float, default=2.0)
     parser.add_argument("--cases", type=int, default=20_000, help="open cases of the coordinators' team")
     parser.add_argument("--items-per-coordinator", type=int, default=1000)
-    parser.add_argument("--person-sample", type=int, default=2000, help="person ids the analysts read")
+    parser.add_argument(
+        "--person-sample", type=int, default=2000, help="persons the analysts read and search for"
+    )
     parser.add_argument("--web-workers", type=int, default=3, help="gunicorn workers (Procfile: 3)")
     parser.add_argument("--worker-concurrency", type=int, default=2, help="Celery worker (Procfile: 2)")
     parser.add_argument("--queue", default=f"load-{os.getpid()}", help="the Celery queue of this run")

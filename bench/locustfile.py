@@ -21,6 +21,7 @@ import os
 import random
 import sys
 import time
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -169,11 +170,17 @@ class Analyst(ApiUser):
 
     @task(4)
     def search(self) -> None:
+        """A person on file looked up by name as an analyst types it: half without accents, a third
+        without the second surname, a quarter with the surnames first."""
         rng = self.rng
-        words = [rng.choice(FEMALE + MALE), rng.choice(SURNAMES)]
+        given, *surnames = split_name(rng.choice(CONFIG["search_names"]))
+        if len(surnames) > 1 and rng.random() < 1 / 3:
+            surnames = surnames[:1]
+        words = [*surnames, given] if rng.random() < 0.25 else [given, *surnames]
+        q = " ".join(words)
         if rng.random() < 0.5:
-            words.append(rng.choice(SURNAMES))
-        self.call("GET", "/api/v1/persons/", "GET persons?q= (search)", 200, params={"q": " ".join(words)})
+            q = without_accents(q)
+        self.call("GET", "/api/v1/persons/", "GET persons?q= (search)", 200, params={"q": q})
 
     @task(4)
     def read_person(self) -> None:
@@ -249,6 +256,18 @@ class Coordinator(ApiUser):
             "POST worklist-items/{id}/complete",
             200,
         )
+
+
+def split_name(full: str) -> list[str]:
+    """'María José Pérez Núñez' → given names and surnames as the scenario writes them (the given
+    names are one or two of the scenario's first names; the rest are surnames)."""
+    words = full.split()
+    given = 2 if len(words) >= 4 else 1
+    return [" ".join(words[:given]), *words[given:]]
+
+
+def without_accents(text: str) -> str:
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
 
 
 def next_change(case: dict[str, Any]) -> dict[str, Any] | None:
