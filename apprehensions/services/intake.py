@@ -696,23 +696,7 @@ def apprehension_validate(*, user: Any, data: Any, importing: bool = False) -> I
         raise ValidationFailed(errors)
     assert occurred_at is not None and station is not None
 
-    # Links already on file between persons on file are reused, not recorded twice.
-    pairs = [
-        (rp.from_plan, rp.to_plan)
-        for rp in rel_plans
-        if not _is_new(rp.from_plan) and not _is_new(rp.to_plan)
-    ]
-    if pairs:
-        query = Q()
-        for a, b in pairs:
-            query |= Q(from_person_id=_person(a).pk, to_person_id=_person(b).pk)
-        active = {
-            (rel.from_person_id, rel.to_person_id, rel.type): rel
-            for rel in Relationship.objects.filter(query, withdrawn_at__isnull=True)
-        }
-        for rp in rel_plans:
-            rp.existing = active.get((_person(rp.from_plan).pk, _person(rp.to_plan).pk, rp.values["type"]))
-
+    intake_existing_links(rel_plans)
     return IntakePlan(
         occurred_at=occurred_at,
         station=station,
@@ -723,6 +707,26 @@ def apprehension_validate(*, user: Any, data: Any, importing: bool = False) -> I
         relationships=rel_plans,
         encounter_date=encounter_date,
     )
+
+
+def intake_existing_links(rel_plans: list[RelationshipPlan]) -> None:
+    """Links already on file between persons on file are reused, not recorded twice (`existing`)."""
+    pairs = [
+        (rp.from_plan, rp.to_plan)
+        for rp in rel_plans
+        if not _is_new(rp.from_plan) and not _is_new(rp.to_plan)
+    ]
+    if not pairs:
+        return
+    query = Q()
+    for a, b in pairs:
+        query |= Q(from_person_id=_person(a).pk, to_person_id=_person(b).pk)
+    active = {
+        (rel.from_person_id, rel.to_person_id, rel.type): rel
+        for rel in Relationship.objects.filter(query, withdrawn_at__isnull=True)
+    }
+    for rp in rel_plans:
+        rp.existing = active.get((_person(rp.from_plan).pk, _person(rp.to_plan).pk, rp.values["type"]))
 
 
 def _is_new(end: Any) -> bool:
@@ -748,6 +752,22 @@ def _with_adult_on_file(plans: list[PersonPlan]) -> set[Any]:
     )
 
 
+def intake_family_roles(plan: IntakePlan) -> tuple[set[Any], dict[Any, str]]:
+    """Who travels with an adult (family units of this encounter, plus units on file for known
+    persons), and each unit member's role."""
+    with_adult: set[Any] = _with_adult_on_file(plan.persons)
+    roles: dict[Any, str] = {}
+    for unit in plan.family_units:
+        has_adult = any(not m.is_minor_now for m in unit["members"])
+        for member in unit["members"]:
+            roles[member.person.pk] = (
+                FamilyMembership.Role.CHILD if member.is_minor_now else FamilyMembership.Role.ADULT
+            )
+            if has_adult:
+                with_adult.add(member.person.pk)
+    return with_adult, roles
+
+
 def _save(obj: Any, *, user: Any, reason: str, **kwargs: Any) -> None:
     obj._change_reason = reason
     obj._history_user = user
@@ -768,18 +788,7 @@ def apprehension_record(*, user: Any, data: Any, source: str = Relationship.Sour
         "intake (web form)" if source == Relationship.Source.INTAKE else "intake (API)"
     )
 
-    # Who travels with an adult: family units of this encounter, plus units on file for known persons.
-    with_adult: set[Any] = _with_adult_on_file(plan.persons)
-    roles: dict[Any, str] = {}
-    for unit in plan.family_units:
-        has_adult = any(not m.is_minor_now for m in unit["members"])
-        for member in unit["members"]:
-            roles[member.person.pk] = (
-                FamilyMembership.Role.CHILD if member.is_minor_now else FamilyMembership.Role.ADULT
-            )
-            if has_adult:
-                with_adult.add(member.person.pk)
-
+    with_adult, roles = intake_family_roles(plan)
     try:
         # No savepoint: on a unique-constraint race the whole intake is rolled back anyway.
         result = _write(plan, user=user, reason=reason, source=source, with_adult=with_adult, roles=roles)
@@ -805,6 +814,44 @@ def _bulk(model: Any, objs: list[Any], *, user: Any, reason: str) -> None:
 def _write(
     plan: IntakePlan, *, user: Any, reason: str, source: str, with_adult: set[Any], roles: dict[Any, str]
 ) -> IntakeResult:
+    rows = intake_rows(plan, user=user, source=source, with_adult=with_adult, roles=roles)
+    _bulk(Apprehension, [rows.apprehension], user=user, reason=reason)
+    for person, changes in rows.known:
+        _update_known_person(person, changes, user=user, reason=reason)
+    _bulk(Person, rows.persons, user=user, reason=reason)
+    _bulk(PersonIdentifier, rows.identifiers, user=user, reason=reason)
+    _bulk(ApprehensionPerson, rows.encounters, user=user, reason=reason)
+    _bulk(FamilyUnit, [u for u, _ in rows.family_units], user=user, reason=reason)
+    _bulk(FamilyMembership, [m for _, ms in rows.family_units for m in ms], user=user, reason=reason)
+    _bulk(Relationship, rows.created, user=user, reason=reason)
+    apprehension_recorded.send(
+        sender=Apprehension,
+        apprehension=rows.apprehension,
+        person_ids=[p.person.pk for p in plan.persons],
+        by=user,
+        reason=reason,
+    )
+    return IntakeResult(rows.apprehension, plan.persons, rows.family_units, rows.relationships)
+
+
+@dataclass
+class IntakeRows:
+    """The rows an intake writes, built from its plan and not inserted yet (`intake_rows`)."""
+
+    apprehension: Apprehension
+    persons: list[Person]  # the new persons
+    identifiers: list[PersonIdentifier]
+    encounters: list[ApprehensionPerson]
+    family_units: list[tuple[FamilyUnit, list[FamilyMembership]]]
+    relationships: list[Relationship]  # every relationship of the intake: reused from file or new
+    created: list[Relationship]  # the new ones
+    known: list[tuple[Person, dict[str, Any]]]  # persons on file and the fields this encounter changes
+
+
+def intake_rows(
+    plan: IntakePlan, *, user: Any, source: str, with_adult: set[Any], roles: dict[Any, str]
+) -> IntakeRows:
+    """Build (not save) every row a validated intake writes; `intake_family_roles` gives the last two."""
     apprehension = Apprehension(
         occurred_at=plan.occurred_at,
         station=plan.station,
@@ -812,8 +859,7 @@ def _write(
         apprehending_agent=user,
         created_by=user,
     )
-    _bulk(Apprehension, [apprehension], user=user, reason=reason)
-    new_persons, identifiers, encounters = [], [], []
+    new_persons, identifiers, encounters, known = [], [], [], []
     for p in plan.persons:
         person = p.person
         if p.is_new:
@@ -828,7 +874,9 @@ def _write(
                 for i in p.identifiers
             ]
         else:
-            _update_known_person(p, plan, user=user, reason=reason, with_adult=with_adult)
+            changes = known_person_changes(p, plan, with_adult=with_adult)
+            if changes:
+                known.append((person, changes))
         encounters.append(
             ApprehensionPerson(
                 apprehension=apprehension,
@@ -838,9 +886,6 @@ def _write(
                 created_by=user,
             )
         )
-    _bulk(Person, new_persons, user=user, reason=reason)
-    _bulk(PersonIdentifier, identifiers, user=user, reason=reason)
-    _bulk(ApprehensionPerson, encounters, user=user, reason=reason)
     units: list[tuple[FamilyUnit, list[FamilyMembership]]] = []
     for n, unit in enumerate(plan.family_units):
         family = FamilyUnit(
@@ -853,8 +898,6 @@ def _write(
             for m in unit["members"]
         ]
         units.append((family, members))
-    _bulk(FamilyUnit, [u for u, _ in units], user=user, reason=reason)
-    _bulk(FamilyMembership, [m for _, ms in units for m in ms], user=user, reason=reason)
     relationships, created = [], []
     for rp in plan.relationships:
         if rp.existing is not None:
@@ -870,34 +913,28 @@ def _write(
         )
         relationships.append(rel)
         created.append(rel)
-    _bulk(Relationship, created, user=user, reason=reason)
-    apprehension_recorded.send(
-        sender=Apprehension,
-        apprehension=apprehension,
-        person_ids=[p.person.pk for p in plan.persons],
-        by=user,
-        reason=reason,
+    return IntakeRows(
+        apprehension, new_persons, identifiers, encounters, units, relationships, created, known
     )
-    return IntakeResult(apprehension, plan.persons, units, relationships)
 
 
-def _update_known_person(
-    p: PersonPlan, plan: IntakePlan, *, user: Any, reason: str, with_adult: set[Any]
-) -> None:
+def known_person_changes(p: PersonPlan, plan: IntakePlan, *, with_adult: set[Any]) -> dict[str, Any]:
     """A person on file encountered again: earlier first encounter, unaccompanied flag (never identity)."""
     person = p.person
-    changed = []
+    changes: dict[str, Any] = {}
     if person.first_encountered_at is None or plan.occurred_at < person.first_encountered_at:
-        person.first_encountered_at = plan.occurred_at
-        person.first_station = plan.station
-        changed += ["first_encountered_at", "first_station"]
+        changes["first_encountered_at"] = plan.occurred_at
+        changes["first_station"] = plan.station
         if p.age is not None and person.date_of_birth and person.is_minor != p.is_minor_now:
-            person.is_minor = p.is_minor_now
-            changed.append("is_minor")
+            changes["is_minor"] = p.is_minor_now
     if p.is_minor_now:
         unaccompanied = person.pk not in with_adult
         if person.is_unaccompanied != unaccompanied:
-            person.is_unaccompanied = unaccompanied
-            changed.append("is_unaccompanied")
-    if changed:
-        _save(person, user=user, reason=f"{reason}: encountered again", update_fields=changed)
+            changes["is_unaccompanied"] = unaccompanied
+    return changes
+
+
+def _update_known_person(person: Person, changes: dict[str, Any], *, user: Any, reason: str) -> None:
+    for name, value in changes.items():
+        setattr(person, name, value)
+    _save(person, user=user, reason=f"{reason}: encountered again", update_fields=list(changes))
