@@ -5,7 +5,7 @@ apart. Every rule is checked before anything is written; any invalid part raises
 keyed by the contract's field paths (`persons[1].a_number`) and the database is left untouched.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -248,8 +248,13 @@ class ResolvedIntake:
     on_file: dict[Any, Person]
 
 
-def intake_parse(*, user: Any, data: Mapping[str, Any], errors: Errors) -> ParsedIntake:
-    """Parse: read and clean every field of an intake; problems go to `errors` by contract path."""
+def intake_parse(
+    *, user: Any, data: Mapping[str, Any], errors: Errors, stations: Mapping[str, Station] | None = None
+) -> ParsedIntake:
+    """Parse: read and clean every field of an intake; problems go to `errors` by contract path.
+
+    `stations`: the stations on file (not withdrawn) by code, when the caller has read them already.
+    """
     today = timezone.localdate()
 
     occurred_at = _parse_occurred_at(data.get("occurred_at"), errors)
@@ -260,7 +265,11 @@ def intake_parse(*, user: Any, data: Mapping[str, Any], errors: Errors) -> Parse
             errors, "station", "Station is required; give its code, e.g. EPT (see GET /api/v1/stations/)."
         )
     else:
-        station = Station.objects.filter(code=code, withdrawn_at__isnull=True).first()
+        station = (
+            stations.get(code)
+            if stations is not None
+            else Station.objects.filter(code=code, withdrawn_at__isnull=True).first()
+        )
         if station is None:
             add_error(
                 errors,
@@ -422,8 +431,13 @@ def intake_parse(*, user: Any, data: Mapping[str, Any], errors: Errors) -> Parse
     )
 
 
-def intake_resolve(*, user: Any, parsed: ParsedIntake, errors: Errors) -> ResolvedIntake:
-    """Resolve: each person on file (by id or A-number) or new; the relationship ends on file."""
+def intake_resolve(
+    *, user: Any, parsed: ParsedIntake, errors: Errors, not_on_file: Collection[str] = ()
+) -> ResolvedIntake:
+    """Resolve: each person on file (by id or A-number) or new; the relationship ends on file.
+
+    `not_on_file`: A-numbers the caller has just read as held by no one (in this transaction).
+    """
     entries, occurred_at, station = parsed.persons, parsed.occurred_at, parsed.station
     encounter_date = parsed.encounter_date
     # 2. Who is already on file: by id, and by A-number (never a second person with one A-number).
@@ -431,7 +445,7 @@ def intake_resolve(*, user: Any, parsed: ParsedIntake, errors: Errors) -> Resolv
     a_numbers = {e["values"]["a_number"] for e in entries if e.get("values", {}).get("a_number")}
     on_file: dict[Any, Person] = {}
     by_a_number: dict[str, Person] = {}
-    if existing_ids or a_numbers:
+    if existing_ids or not a_numbers <= set(not_on_file):
         for person in Person.objects.filter(Q(pk__in=existing_ids) | Q(a_number__in=a_numbers)):
             on_file[person.pk] = person
             if person.a_number:

@@ -14,7 +14,7 @@ end) makes the chunk write first, so it is checked against the database as a lon
 The caller keeps the persons of staged encounters unchanged until `write`.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,7 @@ from ..models import (
     Person,
     PersonIdentifier,
     Relationship,
+    Station,
 )
 from ..signals import apprehensions_recorded, persons_recorded
 from .bulk import insert_with_history_each
@@ -67,6 +68,13 @@ class IntakeChunk:
         self.user = user
         self.source = source
         self._staged: list[_Staged] = []
+        self._stations: dict[str, Station] | None = None  # read once
+        self._not_on_file: set[str] = set()
+
+    def not_on_file(self, a_numbers: Iterable[str]) -> None:
+        """A-numbers the caller has just read as held by no one (this transaction): checking a new
+        person with one of them needs no look-up. The unique A-number still guards the write."""
+        self._not_on_file = set(a_numbers)
 
     # --- what is staged ---------------------------------------------------------------------
 
@@ -118,10 +126,12 @@ class IntakeChunk:
         if not isinstance(data, Mapping):
             raise ValidationFailed({"non_field_errors": ["Send the apprehension as a JSON object."]})
         errors: Errors = {}
-        parsed = intake_parse(user=user, data=data, errors=errors)
+        if self._stations is None:
+            self._stations = {s.code: s for s in Station.objects.filter(withdrawn_at__isnull=True)}
+        parsed = intake_parse(user=user, data=data, errors=errors, stations=self._stations)
         if self._names_staged(parsed):
             self.write()
-        who = intake_resolve(user=user, parsed=parsed, errors=errors)
+        who = intake_resolve(user=user, parsed=parsed, errors=errors, not_on_file=self._not_on_file)
         units, rel_plans = intake_rules(parsed=parsed, who=who, errors=errors)
         if errors:
             raise ValidationFailed(errors)
@@ -142,6 +152,7 @@ class IntakeChunk:
         )
         with_adult, roles = intake_family_roles(plan)
         rows = intake_rows(plan, user=user, source=self.source, with_adult=with_adult, roles=roles)
+        self._not_on_file -= {p.a_number for p in rows.persons if p.a_number}
         self._staged.append(
             _Staged(
                 rows=rows,

@@ -69,14 +69,24 @@ def _in_window(facts: PersonFacts, person: Person) -> bool:
     return any(lo <= born <= hi and (person.dob_estimated or not est) for lo, hi, est in _dob_windows(facts))
 
 
-# Constant text; the windows are array parameters.
+# Constant text; the windows are array parameters. One index probe on the date of birth per window
+# (LATERAL … OFFSET 0 keeps that shape even where the planner has no statistics for the table).
 _CANDIDATES_SQL = (
-    "SELECT DISTINCT p.id "
+    "SELECT DISTINCT c.id "
     "FROM unnest(%s::text[], %s::date[], %s::date[], %s::boolean[]) AS f(k, lo, hi, est) "
-    "JOIN apprehensions_person p ON p.date_of_birth BETWEEN f.lo AND f.hi "
-    "AND (p.dob_estimated OR NOT f.est) AND p.withdrawn_at IS NULL "
-    "AND starts_with(p.name_normalized, f.k || ' ')"
+    "CROSS JOIN LATERAL (SELECT p.id FROM apprehensions_person p "
+    "WHERE p.date_of_birth BETWEEN f.lo AND f.hi AND (p.dob_estimated OR NOT f.est) "
+    "AND p.withdrawn_at IS NULL AND starts_with(p.name_normalized, f.k || ' ') OFFSET 0) AS c"
 )
+
+
+def _first_name(person: Person) -> str:
+    return ((person.name_normalized or fold(person.full_name)).split() or [""])[0]
+
+
+def note_created(person: Person, ctx: Context) -> None:
+    """A person the chunk has just created (written or not yet): later rows may name them too."""
+    ctx.created_in_chunk.setdefault(_first_name(person), []).append(person)
 
 
 def _fact_key(facts: PersonFacts) -> tuple[str, date, bool]:
@@ -86,14 +96,14 @@ def _fact_key(facts: PersonFacts) -> tuple[str, date, bool]:
 def load_candidates(all_facts: list[PersonFacts], ctx: Context) -> None:
     """Persons on file that any of a chunk's adults and children could match by name and date of
     birth, in one query (instead of one per person); `_name_dob_candidates` picks from them."""
-    ctx.candidates, ctx.candidate_facts, ctx.created_in_chunk = {}, set(), []
+    ctx.candidates, ctx.candidate_facts, ctx.created_in_chunk = {}, set(), {}
     windows = {(f.given_key, *w) for f in all_facts if f.given_key for w in _dob_windows(f)}
     if not windows:
         return
     keys, los, his, ests = (list(x) for x in zip(*sorted(windows), strict=True))
     found = Person.objects.filter(pk__in=RawSQL(_CANDIDATES_SQL, [keys, los, his, ests]))  # noqa: S611
     for person in found.order_by("created_at", "pk"):
-        ctx.candidates.setdefault((person.name_normalized.split() or [""])[0], []).append(person)
+        ctx.candidates.setdefault(_first_name(person), []).append(person)
     ctx.candidate_facts = {_fact_key(f) for f in all_facts}
 
 
@@ -116,7 +126,8 @@ def _name_dob_candidates(facts: PersonFacts, ctx: Context) -> list[Person]:
         qs = qs.filter(withdrawn_at__isnull=True, name_normalized__startswith=facts.given_key + " ")
         pool = list(qs[:50])
     seen = {p.pk for p in pool}
-    pool += [p for p in ctx.created_in_chunk if p.pk not in seen and _in_window(facts, p)]
+    created = ctx.created_in_chunk.get(facts.given_key, [])
+    pool += [p for p in created if p.pk not in seen and _in_window(facts, p)]
     return [p for p in pool if _name_compatible(facts, p) and _dob_compatible(facts, p)]
 
 

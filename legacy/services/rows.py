@@ -6,9 +6,11 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.db import transaction
 from django.utils import timezone
 
 from apprehensions.models import Person, Relationship, Station
@@ -40,11 +42,11 @@ class PersonFacts:
     a_number: str | None
     sex: str
 
-    @property
+    @cached_property
     def given_key(self) -> str:
         return (fold(self.name.given_names).split() or [""])[0]
 
-    @property
+    @cached_property
     def surname_keys(self) -> set[str]:
         words = fold(f"{self.name.first_surname} {self.name.second_surname}").split()
         return {w for w in words if w not in parsing._PARTICLES}
@@ -127,7 +129,7 @@ class Context:
         # query per chunk; matching.load_candidates), and the persons the chunk has created since.
         self.candidates: dict[str, list[Person]] = {}
         self.candidate_facts: set[tuple[str, date, bool]] = set()
-        self.created_in_chunk: list[Person] = []
+        self.created_in_chunk: dict[str, list[Person]] = {}  # by first given name (folded)
         # Open custody period on file per person (None: none open); forgotten whenever the chunk writes.
         self.open_custody: dict[Any, CustodyPeriod | None] = {}
         # The group being written goes through the one-at-a-time services (a reunification date).
@@ -136,6 +138,14 @@ class Context:
         self.careful = False
         self.pending: Any = None  # writing.Pending, made on first use
         self.finished: list[ImportRow] = []  # rows finished, saved at the chunk's end
+        # Writing a group (runs._group_savepoint): its savepoint, once it writes anything.
+        self.in_group = False
+        self.group_savepoint: str | None = None
+
+    def group_writes(self) -> None:
+        """The group being written is about to write: from here on a savepoint can undo it."""
+        if self.in_group and self.group_savepoint is None:
+            self.group_savepoint = transaction.savepoint()
 
     def open_custody_of(self, person_ids: Any) -> dict[Any, CustodyPeriod | None]:
         """The open custody period on file of each person (None: none open), read once per chunk."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.core.cache import cache
@@ -126,7 +128,7 @@ def _already_imported(fingerprints: list[str], batch: ImportBatch) -> dict[str, 
 def _state(ctx: Context) -> tuple:
     return (
         dict(ctx.holders),
-        list(ctx.created_in_chunk),
+        {k: list(v) for k, v in ctx.created_in_chunk.items()},
         pending_of(ctx).snapshot(),
         ctx.intake.snapshot(),
     )
@@ -135,10 +137,29 @@ def _state(ctx: Context) -> tuple:
 def _restore(ctx: Context, state: tuple) -> None:
     """A group rolled back takes what it created and prepared with it: forget that here too."""
     holders, created, pending, staged = state
-    ctx.holders, ctx.created_in_chunk = dict(holders), list(created)
+    ctx.holders, ctx.created_in_chunk = dict(holders), {k: list(v) for k, v in created.items()}
     pending_of(ctx).restore(pending)
     ctx.intake.restore(staged)
     ctx.open_custody.clear()  # what a flush inside the group read is rolled back too
+
+
+@contextmanager
+def _group_savepoint(ctx: Context) -> Iterator[None]:
+    """A group's savepoint, made only when the group writes (`Context.group_writes`): most groups
+    only read and prepare, their writes come with the chunk's. A group that is not importable
+    undoes what it wrote."""
+    ctx.in_group, ctx.group_savepoint = True, None
+    try:
+        yield
+    except (NotImportable, BusinessRuleError, IntegrityError, PermissionDenied):
+        if ctx.group_savepoint is not None:
+            transaction.savepoint_rollback(ctx.group_savepoint)
+        raise
+    else:
+        if ctx.group_savepoint is not None:
+            transaction.savepoint_commit(ctx.group_savepoint)
+    finally:
+        ctx.in_group, ctx.group_savepoint = False, None
 
 
 def _process(rows: list[ImportRow], ctx: Context) -> tuple[int, int]:
@@ -157,6 +178,7 @@ def _process(rows: list[ImportRow], ctx: Context) -> tuple[int, int]:
     wanted = {f.a_number for p in plans for f in (p.adult, p.child) if f.a_number}
     ctx.holders = {p.a_number: p for p in Person.objects.filter(a_number__in=wanted)} if wanted else {}
     ctx.a_numbers_checked = wanted
+    ctx.intake.not_on_file(wanted - set(ctx.holders))
     # Who the rows may name on file, read for the whole chunk: name + date-of-birth candidates
     # (for persons whose A-number is not on file) and the open custody of everyone found.
     load_candidates(
@@ -202,7 +224,7 @@ def _process(rows: list[ImportRow], ctx: Context) -> tuple[int, int]:
         while pending:
             before = _state(ctx)
             try:
-                with transaction.atomic():
+                with _group_savepoint(ctx):
                     _write_group(pending, ctx)
             except NotImportable as exc:
                 _restore(ctx, before)
@@ -256,7 +278,7 @@ class _ChunkWriteFailed(Exception):
 def _run_chunk(ids: list[Any], ctx: Context) -> tuple[int, int]:
     """Import one chunk in a savepoint. Should its write fail (see `_ChunkWriteFailed`), it runs again
     with every group written on its own, so only the group in conflict is quarantined, as before."""
-    preview_rows = len(ctx.preview_rows)
+    preview_rows, conflicts = len(ctx.preview_rows), len(ctx.conflicts)
     for careful in (False, True):
         ctx.careful = careful
         try:
@@ -271,6 +293,7 @@ def _run_chunk(ids: list[Any], ctx: Context) -> tuple[int, int]:
                 ctx.batch.label,
             )
             del ctx.preview_rows[preview_rows:]
+            del ctx.conflicts[conflicts:]
             ctx.finished.clear()
             ctx.pending = None
             ctx.intake.restore([])

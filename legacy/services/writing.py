@@ -30,7 +30,7 @@ from separations.services import (
 
 from ..models import ImportRecord, ImportRow
 from ..parsing import COLUMN_LABELS
-from .matching import Resolved, resolve
+from .matching import Resolved, note_created, resolve
 from .rows import Context, RowPlan, _add
 
 
@@ -99,6 +99,7 @@ class Pending:
         """Write it all: encounters first (intake opens CBP custody with them), then separations
         (reunification opens their cases), custody changes and provenance records."""
         by = ctx.by
+        ctx.group_writes()
         ctx.intake.write()
         for period, _ in self.opening:
             period.ended_at = self.end_of.get(period.pk)
@@ -348,7 +349,7 @@ def _write_group(plans: list[RowPlan], ctx: Context) -> None:
             persons_of[p.ref] = p.person
             if p.is_new:
                 ctx.created_now.add(p.person.pk)
-                ctx.created_in_chunk.append(p.person)
+                note_created(p.person, ctx)
             if p.person.a_number:
                 ctx.holders[p.person.a_number] = p.person
         for plan_i, plan in enumerate(plans):
