@@ -451,7 +451,11 @@ def intake_resolve(
             if person.a_number:
                 by_a_number[person.a_number] = person
     # Persons the agent may see; one given by id outside that scope is answered as an unknown id.
-    visible_ids = set(persons_visible_to(user).filter(pk__in=list(on_file)).values_list("pk", flat=True))
+    visible_ids = (
+        set(persons_visible_to(user).filter(pk__in=list(on_file)).values_list("pk", flat=True))
+        if on_file
+        else set()
+    )
 
     plans: list[PersonPlan] = []
     used_person: dict[Any, int] = {}

@@ -60,6 +60,14 @@ class _Staged:
     # Persons on file: (person, fields this encounter changes, version when staged).
     known: list[tuple[Person, dict[str, Any], int]]
 
+    def names(self) -> set[Any]:
+        """What a later encounter may name this one's persons by: ids, A-numbers, identifiers."""
+        return (
+            {str(pid) for pid in self.person_ids}
+            | {("a_number", p.a_number) for p in self.rows.persons if p.a_number}
+            | {(i.kind, i.value) for i in self.rows.identifiers}
+        )
+
 
 class IntakeChunk:
     """Encounters checked one at a time (`add`) and written together (`write`), by one user."""
@@ -68,6 +76,7 @@ class IntakeChunk:
         self.user = user
         self.source = source
         self._staged: list[_Staged] = []
+        self._names: set[Any] = set()  # of the staged encounters' persons (`_Staged.names`)
         self._stations: dict[str, Station] | None = None  # read once
         self._not_on_file: set[str] = set()
 
@@ -83,7 +92,7 @@ class IntakeChunk:
 
     def stages(self, person_id: Any) -> bool:
         """True when a staged (unwritten) encounter includes this person, new or on file."""
-        return any(person_id in s.person_ids for s in self._staged)
+        return str(person_id) in self._names
 
     def snapshot(self) -> list[_Staged]:
         return list(self._staged)
@@ -91,22 +100,20 @@ class IntakeChunk:
     def restore(self, snapshot: list[_Staged]) -> None:
         """Back to a snapshot (a caller's savepoint rolled back: what was written since is staged again)."""
         self._staged = list(snapshot)
+        self._names = {name for s in self._staged for name in s.names()}
 
     def _names_staged(self, parsed: ParsedIntake) -> bool:
-        if not self._staged:
+        names = self._names
+        if not names:
             return False
-        ids = {str(pid) for s in self._staged for pid in s.person_ids}
-        a_numbers = {p.a_number for s in self._staged for p in s.rows.persons if p.a_number}
-        identifiers = {(i.kind, i.value) for s in self._staged for i in s.rows.identifiers}
         for entry in parsed.persons:
-            if str(entry.get("existing_id")) in ids:
+            if str(entry.get("existing_id")) in names:
                 return True
-            values = entry.get("values") or {}
-            if values.get("a_number") in a_numbers:
+            if ("a_number", (entry.get("values") or {}).get("a_number")) in names:
                 return True
-            if any((i["kind"], i["value"]) in identifiers for i in entry.get("identifiers", [])):
+            if any((i["kind"], i["value"]) in names for i in entry.get("identifiers", [])):
                 return True
-        return any(str(end) in ids for _, _, ends in parsed.relationships for end in ends.values())
+        return any(str(end) in names for _, _, ends in parsed.relationships for end in ends.values())
 
     # --- checking and staging one encounter -------------------------------------------------
 
@@ -153,14 +160,14 @@ class IntakeChunk:
         with_adult, roles = intake_family_roles(plan)
         rows = intake_rows(plan, user=user, source=self.source, with_adult=with_adult, roles=roles)
         self._not_on_file -= {p.a_number for p in rows.persons if p.a_number}
-        self._staged.append(
-            _Staged(
-                rows=rows,
-                person_ids=[p.person.pk for p in plan.persons],
-                reason=reason,
-                known=[(person, changes, person.version) for person, changes in rows.known],
-            )
+        staged = _Staged(
+            rows=rows,
+            person_ids=[p.person.pk for p in plan.persons],
+            reason=reason,
+            known=[(person, changes, person.version) for person, changes in rows.known],
         )
+        self._staged.append(staged)
+        self._names |= staged.names()
         return IntakeResult(rows.apprehension, plan.persons, rows.family_units, rows.relationships)
 
     # --- writing ----------------------------------------------------------------------------
@@ -171,15 +178,16 @@ class IntakeChunk:
         Raises BusinessRuleError when a unique A-number or identifier was saved meanwhile by someone
         else (nothing of the chunk is written then; the caller's transaction decides what follows).
         """
-        staged, self._staged = self._staged, []
+        staged = self._staged
         if not staged:
             return
+        self.restore([])
         user = self.user
         try:
             with transaction.atomic():
                 self._insert(staged)
         except IntegrityError as exc:
-            self._staged = staged
+            self.restore(staged)
             raise BusinessRuleError(
                 "Another record with one of these A-numbers or identifiers was saved at the same moment; "
                 "import again and it will be linked."
