@@ -22,3 +22,10 @@ a_number_conflict_detected = Signal()
 # written: custody (separations) opens a CBP period at the apprehension's station for each person
 # who has no open custody period.
 apprehension_recorded = Signal()
+
+# kwargs: encounters (a list of (apprehension, person_ids, reason), in the order they were
+# recorded), by (User). `apprehension_recorded` for many encounters written together
+# (`IntakeChunk.write`: a sheet import's chunk), sent once inside its transaction after every row
+# of every encounter is written. A receiver of `apprehension_recorded` connects here too and does
+# the same per encounter, set-based (custody opens the CBP periods in one insert).
+apprehensions_recorded = Signal()

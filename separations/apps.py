@@ -23,11 +23,14 @@ class SeparationsConfig(AppConfig):
         register_merge_adjuster(custody_settle_for_merge)
         # Coordinators read "persons in any separation" (contract): one visibility policy, scope from here.
         register_read_scope("read_persons_separated", policies.in_any_separation_q, source="separations")
-        from apprehensions.signals import apprehension_recorded
+        from apprehensions.signals import apprehension_recorded, apprehensions_recorded
 
-        from .services import custody_open_at_apprehension
+        from .services import custody_open_at_apprehension, custody_open_at_apprehensions
 
         apprehension_recorded.connect(custody_open_at_apprehension, dispatch_uid="separations-cbp-custody")
+        apprehensions_recorded.connect(
+            custody_open_at_apprehensions, dispatch_uid="separations-cbp-custody-many"
+        )
         register_person_extensions()
         navigation.register(
             "Separations",

@@ -4,6 +4,7 @@ Web forms and the API call these same functions, so they cannot drift apart. Eac
 through the model (history row with who and why); transitions lock the row first.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -61,10 +62,23 @@ def _first_apprehension(person: Person) -> Any:
 
 
 def _check_after_apprehension(
-    when: Any, persons: list[Person], field: str, errors: dict[str, list[str]], *, what: str
+    when: Any,
+    persons: list[Person],
+    field: str,
+    errors: dict[str, list[str]],
+    *,
+    what: str,
+    apprehended_at: datetime | None = None,
 ) -> None:
-    """Nothing happens to a person in custody before they were apprehended: say which time."""
+    """Nothing happens to a person in custody before they were apprehended: say which time.
+
+    `apprehended_at`: a time the caller knows all `persons` were apprehended (an encounter it is
+    recording with them): when `when` is not before it, their first apprehension is not after
+    `when` either, so there is nothing to look up.
+    """
     if field in errors or not isinstance(when, datetime) or timezone.is_naive(when):
+        return
+    if apprehended_at is not None and when >= apprehended_at:
         return
     for person in persons:
         first = _first_apprehension(person)
@@ -892,12 +906,15 @@ def custody_prepare_transfer(
     by: Any,
     current: CustodyPeriod | None,
     change_reason: str,
+    apprehended_at: datetime | None = None,
 ) -> tuple[CustodyPeriod, str]:
     """Validate a dated transfer as `custody_transfer` does and build the next period (unsaved).
 
     `current`: the person's open period (on file, or prepared earlier and not yet written). The
     caller ends it at `started_at` and writes both with `custody_transfers_save`. Raises
-    ValidationFailed like `custody_transfer`.
+    ValidationFailed like `custody_transfer`. `apprehended_at`: the time of an encounter of the
+    person the caller is recording (perhaps not written yet); spares the first-apprehension look-up
+    when the transfer is not before it.
     """
     errors: dict[str, list[str]] = {}
     agency = (agency or "").strip().upper()
@@ -911,7 +928,9 @@ def custody_prepare_transfer(
     if len(facility) > FACILITY_MAX:
         errors["facility"] = [f"Keep the facility name under {FACILITY_MAX} characters."]
     _check_time(started_at, "started_at", errors, what="the transfer happened")
-    _check_after_apprehension(started_at, [person], "started_at", errors, what="the custody change")
+    _check_after_apprehension(
+        started_at, [person], "started_at", errors, what="the custody change", apprehended_at=apprehended_at
+    )
     if errors:
         raise ValidationFailed(errors)
     if current is not None and started_at < current.started_at:
@@ -929,40 +948,55 @@ def custody_prepare_transfer(
     return period, _reason(change_reason or f"custody transfer to {agency}")
 
 
-def _custody_close_sql() -> str:
+def _custody_close_sql(by_person: bool = False) -> str:
     tracked = {f.column for f in CustodyPeriod.history.model._meta.concrete_fields}
     cols = [f.column for f in CustodyPeriod._meta.concrete_fields if f.column in tracked]
     quoted = ", ".join(f'"{c}"' for c in cols)
     selected = ", ".join(f'u."{c}"' for c in cols)
     table = CustodyPeriod._meta.db_table
     history = CustodyPeriod.history.model._meta.db_table
+    # By person: the period open now (not withdrawn), if it began by then.
+    match = (
+        "c.person_id = v.id AND c.withdrawn_at IS NULL AND c.started_at <= v.ended_at"
+        if by_person
+        else "c.id = v.id"
+    )
     # Identifiers from model metadata only; every value is a parameter.
     return (
         "WITH v AS (SELECT * FROM unnest(%(ids)s::uuid[], %(ends)s::timestamptz[], %(reasons)s::text[]) "  # noqa: S608
         "AS v(id, ended_at, reason)), "
         f'u AS (UPDATE "{table}" c SET ended_at = v.ended_at, version = c.version + 1, '
-        "updated_at = %(now)s FROM v WHERE c.id = v.id AND c.ended_at IS NULL RETURNING c.*, v.reason) "
+        f"updated_at = %(now)s FROM v WHERE {match} AND c.ended_at IS NULL RETURNING c.*, v.reason) "
         f'INSERT INTO "{history}" ({quoted}, history_date, history_change_reason, history_type, '
         f"history_user_id) SELECT {selected}, %(now)s, u.reason, '~', %(user)s FROM u"
     )
 
 
 def custody_transfers_save(
-    *, closing: list[tuple[Any, datetime, str]], opening: list[tuple[CustodyPeriod, str]], by: Any
+    *,
+    closing: list[tuple[Any, datetime, str]],
+    opening: list[tuple[CustodyPeriod, str]],
+    by: Any,
+    closing_open_of: Sequence[tuple[Any, datetime, str]] = (),
 ) -> None:
     """End the periods on file in `closing` (id, ended_at, reason) and insert `opening` (period,
     reason), each with its history row, in three statements (after `custody_prepare_transfer`).
-    The partial unique index `custody_one_open_period` still makes a second open period impossible."""
+    `closing_open_of` (person id, ended_at, reason) ends whatever period is open for the person
+    when this runs: the one intake opened with an encounter written in the same flush, whose id the
+    caller did not know. The partial unique index `custody_one_open_period` still makes a second
+    open period impossible."""
     from django.db import connection
 
-    if closing:
+    for rows, by_person in ((closing, False), (closing_open_of, True)):
+        if not rows:
+            continue
         with connection.cursor() as cursor:
             cursor.execute(
-                _custody_close_sql(),
+                _custody_close_sql(by_person),
                 {
-                    "ids": [str(c[0]) for c in closing],
-                    "ends": [c[1] for c in closing],
-                    "reasons": [c[2] for c in closing],
+                    "ids": [str(c[0]) for c in rows],
+                    "ends": [c[1] for c in rows],
+                    "reasons": [c[2] for c in rows],
                     "now": timezone.now(),
                     "user": by.pk if getattr(by, "is_authenticated", False) else None,
                 },
@@ -976,27 +1010,42 @@ def custody_open_at_apprehension(
     """Everyone apprehended is in CBP custody at the apprehension's station from that moment, unless
     a custody period is already open for them (a person on file in ICE custody stays there).
     Connected to `apprehension_recorded`; runs in the intake's transaction. Returns how many opened."""
-    from apprehensions.services.bulk import insert_with_history
+    return custody_open_at_apprehensions(sender, encounters=[(apprehension, person_ids, reason)], by=by)
 
+
+def custody_open_at_apprehensions(
+    sender: Any, *, encounters: list[tuple[Any, list[Any], str]], by: Any, **kwargs: Any
+) -> int:
+    """`custody_open_at_apprehension` for encounters written together (`apprehensions_recorded`, an
+    import's chunk), in their order: one look-up and one insert with history for all of them."""
+    all_ids = {pid for _, person_ids, _ in encounters for pid in person_ids}
+    if not all_ids:
+        return 0
     already = set(
         CustodyPeriod.objects.filter(
-            person_id__in=person_ids, ended_at__isnull=True, withdrawn_at__isnull=True
+            person_id__in=all_ids, ended_at__isnull=True, withdrawn_at__isnull=True
         ).values_list("person_id", flat=True)
     )
-    station = apprehension.station
-    periods = [
-        CustodyPeriod(
-            person_id=pid,
-            agency=CustodyPeriod.Agency.CBP,
-            facility=f"{station.code} – {station.name}"[:FACILITY_MAX],
-            started_at=apprehension.occurred_at,
-            recorded_by=by,
-            created_by=by,
-        )
-        for pid in dict.fromkeys(person_ids)
-        if pid not in already
-    ]
-    insert_with_history(CustodyPeriod, periods, user=by, reason=f"{reason}: in CBP custody at {station.code}")
+    periods: list[CustodyPeriod] = []
+    reasons: list[str] = []
+    for apprehension, person_ids, reason in encounters:
+        station = apprehension.station
+        for pid in dict.fromkeys(person_ids):
+            if pid in already:
+                continue
+            already.add(pid)
+            periods.append(
+                CustodyPeriod(
+                    person_id=pid,
+                    agency=CustodyPeriod.Agency.CBP,
+                    facility=f"{station.code} – {station.name}"[:FACILITY_MAX],
+                    started_at=apprehension.occurred_at,
+                    recorded_by=by,
+                    created_by=by,
+                )
+            )
+            reasons.append(f"{reason}: in CBP custody at {station.code}")
+    insert_with_history_each(CustodyPeriod, periods, user=by, reasons=reasons)
     return len(periods)
 
 

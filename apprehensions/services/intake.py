@@ -5,7 +5,7 @@ apart. Every rule is checked before anything is written; any invalid part raises
 keyed by the contract's field paths (`persons[1].a_number`) and the database is left untouched.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Unpack
@@ -229,10 +229,14 @@ class ResolvedIntake:
     on_file: dict[Any, Person]
 
 
-def intake_parse(*, user: Any, data: IntakeInput, errors: Errors) -> ParsedIntake:
+def intake_parse(
+    *, user: Any, data: IntakeInput, errors: Errors, stations: Mapping[str, Station] | None = None
+) -> ParsedIntake:
     """Parse: check and clean every field of an intake; problems go to `errors` by contract path.
 
     `data` holds `apprehension_record`'s keyword arguments, as an API serializer or a form read them.
+    `stations`: the stations on file (not withdrawn) by code, when the caller has read them already.
+    """
     """
     today = timezone.localdate()
 
@@ -244,7 +248,11 @@ def intake_parse(*, user: Any, data: IntakeInput, errors: Errors) -> ParsedIntak
             errors, "station", "Station is required; give its code, e.g. EPT (see GET /api/v1/stations/)."
         )
     else:
-        station = Station.objects.filter(code=code, withdrawn_at__isnull=True).first()
+        station = (
+            stations.get(code)
+            if stations is not None
+            else Station.objects.filter(code=code, withdrawn_at__isnull=True).first()
+        )
         if station is None:
             add_error(
                 errors,
@@ -395,8 +403,13 @@ def intake_parse(*, user: Any, data: IntakeInput, errors: Errors) -> ParsedIntak
     )
 
 
-def intake_resolve(*, user: Any, parsed: ParsedIntake, errors: Errors) -> ResolvedIntake:
-    """Resolve: each person on file (by id or A-number) or new; the relationship ends on file."""
+def intake_resolve(
+    *, user: Any, parsed: ParsedIntake, errors: Errors, not_on_file: Collection[str] = ()
+) -> ResolvedIntake:
+    """Resolve: each person on file (by id or A-number) or new; the relationship ends on file.
+
+    `not_on_file`: A-numbers the caller has just read as held by no one (in this transaction).
+    """
     entries, occurred_at, station = parsed.persons, parsed.occurred_at, parsed.station
     encounter_date = parsed.encounter_date
     # 2. Who is already on file: by id, and by A-number (never a second person with one A-number).
@@ -404,13 +417,17 @@ def intake_resolve(*, user: Any, parsed: ParsedIntake, errors: Errors) -> Resolv
     a_numbers = {e["values"]["a_number"] for e in entries if e.get("values", {}).get("a_number")}
     on_file: dict[Any, Person] = {}
     by_a_number: dict[str, Person] = {}
-    if existing_ids or a_numbers:
+    if existing_ids or not a_numbers <= set(not_on_file):
         for person in Person.objects.filter(Q(pk__in=existing_ids) | Q(a_number__in=a_numbers)):
             on_file[person.pk] = person
             if person.a_number:
                 by_a_number[person.a_number] = person
     # Persons the agent may see; one given by id outside that scope is answered as an unknown id.
-    visible_ids = set(persons_visible_to(user).filter(pk__in=list(on_file)).values_list("pk", flat=True))
+    visible_ids = (
+        set(persons_visible_to(user).filter(pk__in=list(on_file)).values_list("pk", flat=True))
+        if on_file
+        else set()
+    )
 
     plans: list[PersonPlan] = []
     used_person: dict[Any, int] = {}
@@ -667,23 +684,7 @@ def apprehension_validate(*, user: Any, importing: bool = False, **intake: Unpac
         raise ValidationFailed(errors)
     assert occurred_at is not None and station is not None
 
-    # Links already on file between persons on file are reused, not recorded twice.
-    pairs = [
-        (rp.from_plan, rp.to_plan)
-        for rp in rel_plans
-        if not _is_new(rp.from_plan) and not _is_new(rp.to_plan)
-    ]
-    if pairs:
-        query = Q()
-        for a, b in pairs:
-            query |= Q(from_person_id=_person(a).pk, to_person_id=_person(b).pk)
-        active = {
-            (rel.from_person_id, rel.to_person_id, rel.type): rel
-            for rel in Relationship.objects.filter(query, withdrawn_at__isnull=True)
-        }
-        for rp in rel_plans:
-            rp.existing = active.get((_person(rp.from_plan).pk, _person(rp.to_plan).pk, rp.values["type"]))
-
+    intake_existing_links(rel_plans)
     return IntakePlan(
         occurred_at=occurred_at,
         station=station,
@@ -694,6 +695,26 @@ def apprehension_validate(*, user: Any, importing: bool = False, **intake: Unpac
         relationships=rel_plans,
         encounter_date=encounter_date,
     )
+
+
+def intake_existing_links(rel_plans: list[RelationshipPlan]) -> None:
+    """Links already on file between persons on file are reused, not recorded twice (`existing`)."""
+    pairs = [
+        (rp.from_plan, rp.to_plan)
+        for rp in rel_plans
+        if not _is_new(rp.from_plan) and not _is_new(rp.to_plan)
+    ]
+    if not pairs:
+        return
+    query = Q()
+    for a, b in pairs:
+        query |= Q(from_person_id=_person(a).pk, to_person_id=_person(b).pk)
+    active = {
+        (rel.from_person_id, rel.to_person_id, rel.type): rel
+        for rel in Relationship.objects.filter(query, withdrawn_at__isnull=True)
+    }
+    for rp in rel_plans:
+        rp.existing = active.get((_person(rp.from_plan).pk, _person(rp.to_plan).pk, rp.values["type"]))
 
 
 def _is_new(end: Any) -> bool:
@@ -717,6 +738,22 @@ def _with_adult_on_file(plans: list[PersonPlan]) -> set[Any]:
             family_unit__memberships__withdrawn_at__isnull=True,
         ).values_list("person_id", flat=True)
     )
+
+
+def intake_family_roles(plan: IntakePlan) -> tuple[set[Any], dict[Any, str]]:
+    """Who travels with an adult (family units of this encounter, plus units on file for known
+    persons), and each unit member's role."""
+    with_adult: set[Any] = _with_adult_on_file(plan.persons)
+    roles: dict[Any, str] = {}
+    for unit in plan.family_units:
+        has_adult = any(not m.is_minor_now for m in unit["members"])
+        for member in unit["members"]:
+            roles[member.person.pk] = (
+                FamilyMembership.Role.CHILD if member.is_minor_now else FamilyMembership.Role.ADULT
+            )
+            if has_adult:
+                with_adult.add(member.person.pk)
+    return with_adult, roles
 
 
 def _save(obj: Any, *, user: Any, reason: str, **kwargs: Any) -> None:
@@ -743,18 +780,7 @@ def apprehension_record(
         "intake (web form)" if source == Relationship.Source.INTAKE else "intake (API)"
     )
 
-    # Who travels with an adult: family units of this encounter, plus units on file for known persons.
-    with_adult: set[Any] = _with_adult_on_file(plan.persons)
-    roles: dict[Any, str] = {}
-    for unit in plan.family_units:
-        has_adult = any(not m.is_minor_now for m in unit["members"])
-        for member in unit["members"]:
-            roles[member.person.pk] = (
-                FamilyMembership.Role.CHILD if member.is_minor_now else FamilyMembership.Role.ADULT
-            )
-            if has_adult:
-                with_adult.add(member.person.pk)
-
+    with_adult, roles = intake_family_roles(plan)
     try:
         # No savepoint: on a unique-constraint race the whole intake is rolled back anyway.
         result = _write(plan, user=user, reason=reason, source=source, with_adult=with_adult, roles=roles)
@@ -780,6 +806,44 @@ def _bulk(model: Any, objs: list[Any], *, user: Any, reason: str) -> None:
 def _write(
     plan: IntakePlan, *, user: Any, reason: str, source: str, with_adult: set[Any], roles: dict[Any, str]
 ) -> IntakeResult:
+    rows = intake_rows(plan, user=user, source=source, with_adult=with_adult, roles=roles)
+    _bulk(Apprehension, [rows.apprehension], user=user, reason=reason)
+    for person, changes in rows.known:
+        _update_known_person(person, changes, user=user, reason=reason)
+    _bulk(Person, rows.persons, user=user, reason=reason)
+    _bulk(PersonIdentifier, rows.identifiers, user=user, reason=reason)
+    _bulk(ApprehensionPerson, rows.encounters, user=user, reason=reason)
+    _bulk(FamilyUnit, [u for u, _ in rows.family_units], user=user, reason=reason)
+    _bulk(FamilyMembership, [m for _, ms in rows.family_units for m in ms], user=user, reason=reason)
+    _bulk(Relationship, rows.created, user=user, reason=reason)
+    apprehension_recorded.send(
+        sender=Apprehension,
+        apprehension=rows.apprehension,
+        person_ids=[p.person.pk for p in plan.persons],
+        by=user,
+        reason=reason,
+    )
+    return IntakeResult(rows.apprehension, plan.persons, rows.family_units, rows.relationships)
+
+
+@dataclass
+class IntakeRows:
+    """The rows an intake writes, built from its plan and not inserted yet (`intake_rows`)."""
+
+    apprehension: Apprehension
+    persons: list[Person]  # the new persons
+    identifiers: list[PersonIdentifier]
+    encounters: list[ApprehensionPerson]
+    family_units: list[tuple[FamilyUnit, list[FamilyMembership]]]
+    relationships: list[Relationship]  # every relationship of the intake: reused from file or new
+    created: list[Relationship]  # the new ones
+    known: list[tuple[Person, dict[str, Any]]]  # persons on file and the fields this encounter changes
+
+
+def intake_rows(
+    plan: IntakePlan, *, user: Any, source: str, with_adult: set[Any], roles: dict[Any, str]
+) -> IntakeRows:
+    """Build (not save) every row a validated intake writes; `intake_family_roles` gives the last two."""
     apprehension = Apprehension(
         occurred_at=plan.occurred_at,
         station=plan.station,
@@ -787,8 +851,7 @@ def _write(
         apprehending_agent=user,
         created_by=user,
     )
-    _bulk(Apprehension, [apprehension], user=user, reason=reason)
-    new_persons, identifiers, encounters = [], [], []
+    new_persons, identifiers, encounters, known = [], [], [], []
     for p in plan.persons:
         person = p.person
         if p.is_new:
@@ -803,7 +866,9 @@ def _write(
                 for i in p.identifiers
             ]
         else:
-            _update_known_person(p, plan, user=user, reason=reason, with_adult=with_adult)
+            changes = known_person_changes(p, plan, with_adult=with_adult)
+            if changes:
+                known.append((person, changes))
         encounters.append(
             ApprehensionPerson(
                 apprehension=apprehension,
@@ -813,9 +878,6 @@ def _write(
                 created_by=user,
             )
         )
-    _bulk(Person, new_persons, user=user, reason=reason)
-    _bulk(PersonIdentifier, identifiers, user=user, reason=reason)
-    _bulk(ApprehensionPerson, encounters, user=user, reason=reason)
     units: list[tuple[FamilyUnit, list[FamilyMembership]]] = []
     for n, unit in enumerate(plan.family_units):
         family = FamilyUnit(
@@ -828,8 +890,6 @@ def _write(
             for m in unit["members"]
         ]
         units.append((family, members))
-    _bulk(FamilyUnit, [u for u, _ in units], user=user, reason=reason)
-    _bulk(FamilyMembership, [m for _, ms in units for m in ms], user=user, reason=reason)
     relationships, created = [], []
     for rp in plan.relationships:
         if rp.existing is not None:
@@ -845,34 +905,28 @@ def _write(
         )
         relationships.append(rel)
         created.append(rel)
-    _bulk(Relationship, created, user=user, reason=reason)
-    apprehension_recorded.send(
-        sender=Apprehension,
-        apprehension=apprehension,
-        person_ids=[p.person.pk for p in plan.persons],
-        by=user,
-        reason=reason,
+    return IntakeRows(
+        apprehension, new_persons, identifiers, encounters, units, relationships, created, known
     )
-    return IntakeResult(apprehension, plan.persons, units, relationships)
 
 
-def _update_known_person(
-    p: PersonPlan, plan: IntakePlan, *, user: Any, reason: str, with_adult: set[Any]
-) -> None:
+def known_person_changes(p: PersonPlan, plan: IntakePlan, *, with_adult: set[Any]) -> dict[str, Any]:
     """A person on file encountered again: earlier first encounter, unaccompanied flag (never identity)."""
     person = p.person
-    changed = []
+    changes: dict[str, Any] = {}
     if person.first_encountered_at is None or plan.occurred_at < person.first_encountered_at:
-        person.first_encountered_at = plan.occurred_at
-        person.first_station = plan.station
-        changed += ["first_encountered_at", "first_station"]
+        changes["first_encountered_at"] = plan.occurred_at
+        changes["first_station"] = plan.station
         if p.age is not None and person.date_of_birth and person.is_minor != p.is_minor_now:
-            person.is_minor = p.is_minor_now
-            changed.append("is_minor")
+            changes["is_minor"] = p.is_minor_now
     if p.is_minor_now:
         unaccompanied = person.pk not in with_adult
         if person.is_unaccompanied != unaccompanied:
-            person.is_unaccompanied = unaccompanied
-            changed.append("is_unaccompanied")
-    if changed:
-        _save(person, user=user, reason=f"{reason}: encountered again", update_fields=changed)
+            changes["is_unaccompanied"] = unaccompanied
+    return changes
+
+
+def _update_known_person(person: Person, changes: dict[str, Any], *, user: Any, reason: str) -> None:
+    for name, value in changes.items():
+        setattr(person, name, value)
+    _save(person, user=user, reason=f"{reason}: encountered again", update_fields=list(changes))

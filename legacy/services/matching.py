@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.db.models import Q
+from django.db.models.expressions import RawSQL
 
 from apprehensions.models import Person
 from familylink.common.text import fold
@@ -47,20 +48,87 @@ def _name_compatible(facts: PersonFacts, person: Person) -> bool:
     return given == facts.given_key and bool(surnames & ours) and (surnames <= ours or ours <= surnames)
 
 
-def _name_dob_candidates(facts: PersonFacts) -> list[Person]:
-    """Persons on file whose first given name and a surname match, born the same day (or a usual slip)."""
+def _dob_windows(facts: PersonFacts) -> list[tuple[date, date, bool]]:
+    """(from, to, estimated on file only): the birth dates a person on file may have to match `facts`
+    (the date, a usual slip, or any day of the year for an estimated date on either side)."""
+    year = facts.dob.value.year
     if facts.dob.estimated:
-        low, high = date(facts.dob.value.year - 1, 1, 1), date(facts.dob.value.year + 1, 12, 31)
-        qs = Person.objects.filter(date_of_birth__range=(low, high))
+        return [(date(year - 1, 1, 1), date(year + 1, 12, 31), False)]
+    return [(d, d, False) for d in _dob_candidates(facts.dob)] + [
+        (date(year, 1, 1), date(year, 12, 31), True)
+    ]
+
+
+def _in_window(facts: PersonFacts, person: Person) -> bool:
+    """The look-up's own test (`_dob_windows`, first given name, not withdrawn), on a person in hand."""
+    born = person.date_of_birth
+    if born is None or person.withdrawn_at is not None:
+        return False
+    if not (person.name_normalized or fold(person.full_name)).startswith(facts.given_key + " "):
+        return False
+    return any(lo <= born <= hi and (person.dob_estimated or not est) for lo, hi, est in _dob_windows(facts))
+
+
+# Constant text; the windows are array parameters. One index probe on the date of birth per window
+# (LATERAL … OFFSET 0 keeps that shape even where the planner has no statistics for the table).
+_CANDIDATES_SQL = (
+    "SELECT DISTINCT c.id "
+    "FROM unnest(%s::text[], %s::date[], %s::date[], %s::boolean[]) AS f(k, lo, hi, est) "
+    "CROSS JOIN LATERAL (SELECT p.id FROM apprehensions_person p "
+    "WHERE p.date_of_birth BETWEEN f.lo AND f.hi AND (p.dob_estimated OR NOT f.est) "
+    "AND p.withdrawn_at IS NULL AND starts_with(p.name_normalized, f.k || ' ') OFFSET 0) AS c"
+)
+
+
+def _first_name(person: Person) -> str:
+    return ((person.name_normalized or fold(person.full_name)).split() or [""])[0]
+
+
+def note_created(person: Person, ctx: Context) -> None:
+    """A person the chunk has just created (written or not yet): later rows may name them too."""
+    ctx.created_in_chunk.setdefault(_first_name(person), []).append(person)
+
+
+def _fact_key(facts: PersonFacts) -> tuple[str, date, bool]:
+    return (facts.given_key, facts.dob.value, facts.dob.estimated)
+
+
+def load_candidates(all_facts: list[PersonFacts], ctx: Context) -> None:
+    """Persons on file that any of a chunk's adults and children could match by name and date of
+    birth, in one query (instead of one per person); `_name_dob_candidates` picks from them."""
+    ctx.candidates, ctx.candidate_facts, ctx.created_in_chunk = {}, set(), {}
+    windows = {(f.given_key, *w) for f in all_facts if f.given_key for w in _dob_windows(f)}
+    if not windows:
+        return
+    keys, los, his, ests = (list(x) for x in zip(*sorted(windows), strict=True))
+    found = Person.objects.filter(pk__in=RawSQL(_CANDIDATES_SQL, [keys, los, his, ests]))  # noqa: S611
+    for person in found.order_by("created_at", "pk"):
+        ctx.candidates.setdefault(_first_name(person), []).append(person)
+    ctx.candidate_facts = {_fact_key(f) for f in all_facts}
+
+
+def _name_dob_candidates(facts: PersonFacts, ctx: Context) -> list[Person]:
+    """Persons on file whose first given name and a surname match, born the same day (or a usual slip);
+    with the persons this chunk created, whether written yet or not."""
+    if _fact_key(facts) in ctx.candidate_facts:
+        pool = [p for p in ctx.candidates.get(facts.given_key, []) if _in_window(facts, p)]
     else:
-        days = _dob_candidates(facts.dob)
-        year = facts.dob.value.year
-        qs = Person.objects.filter(
-            Q(date_of_birth__in=days)
-            | Q(dob_estimated=True, date_of_birth__range=(date(year, 1, 1), date(year, 12, 31)))
-        )
-    qs = qs.filter(withdrawn_at__isnull=True, name_normalized__startswith=facts.given_key + " ")
-    return [p for p in qs[:50] if _name_compatible(facts, p) and _dob_compatible(facts, p)]
+        if facts.dob.estimated:
+            low, high = date(facts.dob.value.year - 1, 1, 1), date(facts.dob.value.year + 1, 12, 31)
+            qs = Person.objects.filter(date_of_birth__range=(low, high))
+        else:
+            days = _dob_candidates(facts.dob)
+            year = facts.dob.value.year
+            qs = Person.objects.filter(
+                Q(date_of_birth__in=days)
+                | Q(dob_estimated=True, date_of_birth__range=(date(year, 1, 1), date(year, 12, 31)))
+            )
+        qs = qs.filter(withdrawn_at__isnull=True, name_normalized__startswith=facts.given_key + " ")
+        pool = list(qs[:50])
+    seen = {p.pk for p in pool}
+    created = ctx.created_in_chunk.get(facts.given_key, [])
+    pool += [p for p in created if p.pk not in seen and _in_window(facts, p)]
+    return [p for p in pool if _name_compatible(facts, p) and _dob_compatible(facts, p)]
 
 
 @dataclass
@@ -103,7 +171,7 @@ def resolve(
             return Resolved(holder, f"linked by A-number {facts.a_number} to {ctx.describe(holder)}")
     candidates = [
         p
-        for p in _name_dob_candidates(facts)
+        for p in _name_dob_candidates(facts, ctx)
         if not (facts.a_number and p.a_number and p.a_number != facts.a_number)
     ]
     if len(candidates) > 1:

@@ -6,17 +6,20 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.db import transaction
 from django.utils import timezone
 
-from apprehensions.models import Person, Station
+from apprehensions.models import Person, Relationship, Station
 from apprehensions.scoping import is_person_at_station
+from apprehensions.services.intake_chunk import IntakeChunk
 from apprehensions.services.rules import age_on
 from familylink.common.roles import has_capability
 from familylink.common.text import fold
-from separations.models import ReasonCode
+from separations.models import CustodyPeriod, ReasonCode
 
 from .. import parsing
 from ..models import ImportBatch, ImportRow
@@ -39,11 +42,11 @@ class PersonFacts:
     a_number: str | None
     sex: str
 
-    @property
+    @cached_property
     def given_key(self) -> str:
         return (fold(self.name.given_names).split() or [""])[0]
 
-    @property
+    @cached_property
     def surname_keys(self) -> set[str]:
         words = fold(f"{self.name.first_surname} {self.name.second_surname}").split()
         return {w for w in words if w not in parsing._PARTICLES}
@@ -114,13 +117,46 @@ class Context:
             self.reason_codes[fold(code.label)] = code.code
         self.sees_all = has_capability(by, "read_persons_all")
         self.conflicts: list[tuple[str, Person, Person | None]] = []
-        self.persons_touched: set[Any] = set()
         self.preview_rows: list[dict[str, Any]] = []
         # Persons on file by A-number, loaded once per chunk; persons a group creates are added.
         self.holders: dict[str, Person] = {}
         # Persons created by the group being written: nothing else about them is on file yet.
         self.created_now: set[Any] = set()
         self.a_numbers_checked: set[str] = set()
+        # The chunk's encounters, checked group by group and written with the chunk (writing.Pending).
+        self.intake = IntakeChunk(user=by, source=Relationship.Source.LEGACY_IMPORT)
+        # Name + date-of-birth candidates on file for the chunk's rows, by first given name (one
+        # query per chunk; matching.load_candidates), and the persons the chunk has created since.
+        self.candidates: dict[str, list[Person]] = {}
+        self.candidate_facts: set[tuple[str, date, bool]] = set()
+        self.created_in_chunk: dict[str, list[Person]] = {}  # by first given name (folded)
+        # Open custody period on file per person (None: none open); forgotten whenever the chunk writes.
+        self.open_custody: dict[Any, CustodyPeriod | None] = {}
+        # The group being written goes through the one-at-a-time services (a reunification date).
+        self.direct = False
+        # Retrying a chunk whose write failed: every group is written on its own, in its savepoint.
+        self.careful = False
+        self.pending: Any = None  # writing.Pending, made on first use
+        self.finished: list[ImportRow] = []  # rows finished, saved at the chunk's end
+        # Writing a group (runs._group_savepoint): its savepoint, once it writes anything.
+        self.in_group = False
+        self.group_savepoint: str | None = None
+
+    def group_writes(self) -> None:
+        """The group being written is about to write: from here on a savepoint can undo it."""
+        if self.in_group and self.group_savepoint is None:
+            self.group_savepoint = transaction.savepoint()
+
+    def open_custody_of(self, person_ids: Any) -> dict[Any, CustodyPeriod | None]:
+        """The open custody period on file of each person (None: none open), read once per chunk."""
+        missing = [pk for pk in person_ids if pk not in self.open_custody]
+        if missing:
+            self.open_custody.update(dict.fromkeys(missing))
+            for period in CustodyPeriod.objects.filter(
+                person_id__in=missing, ended_at__isnull=True, withdrawn_at__isnull=True
+            ):
+                self.open_custody[period.person_id] = period
+        return {pk: self.open_custody[pk] for pk in person_ids}
 
     def station_for(self, text: str) -> Station | None:
         code = (text or "").strip().upper()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.core.cache import cache
@@ -12,12 +14,14 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apprehensions.models import Person
-from apprehensions.signals import a_number_conflict_detected, persons_recorded
+from apprehensions.services.bulk import insert_with_history
+from apprehensions.signals import a_number_conflict_detected
 from familylink.common.errors import BusinessRuleError, PermissionDenied
 
 from .. import parsing
 from ..models import ImportBatch, ImportPreview, ImportRecord, ImportRow
 from .batches import batch_create, batches_visible_to, import_scope, progress_key, row_values
+from .matching import load_candidates
 from .rows import Context, RowPlan, read_row
 from .writing import NotImportable, _write_group, pending_of
 
@@ -60,10 +64,7 @@ def _finish_row(
     row.status, row.messages, row.outcome = status, messages, outcome
     row.fingerprint = fingerprint
     row.imported_at = timezone.now() if status == ImportRow.Status.IMPORTED else None
-    finished = getattr(ctx, "finished", None)
-    if finished is None:
-        finished = ctx.finished = []  # type: ignore[attr-defined]
-    finished.append(row)  # saved with the chunk's end (`_save_finished`)
+    ctx.finished.append(row)  # saved with the chunk's end (`_save_finished`)
 
 
 def _finished_sql() -> str:
@@ -87,7 +88,7 @@ def _finished_sql() -> str:
 
 def _save_finished(ctx: Context) -> None:
     """Each finished row's status, messages and outcome, with its history row, in one statement."""
-    rows = getattr(ctx, "finished", None) or []
+    rows = ctx.finished
     if not rows:
         return
     now = timezone.now()
@@ -124,6 +125,43 @@ def _already_imported(fingerprints: list[str], batch: ImportBatch) -> dict[str, 
     return found
 
 
+def _state(ctx: Context) -> tuple:
+    return (
+        dict(ctx.holders),
+        {k: list(v) for k, v in ctx.created_in_chunk.items()},
+        pending_of(ctx).snapshot(),
+        ctx.intake.snapshot(),
+    )
+
+
+def _restore(ctx: Context, state: tuple) -> None:
+    """A group rolled back takes what it created and prepared with it: forget that here too."""
+    holders, created, pending, staged = state
+    ctx.holders, ctx.created_in_chunk = dict(holders), {k: list(v) for k, v in created.items()}
+    pending_of(ctx).restore(pending)
+    ctx.intake.restore(staged)
+    ctx.open_custody.clear()  # what a flush inside the group read is rolled back too
+
+
+@contextmanager
+def _group_savepoint(ctx: Context) -> Iterator[None]:
+    """A group's savepoint, made only when the group writes (`Context.group_writes`): most groups
+    only read and prepare, their writes come with the chunk's. A group that is not importable
+    undoes what it wrote."""
+    ctx.in_group, ctx.group_savepoint = True, None
+    try:
+        yield
+    except (NotImportable, BusinessRuleError, IntegrityError, PermissionDenied):
+        if ctx.group_savepoint is not None:
+            transaction.savepoint_rollback(ctx.group_savepoint)
+        raise
+    else:
+        if ctx.group_savepoint is not None:
+            transaction.savepoint_commit(ctx.group_savepoint)
+    finally:
+        ctx.in_group, ctx.group_savepoint = False, None
+
+
 def _process(rows: list[ImportRow], ctx: Context) -> tuple[int, int]:
     """Import (or dry-run) `rows` in sheet order; returns (imported, quarantined)."""
     imported = quarantined = 0
@@ -140,6 +178,23 @@ def _process(rows: list[ImportRow], ctx: Context) -> tuple[int, int]:
     wanted = {f.a_number for p in plans for f in (p.adult, p.child) if f.a_number}
     ctx.holders = {p.a_number: p for p in Person.objects.filter(a_number__in=wanted)} if wanted else {}
     ctx.a_numbers_checked = wanted
+    ctx.intake.not_on_file(wanted - set(ctx.holders))
+    # Who the rows may name on file, read for the whole chunk: name + date-of-birth candidates
+    # (for persons whose A-number is not on file) and the open custody of everyone found.
+    load_candidates(
+        [
+            f
+            for p in plans
+            if p.fingerprint not in earlier
+            for f in (p.adult, p.child)
+            if not (f.a_number and f.a_number in ctx.holders)
+        ],
+        ctx,
+    )
+    ctx.open_custody.clear()
+    ctx.open_custody_of(
+        {p.pk for p in ctx.holders.values()} | {p.pk for ps in ctx.candidates.values() for p in ps}
+    )
     groups: OrderedDict[tuple, list[RowPlan]] = OrderedDict()
     for plan in plans:
         prior = earlier.get(plan.fingerprint)
@@ -159,8 +214,6 @@ def _process(rows: list[ImportRow], ctx: Context) -> tuple[int, int]:
                 )
                 for r in prior.records.all()
             ]
-            from apprehensions.services.bulk import insert_with_history
-
             insert_with_history(ImportRecord, records, user=ctx.by, reason=plan.row.provenance)
             _finish_row(plan.row, ImportRow.Status.IMPORTED, {}, outcome, ctx, plan.fingerprint)
             imported += 1
@@ -169,15 +222,12 @@ def _process(rows: list[ImportRow], ctx: Context) -> tuple[int, int]:
     for group in groups.values():
         pending = list(group)
         while pending:
-            # A group rolled back takes the persons it created with it: forget them here too.
-            holders, touched = dict(ctx.holders), set(ctx.persons_touched)
-            snapshot = pending_of(ctx).snapshot()
+            before = _state(ctx)
             try:
-                with transaction.atomic():
+                with _group_savepoint(ctx):
                     _write_group(pending, ctx)
             except NotImportable as exc:
-                ctx.holders, ctx.persons_touched = holders, touched
-                pending_of(ctx).restore(snapshot)
+                _restore(ctx, before)
                 bad = {}
                 for i, m in exc.messages.items():
                     if i == -1:  # a separation problem: every row of the group, to be safe
@@ -202,8 +252,7 @@ def _process(rows: list[ImportRow], ctx: Context) -> tuple[int, int]:
                 pending = [p for i, p in enumerate(pending) if i not in bad]
                 continue
             except (BusinessRuleError, IntegrityError, PermissionDenied) as exc:
-                ctx.holders, ctx.persons_touched = holders, touched
-                pending_of(ctx).restore(snapshot)
+                _restore(ctx, before)
                 for plan in pending:
                     _finish_row(plan.row, ImportRow.Status.QUARANTINED, {"row": [str(exc)]}, [], ctx)
                     quarantined += 1
@@ -213,10 +262,44 @@ def _process(rows: list[ImportRow], ctx: Context) -> tuple[int, int]:
                 _finish_row(plan.row, ImportRow.Status.IMPORTED, {}, plan.outcome, ctx, plan.fingerprint)
                 imported += 1
             pending = []
-    # The chunk's separations (their cases), custody changes and provenance, set-based.
-    pending_of(ctx).flush(ctx)
+    # The chunk's encounters, separations (their cases), custody changes and provenance, set-based.
+    try:
+        pending_of(ctx).flush(ctx)
+    except (BusinessRuleError, IntegrityError) as exc:
+        raise _ChunkWriteFailed(str(exc)) from exc
     _save_finished(ctx)
     return imported, quarantined
+
+
+class _ChunkWriteFailed(Exception):
+    """The chunk's write met a record saved meanwhile (an A-number someone else just recorded)."""
+
+
+def _run_chunk(ids: list[Any], ctx: Context) -> tuple[int, int]:
+    """Import one chunk in a savepoint. Should its write fail (see `_ChunkWriteFailed`), it runs again
+    with every group written on its own, so only the group in conflict is quarantined, as before."""
+    preview_rows, conflicts = len(ctx.preview_rows), len(ctx.conflicts)
+    for careful in (False, True):
+        ctx.careful = careful
+        try:
+            with transaction.atomic():
+                chunk = list(ImportRow.objects.filter(pk__in=ids).order_by("row_number"))
+                return _process(chunk, ctx)
+        except _ChunkWriteFailed:
+            if careful:
+                raise
+            log.warning(
+                "legacy import of %s: a chunk met a concurrent write; importing it group by group",
+                ctx.batch.label,
+            )
+            del ctx.preview_rows[preview_rows:]
+            del ctx.conflicts[conflicts:]
+            ctx.finished.clear()
+            ctx.pending = None
+            ctx.intake.restore([])
+        finally:
+            ctx.careful = False
+    raise AssertionError("unreachable")
 
 
 def _send_conflicts(ctx: Context) -> None:
@@ -255,15 +338,11 @@ def batch_run(*, batch_id: Any, by: Any, dry_run: bool = False) -> ImportBatch:
             try:
                 with transaction.atomic():
                     for start in range(0, len(ids), CHUNK_ROWS):
-                        chunk = list(
-                            ImportRow.objects.filter(pk__in=ids[start : start + CHUNK_ROWS]).order_by(
-                                "row_number"
-                            )
-                        )
-                        imp, qua = _process(chunk, ctx)
+                        chunk_ids = ids[start : start + CHUNK_ROWS]
+                        imp, qua = _run_chunk(chunk_ids, ctx)
                         counts["imported"] += imp
                         counts["quarantined"] += qua
-                        done += len(chunk)
+                        done += len(chunk_ids)
                         cache.set(progress_key(batch.pk), done, 3600)
                     raise _DryRunRollback
             except _DryRunRollback:
@@ -274,25 +353,14 @@ def batch_run(*, batch_id: Any, by: Any, dry_run: bool = False) -> ImportBatch:
             preview.save()
         else:
             for start in range(0, len(ids), CHUNK_ROWS):
+                chunk_ids = ids[start : start + CHUNK_ROWS]
+                # The chunk's intake sends persons_recorded: link discovery's pass, once per chunk.
                 with transaction.atomic():
-                    chunk = list(
-                        ImportRow.objects.filter(pk__in=ids[start : start + CHUNK_ROWS]).order_by(
-                            "row_number"
-                        )
-                    )
-                    imp, qua = _process(chunk, ctx)
+                    imp, qua = _run_chunk(chunk_ids, ctx)
                     counts["imported"] += imp
                     counts["quarantined"] += qua
-                    if ctx.persons_touched:
-                        persons_recorded.send(
-                            sender=ImportBatch,
-                            person_ids=sorted(ctx.persons_touched, key=str),
-                            source="legacy_import",
-                            by=by,
-                        )
-                        ctx.persons_touched.clear()
                     _refresh_counts(batch, by)
-                done += len(chunk)
+                done += len(chunk_ids)
                 cache.set(progress_key(batch.pk), done, 3600)
                 _send_conflicts(ctx)
     except Exception as exc:
@@ -394,11 +462,7 @@ def row_correct(*, row_id: Any, by: Any, corrections: dict[str, str]) -> ImportR
     row._history_user = by
     row.save(update_fields=["corrections", "status"])
     ctx = Context(batch, by, dry_run=False)
-    _process([row], ctx)
-    if ctx.persons_touched:
-        persons_recorded.send(
-            sender=ImportBatch, person_ids=sorted(ctx.persons_touched, key=str), source="legacy_import", by=by
-        )
+    _run_chunk([row.pk], ctx)
     transaction.on_commit(lambda: _send_conflicts(ctx))
     _refresh_counts(batch, by)
     row.refresh_from_db()

@@ -14,7 +14,7 @@ from apprehensions.models import (
     Relationship,
     Station,
 )
-from apprehensions.services import apprehension_record
+from apprehensions.services.bulk import insert_with_history
 from familylink.common.errors import BusinessRuleError, ValidationFailed
 from separations.models import CustodyPeriod, Separation, SeparationMember
 from separations.services import (
@@ -31,7 +31,7 @@ from separations.services import (
 
 from ..models import ImportRecord, ImportRow
 from ..parsing import COLUMN_LABELS
-from .matching import Resolved, resolve
+from .matching import Resolved, note_created, resolve
 from .rows import Context, RowPlan, _add
 
 
@@ -47,8 +47,9 @@ class NotImportable(Exception):
 
 
 class Pending:
-    """A chunk's separations, custody changes and provenance records, validated group by group and
-    written together at the chunk's end (`flush`): a few statements per table instead of per row.
+    """A chunk's encounters (`ctx.intake`), separations, custody changes and provenance records,
+    validated group by group and written together at the chunk's end (`flush`): a few statements per
+    table instead of per row.
 
     Later groups of the chunk see what earlier ones prepared (`pairs`, `open_of`). A group rolled
     back restores the `snapshot` taken before it (what it flushed is re-queued with the rest).
@@ -58,6 +59,8 @@ class Pending:
         self.separations: list[PreparedSeparation] = []
         self.pairs: dict[tuple[Any, Any], Separation] = {}  # (adult, child) → prepared separation
         self.closing: list[tuple[Any, datetime, str]] = []  # periods on file to end
+        # Persons whose CBP period the intake opens with their encounter at the flush: end it then.
+        self.closing_open_of: list[tuple[Any, datetime, str]] = []
         self.opening: list[tuple[CustodyPeriod, str]] = []
         self.open_of: dict[Any, CustodyPeriod] = {}  # person → the open period prepared last
         self.end_of: dict[Any, datetime] = {}  # prepared period → when a later row ends it
@@ -69,6 +72,7 @@ class Pending:
             list(self.separations),
             dict(self.pairs),
             list(self.closing),
+            list(self.closing_open_of),
             list(self.opening),
             dict(self.open_of),
             dict(self.end_of),
@@ -80,6 +84,7 @@ class Pending:
             self.separations,
             self.pairs,
             self.closing,
+            self.closing_open_of,
             self.opening,
             self.open_of,
             self.end_of,
@@ -92,24 +97,28 @@ class Pending:
         return self.codes
 
     def flush(self, ctx: Context) -> None:
+        """Write it all: encounters first (intake opens CBP custody with them), then separations
+        (reunification opens their cases), custody changes and provenance records."""
         by = ctx.by
+        ctx.group_writes()
+        ctx.intake.write()
         for period, _ in self.opening:
             period.ended_at = self.end_of.get(period.pk)
         separations_save_imported(self.separations, by=by)
-        custody_transfers_save(closing=self.closing, opening=self.opening, by=by)
-        from apprehensions.services.bulk import insert_with_history
-
+        custody_transfers_save(
+            closing=self.closing, closing_open_of=self.closing_open_of, opening=self.opening, by=by
+        )
         insert_with_history(ImportRecord, self.records, user=by, reason=f"provenance of {ctx.batch.label}")
+        ctx.open_custody.clear()
         codes = self.codes
         self.__init__()  # type: ignore[misc]
         self.codes = codes
 
 
 def pending_of(ctx: Context) -> Pending:
-    pending = getattr(ctx, "pending", None)
-    if pending is None:
-        pending = ctx.pending = Pending()  # type: ignore[attr-defined]
-    return pending
+    if ctx.pending is None:
+        ctx.pending = Pending()
+    return ctx.pending
 
 
 # --- writing one group (one adult's encounter) ----------------------------------------------
@@ -252,13 +261,15 @@ def _write_group(plans: list[RowPlan], ctx: Context) -> None:
 
     everyone_on_file = all("existing_person" in e for e in entries)
     pending = pending_of(ctx)
-    if any(p.pk in pending.open_of for p in existing_persons):
-        # The intake opens custody for persons with none open: let it see what earlier rows prepared.
+    if any(p.pk in pending.open_of or ctx.intake.stages(p.pk) for p in existing_persons):
+        # A person of an encounter or custody change earlier groups prepared: write those first,
+        # so this group is checked against the records as they will be (the intake opens custody
+        # for persons with none open; an encounter on file is reused).
         pending.flush(ctx)
     # A group with a reunification date writes through the one-at-a-time services (the separation
     # is ended as reunified there): let them see what earlier groups prepared.
-    ctx.direct = any(plan.reunified_at is not None for plan in plans)  # type: ignore[attr-defined]
-    if ctx.direct:  # type: ignore[attr-defined]
+    ctx.direct = any(plan.reunified_at is not None for plan in plans)
+    if ctx.direct:
         pending.flush(ctx)
     encounter = (
         _existing_encounter(first.station, first.occurred_at.date(), existing_persons)
@@ -321,7 +332,7 @@ def _write_group(plans: list[RowPlan], ctx: Context) -> None:
             "relationships": relationships,
         }
         try:
-            # Validates before it writes; the group's savepoint undoes it if a later step fails.
+            # Checked as apprehension_record checks it; written with the chunk (`Pending.flush`).
             # The service takes ids and dates typed (`PersonInput`), the entries hold them as text.
             data["persons"] = [
                 {**e, "existing_person": UUID(e["existing_person"])}
@@ -329,7 +340,7 @@ def _write_group(plans: list[RowPlan], ctx: Context) -> None:
                 else {**e, "date_of_birth": date.fromisoformat(e["date_of_birth"])}
                 for e in entries
             ]
-            result = apprehension_record(user=by, source=Relationship.Source.LEGACY_IMPORT, **data)
+            result = ctx.intake.add(data=data)
         except ValidationFailed as exc:
             rel_index = {k: rel_row[k] for k in range(len(rel_row))}
             mapped = _intake_messages(exc, plans, child_index)
@@ -344,9 +355,9 @@ def _write_group(plans: list[RowPlan], ctx: Context) -> None:
         created_encounter = True
         for p in result.persons:
             persons_of[p.ref] = p.person
-            ctx.persons_touched.add(p.person.pk)
             if p.is_new:
                 ctx.created_now.add(p.person.pk)
+                note_created(p.person, ctx)
             if p.person.a_number:
                 ctx.holders[p.person.a_number] = p.person
         for plan_i, plan in enumerate(plans):
@@ -365,15 +376,16 @@ def _write_group(plans: list[RowPlan], ctx: Context) -> None:
                     )
                     _record(plan.row, rel, action, "relationship", by, records)
     adult = persons_of["adult"]
-    # The group's open custody periods on file (the intake opened one for each new person), at once.
-    ctx.open_periods = {  # type: ignore[attr-defined]
-        c.person_id: c
-        for c in CustodyPeriod.objects.filter(
-            person_id__in={p.pk for p in persons_of.values()},
-            ended_at__isnull=True,
-            withdrawn_at__isnull=True,
-        )
-    }
+    on_file_ids = [p.pk for p in persons_of.values() if p.pk not in ctx.created_now]
+    if (ctx.direct or ctx.careful) and created_encounter:
+        pending.flush(ctx)  # the one-at-a-time services below read the encounter's records
+    elif created_encounter and any(c is None for c in ctx.open_custody_of(on_file_ids).values()):
+        # A person on file with no custody open gets CBP custody with the encounter (the sheet's
+        # custody columns are compared with it): write the encounter now and read it back.
+        pending.flush(ctx)
+    # Open custody of the persons on file; a new person's CBP period opens with the encounter's write.
+    open_periods = {pk: c for pk, c in ctx.open_custody_of(on_file_ids).items() if c is not None}
+    apprehended_at = encounter.occurred_at
     for i, plan in enumerate(plans):
         child = persons_of[refs[i]]
         plan.adult_person, plan.child_person = adult, child
@@ -407,11 +419,21 @@ def _write_group(plans: list[RowPlan], ctx: Context) -> None:
             # row of this group, a repeat, recorded it).
             new_pair = (new_adult or new_child) and (adult.pk, child.pk) not in pairs_seen
             pairs_seen.add((adult.pk, child.pk))
-            _write_separation(plan, ctx, adult, child, records, new_pair=new_pair, unit=unit_of.get(child.pk))
+            _write_separation(
+                plan,
+                ctx,
+                adult,
+                child,
+                records,
+                new_pair=new_pair,
+                unit=unit_of.get(child.pk),
+                open_periods=open_periods,
+                apprehended_at=apprehended_at,
+            )
         except NotImportable as exc:
             raise NotImportable({i: exc.messages[-1]}) from exc
     pending.records.extend(records)
-    if ctx.direct:  # type: ignore[attr-defined]
+    if ctx.direct or ctx.careful:
         pending.flush(ctx)
 
 
@@ -424,18 +446,23 @@ def _write_separation(
     *,
     new_pair: bool = False,
     unit: Any = None,
+    open_periods: dict[Any, CustodyPeriod] | None = None,
+    apprehended_at: datetime | None = None,
 ) -> None:
     """The row's separation (unless one of the pair is on file already) and the custody it names.
 
     `new_pair`: the adult or the child was created just now, so nothing about the pair is on file;
-    `unit`: the family unit just recorded for them, if any. Validated now, written with the chunk
-    (`Pending`), unless the group writes through the one-at-a-time services (`ctx.direct`).
+    `unit`: the family unit just recorded for them, if any; `open_periods`: the open custody on file
+    of the persons on file; `apprehended_at`: when both were apprehended (the row's encounter).
+    Validated now, written with the chunk (`Pending`), unless the group writes through the
+    one-at-a-time services (`ctx.direct`).
     """
     by = ctx.by
     if plan.separation_at is None:
         return
     pending = pending_of(ctx)
-    direct = getattr(ctx, "direct", False)
+    direct = ctx.direct
+    open_periods = open_periods or {}
     existing = None if direct else pending.pairs.get((adult.pk, child.pk))
     if existing is None and not new_pair:
         existing = (
@@ -524,7 +551,7 @@ def _write_separation(
                 ).first()
             )
         else:
-            current = pending.open_of.get(person.pk) or ctx.open_periods.get(person.pk)  # type: ignore[attr-defined]
+            current = pending.open_of.get(person.pk) or open_periods.get(person.pk)
         # A person created just now has only the intake's custody: transfer from it, whatever it is.
         known = None if person.pk in ctx.created_now else current
         if known is not None and known.agency == agency and known.facility == facility:
@@ -555,11 +582,15 @@ def _write_separation(
                     by=by,
                     current=current,
                     change_reason=plan.row.provenance,
+                    apprehended_at=apprehended_at,
                 )
                 if current is not None and current.pk in {p.pk for p, _ in pending.opening}:
                     pending.end_of[current.pk] = plan.separation_at
                 elif current is not None:
                     pending.closing.append((current.pk, plan.separation_at, why))
+                elif person.pk in ctx.created_now:
+                    # Its CBP period opens with the encounter, written at the flush: ends there.
+                    pending.closing_open_of.append((person.pk, plan.separation_at, why))
                 pending.opening.append((period, why))
                 pending.open_of[person.pk] = period
         except (ValidationFailed, BusinessRuleError) as exc:
