@@ -237,7 +237,6 @@ def intake_parse(
     `data` holds `apprehension_record`'s keyword arguments, as an API serializer or a form read them.
     `stations`: the stations on file (not withdrawn) by code, when the caller has read them already.
     """
-    """
     today = timezone.localdate()
 
     occurred_at = _check_occurred_at(data.get("occurred_at"), errors)

@@ -14,9 +14,9 @@ end) makes the chunk write first, so it is checked against the database as a lon
 The caller keeps the persons of staged encounters unchanged until `write`.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Unpack
 
 from django.db import IntegrityError, transaction
 
@@ -36,6 +36,7 @@ from ..models import (
 from ..signals import apprehensions_recorded, persons_recorded
 from .bulk import insert_with_history_each
 from .conflicts import reports_a_number_conflicts
+from .inputs import IntakeInput
 from .intake import (
     IntakePlan,
     IntakeResult,
@@ -118,7 +119,7 @@ class IntakeChunk:
     # --- checking and staging one encounter -------------------------------------------------
 
     @reports_a_number_conflicts
-    def add(self, *, data: Any) -> IntakeResult:
+    def add(self, **intake: Unpack[IntakeInput]) -> IntakeResult:
         """Check one encounter as `apprehension_record` does and stage its rows; write nothing.
 
         Raises ValidationFailed (keyed by field path) or PermissionDenied, with nothing staged.
@@ -130,12 +131,10 @@ class IntakeChunk:
             has_capability(user, "record_intake") or (importing and has_capability(user, "import_legacy"))
         ):
             raise PermissionDenied("Your role cannot record apprehensions.")
-        if not isinstance(data, Mapping):
-            raise ValidationFailed({"non_field_errors": ["Send the apprehension as a JSON object."]})
         errors: Errors = {}
         if self._stations is None:
             self._stations = {s.code: s for s in Station.objects.filter(withdrawn_at__isnull=True)}
-        parsed = intake_parse(user=user, data=data, errors=errors, stations=self._stations)
+        parsed = intake_parse(user=user, data=intake, errors=errors, stations=self._stations)
         if self._names_staged(parsed):
             self.write()
         who = intake_resolve(user=user, parsed=parsed, errors=errors, not_on_file=self._not_on_file)

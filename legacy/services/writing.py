@@ -340,7 +340,7 @@ def _write_group(plans: list[RowPlan], ctx: Context) -> None:
                 else {**e, "date_of_birth": date.fromisoformat(e["date_of_birth"])}
                 for e in entries
             ]
-            result = ctx.intake.add(data=data)
+            result = ctx.intake.add(**data)
         except ValidationFailed as exc:
             rel_index = {k: rel_row[k] for k in range(len(rel_row))}
             mapped = _intake_messages(exc, plans, child_index)

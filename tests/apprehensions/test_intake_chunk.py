@@ -11,9 +11,12 @@ from apprehensions.models import (
     Person,
     Relationship,
 )
+from apprehensions.serializers import ApprehensionInSerializer
 from apprehensions.services import apprehension_validate
+from apprehensions.services.conflicts import with_every_error_reported
 from apprehensions.services.intake_chunk import IntakeChunk
 from apprehensions.signals import persons_recorded
+from familylink.common.api import validated_partly
 from familylink.common.errors import BusinessRuleError, PermissionDenied, ValidationFailed
 from separations.models import CustodyPeriod
 
@@ -22,6 +25,12 @@ from .factories import intake_payload, person_data, record
 pytestmark = pytest.mark.django_db
 
 TABLES = (Apprehension, Person, ApprehensionPerson, FamilyUnit, FamilyMembership, Relationship, CustodyPeriod)
+
+
+def add(chunk, data):
+    """A contract body read as the API reads it, then staged in the chunk."""
+    intake, errors = validated_partly(ApprehensionInSerializer, data)
+    return with_every_error_reported(errors, chunk.add, **intake)
 
 
 def counts() -> dict[str, int]:
@@ -53,8 +62,8 @@ def test_intake_chunk_writes_nothing_until_write_then_every_row_with_its_history
     by = users["hq_analyst"]
     chunk = IntakeChunk(user=by)
     before = counts()
-    first = chunk.add(data=intake_payload(change_reason="sheet.csv rows 2, 3"))
-    second = chunk.add(data=second_family())
+    first = add(chunk, intake_payload(change_reason="sheet.csv rows 2, 3"))
+    second = add(chunk, second_family())
     assert counts() == before and len(chunk) == 2
     assert chunk.stages(first.persons[0].person.pk) and chunk.stages(second.persons[1].person.pk)
 
@@ -102,14 +111,14 @@ def test_intake_chunk_add_refuses_what_apprehension_validate_refuses_and_stages_
     with pytest.raises(ValidationFailed) as expected:
         apprehension_validate(user=by, data=bad, importing=True)
     chunk = IntakeChunk(user=by)
-    chunk.add(data=second_family())
+    add(chunk, second_family())
     with pytest.raises(ValidationFailed) as got:
-        chunk.add(data=bad)
+        add(chunk, bad)
     assert got.value.errors == expected.value.errors
     assert "persons[0].date_of_birth" in got.value.errors and "persons[1].a_number" in got.value.errors
     assert len(chunk) == 1
     with pytest.raises(PermissionDenied):
-        IntakeChunk(user=users["auditor"]).add(data=second_family())
+        add(IntakeChunk(user=users["auditor"]), second_family())
 
 
 def test_intake_chunk_encounter_naming_a_staged_person_is_checked_as_if_written(users, ept):
@@ -117,7 +126,7 @@ def test_intake_chunk_encounter_naming_a_staged_person_is_checked_as_if_written(
     first: that person is linked, never entered twice, exactly as two lone intakes would do."""
     by = users["hq_analyst"]
     chunk = IntakeChunk(user=by)
-    first = chunk.add(data=intake_payload())
+    first = add(chunk, intake_payload())
     mother = first.persons[0].person
     again = intake_payload(
         occurred_at="2018-06-03T10:00:00-06:00",
@@ -127,9 +136,9 @@ def test_intake_chunk_encounter_naming_a_staged_person_is_checked_as_if_written(
     )
     # The same person twice in one encounter (by A-number and by id) is refused as a lone intake refuses it.
     with pytest.raises(ValidationFailed, match="already persons"):
-        chunk.add(data=again)
+        add(chunk, again)
     assert Person.objects.filter(pk=mother.pk).exists()  # written first, to be checked against
-    second = chunk.add(data={**again, "persons": [person_data("m", a_number="A-201-234-567")]})
+    second = add(chunk, {**again, "persons": [person_data("m", a_number="A-201-234-567")]})
     chunk.write()
     assert second.persons[0].person.pk == mother.pk and not second.persons[0].is_new
     assert Person.objects.filter(a_number="A201234567").count() == 1
@@ -141,7 +150,7 @@ def test_intake_chunk_write_rolled_back_is_written_again_after_restore(users, ep
     """A caller's savepoint undone after a write: restoring the snapshot stages it again, written once."""
     by = users["hq_analyst"]
     chunk = IntakeChunk(user=by)
-    chunk.add(data=intake_payload())
+    add(chunk, intake_payload())
     on_file = record(
         users["field_agent"],
         persons=[person_data("p1", given_names="Rosa", a_number="A099999999")],
@@ -149,15 +158,16 @@ def test_intake_chunk_write_rolled_back_is_written_again_after_restore(users, ep
         relationships=[],
     )
     on_file_person = on_file.persons[0].person
-    chunk.add(
-        data=second_family(
+    add(
+        chunk,
+        second_family(
             occurred_at="2018-05-01T08:00:00-06:00",
             persons=[
                 {"ref": "adult", "existing_person": str(on_file_person.pk)},
                 person_data("kid", given_names="Lia", date_of_birth="2015-01-01"),
             ],
             relationships=[],
-        )
+        ),
     )
     snapshot = chunk.snapshot()
     sid = transaction.savepoint()
@@ -177,8 +187,8 @@ def test_intake_chunk_write_meeting_a_record_saved_meanwhile_writes_nothing(user
     """An A-number recorded by someone else between add and write: BusinessRuleError, nothing written."""
     by = users["hq_analyst"]
     chunk = IntakeChunk(user=by)
-    chunk.add(data=second_family())
-    chunk.add(data=intake_payload())
+    add(chunk, second_family())
+    add(chunk, intake_payload())
     record(
         users["field_agent"],
         persons=[person_data("p1", given_names="Otra", a_number="A201234567")],
@@ -200,8 +210,8 @@ def test_intake_chunk_write_sends_persons_recorded_once(users, ept):
         heard.append(kwargs)
 
     chunk = IntakeChunk(user=users["hq_analyst"])
-    first = chunk.add(data=intake_payload())
-    second = chunk.add(data=second_family())
+    first = add(chunk, intake_payload())
+    second = add(chunk, second_family())
     persons_recorded.connect(receiver)
     try:
         chunk.write()
