@@ -108,8 +108,9 @@ def test_intake_chunk_add_refuses_what_apprehension_validate_refuses_and_stages_
             person_data("p2", given_names="Ana", date_of_birth="2013-09-30", a_number="A12"),
         ]
     )
+    intake, read_errors = validated_partly(ApprehensionInSerializer, bad)
     with pytest.raises(ValidationFailed) as expected:
-        apprehension_validate(user=by, data=bad, importing=True)
+        with_every_error_reported(read_errors, apprehension_validate, user=by, importing=True, **intake)
     chunk = IntakeChunk(user=by)
     add(chunk, second_family())
     with pytest.raises(ValidationFailed) as got:
