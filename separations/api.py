@@ -269,8 +269,9 @@ class SeparatedChildrenReportView(ApiView):
         query = self.validated_query(self.QuerySerializer, request)
         as_of, known_at, page = query.get("as_of") or timezone.now(), query.get("known_at"), query["page"]
         answer = separated_children(as_of=as_of, known_at=known_at, station=station)
-        count, by_agency, by_category = answer.summary()
-        rows = answer.page(offset=(page - 1) * REPORT_PAGE_SIZE, limit=REPORT_PAGE_SIZE)
+        # The summary and the page in one pass (issue 12: not the summary first, then the page).
+        report = answer.report(offset=(page - 1) * REPORT_PAGE_SIZE, limit=REPORT_PAGE_SIZE)
+        count, by_agency, by_category, rows = report.count, report.by_agency, report.by_category, report.rows
         log_person_views(
             user=request.user,
             persons=[r.child for r in rows],

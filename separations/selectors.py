@@ -162,6 +162,42 @@ cand AS (
 ONLY_CANDIDATES_NOW = "AND s.id IN (SELECT separation_id FROM cand)"
 ONLY_CANDIDATES_KNOWN = "AND hs.id IN (SELECT separation_id FROM cand)"
 
+# The report in one pass (`SeparatedChildren.report`): `mem` is read once (materialised, as three
+# parts use it) and gives the children (`kids`: each child once, with its earliest separation and
+# its reason categories), the summary (`kids` with each child's open custody period), the page
+# (`kids` in order) and the member rows of the page's separations. Each output row is tagged with
+# its part: (part, agency, count or page ordinal, policy, child_welfare, person, separation, side,
+# time, reason).
+_PART_SUMMARY, _PART_PAGE, _PART_MEMBERS = 0, 1, 2
+_REPORT_TAIL = """,
+kids AS (
+    SELECT mem.person_id AS child_id, min(mem.occurred_at) AS since,
+           bool_or(rc.category = 'policy') AS policy,
+           bool_or(rc.category = 'child_welfare') AS child_welfare
+    FROM mem JOIN separations_reasoncode rc ON rc.id = mem.reason_code_id
+    WHERE mem.side = 'child'
+    GROUP BY mem.person_id
+),
+page AS (
+    SELECT child_id, since, row_number() OVER (ORDER BY since, child_id) AS ordinal
+    FROM kids ORDER BY since, child_id LIMIT %(limit)s OFFSET %(offset)s
+)
+SELECT 0, coalesce(cp.agency, %(no_custody)s), count(*), count(*) FILTER (WHERE kids.policy),
+       count(*) FILTER (WHERE kids.child_welfare), NULL::uuid, NULL::uuid, NULL::text,
+       NULL::timestamptz, NULL::uuid
+FROM kids LEFT JOIN separations_custodyperiod cp
+  ON cp.person_id = kids.child_id AND cp.ended_at IS NULL AND cp.withdrawn_at IS NULL
+GROUP BY 2
+UNION ALL
+SELECT 1, NULL, page.ordinal, NULL, NULL, page.child_id, NULL, NULL, page.since, NULL FROM page
+UNION ALL
+SELECT 2, NULL, NULL, NULL, NULL, mem.person_id, mem.separation_id, mem.side, mem.occurred_at,
+       mem.reason_code_id
+FROM mem
+WHERE mem.separation_id IN (
+    SELECT m.separation_id FROM mem m JOIN page ON page.child_id = m.person_id WHERE m.side = 'child'
+)"""
+
 # A first page needs only the earliest separations: walk them in occurred_at order and stop.
 FAST_PAGE_LIMIT = 1000
 FIRST_WINDOW_EXTRA = 50
@@ -188,6 +224,16 @@ class SeparatedChild:
     @property
     def adults_with_custody(self) -> list[tuple[Person, CustodyPeriod | None]]:
         return [(adult, self.adult_custody.get(adult.pk)) for adult in self.adults]
+
+
+@dataclass
+class SeparatedChildrenReport:
+    """A page of the report with its summary, from one pass (`SeparatedChildren.report`)."""
+
+    count: int
+    by_agency: dict[str, int]
+    by_category: dict[str, int]
+    rows: list[SeparatedChild]
 
 
 @dataclass
@@ -235,30 +281,38 @@ class SeparatedChildren:
         By agency: where each child is now (NONE: no custody recorded). By category: a child in
         separations of both categories counts in each.
         """
-        # One pass, each CTE used once (so PostgreSQL inlines them and estimates real sizes).
-        rows = self._with_members(
-            """,
-kids AS (
-    SELECT mem.person_id AS child_id,
-           bool_or(rc.category = 'policy') AS policy,
-           bool_or(rc.category = 'child_welfare') AS child_welfare
-    FROM mem JOIN separations_reasoncode rc ON rc.id = mem.reason_code_id
-    WHERE mem.side = 'child'
-    GROUP BY mem.person_id
-)
-SELECT coalesce(cp.agency, %(no_custody)s), count(*),
-       count(*) FILTER (WHERE kids.policy), count(*) FILTER (WHERE kids.child_welfare)
-FROM kids LEFT JOIN separations_custodyperiod cp
-  ON cp.person_id = kids.child_id AND cp.ended_at IS NULL AND cp.withdrawn_at IS NULL
-GROUP BY 1""",
-            no_custody=NO_CUSTODY,
+        report = self.report(limit=0)
+        return report.count, report.by_agency, report.by_category
+
+    def report(self, *, offset: int = 0, limit: int = 50) -> SeparatedChildrenReport:
+        """The report's page and its summary from ONE pass over the separations and members.
+
+        One statement reads the separations in effect at as_of (as recorded, or as known at
+        known_at) and their members once, and returns the summary (count, by agency, by
+        category), the page's children in order and the member rows of the page's separations;
+        then the page's persons, reasons and custody are loaded for those rows only.
+        """
+        offset, limit = max(0, int(offset)), max(0, int(limit))
+        rows = self._with_members(_REPORT_TAIL, no_custody=NO_CUSTODY, offset=offset, limit=limit)
+        by_agency_rows = [(r[1], r[2], r[3], r[4]) for r in rows if r[0] == _PART_SUMMARY]
+        by_agency = dict(
+            sorted(((a, n) for a, n, _, _ in by_agency_rows), key=lambda item: (-item[1], item[0]))
         )
-        by_agency = dict(sorted(((a, n) for a, n, _, _ in rows), key=lambda item: (-item[1], item[0])))
-        categories = {"policy": sum(r[2] for r in rows), "child_welfare": sum(r[3] for r in rows)}
+        categories = {
+            "policy": sum(r[2] for r in by_agency_rows),
+            "child_welfare": sum(r[3] for r in by_agency_rows),
+        }
         by_category = dict(
             sorted(((c, n) for c, n in categories.items() if n), key=lambda item: (-item[1], item[0]))
         )
-        return sum(by_agency.values()), by_agency, by_category
+        ordered = [(r[5], r[8]) for r in sorted((r for r in rows if r[0] == _PART_PAGE), key=lambda r: r[2])]
+        members = [(r[6], r[5], r[7], r[8], r[9]) for r in rows if r[0] == _PART_MEMBERS]
+        return SeparatedChildrenReport(
+            count=sum(by_agency.values()),
+            by_agency=by_agency,
+            by_category=by_category,
+            rows=self._assemble(ordered, members) if ordered else [],
+        )
 
     def count(self) -> int:
         """How many distinct children were separated at `as_of`."""
@@ -355,10 +409,15 @@ ORDER BY m.occurred_at, m.person_id""",
             + "\nSELECT separation_id, person_id, side, occurred_at, reason_code_id FROM mem",
             self._params(children=children),
         )
+        return self._assemble(ordered, rows)
+
+    def _assemble(self, ordered: list[tuple[Any, datetime]], rows: list[tuple]) -> list[SeparatedChild]:
+        """Rows for `ordered` children from the member rows (separation, person, side, occurred_at,
+        reason) of the separations in effect that name them."""
         separations_of: dict[Any, list[Any]] = {}
         facts: dict[Any, tuple[datetime, Any]] = {}
         adults_of: dict[Any, set[Any]] = {}
-        wanted = set(children)
+        wanted = {child for child, _ in ordered}
         for separation_id, person_id, side, occurred_at, reason_id in rows:
             facts[separation_id] = (occurred_at, reason_id)
             if side == "child" and person_id in wanted:

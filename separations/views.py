@@ -457,10 +457,17 @@ def separated_children_report(request: HttpRequest) -> HttpResponseBase:
             rows=answer.iter_rows(),
             record=lambda row: row.child,
         )
-    count, by_agency, by_category = answer.summary()
-    paginator = Paginator(range(count), REPORT_PAGE_SIZE)
-    page = paginator.get_page(request.GET.get("page"))
-    rows = answer.page(offset=page.start_index() - 1 if count else 0, limit=REPORT_PAGE_SIZE)
+    # The summary and the asked page in one pass; only a page number past the end (shown as the
+    # last page, like Paginator.get_page) takes a second pass for that page.
+    try:
+        asked = max(1, int(request.GET.get("page") or 1))
+    except ValueError:
+        asked = 1
+    report = answer.report(offset=(asked - 1) * REPORT_PAGE_SIZE, limit=REPORT_PAGE_SIZE)
+    count, by_agency, by_category, rows = report.count, report.by_agency, report.by_category, report.rows
+    page = Paginator(range(count), REPORT_PAGE_SIZE).get_page(request.GET.get("page"))
+    if count and page.number != asked:
+        rows = answer.report(offset=page.start_index() - 1, limit=REPORT_PAGE_SIZE).rows
     log_person_views(
         user=request.user, persons=[r.child for r in rows], channel="web", path=request.path, action="report"
     )

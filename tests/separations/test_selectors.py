@@ -390,3 +390,88 @@ def test_separated_children_page_row_lists_every_separation_of_the_child(crowd, 
     # Before the late separation was known, only the first one is listed.
     early = separated_children(as_of=t(10), known_at=t(6, 12)).page(limit=1)[0]
     assert {a.pk for a in early.adults} == {fams[0].adult.pk}
+
+
+def _person(pk):
+    from apprehensions.models import Person
+
+    return Person.objects.get(pk=pk)
+
+
+def _open_custody(person, agency, when):
+    from separations.models import CustodyPeriod
+
+    return _save(CustodyPeriod(person=person, agency=agency, started_at=when), when, "custody", None)
+
+
+def _row_facts(row):
+    return (
+        row.child.pk,
+        row.since,
+        row.days_separated,
+        [a.pk for a in row.adults],
+        [r.code for r in row.reasons],
+        [s.pk for s in row.separations],
+        row.child_custody.pk if row.child_custody else None,
+        {k: v.pk if v else None for k, v in row.adult_custody.items()},
+    )
+
+
+def _separate_answers(answer):
+    """The summary as the separate reads give it: the count query, and the categories and custody of
+    every row of the full listing."""
+    from collections import Counter
+
+    rows = list(answer.iter_rows())
+    by_agency = Counter(row.child_custody.agency if row.child_custody else "NONE" for row in rows)
+    by_category = Counter(c for row in rows for c in {r.category for r in row.reasons})
+    return answer.count(), dict(by_agency), dict(by_category), rows
+
+
+@pytest.mark.parametrize(
+    ("as_of", "known_at"),
+    [
+        (t(7), None),
+        (t(16), None),
+        (t(7), t(7)),
+        (t(7), t(9)),
+        (t(7), t(12, 8)),
+        (t(16), t(15, 12, 30)),
+        (t(7), t(1)),
+    ],
+)
+def test_report_gives_the_summary_and_page_of_the_separate_reads_in_one_pass(timeline, as_of, known_at):
+    """`report()` (one statement: summary and page together) equals the separate count, listing,
+    custody and reason-category reads, as the records stand now and as known then, page by page."""
+    _open_custody(_person(timeline["A"]), "HHS_ORR", t(1, 12))
+    _open_custody(_person(timeline["B"]), "CBP", t(5, 10))
+    answer = separated_children(as_of=as_of, known_at=known_at)
+    count, by_agency, by_category, rows = _separate_answers(answer)
+    for limit in (1, 2, 50):
+        for offset in range(0, max(count, 1), limit):
+            report = answer.report(offset=offset, limit=limit)
+            assert (report.count, report.by_agency, report.by_category) == (count, by_agency, by_category)
+            assert [_row_facts(r) for r in report.rows] == [
+                _row_facts(r) for r in rows[offset : offset + limit]
+            ]
+    assert answer.summary() == (count, by_agency, by_category)
+    assert answer.report(offset=count + 10, limit=5).rows == []
+
+
+def test_report_summary_hand_counted(timeline):
+    """The figures themselves, counted by hand from the timeline: at the 7th as recorded now, A
+    (two separations, policy and child welfare), B, D and K; as known on the 7th, A, C, D, G, K
+    (B not entered yet, G not yet withdrawn), and A's second separation (H, child welfare) known."""
+    _open_custody(_person(timeline["A"]), "HHS_ORR", t(1, 12))
+    _open_custody(_person(timeline["K"]), "CBP", t(2, 10))
+    now = separated_children(as_of=t(7)).report(limit=2)
+    assert now.count == 4
+    assert now.by_agency == {"NONE": 2, "CBP": 1, "HHS_ORR": 1}
+    assert now.by_category == {"policy": 4, "child_welfare": 1}
+    assert [r.child.pk for r in now.rows] == [timeline["A"], timeline["K"]]
+    assert now.rows[0].child_custody.agency == "HHS_ORR"
+    then = separated_children(as_of=t(7), known_at=t(7)).report(offset=4, limit=2)
+    assert then.count == 5
+    assert then.by_agency == {"NONE": 3, "CBP": 1, "HHS_ORR": 1}
+    assert then.by_category == {"policy": 5, "child_welfare": 1}
+    assert [r.child.pk for r in then.rows] == [timeline["G"]]

@@ -223,6 +223,31 @@ def test_report_page_counts_and_lists(client, users, fam, report_data):
     assert ">40<" in html  # days separated
 
 
+def test_report_page_pages_and_a_page_past_the_end_shows_the_last(client, users, ept, monkeypatch):
+    """The summary and the page come from one pass; page numbers behave as before: past the end
+    shows the last page, a non-number the first."""
+    from separations import views
+
+    monkeypatch.setattr(views, "REPORT_PAGE_SIZE", 2)
+    names = []
+    for i in range(3):
+        fam = family(surname=f"Paged{i}")
+        in_effect_separation(fam, users["field_agent"], users["supervisor"])
+        names.append(fam.child.full_name)
+    client.force_login(users["hq_analyst"])
+    url = "/reports/separated-children/?as_of=2018-06-20T09:00&as_of_tz=UTC"
+
+    def listed(page):
+        html = client.get(f"{url}&page={page}").content.decode()
+        assert "3 children separated" in html
+        return [n for n in names if n in html]
+
+    first, second = listed(1), listed(2)
+    assert len(first) == 2 and len(second) == 1 and set(first) | set(second) == set(names)
+    assert listed(9) == second
+    assert listed("abc") == first
+
+
 def test_report_page_csv(client, users, fam, report_data):
     client.force_login(users["supervisor"])
     response = client.get("/reports/separated-children/?as_of=2018-06-20T09:00&as_of_tz=UTC&format=csv")
