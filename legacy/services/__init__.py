@@ -2,10 +2,14 @@
 relationship and separation) or quarantined with messages that say what is wrong and how to fix it.
 
 The import calls the services of the floors below and never re-implements their rules:
-`apprehensions.services.apprehension_record` (persons, encounter, family unit, relationships),
-`separations.services.separation_record_imported` (the separation, in effect or ended as of its
-dates; reunification opens its cases on `separation_approved`) and `custody_transfer`.
-What is added here is reading the sheet and deciding who each row's persons are:
+`apprehensions.services.intake_chunk.IntakeChunk` (persons, encounter, family unit, relationships:
+each encounter checked as `apprehension_record` checks it, a chunk's written together),
+`separations.services.separation_prepare_imported` / `separations_save_imported` (the separation,
+in effect as of its date; reunification opens its cases on `separations_imported`),
+`custody_prepare_transfer` / `custody_transfers_save`, and for rows with a reunification date the
+one-at-a-time `separation_record_imported` and `custody_transfer`. Rows are read and checked one
+by one and written 200 at a time (`runs.CHUNK_ROWS`, `writing.Pending`): a few statements per
+table per chunk. What is added here is reading the sheet and deciding who each row's persons are:
 
 - an A-number on file links that person (unless name and date of birth contradict it: an
   A-number conflict, quarantined and signalled, never merged);
