@@ -12,6 +12,15 @@ concurrently with `worklist_claim_next` (SELECT … FOR UPDATE SKIP LOCKED), tim
 (one transaction each, commit included) and counting items handed out twice. Prints the figures.
 `--pause-ms N` makes each coordinator pause a random 0..2N ms between claims (0: back to back,
 the worst case); `--skip-build` claims from the last list built instead of building a new one.
+
+Beside each FamilyLink figure it times BARE SQL giving the same answer on the same data, in the same
+run, through its own psycopg2 connections (no Django, no history rows, so no audit-chain links):
+- the build: one INSERT … SELECT of the day's list (the same order and positions) for the next day,
+  timed to the end of the statement and then rolled back;
+- claim-next: the same number of processes claiming back to back from the same list with one
+  statement each (SELECT … FOR UPDATE SKIP LOCKED, the item claimed, the case assigned) and a
+  COMMIT, timed like FamilyLink's claims.
+It prints both and the ratio FamilyLink / bare.
 """
 
 import argparse
@@ -319,7 +328,7 @@ def claim_loop(user_id: int, day: date, count: int, pause_ms: int, barrier: Any,
 
 
 def run_claims(
-    coordinators: list[User], day: date, per_worker: int, mode: str, pause_ms: int
+    coordinators: list[User], day: date, per_worker: int, mode: str, pause_ms: int, loop: Any = claim_loop
 ) -> list[tuple[str, list]]:
     if mode == "threads":
         import queue
@@ -327,7 +336,7 @@ def run_claims(
         out: Any = queue.Queue()
         barrier: Any = threading.Barrier(len(coordinators))
         workers = [
-            threading.Thread(target=claim_loop, args=(c.pk, day, per_worker, pause_ms, barrier, out))
+            threading.Thread(target=loop, args=(c.pk, day, per_worker, pause_ms, barrier, out))
             for c in coordinators
         ]
     else:
@@ -336,7 +345,7 @@ def run_claims(
         out = ctx.Queue()
         barrier = ctx.Barrier(len(coordinators))
         workers = [
-            ctx.Process(target=claim_loop, args=(c.pk, day, per_worker, pause_ms, barrier, out))
+            ctx.Process(target=loop, args=(c.pk, day, per_worker, pause_ms, barrier, out))
             for c in coordinators
         ]
     for w in workers:
@@ -345,6 +354,98 @@ def run_claims(
     for w in workers:
         w.join()
     return results
+
+
+# --- bare SQL: the same answers written by hand, on their own psycopg2 connections -------------
+
+BARE_BUILD = """
+WITH list AS (
+    INSERT INTO reunification_worklist (id, created_at, updated_at, version, withdrawn_reason, team, date,
+                                        built_at)
+    VALUES (gen_random_uuid(), now(), now(), 1, '', %(team)s, %(day)s, now())
+    RETURNING id
+)
+INSERT INTO reunification_worklistitem (id, created_at, updated_at, version, withdrawn_reason, worklist_id,
+                                        case_id, position, next_step, due_at, is_overdue)
+SELECT gen_random_uuid(), now(), now(), 1, '', list.id, c.id,
+       row_number() OVER (ORDER BY c.due_at < %(reference)s DESC,
+                                   (c.due_at AT TIME ZONE %(tz)s)::date ASC NULLS LAST,
+                                   p.date_of_birth DESC NULLS FIRST, s.occurred_at, c.created_at, c.id),
+       c.next_step, c.due_at, coalesce(c.due_at < %(reference)s, false)
+FROM list, reunification_reunificationcase c
+JOIN apprehensions_person p ON p.id = c.child_id
+JOIN separations_separation s ON s.id = c.separation_id
+WHERE c.team = %(team)s AND c.status IN ('open', 'in_progress') AND c.withdrawn_at IS NULL
+"""
+
+BARE_CLAIM = """
+WITH picked AS (
+    SELECT i.id FROM reunification_worklistitem i
+    JOIN reunification_reunificationcase c ON c.id = i.case_id
+    WHERE i.worklist_id = (SELECT id FROM reunification_worklist
+                           WHERE team = %(team)s AND date = %(day)s AND withdrawn_at IS NULL)
+      AND i.claimed_by_id IS NULL AND i.completed_at IS NULL AND i.withdrawn_at IS NULL
+      AND c.status IN ('open', 'in_progress')
+    ORDER BY i.position LIMIT 1
+    FOR UPDATE OF i SKIP LOCKED
+), item AS (
+    UPDATE reunification_worklistitem i SET claimed_by_id = %(user)s, claimed_at = now()
+    FROM picked WHERE i.id = picked.id RETURNING i.id, i.case_id
+), assigned AS (
+    UPDATE reunification_reunificationcase c
+    SET assigned_to_id = %(user)s, status = CASE WHEN c.status = 'open' THEN 'in_progress' ELSE c.status END
+    FROM item WHERE c.id = item.case_id
+)
+SELECT id FROM item
+"""
+
+
+def bare_connect() -> Any:
+    import psycopg2
+
+    db = connection.settings_dict
+    return psycopg2.connect(
+        dbname=db["NAME"], user=db["USER"], password=db["PASSWORD"] or None, host=db["HOST"], port=db["PORT"]
+    )
+
+
+def bare_build(day: date) -> tuple[float, int]:
+    """Seconds for the bare INSERT of the day's list (rolled back) and the items it wrote."""
+    from reunification.services.worklists import worklist_reference_time
+
+    conn = bare_connect()
+    try:
+        with conn.cursor() as cursor:
+            params = {"team": TEAM, "day": day, "tz": settings.TIME_ZONE,
+                      "reference": worklist_reference_time(day, TEAM)}  # fmt: skip
+            started = time.perf_counter()
+            cursor.execute(BARE_BUILD, params)
+            took = time.perf_counter() - started
+            return took, cursor.rowcount
+    finally:
+        conn.rollback()
+        conn.close()
+
+
+def bare_claim_loop(user_id: int, day: date, count: int, pause_ms: int, barrier: Any, out: Any) -> None:
+    conn = bare_connect()
+    rng = random.Random(user_id)
+    results = []
+    barrier.wait()
+    with conn.cursor() as cursor:
+        for _ in range(count):
+            if pause_ms:
+                time.sleep(rng.uniform(0, 2 * pause_ms) / 1000)
+            started = time.perf_counter()
+            cursor.execute(BARE_CLAIM, {"team": TEAM, "day": day, "user": user_id})
+            row = cursor.fetchone()
+            conn.commit()
+            elapsed = time.perf_counter() - started
+            if row is None:
+                break
+            results.append((str(row[0]), elapsed))
+    conn.close()
+    out.put((f"bare {user_id}", results))
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -382,7 +483,11 @@ def main() -> None:
         generate(args.cases - existing, agent, supervisor)
         took = time.perf_counter() - started
         print(f"generated {args.cases - existing} open cases (with history) in {took:.1f} s")
-        with connection.cursor() as cursor:
+        # As the owner: PostgreSQL skips an ANALYZE of tables the app role does not own (with a
+        # mere warning), and the planner would then plan the build for the few rows of the demo.
+        from familylink.common.db_roles import connected_as
+
+        with connected_as("owner"), connection.cursor() as cursor:
             cursor.execute("ANALYZE")
     open_cases = ReunificationCase.objects.filter(team=TEAM, status__in=["open", "in_progress"]).count()
 
@@ -401,9 +506,14 @@ def main() -> None:
     started = time.perf_counter()
     again = worklists_build(day=day)
     rebuild_s = time.perf_counter() - started
+    bare_s, bare_items = bare_build(day + timedelta(days=1))
     print(
         f"build for {day}: {build_s:.2f} s, {counts['items_created']} items in all teams, {items} on {TEAM} "
         f"({open_cases} open cases), {history} history rows"
+    )
+    print(
+        f"build, bare SQL (one INSERT … SELECT of {TEAM}'s list, no history, rolled back): {bare_s:.2f} s, "
+        f"{bare_items} items; FamilyLink / bare = {build_s / bare_s:.2f}"
     )
     print(f"same-day re-run: {rebuild_s:.2f} s, items added {again['items_created']}")
     run_claim_phase(args, coordinators, day)
@@ -435,6 +545,26 @@ def run_claim_phase(args: argparse.Namespace, coordinators: list[User], day: dat
         f"p95 {percentile(ms, 95):.1f}, p99 {percentile(ms, 99):.1f}, max {max(ms):.1f}"
     )
     print(f"double claims: {handed_twice} handed out twice, {claimed_twice_in_db} items with two claim rows")
+
+    # The same claims in bare SQL, from the same list, right after.
+    started = time.perf_counter()
+    bare = run_claims(coordinators, day, args.claims_per_worker, args.mode, args.pause_ms, loop=bare_claim_loop)
+    bare_wall = time.perf_counter() - started
+    bare_ms = [lat * 1000 for _, rs in bare for _, lat in rs]
+    bare_claimed = [pk for _, rs in bare for pk, _ in rs]
+    if not bare_ms:
+        print("claim-next, bare SQL: no item left to claim")
+        return
+    print(
+        f"claim-next, bare SQL, {len(coordinators)} concurrent: {len(bare_claimed)} claims in {bare_wall:.1f} s "
+        f"({len(bare_claimed) / bare_wall:.0f}/s); latency ms p50 {statistics.median(bare_ms):.1f}, "
+        f"p95 {percentile(bare_ms, 95):.1f}, p99 {percentile(bare_ms, 99):.1f}, max {max(bare_ms):.1f}; "
+        f"handed out twice {len(bare_claimed) - len(set(bare_claimed))}"
+    )
+    print(
+        f"claim-next p95, FamilyLink / bare = {percentile(ms, 95) / percentile(bare_ms, 95):.2f} "
+        f"(p50 {statistics.median(ms) / statistics.median(bare_ms):.2f})"
+    )
 
 
 if __name__ == "__main__":

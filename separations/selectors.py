@@ -84,9 +84,13 @@ def parse_instant(value: str | None, field_name: str, *, required: bool = False)
 # A record whose latest version is a deletion ('-') is gone. Members never move between
 # separations, so their history is read per separation, through the (separation_id, id,
 # history_date) index; filtering by separation before DISTINCT ON is exact.
+# As known: whether the latest version counts is computed inside the DISTINCT ON (`live`) and
+# filtered outside: PostgreSQL has no statistics for a subquery's output columns and would take
+# each condition on them (`withdrawn_at IS NULL`, ...) as matching 0.5 % of the rows, estimate one
+# separation, and plan every later step (members, custody) as a loop; on one boolean it takes half.
 
 _NOW_SEP = """
-sep AS (
+{name} AS (
     SELECT s.id, s.occurred_at, s.reason_code_id, s.station_id
     FROM separations_separation s
     WHERE s.status IN ('in_effect', 'ended')
@@ -98,23 +102,23 @@ sep AS (
 )"""
 
 _KNOWN_AT_SEP = """
-sep AS (
+{name} AS (
     SELECT h.id, h.occurred_at, h.reason_code_id, h.station_id
     FROM (
         SELECT DISTINCT ON (hs.id)
-               hs.id, hs.occurred_at, hs.reason_code_id, hs.station_id, hs.status, hs.withdrawn_at,
-               hs.end_outcome, hs.ended_at, hs.history_type
+               hs.id, hs.occurred_at, hs.reason_code_id, hs.station_id,
+               (hs.history_type <> '-'
+                AND hs.status IN ('in_effect', 'ended')
+                AND hs.withdrawn_at IS NULL
+                AND hs.end_outcome <> 'recorded_in_error'
+                AND hs.occurred_at <= %(as_of)s
+                AND (hs.ended_at IS NULL OR hs.ended_at > %(as_of)s)
+                {station}) AS live
         FROM separations_historicalseparation hs
         WHERE hs.history_date <= %(known_at)s {only}
         ORDER BY hs.id, hs.history_date DESC, hs.history_id DESC
     ) h
-    WHERE h.history_type <> '-'
-      AND h.status IN ('in_effect', 'ended')
-      AND h.withdrawn_at IS NULL
-      AND h.end_outcome <> 'recorded_in_error'
-      AND h.occurred_at <= %(as_of)s
-      AND (h.ended_at IS NULL OR h.ended_at > %(as_of)s)
-      {station}
+    WHERE h.live
 )"""
 
 _NOW_MEM = """
@@ -122,7 +126,26 @@ _NOW_MEM = """
     SELECT m.separation_id, m.person_id, m.side, src.occurred_at, src.reason_code_id
     FROM {src} src
     JOIN separations_separationmember m ON m.separation_id = src.id
-    WHERE m.withdrawn_at IS NULL AND (m.ended_at IS NULL OR m.ended_at > %(as_of)s)
+    WHERE m.withdrawn_at IS NULL AND (m.ended_at IS NULL OR m.ended_at > %(as_of)s) {side}
+)"""
+
+# As known, for every separation of `src` (the whole answer): one pass over the members' history
+# in (separation, member, newest first) order, merge-joined with the separations (also in id
+# order), instead of one index look-up per separation.
+_KNOWN_AT_MEM_ALL = """
+{name} AS (
+    SELECT x.separation_id, x.person_id, x.side, src.occurred_at, src.reason_code_id
+    FROM (
+        SELECT DISTINCT ON (hm.separation_id, hm.id)
+               hm.separation_id, hm.person_id, hm.side,
+               (hm.history_type <> '-' AND hm.withdrawn_at IS NULL
+                AND (hm.ended_at IS NULL OR hm.ended_at > %(as_of)s) {side}) AS live
+        FROM separations_historicalseparationmember hm
+        WHERE hm.history_date <= %(known_at)s
+        ORDER BY hm.separation_id, hm.id, hm.history_date DESC, hm.history_id DESC
+    ) x
+    JOIN {src} src ON src.id = x.separation_id
+    WHERE x.live
 )"""
 
 _KNOWN_AT_MEM = """
@@ -145,7 +168,7 @@ _KNOWN_AT_MEM = """
 _NOW_CANDIDATES = """
 cand AS (
     SELECT m.separation_id FROM separations_separationmember m
-    WHERE m.person_id = ANY(%(children)s) AND m.side = 'child' AND m.withdrawn_at IS NULL
+    WHERE m.person_id {children} AND m.side = 'child' AND m.withdrawn_at IS NULL
 )"""
 
 _KNOWN_AT_CANDIDATES = """
@@ -153,7 +176,7 @@ cand AS (
     SELECT x.separation_id FROM (
         SELECT DISTINCT ON (hm.id) hm.separation_id, hm.side, hm.withdrawn_at, hm.history_type
         FROM separations_historicalseparationmember hm
-        WHERE hm.person_id = ANY(%(children)s) AND hm.history_date <= %(known_at)s
+        WHERE hm.person_id {children} AND hm.history_date <= %(known_at)s
         ORDER BY hm.id, hm.history_date DESC, hm.history_id DESC
     ) x
     WHERE x.side = 'child' AND x.history_type <> '-' AND x.withdrawn_at IS NULL
@@ -162,41 +185,47 @@ cand AS (
 ONLY_CANDIDATES_NOW = "AND s.id IN (SELECT separation_id FROM cand)"
 ONLY_CANDIDATES_KNOWN = "AND hs.id IN (SELECT separation_id FROM cand)"
 
-# The report in one pass (`SeparatedChildren.report`): `mem` is read once (materialised, as three
-# parts use it) and gives the children (`kids`: each child once, with its earliest separation and
-# its reason categories), the summary (`kids` with each child's open custody period), the page
-# (`kids` in order) and the member rows of the page's separations. Each output row is tagged with
-# its part: (part, agency, count or page ordinal, policy, child_welfare, person, separation, side,
-# time, reason).
+# The report in one pass (`SeparatedChildren.report`): `mem` is read once and gives the children
+# (`kids`: each child once, with its earliest separation and its reason categories), from which come
+# the summary (each child's open custody period) and the page (`kids` in order). The page's rows
+# then need both sides of the page children's separations: `_details` finds those separations
+# through the members' person index from the page, in the same statement (joining `mem` to
+# itself would be planned as a nested loop: PostgreSQL cannot estimate the CTEs' sizes). Each
+# output row is tagged with its part: (part, agency, count, policy, child_welfare, person,
+# separation, side, time, reason).
 _PART_SUMMARY, _PART_PAGE, _PART_MEMBERS = 0, 1, 2
-_REPORT_TAIL = """,
+_REPORT_KIDS = """,
 kids AS (
-    SELECT mem.person_id AS child_id, min(mem.occurred_at) AS since,
-           bool_or(rc.category = 'policy') AS policy,
-           bool_or(rc.category = 'child_welfare') AS child_welfare
-    FROM mem JOIN separations_reasoncode rc ON rc.id = mem.reason_code_id
-    WHERE mem.side = 'child'
+    -- Each child with the agency holding them now (one open custody period per person, so min()
+    -- is that one), joined before grouping, where PostgreSQL knows how many rows to expect (so
+    -- not one index look-up per child). The reason categories through two small arrays
+    -- (computed once), not a join per member.
+    SELECT mem.person_id AS child_id, min(mem.occurred_at) AS since, min(cp.agency) AS agency,
+           bool_or(mem.reason_code_id = ANY(ARRAY(
+               SELECT id FROM separations_reasoncode WHERE category = 'policy'))) AS policy,
+           bool_or(mem.reason_code_id = ANY(ARRAY(
+               SELECT id FROM separations_reasoncode WHERE category = 'child_welfare'))) AS child_welfare
+    FROM mem
+    LEFT JOIN separations_custodyperiod cp
+      ON cp.person_id = mem.person_id AND cp.ended_at IS NULL AND cp.withdrawn_at IS NULL
     GROUP BY mem.person_id
 ),
 page AS (
-    SELECT child_id, since, row_number() OVER (ORDER BY since, child_id) AS ordinal
-    FROM kids ORDER BY since, child_id LIMIT %(limit)s OFFSET %(offset)s
-)
-SELECT 0, coalesce(cp.agency, %(no_custody)s), count(*), count(*) FILTER (WHERE kids.policy),
+    -- ORDER BY with LIMIT alone: a top-N sort, not a sort of every child.
+    SELECT child_id, since FROM kids ORDER BY since, child_id LIMIT %(limit)s OFFSET %(offset)s
+),"""
+_REPORT_SELECT = """
+SELECT 0, coalesce(kids.agency, %(no_custody)s), count(*), count(*) FILTER (WHERE kids.policy),
        count(*) FILTER (WHERE kids.child_welfare), NULL::uuid, NULL::uuid, NULL::text,
        NULL::timestamptz, NULL::uuid
-FROM kids LEFT JOIN separations_custodyperiod cp
-  ON cp.person_id = kids.child_id AND cp.ended_at IS NULL AND cp.withdrawn_at IS NULL
+FROM kids
 GROUP BY 2
 UNION ALL
-SELECT 1, NULL, page.ordinal, NULL, NULL, page.child_id, NULL, NULL, page.since, NULL FROM page
+SELECT 1, NULL, NULL, NULL, NULL, page.child_id, NULL, NULL, page.since, NULL FROM page
 UNION ALL
-SELECT 2, NULL, NULL, NULL, NULL, mem.person_id, mem.separation_id, mem.side, mem.occurred_at,
-       mem.reason_code_id
-FROM mem
-WHERE mem.separation_id IN (
-    SELECT m.separation_id FROM mem m JOIN page ON page.child_id = m.person_id WHERE m.side = 'child'
-)"""
+SELECT 2, NULL, NULL, NULL, NULL, dmem.person_id, dmem.separation_id, dmem.side, dmem.occurred_at,
+       dmem.reason_code_id
+FROM dmem"""
 
 # A first page needs only the earliest separations: walk them in occurred_at order and stop.
 FAST_PAGE_LIMIT = 1000
@@ -259,21 +288,48 @@ class SeparatedChildren:
             )
         return params
 
-    def _sep(self, *, only: str = "") -> str:
+    def _sep(self, *, only: str = "", name: str = "sep") -> str:
         template = _KNOWN_AT_SEP if self._known else _NOW_SEP
         station = "AND station_id = %(station_id)s" if self.station is not None else ""
-        return template.format(station=station, only=only)
+        return template.format(station=station, only=only, name=name)
 
-    def _mem(self, src: str = "sep", name: str = "mem") -> str:
-        return (_KNOWN_AT_MEM if self._known else _NOW_MEM).format(src=src, name=name)
+    def _details(self, children: str, *, sep: str = "sep", mem: str = "mem") -> str:
+        """CTEs `cand`, `{sep}`, `{mem}`: the separations in effect at as_of that name one of
+        `children` (an SQL condition on a person id) on the child side, and all their members,
+        found through the members' person index (so only those separations' history is read)."""
+        candidates = _KNOWN_AT_CANDIDATES if self._known else _NOW_CANDIDATES
+        only = ONLY_CANDIDATES_KNOWN if self._known else ONLY_CANDIDATES_NOW
+        return (
+            candidates.format(children=children)
+            + ","
+            + self._sep(only=only, name=sep)
+            + ","
+            + self._mem(src=sep, name=mem)
+        )
+
+    def _mem(
+        self, src: str = "sep", name: str = "mem", *, every: bool = False, children: bool = False
+    ) -> str:
+        """Members of `src`'s separations. `every`: `src` is the whole answer (as known, one pass
+        over the members' history, not a look-up per separation). `children`: child side only."""
+        if not self._known:
+            side = "AND m.side = 'child'" if children else ""
+            return _NOW_MEM.format(src=src, name=name, side=side)
+        if every:
+            side = "AND hm.side = 'child'" if children else ""
+            return _KNOWN_AT_MEM_ALL.format(src=src, name=name, side=side)
+        return _KNOWN_AT_MEM.format(src=src, name=name)
 
     def _fetch(self, sql: str, params: dict[str, Any]) -> list[tuple]:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall()
 
-    def _with_members(self, tail: str, **extra: Any) -> list[tuple]:
-        return self._fetch("WITH " + self._sep() + "," + self._mem() + tail, self._params(**extra))
+    def _with_children(self, tail: str, **extra: Any) -> list[tuple]:
+        """`tail` after CTEs `sep` and `mem` (the child-side members of every separation in effect)."""
+        return self._fetch(
+            "WITH " + self._sep() + "," + self._mem(every=True, children=True) + tail, self._params(**extra)
+        )
 
     def summary(self) -> tuple[int, dict[str, int], dict[str, int]]:
         """(count, children by custody agency now, children by reason category) in one pass.
@@ -293,7 +349,16 @@ class SeparatedChildren:
         then the page's persons, reasons and custody are loaded for those rows only.
         """
         offset, limit = max(0, int(offset)), max(0, int(limit))
-        rows = self._with_members(_REPORT_TAIL, no_custody=NO_CUSTODY, offset=offset, limit=limit)
+        rows = self._fetch(
+            "WITH "  # noqa: S608 - constant fragments only; values are parameters
+            + self._sep()
+            + ","
+            + self._mem(every=True, children=True)
+            + _REPORT_KIDS
+            + self._details("IN (SELECT child_id FROM page)", sep="dsep", mem="dmem")
+            + _REPORT_SELECT,
+            self._params(no_custody=NO_CUSTODY, offset=offset, limit=limit),
+        )
         by_agency_rows = [(r[1], r[2], r[3], r[4]) for r in rows if r[0] == _PART_SUMMARY]
         by_agency = dict(
             sorted(((a, n) for a, n, _, _ in by_agency_rows), key=lambda item: (-item[1], item[0]))
@@ -305,7 +370,8 @@ class SeparatedChildren:
         by_category = dict(
             sorted(((c, n) for c, n in categories.items() if n), key=lambda item: (-item[1], item[0]))
         )
-        ordered = [(r[5], r[8]) for r in sorted((r for r in rows if r[0] == _PART_PAGE), key=lambda r: r[2])]
+        # Page order: since, then child id (PostgreSQL orders uuids by their bytes, as UUID does).
+        ordered = sorted(((r[5], r[8]) for r in rows if r[0] == _PART_PAGE), key=lambda r: (r[1], r[0]))
         members = [(r[6], r[5], r[7], r[8], r[9]) for r in rows if r[0] == _PART_MEMBERS]
         return SeparatedChildrenReport(
             count=sum(by_agency.values()),
@@ -316,14 +382,12 @@ class SeparatedChildren:
 
     def count(self) -> int:
         """How many distinct children were separated at `as_of`."""
-        return self._with_members(
-            "\nSELECT count(*) FROM (SELECT person_id FROM mem WHERE side = 'child' GROUP BY person_id) kids"
+        return self._with_children(
+            "\nSELECT count(*) FROM (SELECT person_id FROM mem GROUP BY person_id) kids"
         )[0][0]
 
     def child_ids(self) -> list[Any]:
-        return [
-            row[0] for row in self._with_members("\nSELECT DISTINCT person_id FROM mem WHERE side = 'child'")
-        ]
+        return [row[0] for row in self._with_children("\nSELECT DISTINCT person_id FROM mem")]
 
     def by_custody_agency(self) -> dict[str, int]:
         """Children counted by the agency holding them now (NONE: no custody recorded)."""
@@ -340,9 +404,9 @@ class SeparatedChildren:
         if limit is not None and offset + limit <= FAST_PAGE_LIMIT:
             return self._first_children(offset + limit)[offset:]
         window = "" if limit is None else "LIMIT %(limit)s OFFSET %(offset)s"
-        rows = self._with_members(
+        rows = self._with_children(
             f"""
-SELECT person_id, min(occurred_at) AS since FROM mem WHERE side = 'child'
+SELECT person_id, min(occurred_at) AS since FROM mem
 GROUP BY person_id ORDER BY since, person_id {window}""",  # noqa: S608 - constant fragments only
             limit=limit,
             offset=offset,
@@ -396,18 +460,11 @@ ORDER BY m.occurred_at, m.person_id""",
         """Both sides of each child's separations in effect at as_of, for a page of children."""
         if not ordered:
             return []
-        children = [child for child, _ in ordered]
-        candidates = _KNOWN_AT_CANDIDATES if self._known else _NOW_CANDIDATES
-        only = ONLY_CANDIDATES_KNOWN if self._known else ONLY_CANDIDATES_NOW
         rows = self._fetch(
             "WITH "  # noqa: S608 - constant fragments only; values are parameters
-            + candidates
-            + ","
-            + self._sep(only=only)
-            + ","
-            + self._mem()
+            + self._details("= ANY(%(children)s)")
             + "\nSELECT separation_id, person_id, side, occurred_at, reason_code_id FROM mem",
-            self._params(children=children),
+            self._params(children=[child for child, _ in ordered]),
         )
         return self._assemble(ordered, rows)
 

@@ -75,6 +75,33 @@ def test_worklists_build_again_changes_nothing_and_appends_new_cases(users):
     assert items[-1].case_id == late.pk and items[-1].position == 9
 
 
+def test_worklists_build_analyzes_the_new_items_although_the_app_role_does_not_own_the_table(users):
+    """The build's statistics refresh really runs as the app (it connects as familylink_app, which
+    does not own the table; PostgreSQL skips such an ANALYZE with a mere warning): afterwards the
+    planner's statistics of the items' list column name the new list."""
+    from django.db import connection
+
+    ordering_scenario(users)
+    day = timezone.localdate()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_user, pg_get_userbyid(relowner) FROM pg_class WHERE relname = %s",
+                       ["reunification_worklistitem"])  # fmt: skip
+        user, owner = cursor.fetchone()
+    assert user != owner  # the test runs as the app role, like production
+
+    worklists_build(day=day)
+
+    listed = str(Worklist.objects.get(team="EPT-REUNIFY", date=day).pk)  # 8 items: a common value
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT most_common_vals::text FROM pg_stats "
+            "WHERE tablename = 'reunification_worklistitem' AND attname = 'worklist_id'"
+        )
+        row = cursor.fetchone()
+    assert row is not None and row[0] is not None
+    assert listed in row[0].strip("{}").split(",")
+
+
 def test_worklist_claim_next_hands_out_the_top_item_and_assigns_the_case(users):
     """Claim next gives the top unclaimed item of an open case, assigns the case, never twice."""
     scenario = ordering_scenario(users)
