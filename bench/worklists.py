@@ -548,7 +548,9 @@ def run_claim_phase(args: argparse.Namespace, coordinators: list[User], day: dat
 
     # The same claims in bare SQL, from the same list, right after.
     started = time.perf_counter()
-    bare = run_claims(coordinators, day, args.claims_per_worker, args.mode, args.pause_ms, loop=bare_claim_loop)
+    bare = run_claims(
+        coordinators, day, args.claims_per_worker, args.mode, args.pause_ms, loop=bare_claim_loop
+    )
     bare_wall = time.perf_counter() - started
     bare_ms = [lat * 1000 for _, rs in bare for _, lat in rs]
     bare_claimed = [pk for _, rs in bare for pk, _ in rs]
@@ -556,7 +558,8 @@ def run_claim_phase(args: argparse.Namespace, coordinators: list[User], day: dat
         print("claim-next, bare SQL: no item left to claim")
         return
     print(
-        f"claim-next, bare SQL, {len(coordinators)} concurrent: {len(bare_claimed)} claims in {bare_wall:.1f} s "
+        f"claim-next, bare SQL, {len(coordinators)} concurrent: {len(bare_claimed)} claims "
+        f"in {bare_wall:.1f} s "
         f"({len(bare_claimed) / bare_wall:.0f}/s); latency ms p50 {statistics.median(bare_ms):.1f}, "
         f"p95 {percentile(bare_ms, 95):.1f}, p99 {percentile(bare_ms, 99):.1f}, max {max(bare_ms):.1f}; "
         f"handed out twice {len(bare_claimed) - len(set(bare_claimed))}"
