@@ -6,6 +6,7 @@ rows in one statement: the data-modifying CTE returns the rows it wrote, and the
 copies them into the historical table with who, when and why.
 """
 
+import re
 from typing import Any
 
 from django.db import models
@@ -42,3 +43,27 @@ def history_params(*, when: Any, reason: str, user: Any) -> dict[str, Any]:
         "history_reason": reason,
         "history_user": getattr(user, "pk", None),
     }
+
+
+_NAMED_PARAMETER = re.compile(r"%\((\w+)\)s")
+
+
+def execute_prepared(cursor: Any, name: str, sql: str, params: dict[str, Any]) -> None:
+    """Run `sql` (named `%(x)s` parameters) as a server-side prepared statement of this database
+    session: PostgreSQL parses and plans it once per session instead of on every call (planning
+    the claim statement cost more than running it). The statement is prepared on first use on each
+    new connection; PREPARE is not undone by a rollback, and lives as long as the session."""
+    wrapper = cursor.db
+    raw = wrapper.connection
+    prepared = getattr(wrapper, "_familylink_prepared", None)
+    if prepared is None or prepared[0] is not raw:  # a new database session
+        prepared = (raw, {})
+        wrapper._familylink_prepared = prepared
+    order = prepared[1].get(name)
+    if order is None:
+        order = list(dict.fromkeys(_NAMED_PARAMETER.findall(sql)))
+        body = _NAMED_PARAMETER.sub(lambda m: f"${order.index(m.group(1)) + 1}", sql)
+        cursor.execute(f"PREPARE {name} AS {body}")
+        prepared[1][name] = order
+    placeholders = ", ".join(["%s"] * len(order))
+    cursor.execute(f"EXECUTE {name}({placeholders})", [params[key] for key in order])

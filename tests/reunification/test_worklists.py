@@ -125,6 +125,38 @@ def test_worklist_claim_next_hands_out_the_top_item_and_assigns_the_case(users):
     assert third.case_id == scenario["expected"][3]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_worklist_claim_next_is_prepared_once_per_session_and_survives_a_rollback_and_a_new_connection(users):
+    """The hot claim runs as a server-side prepared statement: planned once per database session,
+    still there after a rolled-back transaction, prepared again on a new connection; every claim
+    hands out the next item with its history row."""
+    from django.db import connection
+
+    scenario = ordering_scenario(users)
+    day = timezone.localdate()
+    worklists_build(day=day)
+    coordinator = users["coordinator"]
+
+    def prepared() -> list[str]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT name FROM pg_prepared_statements WHERE name LIKE 'familylink_%%'")
+            return [row[0] for row in cursor.fetchall()]
+
+    first = worklist_claim_next(user=coordinator, day=day)
+    assert prepared() == ["familylink_claim_next"]
+    with pytest.raises(RuntimeError), transaction.atomic():
+        worklist_claim_next(user=coordinator, day=day)
+        raise RuntimeError("roll the claim back")
+    second = worklist_claim_next(user=coordinator, day=day)
+    connection.close()
+    third = worklist_claim_next(user=coordinator, day=day)
+    assert prepared() == ["familylink_claim_next"]
+
+    assert [first.case_id, second.case_id, third.case_id] == scenario["expected"][:3]
+    claims = WorklistItem.history.filter(history_change_reason="claimed (next)")
+    assert sorted(claims.values_list("id", flat=True)) == sorted([first.pk, second.pk, third.pk])
+
+
 def test_worklist_item_complete_only_by_the_claimer(users):
     """Completing needs a claim by the same coordinator; a second completion is refused."""
     ordering_scenario(users)
