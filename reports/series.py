@@ -100,7 +100,11 @@ mem AS (
 # Day index of an instant: how many day-ends come before it (width_bucket over the sorted ends).
 # An interval [start, stop) counts at the day-ends e with start <= e < stop: from day
 # `wb(start - 1µs)` up to, not including, day `wb(stop - 1µs)`; index 0 carries in everything
-# before the first day, an index >= the number of days is past the range.
+# before the first day, an index >= the number of days is past the range. `wb(x - 1µs) < n` is
+# `x - 1µs < last_end`, i.e. `x <= last_end` (microsecond timestamps): the events past the range
+# are left out by that test on the column, not by a second width_bucket over the day ends (the
+# planner pushes a filter on `day` into each branch and computes the width_bucket twice). A NULL
+# or infinite stop (an open interval) fails the test, so it has no -1 event.
 _WB = "width_bucket({col} - interval '1 microsecond', %(ends)s::timestamptz[])"
 
 # Children with more than one interval need their intervals merged (per split key) so they count
@@ -117,11 +121,10 @@ many AS (SELECT mem.* FROM mem JOIN multi USING (child))"""
 _ONE_EVENTS = """
 SELECT {dims}, coalesce({keys}''), day, sum(d)::int
 FROM (
-    SELECT {wb_start} AS day, 1 AS d, station_id, reason_code_id FROM one
+    SELECT {wb_start} AS day, 1 AS d, station_id, reason_code_id FROM one WHERE start <= %(last_end)s
     UNION ALL
-    SELECT {wb_stop}, -1, station_id, reason_code_id FROM one WHERE stop IS NOT NULL
+    SELECT {wb_stop}, -1, station_id, reason_code_id FROM one WHERE stop <= %(last_end)s
 ) ev
-WHERE day < %(n)s
 GROUP BY GROUPING SETS ({sets})"""
 
 _AGENCY_PIECES = """
@@ -134,11 +137,10 @@ FROM {src} src JOIN separations_custodyperiod cp
 _ONE_AGENCY = """
 SELECT 'agency', agency, day, sum(d)::int
 FROM (
-    SELECT agency, {wb_start} AS day, 1 AS d FROM apieces
+    SELECT agency, {wb_start} AS day, 1 AS d FROM apieces WHERE start <= %(last_end)s
     UNION ALL
-    SELECT agency, {wb_stop}, -1 FROM apieces WHERE stop IS NOT NULL
+    SELECT agency, {wb_stop}, -1 FROM apieces WHERE stop <= %(last_end)s
 ) ev
-WHERE day < %(n)s
 GROUP BY 1, 2, 3"""
 
 # Intervals of the children with several, per (dimension, key, child), merged where they overlap.
@@ -154,11 +156,10 @@ _MANY_INTERVALS = {
 
 _MANY_EVENTS = """
 SELECT dim, key, day, sum(d)::int FROM (
-    SELECT dim, key, {wb_start} AS day, 1 AS d FROM merged
+    SELECT dim, key, {wb_start} AS day, 1 AS d FROM merged WHERE start <= %(last_end)s
     UNION ALL
-    SELECT dim, key, {wb_stop}, -1 FROM merged WHERE stop <> 'infinity'
+    SELECT dim, key, {wb_stop}, -1 FROM merged WHERE stop <= %(last_end)s
 ) ev
-WHERE day < %(n)s
 GROUP BY 1, 2, 3"""
 
 _MERGE = """,
@@ -307,7 +308,6 @@ def separated_series(
         for d in (date_from + timedelta(days=i) for i in range((date_to - date_from).days + 1))
     ]
     params["ends"] = [d.end for d in days]
-    params["n"] = len(days)
     with transaction.atomic(), connection.cursor() as cursor:
         # The sorts and hashes of ~100,000 intervals fit in memory with a little more than the default.
         cursor.execute("SET LOCAL work_mem = '32MB'")
