@@ -13,7 +13,11 @@ them "as the system knew it" at a time inside the window, it times:
 - bare SQL:      the straightforward answer in one statement: for every day end, count the
                  distinct children of the separations in effect then (a count per day over the
                  separations and members; as known: over their latest history rows), timed on
-                 the first `--bare-runs` windows (it takes tens of seconds);
+                 the first `--bare-runs` windows (it takes tens of seconds), on its own psycopg2
+                 connection as in bench/asof.py: run on the API's connection, it slowed that
+                 connection's next requests by 50-120 ms (measured 30 Nov: 170 ms before, 209-295 ms
+                 for the four series after it; on another connection 169-192 ms), which the first
+                 timed window (just after the warm-up window's bare SQL) then carried;
 and checks that FamilyLink's count equals the bare SQL count for every day of every window.
 Prints p50 / p95 / max in ms.
 """
@@ -35,7 +39,7 @@ django.setup()
 
 from django.db import connection  # noqa: E402
 
-from bench.asof import api_client, percentile, table_counts, timed  # noqa: E402
+from bench.asof import Bare, api_client, percentile, table_counts, timed  # noqa: E402
 
 TARGET_MS = 300.0
 DAYS = 365
@@ -93,8 +97,15 @@ SELECT days.day, (
 FROM days ORDER BY days.day"""
 
 
+_BARE: Bare | None = None
+
+
 def bare_sql(start: date, end: date, known_at: datetime | None) -> list[int]:
-    with connection.cursor() as cursor:
+    """The bare statement on its own connection (autocommit, no Django), not the API's."""
+    global _BARE  # noqa: PLW0603 - one connection for the run
+    if _BARE is None:
+        _BARE = Bare()
+    with _BARE.conn.cursor() as cursor:
         cursor.execute(
             BARE_KNOWN if known_at else BARE_NOW, {"from": start, "to": end, "tz": TZ, "known_at": known_at}
         )

@@ -53,42 +53,58 @@ mem AS (
     WHERE m.side = 'child' AND m.withdrawn_at IS NULL
 )"""
 
+# As known at known_at: the latest history row of each separation and of each member written at
+# or before known_at. Whether that version counts is computed inside the DISTINCT ON (`live`) and
+# filtered outside, as in `separations.selectors`: PostgreSQL has no statistics for a subquery's
+# output columns and takes each condition on them as matching 0.5 % of the rows, so six conditions
+# estimated ONE separation, and every later step (the members, `multi`, the anti-join of `one`)
+# was planned as a nested loop (35,000 member look-ups, and a loop over `multi` per interval);
+# on one boolean it estimates half. The members' latest rows come from one pass over their
+# history in (separation, member, newest first) order, joined with the separations, not a
+# look-up per separation (members never move between separations, so the DISTINCT ON on
+# (separation_id, id) is the one on id).
 _KNOWN_AT_SEP = """
 sep AS (
     SELECT h.id, h.occurred_at, h.ended_at, h.station_id, h.reason_code_id
     FROM (
         SELECT DISTINCT ON (hs.id)
-               hs.id, hs.occurred_at, hs.ended_at, hs.station_id, hs.reason_code_id, hs.status,
-               hs.withdrawn_at, hs.end_outcome, hs.history_type
+               hs.id, hs.occurred_at, hs.ended_at, hs.station_id, hs.reason_code_id,
+               (hs.history_type <> '-'
+                AND hs.status IN ('in_effect', 'ended')
+                AND hs.withdrawn_at IS NULL
+                AND hs.end_outcome <> 'recorded_in_error'
+                AND hs.occurred_at <= %(last_end)s
+                AND (hs.ended_at IS NULL OR hs.ended_at > %(first_end)s)
+                {station}) AS live
         FROM separations_historicalseparation hs
         WHERE hs.history_date <= %(known_at)s
         ORDER BY hs.id, hs.history_date DESC, hs.history_id DESC
     ) h
-    WHERE h.history_type <> '-'
-      AND h.status IN ('in_effect', 'ended')
-      AND h.withdrawn_at IS NULL
-      AND h.end_outcome <> 'recorded_in_error'
-      AND h.occurred_at <= %(last_end)s
-      AND (h.ended_at IS NULL OR h.ended_at > %(first_end)s)
-      {station}
+    WHERE h.live
 ),
 mem AS (
     SELECT x.person_id AS child, sep.occurred_at AS start, least(sep.ended_at, x.ended_at) AS stop,
            sep.station_id, sep.reason_code_id
-    FROM sep
-    CROSS JOIN LATERAL (
-        SELECT DISTINCT ON (hm.id) hm.person_id, hm.side, hm.withdrawn_at, hm.history_type, hm.ended_at
+    FROM (
+        SELECT DISTINCT ON (hm.separation_id, hm.id)
+               hm.separation_id, hm.person_id, hm.ended_at,
+               (hm.side = 'child' AND hm.history_type <> '-' AND hm.withdrawn_at IS NULL) AS live
         FROM separations_historicalseparationmember hm
-        WHERE hm.separation_id = sep.id AND hm.history_date <= %(known_at)s
-        ORDER BY hm.id, hm.history_date DESC, hm.history_id DESC
+        WHERE hm.history_date <= %(known_at)s
+        ORDER BY hm.separation_id, hm.id, hm.history_date DESC, hm.history_id DESC
     ) x
-    WHERE x.side = 'child' AND x.history_type <> '-' AND x.withdrawn_at IS NULL
+    JOIN sep ON sep.id = x.separation_id
+    WHERE x.live
 )"""
 
 # Day index of an instant: how many day-ends come before it (width_bucket over the sorted ends).
 # An interval [start, stop) counts at the day-ends e with start <= e < stop: from day
 # `wb(start - 1µs)` up to, not including, day `wb(stop - 1µs)`; index 0 carries in everything
-# before the first day, an index >= the number of days is past the range.
+# before the first day, an index >= the number of days is past the range. `wb(x - 1µs) < n` is
+# `x - 1µs < last_end`, i.e. `x <= last_end` (microsecond timestamps): the events past the range
+# are left out by that test on the column, not by a second width_bucket over the day ends (the
+# planner pushes a filter on `day` into each branch and computes the width_bucket twice). A NULL
+# or infinite stop (an open interval) fails the test, so it has no -1 event.
 _WB = "width_bucket({col} - interval '1 microsecond', %(ends)s::timestamptz[])"
 
 # Children with more than one interval need their intervals merged (per split key) so they count
@@ -105,11 +121,10 @@ many AS (SELECT mem.* FROM mem JOIN multi USING (child))"""
 _ONE_EVENTS = """
 SELECT {dims}, coalesce({keys}''), day, sum(d)::int
 FROM (
-    SELECT {wb_start} AS day, 1 AS d, station_id, reason_code_id FROM one
+    SELECT {wb_start} AS day, 1 AS d, station_id, reason_code_id FROM one WHERE start <= %(last_end)s
     UNION ALL
-    SELECT {wb_stop}, -1, station_id, reason_code_id FROM one WHERE stop IS NOT NULL
+    SELECT {wb_stop}, -1, station_id, reason_code_id FROM one WHERE stop <= %(last_end)s
 ) ev
-WHERE day < %(n)s
 GROUP BY GROUPING SETS ({sets})"""
 
 _AGENCY_PIECES = """
@@ -122,11 +137,10 @@ FROM {src} src JOIN separations_custodyperiod cp
 _ONE_AGENCY = """
 SELECT 'agency', agency, day, sum(d)::int
 FROM (
-    SELECT agency, {wb_start} AS day, 1 AS d FROM apieces
+    SELECT agency, {wb_start} AS day, 1 AS d FROM apieces WHERE start <= %(last_end)s
     UNION ALL
-    SELECT agency, {wb_stop}, -1 FROM apieces WHERE stop IS NOT NULL
+    SELECT agency, {wb_stop}, -1 FROM apieces WHERE stop <= %(last_end)s
 ) ev
-WHERE day < %(n)s
 GROUP BY 1, 2, 3"""
 
 # Intervals of the children with several, per (dimension, key, child), merged where they overlap.
@@ -142,11 +156,10 @@ _MANY_INTERVALS = {
 
 _MANY_EVENTS = """
 SELECT dim, key, day, sum(d)::int FROM (
-    SELECT dim, key, {wb_start} AS day, 1 AS d FROM merged
+    SELECT dim, key, {wb_start} AS day, 1 AS d FROM merged WHERE start <= %(last_end)s
     UNION ALL
-    SELECT dim, key, {wb_stop}, -1 FROM merged WHERE stop <> 'infinity'
+    SELECT dim, key, {wb_stop}, -1 FROM merged WHERE stop <= %(last_end)s
 ) ev
-WHERE day < %(n)s
 GROUP BY 1, 2, 3"""
 
 _MERGE = """,
@@ -295,7 +308,6 @@ def separated_series(
         for d in (date_from + timedelta(days=i) for i in range((date_to - date_from).days + 1))
     ]
     params["ends"] = [d.end for d in days]
-    params["n"] = len(days)
     with transaction.atomic(), connection.cursor() as cursor:
         # The sorts and hashes of ~100,000 intervals fit in memory with a little more than the default.
         cursor.execute("SET LOCAL work_mem = '32MB'")

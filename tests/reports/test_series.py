@@ -9,9 +9,10 @@ import pytest
 
 from familylink.common.errors import ValidationFailed
 from reports.series import day_end, parse_range, separated_series
-from separations.models import CustodyPeriod, SeparationMember
+from separations.models import CustodyPeriod, Separation, SeparationMember
 from separations.selectors import separated_children
-from tests.separations.test_selectors import _save, t, timeline  # noqa: F401 - the shared fixture
+from tests.separations.factories import family
+from tests.separations.test_selectors import _save, approve, build, t, timeline  # noqa: F401 - the shared fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -94,6 +95,47 @@ def test_separated_series_counts_a_separation_at_midnight_on_the_day_before(hist
     assert days[date(2018, 5, 31)] == 0
     midnight = separated_children(as_of=datetime(2018, 6, 1, 10, tzinfo=UTC)).count()
     assert midnight == 1 and days[date(2018, 6, 1)] >= 1
+
+
+@pytest.mark.parametrize("last", [date(2018, 6, 8), date(2018, 6, 9), date(2018, 6, 10), date(2018, 6, 11)])
+@pytest.mark.parametrize("known_at", [None, t(13)])
+def test_separated_series_takes_events_at_the_last_day_end_exactly(history, ept, users, last, known_at):
+    """A separation (and a custody period) from exactly the end of 9 June to exactly the end of
+    11 June UTC: whichever day the range stops at, its last day counts what the as-of selector
+    answers at that day's end (occurred_at inclusive, ended_at exclusive), and events at or past
+    the last day's end add nothing (the range's edge is tested on the instants themselves)."""
+    agent, supervisor = users["field_agent"], users["supervisor"]
+    fx = family(surname="X")
+    x = approve(
+        build(
+            station=ept,
+            children=[fx.child],
+            adults=[fx.adult],
+            occurred=t(10),
+            entered=t(10, 1),
+            requester=agent,
+        ),
+        t(10, 2),
+        supervisor,
+    )
+    _save(
+        x,
+        t(12, 9),
+        "ended: reunified",
+        supervisor,
+        status=Separation.Status.ENDED,
+        ended_at=t(12),
+        end_outcome="reunified",
+    )
+    CustodyPeriod.objects.create(person_id=fx.child.pk, agency="HHS_ORR", started_at=t(10), ended_at=t(12))
+    days = separated_series(date_from=FIRST, date_to=last, known_at=known_at, tz="UTC").days
+    assert [d.date for d in days][-1] == last
+    for day in days:
+        expected = separated_children(as_of=day.end, known_at=known_at)
+        assert day.count == expected.count(), day.date
+        ids = set(expected.child_ids())
+        assert (fx.child.pk in ids) == (date(2018, 6, 9) <= day.date <= date(2018, 6, 10)), day.date
+        assert day.by_agency.get("HHS_ORR", 0) == (fx.child.pk in ids), day.date
 
 
 @pytest.mark.parametrize(
