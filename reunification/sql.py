@@ -55,7 +55,7 @@ def execute_prepared(cursor: Any, name: str, sql: str, params: dict[str, Any]) -
     new connection; PREPARE is not undone by a rollback, and lives as long as the session."""
     wrapper = cursor.db
     raw = wrapper.connection
-    prepared = getattr(wrapper, "_familylink_prepared", None)
+    prepared: tuple[Any, dict[str, list[str]]] | None = getattr(wrapper, "_familylink_prepared", None)
     if prepared is None or prepared[0] is not raw:  # a new database session
         prepared = (raw, {})
         wrapper._familylink_prepared = prepared
