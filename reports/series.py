@@ -31,6 +31,7 @@ from django.db import connection, transaction
 from apprehensions.models import Station
 from familylink.common.errors import ValidationFailed
 from separations.models import ReasonCode
+from separations.selectors import separation_counts
 
 MAX_DAYS = 3660
 DIMENSIONS = ("station", "category", "agency")
@@ -39,11 +40,7 @@ _NOW_SEP = """
 sep AS (
     SELECT s.id, s.occurred_at, s.ended_at, s.station_id, s.reason_code_id
     FROM separations_separation s
-    WHERE s.status IN ('in_effect', 'ended')
-      AND s.withdrawn_at IS NULL
-      AND s.end_outcome <> 'recorded_in_error'
-      AND s.occurred_at <= %(last_end)s
-      AND (s.ended_at IS NULL OR s.ended_at > %(first_end)s)
+    WHERE {counts}
       {station}
 ),
 mem AS (
@@ -51,7 +48,7 @@ mem AS (
            sep.station_id, sep.reason_code_id
     FROM sep JOIN separations_separationmember m ON m.separation_id = sep.id
     WHERE m.side = 'child' AND m.withdrawn_at IS NULL
-)"""
+)""".replace("{counts}", separation_counts("s", since="first_end", until="last_end"))
 
 # As known at known_at: the latest history row of each separation and of each member written at
 # or before known_at. Whether that version counts is computed inside the DISTINCT ON (`live`) and
@@ -69,12 +66,7 @@ sep AS (
     FROM (
         SELECT DISTINCT ON (hs.id)
                hs.id, hs.occurred_at, hs.ended_at, hs.station_id, hs.reason_code_id,
-               (hs.history_type <> '-'
-                AND hs.status IN ('in_effect', 'ended')
-                AND hs.withdrawn_at IS NULL
-                AND hs.end_outcome <> 'recorded_in_error'
-                AND hs.occurred_at <= %(last_end)s
-                AND (hs.ended_at IS NULL OR hs.ended_at > %(first_end)s)
+               (hs.history_type <> '-' AND {counts}
                 {station}) AS live
         FROM separations_historicalseparation hs
         WHERE hs.history_date <= %(known_at)s
@@ -95,7 +87,7 @@ mem AS (
     ) x
     JOIN sep ON sep.id = x.separation_id
     WHERE x.live
-)"""
+)""".replace("{counts}", separation_counts("hs", since="first_end", until="last_end"))
 
 # Day index of an instant: how many day-ends come before it (width_bucket over the sorted ends).
 # An interval [start, stop) counts at the day-ends e with start <= e < stop: from day

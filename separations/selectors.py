@@ -89,17 +89,26 @@ def parse_instant(value: str | None, field_name: str, *, required: bool = False)
 # each condition on them (`withdrawn_at IS NULL`, ...) as matching 0.5 % of the rows, estimate one
 # separation, and plan every later step (members, custody) as a loop; on one boolean it takes half.
 
+
+def separation_counts(alias: str, *, since: str, until: str) -> str:
+    """SQL: separation row `alias` (current, or a version in the history) counts as separating
+    its children at some instant of (since, until]: decided (in effect, or ended since), not
+    withdrawn, not recorded in error, begun by `until`, not ended by `since`. `since` and `until`
+    name query parameters. One definition for the as-of report and the daily series."""
+    return (
+        f"{alias}.status IN ('in_effect', 'ended') AND {alias}.withdrawn_at IS NULL "
+        f"AND {alias}.end_outcome <> 'recorded_in_error' AND {alias}.occurred_at <= %({until})s "
+        f"AND ({alias}.ended_at IS NULL OR {alias}.ended_at > %({since})s)"
+    )
+
+
 _NOW_SEP = """
 {name} AS (
     SELECT s.id, s.occurred_at, s.reason_code_id, s.station_id
     FROM separations_separation s
-    WHERE s.status IN ('in_effect', 'ended')
-      AND s.withdrawn_at IS NULL
-      AND s.end_outcome <> 'recorded_in_error'
-      AND s.occurred_at <= %(as_of)s
-      AND (s.ended_at IS NULL OR s.ended_at > %(as_of)s)
+    WHERE {counts}
       {only} {station}
-)"""
+)""".replace("{counts}", separation_counts("s", since="as_of", until="as_of"))
 
 _KNOWN_AT_SEP = """
 {name} AS (
@@ -107,19 +116,14 @@ _KNOWN_AT_SEP = """
     FROM (
         SELECT DISTINCT ON (hs.id)
                hs.id, hs.occurred_at, hs.reason_code_id, hs.station_id,
-               (hs.history_type <> '-'
-                AND hs.status IN ('in_effect', 'ended')
-                AND hs.withdrawn_at IS NULL
-                AND hs.end_outcome <> 'recorded_in_error'
-                AND hs.occurred_at <= %(as_of)s
-                AND (hs.ended_at IS NULL OR hs.ended_at > %(as_of)s)
+               (hs.history_type <> '-' AND {counts}
                 {station}) AS live
         FROM separations_historicalseparation hs
         WHERE hs.history_date <= %(known_at)s {only}
         ORDER BY hs.id, hs.history_date DESC, hs.history_id DESC
     ) h
     WHERE h.live
-)"""
+)""".replace("{counts}", separation_counts("hs", since="as_of", until="as_of"))
 
 _NOW_MEM = """
 {name} AS (
