@@ -9,6 +9,7 @@ copies them into the historical table with who, when and why.
 import re
 from typing import Any
 
+from django.conf import settings
 from django.db import models
 
 
@@ -52,7 +53,11 @@ def execute_prepared(cursor: Any, name: str, sql: str, params: dict[str, Any]) -
     """Run `sql` (named `%(x)s` parameters) as a server-side prepared statement of this database
     session: PostgreSQL parses and plans it once per session instead of on every call (planning
     the claim statement cost more than running it). The statement is prepared on first use on each
-    new connection; PREPARE is not undone by a rollback, and lives as long as the session."""
+    new connection; PREPARE is not undone by a rollback, and lives as long as the session. With
+    `DATABASE_PREPARED_STATEMENTS` off (behind a transaction-mode pooler) it is a plain execute."""
+    if not getattr(settings, "DATABASE_PREPARED_STATEMENTS", True):
+        cursor.execute(sql, params)
+        return
     wrapper = cursor.db
     raw = wrapper.connection
     prepared: tuple[Any, dict[str, list[str]]] | None = getattr(wrapper, "_familylink_prepared", None)

@@ -144,6 +144,10 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 # A kept connection is checked before a request reuses it, so after a PostgreSQL restart the first
 # request gets a fresh connection instead of an error (tests/faults/test_postgres_restart.py).
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=True)
+# Hot statements (claim-next) as server-side prepared statements, planned once per connection.
+# Turn off behind a pooler in transaction mode (PgBouncer's `pool_mode = transaction`), where one
+# transaction's connection is not the next one's and an SQL PREPARE does not follow the client.
+DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "common.User"
 # Change reasons ("why") are kept whole, however long.

@@ -157,6 +157,27 @@ def test_worklist_claim_next_is_prepared_once_per_session_and_survives_a_rollbac
     assert sorted(claims.values_list("id", flat=True)) == sorted([first.pk, second.pk, third.pk])
 
 
+@pytest.mark.django_db(transaction=True)
+def test_worklist_claim_next_without_prepared_statements_behind_a_transaction_pooler(users, settings):
+    """DATABASE_PREPARED_STATEMENTS off (PgBouncer in transaction mode): the same claims, and no
+    statement is prepared on the connection."""
+    from django.db import connection
+
+    settings.DATABASE_PREPARED_STATEMENTS = False
+    connection.close()  # a session with nothing prepared yet
+    scenario = ordering_scenario(users)
+    day = timezone.localdate()
+    worklists_build(day=day)
+
+    first = worklist_claim_next(user=users["coordinator"], day=day)
+    second = worklist_claim_next(user=users["coordinator"], day=day)
+
+    assert [first.case_id, second.case_id] == scenario["expected"][:2]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+        assert cursor.fetchone()[0] == 0
+
+
 def test_worklist_item_complete_only_by_the_claimer(users):
     """Completing needs a claim by the same coordinator; a second completion is refused."""
     ordering_scenario(users)
