@@ -368,7 +368,7 @@ WITH list AS (
 INSERT INTO reunification_worklistitem (id, created_at, updated_at, version, withdrawn_reason, worklist_id,
                                         case_id, position, next_step, due_at, is_overdue)
 SELECT gen_random_uuid(), now(), now(), 1, '', list.id, c.id,
-       row_number() OVER (ORDER BY c.due_at < %(reference)s DESC,
+       row_number() OVER (ORDER BY coalesce(c.due_at < %(reference)s, false) DESC,
                                    (c.due_at AT TIME ZONE %(tz)s)::date ASC NULLS LAST,
                                    p.date_of_birth DESC NULLS FIRST, s.occurred_at, c.created_at, c.id),
        c.next_step, c.due_at, coalesce(c.due_at < %(reference)s, false)
@@ -409,19 +409,26 @@ def bare_connect() -> Any:
     )
 
 
-def bare_build(day: date) -> tuple[float, int]:
-    """Seconds for the bare INSERT of the day's list (rolled back) and the items it wrote."""
+def bare_build(day: date) -> tuple[float, list[str]]:
+    """Seconds for the bare INSERT of `day`'s list, and its cases in position order (read back
+    before the rollback). It is written under the next day's date (the day's list exists) with
+    `day`'s reference time, so its answer must be FamilyLink's list for `day`."""
     from reunification.services.worklists import worklist_reference_time
 
     conn = bare_connect()
     try:
         with conn.cursor() as cursor:
-            params = {"team": TEAM, "day": day, "tz": settings.TIME_ZONE,
+            params = {"team": TEAM, "day": day + timedelta(days=1), "tz": settings.TIME_ZONE,
                       "reference": worklist_reference_time(day, TEAM)}  # fmt: skip
             started = time.perf_counter()
             cursor.execute(BARE_BUILD, params)
             took = time.perf_counter() - started
-            return took, cursor.rowcount
+            cursor.execute(
+                "SELECT i.case_id::text FROM reunification_worklistitem i JOIN reunification_worklist w "
+                "ON w.id = i.worklist_id WHERE w.team = %(team)s AND w.date = %(day)s ORDER BY i.position",
+                params,
+            )
+            return took, [row[0] for row in cursor.fetchall()]
     finally:
         conn.rollback()
         conn.close()
@@ -506,14 +513,21 @@ def main() -> None:
     started = time.perf_counter()
     again = worklists_build(day=day)
     rebuild_s = time.perf_counter() - started
-    bare_s, bare_items = bare_build(day + timedelta(days=1))
+    bare_s, bare_cases = bare_build(day)
+    listed = [
+        str(c)
+        for c in WorklistItem.objects.filter(worklist__team=TEAM, worklist__date=day)
+        .order_by("position")
+        .values_list("case_id", flat=True)
+    ]
     print(
         f"build for {day}: {build_s:.2f} s, {counts['items_created']} items in all teams, {items} on {TEAM} "
         f"({open_cases} open cases), {history} history rows"
     )
     print(
         f"build, bare SQL (one INSERT … SELECT of {TEAM}'s list, no history, rolled back): {bare_s:.2f} s, "
-        f"{bare_items} items; FamilyLink / bare = {build_s / bare_s:.2f}"
+        f"{len(bare_cases)} items; FamilyLink / bare = {build_s / bare_s:.2f}; "
+        f"same cases in the same order: {'yes' if bare_cases == listed else 'NO'}"
     )
     print(f"same-day re-run: {rebuild_s:.2f} s, items added {again['items_created']}")
     run_claim_phase(args, coordinators, day)
