@@ -11,7 +11,8 @@ re-runs the build for the same day (must insert nothing) and has `--workers` coo
 concurrently with `worklist_claim_next` (SELECT … FOR UPDATE SKIP LOCKED), timing every claim
 (one transaction each, commit included) and counting items handed out twice. Prints the figures.
 `--pause-ms N` makes each coordinator pause a random 0..2N ms between claims (0: back to back,
-the worst case); `--skip-build` claims from the last list built instead of building a new one.
+the worst case); `--skip-build` claims from the last list built instead of building a new one;
+`--bare-first` runs the bare claims before FamilyLink's (the first minute after a build is slower).
 
 Beside each FamilyLink figure it times BARE SQL giving the same answer on the same data, in the same
 run, through its own psycopg2 connections (no Django, no history rows, so no audit-chain links):
@@ -475,6 +476,9 @@ def main() -> None:
         help="mean pause between a coordinator's claims (0: claim back to back, the worst case)",
     )
     parser.add_argument("--skip-build", action="store_true", help="claim from the last list built")
+    parser.add_argument(
+        "--bare-first", action="store_true", help="run the bare SQL claims before FamilyLink's, not after"
+    )
     args = parser.parse_args()
 
     db = connection.settings_dict["NAME"]
@@ -539,6 +543,28 @@ def run_claim_phase(args: argparse.Namespace, coordinators: list[User], day: dat
     ).count()
     print(f"claiming from the list of {day}: {waiting} items waiting")
 
+    def bare_phase() -> list[float]:
+        started = time.perf_counter()
+        bare = run_claims(
+            coordinators, day, args.claims_per_worker, args.mode, args.pause_ms, loop=bare_claim_loop
+        )
+        wall = time.perf_counter() - started
+        bare_ms = [lat * 1000 for _, rs in bare for _, lat in rs]
+        claimed = [pk for _, rs in bare for pk, _ in rs]
+        if bare_ms:
+            print(
+                f"claim-next, bare SQL, {len(coordinators)} concurrent: {len(claimed)} claims "
+                f"in {wall:.1f} s ({len(claimed) / wall:.0f}/s); latency ms p50 "
+                f"{statistics.median(bare_ms):.1f}, p95 {percentile(bare_ms, 95):.1f}, "
+                f"p99 {percentile(bare_ms, 99):.1f}, max {max(bare_ms):.1f}; "
+                f"handed out twice {len(claimed) - len(set(claimed))}"
+            )
+        else:
+            print("claim-next, bare SQL: no item left to claim")
+        return bare_ms
+
+    # The same claims in bare SQL, from the same list, right after (or before: --bare-first).
+    bare_ms = bare_phase() if args.bare_first else []
     started = time.perf_counter()
     results = run_claims(coordinators, day, args.claims_per_worker, args.mode, args.pause_ms)
     wall = time.perf_counter() - started
@@ -559,29 +585,13 @@ def run_claim_phase(args: argparse.Namespace, coordinators: list[User], day: dat
         f"p95 {percentile(ms, 95):.1f}, p99 {percentile(ms, 99):.1f}, max {max(ms):.1f}"
     )
     print(f"double claims: {handed_twice} handed out twice, {claimed_twice_in_db} items with two claim rows")
-
-    # The same claims in bare SQL, from the same list, right after.
-    started = time.perf_counter()
-    bare = run_claims(
-        coordinators, day, args.claims_per_worker, args.mode, args.pause_ms, loop=bare_claim_loop
-    )
-    bare_wall = time.perf_counter() - started
-    bare_ms = [lat * 1000 for _, rs in bare for _, lat in rs]
-    bare_claimed = [pk for _, rs in bare for pk, _ in rs]
-    if not bare_ms:
-        print("claim-next, bare SQL: no item left to claim")
-        return
-    print(
-        f"claim-next, bare SQL, {len(coordinators)} concurrent: {len(bare_claimed)} claims "
-        f"in {bare_wall:.1f} s "
-        f"({len(bare_claimed) / bare_wall:.0f}/s); latency ms p50 {statistics.median(bare_ms):.1f}, "
-        f"p95 {percentile(bare_ms, 95):.1f}, p99 {percentile(bare_ms, 99):.1f}, max {max(bare_ms):.1f}; "
-        f"handed out twice {len(bare_claimed) - len(set(bare_claimed))}"
-    )
-    print(
-        f"claim-next p95, FamilyLink / bare = {percentile(ms, 95) / percentile(bare_ms, 95):.2f} "
-        f"(p50 {statistics.median(ms) / statistics.median(bare_ms):.2f})"
-    )
+    if not args.bare_first:
+        bare_ms = bare_phase()
+    if bare_ms:
+        print(
+            f"claim-next p95, FamilyLink / bare = {percentile(ms, 95) / percentile(bare_ms, 95):.2f} "
+            f"(p50 {statistics.median(ms) / statistics.median(bare_ms):.2f})"
+        )
 
 
 if __name__ == "__main__":
