@@ -1,15 +1,21 @@
 """The tamper-evident audit chain: every history row and every access-log row is hashed into a chain.
 
 Each protected table (every history table of a tracked model, and the access log) has its own chain
-in `audit_chainlink`: link `seq` n holds the SHA-256 of the row's canonical form (`to_jsonb(row)::text`
-with the time zone fixed to UTC) and `chain_hash = sha256(previous chain_hash + row_hash)`.
+in `audit_chainlink`: link `seq` n holds the SHA-256 of the row's canonical form and
+`chain_hash = sha256(previous chain_hash + row_hash)`. The canonical form is the row's text
+(`row::text`, form "row") under fixed settings (CANONICAL_SETTINGS: UTC, ISO dates, ...); links
+written before migration 0006 hash the row's JSON (`to_jsonb(row)::text`, form "jsonb"), which cost
+twice as much to compute, and each link says which.
 
 The links are written by PostgreSQL itself, in the writing transaction, by a deferred constraint
 trigger: it fires at commit, takes ONE advisory lock for the whole chain (held only for the commit,
 and a single lock so two writers can never deadlock), reads the table's head (its highest `seq`)
 and appends. Concurrent writers therefore cannot fork a chain, and no code path (ORM, bulk SQL,
 COPY) can write a history row without its link. The trigger function runs as the owner role
-(SECURITY DEFINER); the app role may only read the links.
+(SECURITY DEFINER); the app role may only read the links. (A set-based append, staging each
+statement's hashes in a temporary table and folding them once at commit, costs a third as much
+per row of a large statement but about 1 ms more on every small transaction, because a commit
+that wrote a temporary table costs that much here: docs/benchmarks.md, "Audit chain".)
 
 `verify()` walks every chain and names the first row that was changed, removed or inserted outside
 the chain; a checkpoint (head hash and count per chain, signed) lets an auditor prove later that
@@ -34,36 +40,48 @@ GENESIS = "0" * 64
 # One advisory lock key for every chain: a transaction appends to all its chains under it.
 LOCK_KEY = 0x46414D4C  # "FAML"
 
-FUNCTION_SQL = f"""
-CREATE OR REPLACE FUNCTION familylink_chain_append() RETURNS trigger
+# Every setting the text of a row depends on, fixed for hashing and for verifying.
+CANONICAL_SETTINGS = (
+    "SET TimeZone = 'UTC'\nSET DateStyle = 'ISO, MDY'\nSET IntervalStyle = 'postgres'\n"
+    "SET extra_float_digits = 1\nSET bytea_output = 'hex'"
+)
+
+# One function per primary-key column name, so that the key is read as `NEW.<pk>` (static SQL).
+FUNCTION_SQL = """
+CREATE OR REPLACE FUNCTION familylink_chain_append_{pk}() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = public, pg_temp
-SET TimeZone = 'UTC'
-SET extra_float_digits = 1
+{settings}
 AS $$
 DECLARE
-    row_json jsonb := to_jsonb(NEW);
-    row_hash text := encode(sha256(convert_to(row_json::text, 'UTF8')), 'hex');
+    row_hash text := encode(sha256(convert_to(NEW::text, 'UTF8')), 'hex');
     head_seq bigint;
     head_hash text;
     -- As text: compared with TG_TABLE_NAME (type name) the (table_name, seq) index is not used
     -- and every append scanned the whole chain table (quadratic commits).
     tbl text := TG_TABLE_NAME;
 BEGIN
-    PERFORM pg_advisory_xact_lock({LOCK_KEY});
+    PERFORM pg_advisory_xact_lock({lock_key});
     SELECT l.seq, l.chain_hash INTO head_seq, head_hash
     FROM audit_chainlink l WHERE l.table_name = tbl ORDER BY l.seq DESC LIMIT 1;
     IF head_seq IS NULL THEN
         head_seq := 0;
-        head_hash := '{GENESIS}';
+        head_hash := '{genesis}';
     END IF;
-    INSERT INTO audit_chainlink (table_name, seq, row_pk, row_hash, chain_hash, recorded_at)
-    VALUES (tbl, head_seq + 1, row_json ->> TG_ARGV[0], row_hash,
-            encode(sha256(convert_to(head_hash || row_hash, 'UTF8')), 'hex'), clock_timestamp());
+    INSERT INTO audit_chainlink (table_name, seq, row_pk, row_hash, chain_hash, recorded_at, form)
+    VALUES (tbl, head_seq + 1, NEW.{pk}::text, row_hash,
+            encode(sha256(convert_to(head_hash || row_hash, 'UTF8')), 'hex'), clock_timestamp(), 'row');
     RETURN NULL;
 END;
 $$;
 """  # noqa: S608 - constants only
+
+
+def function_sql(pk: str) -> str:
+    if not pk.isidentifier():
+        raise ValueError(f"not a column name: {pk!r}")
+    return FUNCTION_SQL.format(pk=pk, settings=CANONICAL_SETTINGS, lock_key=LOCK_KEY, genesis=GENESIS)
+
 
 # Seals the rows a table already holds when its chain is first installed, in primary-key order.
 BACKFILL_SQL = f"""
@@ -133,25 +151,34 @@ def install(using: str = "default") -> dict[str, int]:
         existing = set(connection.introspection.table_names(cursor))
         if "audit_chainlink" not in existing:
             return sealed
-        cursor.execute(FUNCTION_SQL)
+        for pk in sorted(set(chained_tables().values())):
+            cursor.execute(function_sql(pk))
         cursor.execute(BACKFILL_SQL)
         for table, pk in chained_tables().items():
             if table not in existing:
                 continue
             quoted = connection.ops.quote_name(table)
+            append = f"familylink_chain_append_{pk}"
             cursor.execute(
-                "SELECT 1 FROM pg_trigger WHERE tgname = %s AND tgrelid = %s::regclass", [TRIGGER_NAME, table]
+                "SELECT p.proname FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid "
+                "WHERE t.tgname = %s AND t.tgrelid = %s::regclass",
+                [TRIGGER_NAME, table],
             )
-            if cursor.fetchone() is None:
+            row = cursor.fetchone()
+            if row is not None and row[0] != append:
+                # The trigger of migration 0004 (familylink_chain_append, the row's JSON): replaced.
+                cursor.execute(f"DROP TRIGGER {TRIGGER_NAME} ON {quoted}")
+            if row is None or row[0] != append:
                 cursor.execute(
                     f"CREATE CONSTRAINT TRIGGER {TRIGGER_NAME} AFTER INSERT ON {quoted} "
                     "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
-                    f"EXECUTE FUNCTION familylink_chain_append('{pk}')"
+                    f"EXECUTE FUNCTION {append}()"
                 )
             cursor.execute("SELECT familylink_chain_backfill(%s, %s)", [table, pk])
             count = cursor.fetchone()[0]
             if count:
                 sealed[table] = count
+        cursor.execute("DROP FUNCTION IF EXISTS familylink_chain_append()")
     return sealed
 
 
@@ -188,14 +215,15 @@ def verify_table(table: str, pk: str, *, using: str = "default", first_only: boo
     report = ChainReport(table=table)
     qn = connection.ops.quote_name
     with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL TimeZone = 'UTC'")
-        cursor.execute("SET LOCAL extra_float_digits = 1")
+        for setting in CANONICAL_SETTINGS.splitlines():
+            cursor.execute(setting.replace("SET ", "SET LOCAL ", 1))
     # A named (server-side) cursor streams a large chain instead of loading it whole.
     with connection.chunked_cursor() as cursor:
         cursor.execute(
             f"""
             SELECT l.seq, l.row_pk, l.row_hash, l.chain_hash,
-                   encode(sha256(convert_to(to_jsonb(t)::text, 'UTF8')), 'hex')
+                   CASE l.form WHEN 'row' THEN encode(sha256(convert_to(t::text, 'UTF8')), 'hex')
+                   ELSE encode(sha256(convert_to(to_jsonb(t)::text, 'UTF8')), 'hex') END
             FROM audit_chainlink l
             LEFT JOIN {qn(table)} t ON t.{qn(pk)}::text = l.row_pk
             WHERE l.table_name = %s

@@ -43,6 +43,15 @@ class ChainLink(models.Model):
     row_hash = models.CharField(max_length=64)
     chain_hash = models.CharField(max_length=64)
     recorded_at = models.DateTimeField()
+    # What row_hash is the SHA-256 of: the row's text (`row::text`, links appended set-based since
+    # migration 0006) or its JSON (`to_jsonb(row)::text`, the links written before). Both with the
+    # settings of audit.chain.CANONICAL_SETTINGS.
+    form = models.CharField(
+        max_length=5,
+        choices=[("row", "row::text"), ("jsonb", "to_jsonb(row)::text")],
+        default="jsonb",
+        db_default="jsonb",
+    )
 
     audit_trail = True
     db_app_privileges = "SELECT"

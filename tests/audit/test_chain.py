@@ -222,3 +222,100 @@ def test_verify_command_records_a_signed_checkpoint(users):
     checkpoint = ChainCheckpoint.objects.get()
     assert checkpoint.verified
     assert checkpoint.signature == chain.sign(checkpoint.heads)
+
+
+# --- many rows in one statement, savepoints, constraints set IMMEDIATE, both hash forms -----------
+
+# N copies of the newest history row (a new history_id each, given names "Bulk 1".."Bulk N"), in one
+# INSERT, as the app role could write them; parameters: N.
+_FORGE = (
+    f"INSERT INTO {PERSON_HISTORY} SELECT (jsonb_populate_record(NULL::{PERSON_HISTORY}, to_jsonb(h) "
+    f"|| jsonb_build_object('history_id', nextval(pg_get_serial_sequence('{PERSON_HISTORY}', 'history_id')), "
+    "'given_names', 'Bulk ' || g))).* "
+    f"FROM generate_series(1, %s) g, (SELECT * FROM {PERSON_HISTORY} ORDER BY history_id DESC LIMIT 1) h "
+    "ORDER BY g"
+)
+
+
+def _links(table: str) -> list[ChainLink]:
+    return list(ChainLink.objects.filter(table_name=table).order_by("seq"))
+
+
+def test_one_statement_of_many_rows_gets_one_link_each_in_the_order_written(users):
+    """500 history rows in one INSERT, then an edit in the same transaction: 501 links, in order."""
+    before = len(_links(PERSON_HISTORY))
+    _person()
+    with connect_as("app") as app, app.cursor() as cursor:
+        cursor.execute(_FORGE, [500])
+        cursor.execute(_FORGE.replace("'Bulk ' || g", "'Last'"), [1])
+        app.commit()
+
+    links = _links(PERSON_HISTORY)
+    assert [link.seq for link in links] == list(range(1, len(links) + 1))
+    new = links[before + 1 :]  # the person's own creation is `before`'s next link
+    assert len(new) == 501 and {link.form for link in new} == {"row"}
+    rows = dict(
+        Person.history.model.objects.filter(history_id__in=[int(link.row_pk) for link in new]).values_list(
+            "history_id", "given_names"
+        )
+    )
+    assert [rows[int(link.row_pk)] for link in new] == [f"Bulk {g}" for g in range(1, 501)] + ["Last"]
+    assert [p for r in chain.verify(tables=[PERSON_HISTORY]) for p in r.problems] == []
+
+
+def test_links_follow_savepoints_and_immediate_constraints(users):
+    """Rows rolled back to a savepoint get no link; with constraints IMMEDIATE each statement's rows
+    are linked when it ends, and a later statement of the same transaction continues the chain."""
+    _person()
+    before = len(_links(PERSON_HISTORY))
+    with connect_as("app") as app, app.cursor() as cursor:
+        cursor.execute(_FORGE, [3])
+        cursor.execute("SAVEPOINT s")
+        cursor.execute(_FORGE, [4])
+        cursor.execute("ROLLBACK TO SAVEPOINT s")
+        cursor.execute(_FORGE, [2])
+        app.commit()
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute(_FORGE, [1])
+        cursor.execute(f"SELECT count(*) FROM audit_chainlink WHERE table_name = '{PERSON_HISTORY}'")
+        assert cursor.fetchone()[0] == before + 6  # already linked, before the commit
+        cursor.execute(_FORGE, [2])
+        app.commit()
+
+    assert len(_links(PERSON_HISTORY)) == before + 8
+    assert [p for r in chain.verify(tables=[PERSON_HISTORY]) for p in r.problems] == []
+
+
+def test_verify_checks_links_of_both_forms(users):
+    """Links written before migration 0006 hash the row's JSON ('jsonb'); later ones its text ('row').
+    A chain holding both verifies clean, and an altered row is named under either form."""
+    _person()
+    # A link as migration 0004's trigger wrote it: the row's JSON, chained to the head.
+    _owner_execute(
+        f"ALTER TABLE {PERSON_HISTORY} DISABLE TRIGGER {chain.TRIGGER_NAME}",
+        _FORGE.replace("%s", "1"),
+        "SET TimeZone = 'UTC'",
+        "SET extra_float_digits = 1",
+        "INSERT INTO audit_chainlink (table_name, seq, row_pk, row_hash, chain_hash, recorded_at, form) "
+        f"SELECT '{PERSON_HISTORY}', l.seq + 1, h.history_id::text, r.hash, "
+        "encode(sha256(convert_to(l.chain_hash || r.hash, 'UTF8')), 'hex'), now(), 'jsonb' "
+        f"FROM (SELECT * FROM {PERSON_HISTORY} ORDER BY history_id DESC LIMIT 1) h "
+        "CROSS JOIN LATERAL (SELECT encode(sha256(convert_to(to_jsonb(h)::text, 'UTF8')), 'hex') AS hash) r "
+        f"CROSS JOIN (SELECT * FROM audit_chainlink WHERE table_name = '{PERSON_HISTORY}' "
+        "ORDER BY seq DESC LIMIT 1) l",
+        f"ALTER TABLE {PERSON_HISTORY} ENABLE TRIGGER {chain.TRIGGER_NAME}",
+    )
+    _edit(Person.objects.get(), "Ana María")
+    forms = [link.form for link in _links(PERSON_HISTORY)]
+    assert forms == ["row", "jsonb", "row"]
+    assert [p for r in chain.verify(tables=[PERSON_HISTORY]) for p in r.problems] == []
+
+    for link in _links(PERSON_HISTORY)[1:]:
+        _owner_execute(f"UPDATE {PERSON_HISTORY} SET sex = 'M' WHERE history_id = {link.row_pk}")
+        problems = chain.verify(tables=[PERSON_HISTORY])[0].problems
+        assert problems[0] == (
+            f"{PERSON_HISTORY}: row history_id={link.row_pk} (link {link.seq}) was changed after it was "
+            "written"
+        )
+        _owner_execute(f"UPDATE {PERSON_HISTORY} SET sex = 'F' WHERE history_id = {link.row_pk}")
+    assert [p for r in chain.verify(tables=[PERSON_HISTORY]) for p in r.problems] == []
