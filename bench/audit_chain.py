@@ -1,6 +1,8 @@
-"""Cost of `verify_audit_chain`, beside the bare SQL that reads and hashes the same rows.
+"""Cost of `verify_audit_chain`, beside the bare SQL that reads and hashes the same rows; with
+`--append N`, the cost of appending links at commit instead.
 
     DATABASE_URL=postgres://familylink_app@127.0.0.1:5432/<db> .venv/bin/python bench/audit_chain.py
+    DATABASE_URL=... .venv/bin/python bench/audit_chain.py --append 20000 [--runs 3] [--small 500]
 
 Runs against the database of DATABASE_URL (never the test database). For every chained table it
 times FamilyLink's full verification (stream every link joined to its row, re-hash the row in
@@ -8,9 +10,17 @@ PostgreSQL, recompute the chain in Python, then look for rows with no link) and,
 the bare SQL floor: one statement per table that joins links to rows and counts row hashes that
 differ (the part of the answer plain SQL can give; the chain fold itself is sequential). Prints rows,
 seconds, rows per second and the ratio, so the cost can be read per million rows.
+
+`--append N` writes N access-log rows in one INSERT, as the app role (rows marked action "bench";
+they stay, as every write does), and times the statement (the rows: the bare SQL) and the COMMIT,
+where the chain's deferred trigger appends their N links; then `--small K` transactions of two
+one-row INSERTs; then the per-row cost of each hash form (the row's text; its JSON, as links
+written before migration 0006 of audit) over N rows. Medians of `--runs`.
 """
 
+import argparse
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -31,13 +41,14 @@ from audit import chain  # noqa: E402
 def bare_sql(table: str, pk: str) -> tuple[int, int]:
     qn = connection.ops.quote_name
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL TimeZone = 'UTC'")
-        cursor.execute("SET LOCAL extra_float_digits = 1")
+        for setting in chain.CANONICAL_SETTINGS.splitlines():
+            cursor.execute(setting.replace("SET ", "SET LOCAL ", 1))
         cursor.execute(
             f"""
             SELECT count(*), count(*) FILTER (
                 WHERE t.{qn(pk)} IS NULL
-                   OR encode(sha256(convert_to(to_jsonb(t)::text, 'UTF8')), 'hex') <> l.row_hash)
+                   OR CASE l.form WHEN 'row' THEN encode(sha256(convert_to(t::text, 'UTF8')), 'hex')
+                      ELSE encode(sha256(convert_to(to_jsonb(t)::text, 'UTF8')), 'hex') END <> l.row_hash)
             FROM audit_chainlink l LEFT JOIN {qn(table)} t ON t.{qn(pk)}::text = l.row_pk
             WHERE l.table_name = %s
             """,  # noqa: S608 - table names from the model registry
@@ -47,7 +58,94 @@ def bare_sql(table: str, pk: str) -> tuple[int, int]:
     return rows, bad
 
 
+TABLE = "audit_accesslog"
+# N access-log rows marked as this bench's (action "bench"), copies of the newest one without its user
+# keys (so no foreign-key check runs at commit beside the links); parameter: N.
+COPIES = (
+    f"INSERT INTO {TABLE} SELECT r.* FROM generate_series(1, %s) g "
+    f"CROSS JOIN (SELECT * FROM {TABLE} ORDER BY created_at DESC LIMIT 1) a "
+    f"CROSS JOIN LATERAL jsonb_populate_record(NULL::{TABLE}, to_jsonb(a) || jsonb_build_object("
+    "'id', gen_random_uuid(), 'action', 'bench', 'path', 'bench/audit_chain.py --append', "
+    "'user_id', NULL, 'created_by_id', NULL, 'withdrawn_by_id', NULL, 'version', g)) r"
+)
+
+
+def _timed(rows: int, statements: int = 1) -> tuple[float, float]:
+    """One transaction of `statements` INSERTs of `rows` rows each: (the statements, the commit).
+    The chain links them at commit (its deferred trigger), so the commit is the links' cost."""
+    with connection.cursor() as cursor:
+        cursor.execute("BEGIN")
+        started = time.perf_counter()
+        for _ in range(statements):
+            cursor.execute(COPIES, [rows])
+        inserted = time.perf_counter()
+        cursor.execute("COMMIT")
+        return inserted - started, time.perf_counter() - inserted
+
+
+def _hash_cost(rows: int, form: str) -> float:
+    expr = "t::text" if form == "row" else "to_jsonb(t)::text"
+    with transaction.atomic(), connection.cursor() as cursor:
+        for setting in chain.CANONICAL_SETTINGS.splitlines():
+            cursor.execute(setting.replace("SET ", "SET LOCAL ", 1))
+        started = time.perf_counter()
+        cursor.execute(
+            f"SELECT sum(length(encode(sha256(convert_to({expr}, 'UTF8')), 'hex'))) "  # noqa: S608 - constants
+            f"FROM (SELECT * FROM {TABLE} LIMIT %s) t",
+            [rows],
+        )
+        cursor.fetchone()
+        return time.perf_counter() - started
+
+
+def append(rows: int, runs: int, small: int) -> None:
+    connection.ensure_connection()
+    connection.connection.autocommit = True
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {TABLE}")  # noqa: S608 - constant
+        on_file = cursor.fetchone()[0]
+        if not on_file:
+            sys.exit(f"{TABLE} is empty: seed the database first (seed_demo writes access-log rows)")
+        cursor.execute(f"SELECT form, count(*) FROM audit_chainlink WHERE table_name = '{TABLE}' GROUP BY 1")  # noqa: S608
+        forms = dict(cursor.fetchall())
+    print(f"database {connection.settings_dict['NAME']}: {on_file:,} rows in {TABLE}, links by form {forms}")
+    big = [_timed(rows) for _ in range(runs)]
+    ins, com = statistics.median(b[0] for b in big), statistics.median(b[1] for b in big)
+    print(
+        f"one INSERT of {rows:,} rows: the statement (bare: the rows, no links yet) {ins:.2f} s; "
+        f"the commit (FamilyLink: their links) {com:.2f} s = {com / rows * 1e6:.1f} µs per row; "
+        f"statement + commit / statement = {(ins + com) / max(ins, 1e-9):.2f}x"
+    )
+    if small:
+        few = [_timed(1, 2) for _ in range(small)]
+        ins, com = statistics.median(f[0] for f in few), statistics.median(f[1] for f in few)
+        print(
+            f"{small} transactions of two one-row INSERTs (a claim's shape): "
+            f"the statements {ins * 1000:.3f} ms, "
+            f"the commit (two links and the WAL flush) {com * 1000:.3f} ms (medians)"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {TABLE}")  # noqa: S608 - constant
+        sample = min(rows, cursor.fetchone()[0])
+    text = statistics.median(_hash_cost(sample, "row") for _ in range(runs))
+    js = statistics.median(_hash_cost(sample, "jsonb") for _ in range(runs))
+    print(
+        f"hashing {sample:,} rows: their text (form 'row') {text / sample * 1e6:.1f} µs per row, "
+        f"their JSON (form 'jsonb', links before audit migration 0006) {js / sample * 1e6:.1f} µs per row"
+    )
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--append", type=int, default=0, help="time appending links for N rows instead")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--small", type=int, default=500)
+    args = parser.parse_args()
+    if args.append:
+        append(args.append, args.runs, args.small)
+        return
     tables = chain.chained_tables()
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM apprehensions_person")

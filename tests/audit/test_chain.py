@@ -229,11 +229,11 @@ def test_verify_command_records_a_signed_checkpoint(users):
 # N copies of the newest history row (a new history_id each, given names "Bulk 1".."Bulk N"), in one
 # INSERT, as the app role could write them; parameters: N.
 _FORGE = (
-    f"INSERT INTO {PERSON_HISTORY} SELECT (jsonb_populate_record(NULL::{PERSON_HISTORY}, to_jsonb(h) "
-    f"|| jsonb_build_object('history_id', nextval(pg_get_serial_sequence('{PERSON_HISTORY}', 'history_id')), "
-    "'given_names', 'Bulk ' || g))).* "
-    f"FROM generate_series(1, %s) g, (SELECT * FROM {PERSON_HISTORY} ORDER BY history_id DESC LIMIT 1) h "
-    "ORDER BY g"
+    f"INSERT INTO {PERSON_HISTORY} SELECT r.* FROM generate_series(1, %s) g "
+    f"CROSS JOIN (SELECT * FROM {PERSON_HISTORY} ORDER BY history_id DESC LIMIT 1) h "
+    f"CROSS JOIN LATERAL jsonb_populate_record(NULL::{PERSON_HISTORY}, to_jsonb(h) || jsonb_build_object("
+    f"'history_id', nextval(pg_get_serial_sequence('{PERSON_HISTORY}', 'history_id')), "
+    "'given_names', 'Bulk ' || g)) r ORDER BY g"
 )
 
 
