@@ -89,6 +89,32 @@ def insert_rows(model: Any, objs: Sequence[Any]) -> None:
         obj._state.db = connection.alias
 
 
+@cache
+def _init_plan(model: Any) -> list[tuple[str, str, Any]]:
+    return [(f.attname, f.name, f) for f in model._meta.concrete_fields]
+
+
+def new_instance(model: Any, **values: Any) -> Any:
+    """A new, unsaved `model(**values)` for the bulk writers, built in a third of the time: values
+    by attname (`case_id=`) or by field name (`case=` an instance, whose key is taken), every other
+    field its default, all passed positionally (Model.__init__'s fast path, the one `from_db`
+    takes). Unlike `model(case=case)` the related instance is not cached on the new one."""
+    args = []
+    for attname, name, field in _init_plan(model):
+        if attname in values:
+            args.append(values.pop(attname))
+        elif name in values:
+            related = values.pop(name)
+            if related is not None and not isinstance(related, field.remote_field.model):
+                raise ValueError(f"{model.__name__}.{name} must be a {field.remote_field.model.__name__}")
+            args.append(None if related is None else related.pk)
+        else:
+            args.append(field.get_default())
+    if values:
+        raise TypeError(f"{model.__name__} has no field {', '.join(sorted(values))}")
+    return model(*args)
+
+
 def insert_with_history(model: Any, objs: Sequence[Any], *, user: Any, reason: str) -> None:
     """Insert `objs` (new, with their UUIDs set) and one "created" history row each."""
     if not objs:

@@ -14,7 +14,7 @@ from apprehensions.models import (
     Relationship,
     Station,
 )
-from apprehensions.services.bulk import insert_with_history
+from apprehensions.services.bulk import insert_with_history, new_instance
 from familylink.common.errors import BusinessRuleError, ValidationFailed
 from separations.models import CustodyPeriod, Separation, SeparationMember
 from separations.services import (
@@ -144,7 +144,8 @@ def _existing_encounter(station: Station, day: date, persons: list[Person]) -> A
 
 def _record(row: ImportRow, obj: Any, action: str, role: str, by: Any, bucket: list[ImportRecord]) -> None:
     bucket.append(
-        ImportRecord(
+        new_instance(
+            ImportRecord,
             row=row,
             model=obj._meta.label_lower,
             object_id=obj.pk,

@@ -11,7 +11,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from apprehensions.services.bulk import insert_with_history
+from apprehensions.services.bulk import insert_with_history, new_instance
 from familylink.common.errors import BusinessRuleError, PermissionDenied, StaleVersionError, ValidationFailed
 from separations.models import CustodyPeriod, Separation, SeparationMember
 from separations.services import custody_transfer, separation_end_for_child
@@ -193,8 +193,10 @@ def cases_open_for_separations(*, separations: list[Separation], by: Any) -> lis
                 case.reunify_due_at = clocks.reunify_due_at
                 case.due_at = min(clocks.contact_due_at, clocks.reunify_due_at)
             cases.append(case)
-            adults_rows.extend(CaseAdult(case=case, person=adult, created_by=by) for adult in adults)
-            steps.extend(CaseStep(case=case, step=step, created_by=by) for step in STEP_ORDER)
+            adults_rows.extend(
+                new_instance(CaseAdult, case=case, person=adult, created_by=by) for adult in adults
+            )
+            steps.extend(new_instance(CaseStep, case=case, step=step, created_by=by) for step in STEP_ORDER)
     insert_with_history(ReunificationCase, cases, user=by, reason=reason)
     insert_with_history(CaseAdult, adults_rows, user=by, reason=reason)
     insert_with_history(CaseStep, steps, user=by, reason=reason)

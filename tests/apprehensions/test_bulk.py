@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from apprehensions.models import Person
-from apprehensions.services.bulk import insert_rows, insert_with_history
+from apprehensions.services.bulk import insert_rows, insert_with_history, new_instance
 
 pytestmark = pytest.mark.django_db
 
@@ -81,3 +81,23 @@ def test_insert_rows_writes_a_large_batch_in_several_statements(users):
 
     assert len(statements) >= 2
     assert Person.objects.filter(pk__in=[p.pk for p in persons]).count() == 5_500
+
+
+def test_new_instance_is_the_instance_the_model_would_make(users, ept):
+    """Every field as `Model(**values)` sets it (related instances by key, the rest from defaults);
+    an unknown field or a related value of the wrong model is refused."""
+    agent = users["field_agent"]
+    values = {"given_names": "Ana", "first_surname": "Pérez", "sex": Person.Sex.FEMALE, "first_station": ept}
+    made = Person(created_by=agent, **values)
+    fast = new_instance(Person, created_by=agent, **values)
+    varying = {"id", "created_at", "updated_at"}  # uuid4 and now() defaults, new on each call
+    for field in Person._meta.concrete_fields:
+        if field.attname not in varying:
+            assert getattr(fast, field.attname) == getattr(made, field.attname), field.attname
+    assert fast.pk is not None and fast.pk != made.pk and fast._state.adding
+    assert new_instance(Person, created_by_id=agent.pk, **values).created_by_id == agent.pk
+
+    with pytest.raises(TypeError, match="no field nickname"):
+        new_instance(Person, nickname="x")
+    with pytest.raises(ValueError, match="must be a"):
+        new_instance(Person, first_station=agent)
