@@ -94,11 +94,12 @@ def _init_plan(model: Any) -> list[tuple[str, str, Any]]:
     return [(f.attname, f.name, f) for f in model._meta.concrete_fields]
 
 
-def new_instance(model: Any, **values: Any) -> Any:
+def new_instance(model: Any, /, **values: Any) -> Any:
     """A new, unsaved `model(**values)` for the bulk writers, built in a third of the time: values
     by attname (`case_id=`) or by field name (`case=` an instance, whose key is taken), every other
     field its default, all passed positionally (Model.__init__'s fast path, the one `from_db`
-    takes). Unlike `model(case=case)` the related instance is not cached on the new one."""
+    takes). Unlike `model(case=case)` the related instance is not cached on the new one. (`model`
+    is positional-only: a model may have a field of that name, as ImportRecord does.)"""
     args = []
     for attname, name, field in _init_plan(model):
         if attname in values:

@@ -8,6 +8,7 @@ import pytest
 
 from apprehensions.models import Person
 from apprehensions.services.bulk import insert_rows, insert_with_history, new_instance
+from legacy.models import ImportRecord
 
 pytestmark = pytest.mark.django_db
 
@@ -96,6 +97,9 @@ def test_new_instance_is_the_instance_the_model_would_make(users, ept):
             assert getattr(fast, field.attname) == getattr(made, field.attname), field.attname
     assert fast.pk is not None and fast.pk != made.pk and fast._state.adding
     assert new_instance(Person, created_by_id=agent.pk, **values).created_by_id == agent.pk
+
+    record = new_instance(ImportRecord, model="apprehensions.person", object_id=fast.pk, action="created")
+    assert record.model == "apprehensions.person" and record.object_id == fast.pk
 
     with pytest.raises(TypeError, match="no field nickname"):
         new_instance(Person, nickname="x")
