@@ -83,13 +83,17 @@ def check_sql(model: type[models.Model], field_names: Sequence[str]) -> str:
         )
     function = function_name(table)
     on_insert, on_update = trigger_names(table)
-    # No sequential scans: PL/pgSQL plans each query once per session, whatever the size of the
-    # first statement; with an index probe per new row the plan stays right for one row or 60,000
-    # and for a parent table of any size (events/triggers.py does the same for the outbox).
+    # One index probe of the parent's key per new row (a nested-loop anti join), whatever the sizes:
+    # PL/pgSQL plans each query once per session, and a join that reads the whole parent table or
+    # its whole key index would do so at every statement. On the 10,000-row import (docs/
+    # benchmarks.md) the 14 functions took 2.8 s with only sequential scans off, 0.95 s with hash
+    # and merge joins off too (the checks against persons: 0.81 s -> 0.07 s for relationships).
     return f"""
 CREATE OR REPLACE FUNCTION {_quote(function)}() RETURNS trigger
 LANGUAGE plpgsql
-SET enable_seqscan = off AS $$
+SET enable_seqscan = off
+SET enable_mergejoin = off
+SET enable_hashjoin = off AS $$
 DECLARE
     missing text;
 BEGIN{"".join(checks)}
