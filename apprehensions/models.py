@@ -1,6 +1,10 @@
 """Persons, apprehensions, family units and the relationships that link them.
 
 A family unit is never split or deleted; separations (next app up) are recorded on top of it.
+
+References marked `db_constraint=False` have no foreign-key constraint: a trigger checks them once
+per INSERT or UPDATE statement (familylink/common/reference_checks.py), so a parent must be saved
+before its children.
 """
 
 from django.conf import settings
@@ -56,7 +60,12 @@ class Person(BaseModel):
     is_unaccompanied = models.BooleanField(default=False, db_index=True)
     first_encountered_at = models.DateTimeField(null=True, blank=True)
     first_station = models.ForeignKey(
-        Station, null=True, blank=True, on_delete=models.PROTECT, related_name="first_persons"
+        Station,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="first_persons",
+        db_constraint=False,
     )
 
     history = HistoricalRecords(excluded_fields=["name_normalized"])
@@ -120,7 +129,9 @@ class Apprehension(BaseModel):
     """One encounter: when, where, by whom, and everyone encountered together."""
 
     occurred_at = models.DateTimeField(db_index=True)
-    station = models.ForeignKey(Station, on_delete=models.PROTECT, related_name="apprehensions")
+    station = models.ForeignKey(
+        Station, on_delete=models.PROTECT, related_name="apprehensions", db_constraint=False
+    )
     location_description = models.CharField(max_length=255, blank=True)
     apprehending_agent = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -146,8 +157,12 @@ class ApprehensionPerson(BaseModel):
         A_NUMBER = "a_number", "Existing person by A-number"
         EXISTING = "existing", "Existing person named in the request"
 
-    apprehension = models.ForeignKey(Apprehension, on_delete=models.PROTECT, related_name="encounters")
-    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="encounters")
+    apprehension = models.ForeignKey(
+        Apprehension, on_delete=models.PROTECT, related_name="encounters", db_constraint=False
+    )
+    person = models.ForeignKey(
+        Person, on_delete=models.PROTECT, related_name="encounters", db_constraint=False
+    )
     match = models.CharField(max_length=16, choices=Match.choices, default=Match.NEW)
     match_note = models.CharField(max_length=255, blank=True)
 
@@ -164,7 +179,12 @@ class FamilyUnit(BaseModel):
     """People who arrived together as a family. Never split, never deleted."""
 
     apprehension = models.ForeignKey(
-        Apprehension, null=True, blank=True, on_delete=models.PROTECT, related_name="family_units"
+        Apprehension,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="family_units",
+        db_constraint=False,
     )
     label = models.CharField(max_length=120, blank=True)
     members = models.ManyToManyField(Person, through="FamilyMembership", related_name="family_units")
@@ -180,8 +200,12 @@ class FamilyMembership(BaseModel):
         ADULT = "adult", "Adult"
         CHILD = "child", "Child"
 
-    family_unit = models.ForeignKey(FamilyUnit, on_delete=models.PROTECT, related_name="memberships")
-    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="memberships")
+    family_unit = models.ForeignKey(
+        FamilyUnit, on_delete=models.PROTECT, related_name="memberships", db_constraint=False
+    )
+    person = models.ForeignKey(
+        Person, on_delete=models.PROTECT, related_name="memberships", db_constraint=False
+    )
     role = models.CharField(max_length=8, choices=Role.choices)
 
     history = HistoricalRecords()
@@ -217,8 +241,12 @@ class Relationship(BaseModel):
         LINK_DISCOVERY = "link_discovery", "Link discovery"
         CASEWORK = "casework", "Reunification casework"
 
-    from_person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="relationships_from")
-    to_person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="relationships_to")
+    from_person = models.ForeignKey(
+        Person, on_delete=models.PROTECT, related_name="relationships_from", db_constraint=False
+    )
+    to_person = models.ForeignKey(
+        Person, on_delete=models.PROTECT, related_name="relationships_to", db_constraint=False
+    )
     type = models.CharField(max_length=16, choices=Type.choices)
     evidence = models.CharField(max_length=16, choices=Evidence.choices, default=Evidence.CLAIMED)
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.INTAKE)
@@ -226,7 +254,12 @@ class Relationship(BaseModel):
     document_kind = models.CharField(max_length=64, blank=True, help_text="e.g. birth certificate")
     document_number = models.CharField(max_length=64, blank=True)
     apprehension = models.ForeignKey(
-        Apprehension, null=True, blank=True, on_delete=models.PROTECT, related_name="relationships"
+        Apprehension,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="relationships",
+        db_constraint=False,
     )
 
     history = HistoricalRecords()

@@ -4,6 +4,10 @@ Nothing typed in a sheet is lost: `ImportRow.cells` holds every cell of the row 
 sheet's own header; corrections made in the UI are kept apart (`corrections`), never written
 over the original. `ImportRecord` names, for each record an import created or linked, its
 batch and row (provenance).
+
+References marked `db_constraint=False` have no foreign-key constraint: a trigger checks them once
+per INSERT or UPDATE statement (familylink/common/reference_checks.py), so a parent must be saved
+before its children.
 """
 
 from django.db import models
@@ -61,7 +65,7 @@ class ImportRow(BaseModel):
         IMPORTED = "imported", "Imported"
         QUARANTINED = "quarantined", "Quarantined"
 
-    batch = models.ForeignKey(ImportBatch, on_delete=models.PROTECT, related_name="rows")
+    batch = models.ForeignKey(ImportBatch, on_delete=models.PROTECT, related_name="rows", db_constraint=False)
     row_number = models.PositiveIntegerField(
         help_text="The row's number in the spreadsheet (header is row 1)."
     )
@@ -113,7 +117,7 @@ class ImportRecord(BaseModel):
         CREATED = "created", "Created"
         LINKED = "linked", "Linked (already on file)"
 
-    row = models.ForeignKey(ImportRow, on_delete=models.PROTECT, related_name="records")
+    row = models.ForeignKey(ImportRow, on_delete=models.PROTECT, related_name="records", db_constraint=False)
     model = models.CharField(max_length=64, help_text="app_label.model of the record")
     object_id = models.UUIDField(db_index=True)
     action = models.CharField(max_length=8, choices=Action.choices)

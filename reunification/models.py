@@ -1,4 +1,9 @@
-"""Reunification cases with deadline clocks, checklists, daily worklists and notifications."""
+"""Reunification cases with deadline clocks, checklists, daily worklists and notifications.
+
+References marked `db_constraint=False` have no foreign-key constraint: a trigger checks them once
+per INSERT or UPDATE statement (familylink/common/reference_checks.py), so a parent must be saved
+before its children.
+"""
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -102,9 +107,13 @@ class ReunificationCase(BaseModel):
         SEPARATION_ENDED = "separation_ended", "Separation ended outside casework"
         OTHER = "other", "Other"
 
-    child = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="reunification_cases")
+    child = models.ForeignKey(
+        Person, on_delete=models.PROTECT, related_name="reunification_cases", db_constraint=False
+    )
     adults = models.ManyToManyField(Person, through="CaseAdult", related_name="reunification_cases_as_adult")
-    separation = models.ForeignKey(Separation, on_delete=models.PROTECT, related_name="reunification_cases")
+    separation = models.ForeignKey(
+        Separation, on_delete=models.PROTECT, related_name="reunification_cases", db_constraint=False
+    )
     # (team, status) is indexed together below; a claim updates these rows, and every index
     # costs on each update, so single-column indexes that no query needs are left out.
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
@@ -113,7 +122,9 @@ class ReunificationCase(BaseModel):
     assigned_to = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    policy = models.ForeignKey(DeadlinePolicy, null=True, blank=True, on_delete=models.PROTECT)
+    policy = models.ForeignKey(
+        DeadlinePolicy, null=True, blank=True, on_delete=models.PROTECT, db_constraint=False
+    )
     clock_start = models.DateTimeField(null=True, blank=True)
     contact_due_at = models.DateTimeField(null=True, blank=True)
     reunify_due_at = models.DateTimeField(null=True, blank=True)
@@ -176,8 +187,12 @@ class ReunificationCase(BaseModel):
 
 
 class CaseAdult(BaseModel):
-    case = models.ForeignKey(ReunificationCase, on_delete=models.PROTECT, related_name="case_adults")
-    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="case_adult_links")
+    case = models.ForeignKey(
+        ReunificationCase, on_delete=models.PROTECT, related_name="case_adults", db_constraint=False
+    )
+    person = models.ForeignKey(
+        Person, on_delete=models.PROTECT, related_name="case_adult_links", db_constraint=False
+    )
 
     history = HistoricalRecords()
 
@@ -213,7 +228,9 @@ class CaseStep(BaseModel):
         PARENT_RELEASED = "parent_released", "Ineligible: parent released in the U.S."
         CHECKS_PENDING = "checks_pending", "Ineligible: checks pending"
 
-    case = models.ForeignKey(ReunificationCase, on_delete=models.PROTECT, related_name="steps")
+    case = models.ForeignKey(
+        ReunificationCase, on_delete=models.PROTECT, related_name="steps", db_constraint=False
+    )
     step = models.CharField(max_length=24, choices=Step.choices)
     done_at = models.DateTimeField(null=True, blank=True)
     done_by = models.ForeignKey(
