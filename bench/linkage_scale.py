@@ -10,7 +10,8 @@ pass an intake adds.
 `discovery` runs `discover_links(persist=False)` (with --persist: as the nightly job, filing the
 candidates) over every person (FamilyLink: blocking in SQL,
 scoring in Python, the co-encounter check) and then the bare SQL that builds the same blocked
-pairs and counts them (no scoring): the floor any implementation of these blocks pays.
+pairs (the same query: each block's window of `discovery.WINDOW` neighbours) and counts them (no
+scoring): the floor any implementation of these blocks pays.
 `intake` posts families through `POST /api/v1/apprehensions/` (as bench/intake.py), alternating
 LINKAGE_INCREMENTAL=off and inline, and prints both latencies and the pass's own time. The
 intakes are real writes (bench user `bench_intake_agent`, station EPT).
@@ -62,6 +63,7 @@ def bench_discovery(persist: bool) -> None:
         f"pairs scored: {result.pairs_scored}  proposed: {result.by_kind()}"
     )
     print("  phases (s): " + ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items()))
+    print(f"  window: {discovery.WINDOW} neighbours per record and block")
     started = time.monotonic()
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL work_mem = '256MB'")  # the full pass's settings
@@ -69,12 +71,7 @@ def bench_discovery(persist: bool) -> None:
         cursor.execute("SET LOCAL jit = off")
         cursor.execute(f"CREATE TEMP TABLE lk_keys AS {discovery._KEYS_FULL}")  # noqa: S608
         cursor.execute("ANALYZE lk_keys")
-        union = " UNION ".join(
-            f"SELECT x.id AS a, y.id AS b FROM lk_keys x JOIN lk_keys y ON {c} AND x.id < y.id "  # noqa: S608
-            "WHERE x.g <> '' AND x.s1 <> ''"
-            for c in discovery._BLOCKS
-        )
-        cursor.execute(f"SELECT count(*) FROM ({union}) pairs")  # noqa: S608
+        cursor.execute(f"SELECT count(*) FROM ({discovery.full_pass_pairs_sql()}) pairs")  # noqa: S608
         pairs = cursor.fetchone()[0]
         cursor.execute("DROP TABLE lk_keys")
     print(
@@ -150,11 +147,16 @@ def main() -> None:
     sub = parser.add_subparsers(dest="what", required=True)
     disc = sub.add_parser("discovery")
     disc.add_argument("--persist", action="store_true", help="file the candidates (as the nightly job)")
+    disc.add_argument(
+        "--window", type=int, default=None, help="neighbours per record and block (default: discovery.WINDOW)"
+    )
     intake = sub.add_parser("intake")
     intake.add_argument("--requests", type=int, default=200)
     intake.add_argument("--warmup", type=int, default=10)
     args = parser.parse_args()
     if args.what == "discovery":
+        if args.window is not None:
+            discovery.WINDOW = args.window
         bench_discovery(args.persist)
     else:
         bench_intake(args.requests, args.warmup)

@@ -6,12 +6,15 @@ intake or import calls it with the persons just recorded, and the quality bench 
 calls it on its labelled data. The result lists every pair proposed in this pass that has no
 decision yet (kind, person_a_id, person_b_id, score, suggested_type, reasons).
 
-Cost grows about linearly with the number of persons: pairs come only from blocks (persons sharing
-a date of birth and a surname or given-name sound; or a given name and a surname sound and a birth
-year, or a birthday), and relationship pairs only from persons encountered together. Blocking keys
-are SQL functions (migration 0002) stored on each person as generated columns with an index
-(migration 0003), so the incremental pass for a handful of persons is a few index lookups.
-Scoring is done here, in Python, by `scoring.py`.
+Pairs come only from blocks (persons sharing a date of birth and a surname or given-name sound;
+or a given name and a surname sound and a birth year, or a birthday), and relationship pairs only
+from persons encountered together. In the full pass, a block larger than WINDOW + 1 records gives
+each record only its WINDOW neighbours in the block's order (a sorted neighbourhood), so no block
+gives more than WINDOW pairs per record; smaller blocks keep all their pairs. Blocking keys are SQL
+functions (migration 0002) stored on each person as generated columns with an index (migration
+0003), so the incremental pass for a handful of persons is a few index lookups; it compares the new
+persons with their whole blocks (no window: it reads them by index anyway). Scoring is done here,
+in Python, by `scoring.py`.
 """
 
 import logging
@@ -122,32 +125,132 @@ _N = len(_PERSON_COLUMNS)
 # Exact date of birth with a surname or a given-name sound; or both name sounds with a date of
 # birth that slipped (day, month, year typed wrong, a day off across a month's end, day and month
 # swapped); or the given name and a surname (in either place) with an estimated date of birth (a
-# birth year) in the same year; or
-# both surnames swapped in the same birth year; or the exact date of
-# birth, or the given name and birthday, with one record's first surname as the other's second
+# birth year) in the same year; or both surnames swapped in the same birth year; or the exact date
+# of birth, or the given name and birthday, with one record's first surname as the other's second
 # (kept only the second, swapped).
-# Every key is an equality on one side's columns, so each block is a hash join: linear in persons.
+#
+# A block pairs record x with record y when x's `left` keys equal y's `right` keys (`right` None: the
+# same keys, a symmetric block), and, for an `estimated` block, one of the two has an estimated date
+# of birth. Keys are expressions over a keys-table alias `{t}`.
+#
+# The full pass compares within a block only neighbours (a sorted neighbourhood): the block's
+# records ordered by `order` (the keys the block does not fix: the second surname sound first, the
+# one other blocks do not fix, then the given name and first surname sounds and the date of birth),
+# each record is paired with the next WINDOW records of its block. A block of WINDOW + 1 records or
+# fewer keeps all its pairs; a larger one gives at most WINDOW pairs per record (all pairs would
+# grow with the square of its records: common names, thousands of birth years estimated). It does
+# not bound the number of small blocks a record shares with others: on a fixed name pool that grows
+# with the persons, and so do the pairs per record (docs/benchmarks.md). An asymmetric block
+# orders both sides of one key together (each side by its own `order`, the surnames in the key's
+# places) and pairs only a left record with a right one.
+
+
+_ORDER = ("{t}.s2", "{t}.g", "{t}.s1", "{t}.dob")
+_SWAP = ("{t}.s1", "{t}.g", "{t}.s2", "{t}.dob")  # a right side keyed on the second surname
+
+
+@dataclass(frozen=True)
+class _Block:
+    left: tuple[str, ...]
+    right: tuple[str, ...] | None = None
+    estimated: bool = False
+    order: tuple[str, ...] = _ORDER
+    right_order: tuple[str, ...] = _ORDER
+
+    def conditions(self) -> list[str]:
+        """SQL conditions on a pair of keys-table rows x, y: the block holds for (x, y) in either role."""
+        sides = [(self.left, self.right or self.left)]
+        if self.right is not None:
+            sides.append((self.right, self.left))
+        conditions = []
+        for mine, theirs in sides:
+            condition = " AND ".join(
+                f"{a.format(t='x')} = {b.format(t='y')}" for a, b in zip(mine, theirs, strict=True)
+            )
+            conditions.append(condition + (" AND (x.est OR y.est)" if self.estimated else ""))
+        return conditions
+
+
 _BLOCKS = (
-    "x.dob = y.dob AND x.s1 = y.s1",
-    "x.dob = y.dob AND x.g = y.g",
-    "x.g = y.g AND x.s1 = y.s1 AND x.yr = y.yr AND x.mo = y.mo",
-    "x.g = y.g AND x.s1 = y.s1 AND x.yr = y.yr AND x.dd = y.dd",
-    "x.g = y.g AND x.s1 = y.s1 AND x.md = y.md",
-    "x.g = y.g AND x.s1 = y.s1 AND x.yr = y.yr AND x.lo = y.lo AND x.hi = y.hi",
-    "x.g = y.g AND x.s1 = y.s1 AND x.yr = y.yr AND x.est",
-    "x.g = y.g AND x.s1 = y.s1 AND x.yr = y.yr AND y.est",
-    "x.g = y.g AND x.s1 = y.s2 AND x.yr = y.yr AND x.est",
-    "x.g = y.g AND x.s1 = y.s2 AND x.yr = y.yr AND y.est",
-    "x.g = y.g AND x.s2 = y.s1 AND x.yr = y.yr AND x.est",
-    "x.g = y.g AND x.s2 = y.s1 AND x.yr = y.yr AND y.est",
-    "x.g = y.g AND x.s1 = y.s2 AND x.s2 = y.s1 AND x.yr = y.yr",
-    "x.g = y.g AND x.s1 = y.s1 AND x.dob + 1 = y.dob",
-    "x.g = y.g AND x.s1 = y.s1 AND x.dob - 1 = y.dob",
-    "x.dob = y.dob AND x.s1 = y.s2",
-    "x.dob = y.dob AND x.s2 = y.s1",
-    "x.g = y.g AND x.s1 = y.s2 AND x.md = y.md",
-    "x.g = y.g AND x.s2 = y.s1 AND x.md = y.md",
+    _Block(("{t}.dob", "{t}.s1")),
+    _Block(("{t}.dob", "{t}.g")),
+    _Block(("{t}.g", "{t}.s1", "{t}.yr", "{t}.mo")),
+    _Block(("{t}.g", "{t}.s1", "{t}.yr", "{t}.dd")),
+    _Block(("{t}.g", "{t}.s1", "{t}.md")),
+    _Block(("{t}.g", "{t}.s1", "{t}.yr", "{t}.lo", "{t}.hi")),
+    _Block(("{t}.g", "{t}.s1", "{t}.yr"), estimated=True),
+    _Block(("{t}.g", "{t}.s1", "{t}.yr"), ("{t}.g", "{t}.s2", "{t}.yr"), estimated=True, right_order=_SWAP),
+    _Block(
+        ("{t}.g", "{t}.s1", "{t}.s2", "{t}.yr"), ("{t}.g", "{t}.s2", "{t}.s1", "{t}.yr"), right_order=_SWAP
+    ),
+    _Block(("{t}.g", "{t}.s1", "{t}.dob + 1"), ("{t}.g", "{t}.s1", "{t}.dob")),
+    _Block(("{t}.dob", "{t}.s1"), ("{t}.dob", "{t}.s2"), right_order=_SWAP),
+    _Block(("{t}.g", "{t}.s1", "{t}.md"), ("{t}.g", "{t}.s2", "{t}.md"), right_order=_SWAP),
 )
+
+# The full pass's window: each record is compared with the next WINDOW records of each block in
+# the block's order (see above). Measured (docs/benchmarks.md): on the labelled quality bench
+# (20,000 records) it cuts no pair, so quality is unchanged (W = 2 loses 6-7 true duplicates of
+# ~1,900); the seeded scenario's blocks hold at most 10 records at 100,000 persons and at most 53
+# at 1,000,000, where it cuts 7 % of the pairs.
+WINDOW = 8
+
+
+def _window_pairs_sql(block: _Block, window: int) -> str:
+    """One block's pairs (a < b) in the full pass: each record with the next `window` of its block.
+
+    One sort of the records of the blocks that can pair anyone (most records are alone in theirs:
+    a hash aggregate finds the others), then a window aggregate: the ids of the `window` next.
+    """
+    sides = [(0, block.left, block.order)]
+    if block.right is not None:
+        sides.append((1, block.right, block.right_order))
+    rows = " UNION ALL ".join(
+        f"SELECT k.id, {side} AS side, k.est, "  # noqa: S608 - constants only
+        + ", ".join(f"{e.format(t='k')} AS k{i}" for i, e in enumerate(keys))
+        + ", "
+        + ", ".join(f"{e.format(t='k')} AS o{i}" for i, e in enumerate(order))
+        + " FROM lk_keys k WHERE "
+        + " AND ".join(f"{e.format(t='k')} IS NOT NULL" for e in keys)
+        for side, keys, order in sides
+    )
+    keys = ", ".join(f"k{i}" for i in range(len(block.left)))
+    having = ["count(*) > 1"]
+    if block.right is not None:
+        having.append("bool_or(side = 0) AND bool_or(side = 1)")
+    if block.estimated:
+        having.append("bool_or(est)")
+    blocks = f"SELECT {keys} FROM ({rows}) k GROUP BY {keys} HAVING {' AND '.join(having)}"  # noqa: S608
+    columns = ["id"] + (["side"] if block.right is not None else []) + (["est"] if block.estimated else [])
+    # The block's keys hashed first: the sort then compares one integer for all but neighbours.
+    window_spec = (
+        f"PARTITION BY h, {keys} "
+        f"ORDER BY {', '.join(f'o{i}' for i in range(len(block.order)))}, id, side "
+        f"ROWS BETWEEN 1 FOLLOWING AND {window} FOLLOWING"
+    )
+    aggregates = ", ".join(f"array_agg({c}) OVER w AS n_{c}" for c in columns)
+    return (
+        "SELECT least(r.id, n.id) AS a, greatest(r.id, n.id) AS b FROM ("  # noqa: S608 - constants only
+        f"SELECT {', '.join(columns)}, {aggregates} FROM ("
+        f"SELECT k.*, hash_record_extended(ROW({keys}), 0) AS h FROM ({rows}) k "
+        f"JOIN ({blocks}) b USING ({keys})) k WINDOW w AS ({window_spec})) r "
+        f"CROSS JOIN LATERAL unnest({', '.join(f'r.n_{c}' for c in columns)}) AS n({', '.join(columns)}) "
+        "WHERE n.id <> r.id"
+        + (" AND n.side <> r.side" if block.right is not None else "")
+        + (" AND (r.est OR n.est)" if block.estimated else "")
+    )
+
+
+def full_pass_pairs_sql(columns: str = "p.a, p.b", window: int | None = None) -> str:
+    """The full pass's blocked pairs p (a < b, each once), x and y their rows in the keys table lk_keys."""
+    union = " UNION ".join(_window_pairs_sql(b, WINDOW if window is None else window) for b in _BLOCKS)
+    return (
+        f"SELECT {columns} FROM ({union}) p "  # noqa: S608 - constants only
+        "JOIN lk_keys x ON x.id = p.a JOIN lk_keys y ON y.id = p.b "
+        # As the self-joins did (x.id < y.id WHERE x.g <> '' AND x.s1 <> ''): the first record has names.
+        "WHERE x.g <> '' AND x.s1 <> ''"
+    )
+
 
 _KEYS = (
     "SELECT {p}.id, {p}.date_of_birth AS dob, "
@@ -178,26 +281,25 @@ _PAIR_CODES = "x.g AS ga, x.s1 AS s1a, x.s2 AS s2a, y.g AS gb, y.s1 AS s1b, y.s2
 def _duplicate_pairs(cursor: Any, person_ids: list[UUID] | None) -> tuple[str, list[Any]]:
     """The blocked pairs (a, b, name sounds of each) as a FROM item and its parameters.
 
-    Full pass: a temp table built by one indexed self-join per block (a < b). Incremental pass: a
-    subquery (no temp tables: their catalog writes would cost an intake more than the search)
-    from the new persons through the date-of-birth index and the expression indexes of migration
-    0003, held to exactly the blocks of the full pass (a is the new person).
+    Full pass: a temp table of each block's windowed pairs (a < b, `full_pass_pairs_sql`).
+    Incremental pass: a subquery (no temp tables: their catalog writes would cost an intake more
+    than the search) from the new persons through the date-of-birth index and the expression
+    indexes of migration 0003, held to the blocks of the full pass (a is the new person) but with
+    no window: a new person is compared with every record of its blocks (read by index anyway;
+    64 ms added to an intake at p95 at 1,000,000 persons), so in a block larger than WINDOW + 1 it
+    may be proposed with a record the full pass does not compare it with.
     """
     if person_ids is None:
         cursor.execute("DROP TABLE IF EXISTS lk_keys, lk_pairs")
         cursor.execute(f"CREATE TEMP TABLE lk_keys AS {_KEYS_FULL}")  # noqa: S608
         cursor.execute("ANALYZE lk_keys")
-        # One hash self-join per block (no index pays for itself when every row is read);
-        # UNION removes the pairs found by several blocks.
-        selects_sql = " UNION ".join(
-            f"SELECT x.id AS a, y.id AS b, {_PAIR_CODES} "  # noqa: S608 - constants only
-            f"FROM lk_keys x JOIN lk_keys y ON {c} AND x.id < y.id WHERE x.g <> '' AND x.s1 <> ''"
-            for c in _BLOCKS
+        # One sort per block (a window over its records), then each pair once (UNION).
+        cursor.execute(
+            f"CREATE TEMP TABLE lk_pairs AS {full_pass_pairs_sql(f'p.a, p.b, {_PAIR_CODES}')}"  # noqa: S608
         )
-        cursor.execute(f"CREATE TEMP TABLE lk_pairs AS {selects_sql}")  # noqa: S608 - constants only
         cursor.execute("ANALYZE lk_pairs")
         return "lk_pairs", []
-    blocks = " OR ".join(f"({c})" for c in _BLOCKS)
+    blocks = " OR ".join(f"({c})" for b in _BLOCKS for c in b.conditions())
     lookups = (
         "q.date_of_birth = x.dob",
         "q.linkage_g = x.g AND q.linkage_s1 = x.s1",
