@@ -5,7 +5,7 @@ in `audit_chainlink`: link `seq` n holds the SHA-256 of the row's canonical form
 `chain_hash = sha256(previous chain_hash + row_hash)`. The canonical form is the row's text
 (`row::text`, form "row") under fixed settings (CANONICAL_SETTINGS: UTC, ISO dates, ...); links
 written before migration 0006 hash the row's JSON (`to_jsonb(row)::text`, form "jsonb"), which cost
-twice as much to compute, and each link says which.
+about three times as much to compute, and each link says which.
 
 The links are written by PostgreSQL itself, in the writing transaction, by a deferred constraint
 trigger: it fires at commit, takes ONE advisory lock for the whole chain (held only for the commit,
@@ -75,6 +75,12 @@ BEGIN
 END;
 $$;
 """  # noqa: S608 - constants only
+
+
+def set_canonical(cursor: Any) -> None:
+    """Fix, for the current transaction, the settings a row's text depends on (as hashed)."""
+    for setting in CANONICAL_SETTINGS.splitlines():
+        cursor.execute(setting.replace("SET ", "SET LOCAL ", 1))
 
 
 def function_sql(pk: str) -> str:
@@ -215,8 +221,7 @@ def verify_table(table: str, pk: str, *, using: str = "default", first_only: boo
     report = ChainReport(table=table)
     qn = connection.ops.quote_name
     with connection.cursor() as cursor:
-        for setting in CANONICAL_SETTINGS.splitlines():
-            cursor.execute(setting.replace("SET ", "SET LOCAL ", 1))
+        set_canonical(cursor)
     # A named (server-side) cursor streams a large chain instead of loading it whole.
     with connection.chunked_cursor() as cursor:
         cursor.execute(

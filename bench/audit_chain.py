@@ -41,8 +41,7 @@ from audit import chain  # noqa: E402
 def bare_sql(table: str, pk: str) -> tuple[int, int]:
     qn = connection.ops.quote_name
     with transaction.atomic(), connection.cursor() as cursor:
-        for setting in chain.CANONICAL_SETTINGS.splitlines():
-            cursor.execute(setting.replace("SET ", "SET LOCAL ", 1))
+        chain.set_canonical(cursor)
         cursor.execute(
             f"""
             SELECT count(*), count(*) FILTER (
@@ -86,8 +85,7 @@ def _timed(rows: int, statements: int = 1) -> tuple[float, float]:
 def _hash_cost(rows: int, form: str) -> float:
     expr = "t::text" if form == "row" else "to_jsonb(t)::text"
     with transaction.atomic(), connection.cursor() as cursor:
-        for setting in chain.CANONICAL_SETTINGS.splitlines():
-            cursor.execute(setting.replace("SET ", "SET LOCAL ", 1))
+        chain.set_canonical(cursor)
         started = time.perf_counter()
         cursor.execute(
             f"SELECT sum(length(encode(sha256(convert_to({expr}, 'UTF8')), 'hex'))) "  # noqa: S608 - constants
