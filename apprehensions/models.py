@@ -2,7 +2,7 @@
 
 A family unit is never split or deleted; separations (next app up) are recorded on top of it.
 
-References marked `db_constraint=False` have no foreign-key constraint: a trigger checks them once
+References declared with `checked_reference` have no foreign-key constraint: a trigger checks them once
 per INSERT or UPDATE statement (familylink/common/reference_checks.py), so a parent must be saved
 before its children.
 """
@@ -13,6 +13,7 @@ from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
 from familylink.common.models import BaseModel
+from familylink.common.reference_checks import checked_reference
 from familylink.common.text import fold
 
 
@@ -59,14 +60,7 @@ class Person(BaseModel):
     # A minor with no adult in any of their family units.
     is_unaccompanied = models.BooleanField(default=False, db_index=True)
     first_encountered_at = models.DateTimeField(null=True, blank=True)
-    first_station = models.ForeignKey(
-        Station,
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="first_persons",
-        db_constraint=False,
-    )
+    first_station = checked_reference(Station, null=True, blank=True, related_name="first_persons")
 
     history = HistoricalRecords(excluded_fields=["name_normalized"])
 
@@ -129,9 +123,7 @@ class Apprehension(BaseModel):
     """One encounter: when, where, by whom, and everyone encountered together."""
 
     occurred_at = models.DateTimeField(db_index=True)
-    station = models.ForeignKey(
-        Station, on_delete=models.PROTECT, related_name="apprehensions", db_constraint=False
-    )
+    station = checked_reference(Station, related_name="apprehensions")
     location_description = models.CharField(max_length=255, blank=True)
     apprehending_agent = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -157,12 +149,8 @@ class ApprehensionPerson(BaseModel):
         A_NUMBER = "a_number", "Existing person by A-number"
         EXISTING = "existing", "Existing person named in the request"
 
-    apprehension = models.ForeignKey(
-        Apprehension, on_delete=models.PROTECT, related_name="encounters", db_constraint=False
-    )
-    person = models.ForeignKey(
-        Person, on_delete=models.PROTECT, related_name="encounters", db_constraint=False
-    )
+    apprehension = checked_reference(Apprehension, related_name="encounters")
+    person = checked_reference(Person, related_name="encounters")
     match = models.CharField(max_length=16, choices=Match.choices, default=Match.NEW)
     match_note = models.CharField(max_length=255, blank=True)
 
@@ -178,14 +166,7 @@ class ApprehensionPerson(BaseModel):
 class FamilyUnit(BaseModel):
     """People who arrived together as a family. Never split, never deleted."""
 
-    apprehension = models.ForeignKey(
-        Apprehension,
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="family_units",
-        db_constraint=False,
-    )
+    apprehension = checked_reference(Apprehension, null=True, blank=True, related_name="family_units")
     label = models.CharField(max_length=120, blank=True)
     members = models.ManyToManyField(Person, through="FamilyMembership", related_name="family_units")
 
@@ -200,12 +181,8 @@ class FamilyMembership(BaseModel):
         ADULT = "adult", "Adult"
         CHILD = "child", "Child"
 
-    family_unit = models.ForeignKey(
-        FamilyUnit, on_delete=models.PROTECT, related_name="memberships", db_constraint=False
-    )
-    person = models.ForeignKey(
-        Person, on_delete=models.PROTECT, related_name="memberships", db_constraint=False
-    )
+    family_unit = checked_reference(FamilyUnit, related_name="memberships")
+    person = checked_reference(Person, related_name="memberships")
     role = models.CharField(max_length=8, choices=Role.choices)
 
     history = HistoricalRecords()
@@ -241,26 +218,15 @@ class Relationship(BaseModel):
         LINK_DISCOVERY = "link_discovery", "Link discovery"
         CASEWORK = "casework", "Reunification casework"
 
-    from_person = models.ForeignKey(
-        Person, on_delete=models.PROTECT, related_name="relationships_from", db_constraint=False
-    )
-    to_person = models.ForeignKey(
-        Person, on_delete=models.PROTECT, related_name="relationships_to", db_constraint=False
-    )
+    from_person = checked_reference(Person, related_name="relationships_from")
+    to_person = checked_reference(Person, related_name="relationships_to")
     type = models.CharField(max_length=16, choices=Type.choices)
     evidence = models.CharField(max_length=16, choices=Evidence.choices, default=Evidence.CLAIMED)
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.INTAKE)
     note = models.TextField(blank=True)
     document_kind = models.CharField(max_length=64, blank=True, help_text="e.g. birth certificate")
     document_number = models.CharField(max_length=64, blank=True)
-    apprehension = models.ForeignKey(
-        Apprehension,
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="relationships",
-        db_constraint=False,
-    )
+    apprehension = checked_reference(Apprehension, null=True, blank=True, related_name="relationships")
 
     history = HistoricalRecords()
 

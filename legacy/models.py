@@ -5,7 +5,7 @@ sheet's own header; corrections made in the UI are kept apart (`corrections`), n
 over the original. `ImportRecord` names, for each record an import created or linked, its
 batch and row (provenance).
 
-References marked `db_constraint=False` have no foreign-key constraint: a trigger checks them once
+References declared with `checked_reference` have no foreign-key constraint: a trigger checks them once
 per INSERT or UPDATE statement (familylink/common/reference_checks.py), so a parent must be saved
 before its children.
 """
@@ -15,6 +15,7 @@ from simple_history.models import HistoricalRecords
 
 from apprehensions.models import Station
 from familylink.common.models import BaseModel
+from familylink.common.reference_checks import checked_reference
 
 
 class ImportBatch(BaseModel):
@@ -65,7 +66,7 @@ class ImportRow(BaseModel):
         IMPORTED = "imported", "Imported"
         QUARANTINED = "quarantined", "Quarantined"
 
-    batch = models.ForeignKey(ImportBatch, on_delete=models.PROTECT, related_name="rows", db_constraint=False)
+    batch = checked_reference(ImportBatch, related_name="rows")
     row_number = models.PositiveIntegerField(
         help_text="The row's number in the spreadsheet (header is row 1)."
     )
@@ -117,7 +118,7 @@ class ImportRecord(BaseModel):
         CREATED = "created", "Created"
         LINKED = "linked", "Linked (already on file)"
 
-    row = models.ForeignKey(ImportRow, on_delete=models.PROTECT, related_name="records", db_constraint=False)
+    row = checked_reference(ImportRow, related_name="records")
     model = models.CharField(max_length=64, help_text="app_label.model of the record")
     object_id = models.UUIDField(db_index=True)
     action = models.CharField(max_length=8, choices=Action.choices)

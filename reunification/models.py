@@ -1,6 +1,6 @@
 """Reunification cases with deadline clocks, checklists, daily worklists and notifications.
 
-References marked `db_constraint=False` have no foreign-key constraint: a trigger checks them once
+References declared with `checked_reference` have no foreign-key constraint: a trigger checks them once
 per INSERT or UPDATE statement (familylink/common/reference_checks.py), so a parent must be saved
 before its children.
 """
@@ -14,6 +14,7 @@ from simple_history.models import HistoricalRecords
 
 from apprehensions.models import Person
 from familylink.common.models import BaseModel
+from familylink.common.reference_checks import checked_reference
 from separations.models import Separation
 
 
@@ -107,13 +108,9 @@ class ReunificationCase(BaseModel):
         SEPARATION_ENDED = "separation_ended", "Separation ended outside casework"
         OTHER = "other", "Other"
 
-    child = models.ForeignKey(
-        Person, on_delete=models.PROTECT, related_name="reunification_cases", db_constraint=False
-    )
+    child = checked_reference(Person, related_name="reunification_cases")
     adults = models.ManyToManyField(Person, through="CaseAdult", related_name="reunification_cases_as_adult")
-    separation = models.ForeignKey(
-        Separation, on_delete=models.PROTECT, related_name="reunification_cases", db_constraint=False
-    )
+    separation = checked_reference(Separation, related_name="reunification_cases")
     # (team, status) is indexed together below; a claim updates these rows, and every index
     # costs on each update, so single-column indexes that no query needs are left out.
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
@@ -122,9 +119,7 @@ class ReunificationCase(BaseModel):
     assigned_to = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    policy = models.ForeignKey(
-        DeadlinePolicy, null=True, blank=True, on_delete=models.PROTECT, db_constraint=False
-    )
+    policy = checked_reference(DeadlinePolicy, null=True, blank=True)
     clock_start = models.DateTimeField(null=True, blank=True)
     contact_due_at = models.DateTimeField(null=True, blank=True)
     reunify_due_at = models.DateTimeField(null=True, blank=True)
@@ -187,12 +182,8 @@ class ReunificationCase(BaseModel):
 
 
 class CaseAdult(BaseModel):
-    case = models.ForeignKey(
-        ReunificationCase, on_delete=models.PROTECT, related_name="case_adults", db_constraint=False
-    )
-    person = models.ForeignKey(
-        Person, on_delete=models.PROTECT, related_name="case_adult_links", db_constraint=False
-    )
+    case = checked_reference(ReunificationCase, related_name="case_adults")
+    person = checked_reference(Person, related_name="case_adult_links")
 
     history = HistoricalRecords()
 
@@ -228,9 +219,7 @@ class CaseStep(BaseModel):
         PARENT_RELEASED = "parent_released", "Ineligible: parent released in the U.S."
         CHECKS_PENDING = "checks_pending", "Ineligible: checks pending"
 
-    case = models.ForeignKey(
-        ReunificationCase, on_delete=models.PROTECT, related_name="steps", db_constraint=False
-    )
+    case = checked_reference(ReunificationCase, related_name="steps")
     step = models.CharField(max_length=24, choices=Step.choices)
     done_at = models.DateTimeField(null=True, blank=True)
     done_by = models.ForeignKey(
@@ -303,12 +292,8 @@ class WorklistItem(BaseModel):
     # PostgreSQL's per-row foreign-key checks: the build inserts 100,000 items at once, and
     # 200,000 row-by-row checks took 40% of it. Parents are never deleted (rule 1 triggers).
     # (worklist, case) is unique: that index serves lookups by worklist.
-    worklist = models.ForeignKey(
-        Worklist, on_delete=models.PROTECT, related_name="items", db_index=False, db_constraint=False
-    )
-    case = models.ForeignKey(
-        ReunificationCase, on_delete=models.PROTECT, related_name="worklist_items", db_constraint=False
-    )
+    worklist = checked_reference(Worklist, related_name="items", db_index=False)
+    case = checked_reference(ReunificationCase, related_name="worklist_items")
     position = models.PositiveIntegerField()
     next_step = models.CharField(max_length=24, blank=True)
     due_at = models.DateTimeField(null=True, blank=True)

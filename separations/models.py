@@ -1,6 +1,6 @@
 """Separation events with reason codes and two-person approval; custody periods across agencies.
 
-References marked `db_constraint=False` have no foreign-key constraint: a trigger checks them once
+References declared with `checked_reference` have no foreign-key constraint: a trigger checks them once
 per INSERT or UPDATE statement (familylink/common/reference_checks.py), so a parent must be saved
 before its children.
 """
@@ -13,6 +13,7 @@ from simple_history.models import HistoricalRecords
 
 from apprehensions.models import FamilyUnit, Person, Station
 from familylink.common.models import BaseModel
+from familylink.common.reference_checks import checked_reference
 
 
 class ReasonCode(BaseModel):
@@ -60,23 +61,12 @@ class Separation(BaseModel):
         ENTERED = "entered", "Entered in FamilyLink"
         LEGACY_IMPORT = "legacy_import", "Imported from a field spreadsheet"
 
-    family_unit = models.ForeignKey(
-        FamilyUnit,
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="separations",
-        db_constraint=False,
-    )
+    family_unit = checked_reference(FamilyUnit, null=True, blank=True, related_name="separations")
     occurred_at = models.DateTimeField(db_index=True, help_text="When the separation happened.")
     recorded_at = models.DateTimeField(default=timezone.now, help_text="When it was entered in FamilyLink.")
-    station = models.ForeignKey(
-        Station, on_delete=models.PROTECT, related_name="separations", db_constraint=False
-    )
+    station = checked_reference(Station, related_name="separations")
     place = models.CharField(max_length=255, blank=True)
-    reason_code = models.ForeignKey(
-        ReasonCode, on_delete=models.PROTECT, related_name="separations", db_constraint=False
-    )
+    reason_code = checked_reference(ReasonCode, related_name="separations")
     narrative = models.TextField(blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.REQUESTED, db_index=True)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -121,12 +111,8 @@ class SeparationMember(BaseModel):
         CHILD = "child", "Child"
         ADULT = "adult", "Adult"
 
-    separation = models.ForeignKey(
-        Separation, on_delete=models.PROTECT, related_name="members", db_constraint=False
-    )
-    person = models.ForeignKey(
-        Person, on_delete=models.PROTECT, related_name="separation_memberships", db_constraint=False
-    )
+    separation = checked_reference(Separation, related_name="members")
+    person = checked_reference(Person, related_name="separation_memberships")
     side = models.CharField(max_length=5, choices=Side.choices)
     # A child's own end within a separation that goes on for siblings (separation_end_for_child);
     # null while the child is separated. Adults end with the separation as a whole.
@@ -155,9 +141,7 @@ class CustodyPeriod(BaseModel):
         RELEASED = "RELEASED", "Released"
         REMOVED = "REMOVED", "Removed from the country"
 
-    person = models.ForeignKey(
-        Person, on_delete=models.PROTECT, related_name="custody_periods", db_constraint=False
-    )
+    person = checked_reference(Person, related_name="custody_periods")
     agency = models.CharField(max_length=8, choices=Agency.choices)
     facility = models.CharField(max_length=200, blank=True)
     started_at = models.DateTimeField()

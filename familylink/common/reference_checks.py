@@ -26,6 +26,13 @@ from django.db import models
 from django.db.migrations.operations.base import Operation
 
 
+def checked_reference(to: Any, **kwargs: Any) -> models.ForeignKey:
+    """A reference to a case record that is never deleted (PROTECT) with no foreign-key constraint:
+    the app's migration adds `CheckReferencesPerStatement` for it (tests/common/test_reference_checks.py
+    fails for any such field left unchecked)."""
+    return models.ForeignKey(to, on_delete=models.PROTECT, db_constraint=False, **kwargs)
+
+
 def function_name(table: str) -> str:
     return f"{table}_refs_check"
 
