@@ -12,10 +12,9 @@ trigger: it fires at commit, takes ONE advisory lock for the whole chain (held o
 and a single lock so two writers can never deadlock), reads the table's head (its highest `seq`)
 and appends. Concurrent writers therefore cannot fork a chain, and no code path (ORM, bulk SQL,
 COPY) can write a history row without its link. The trigger function runs as the owner role
-(SECURITY DEFINER); the app role may only read the links. (A set-based append, staging each
-statement's hashes in a temporary table and folding them once at commit, costs a third as much
-per row of a large statement but about 1 ms more on every small transaction, because a commit
-that wrote a temporary table costs that much here: docs/benchmarks.md, "Audit chain".)
+(SECURITY DEFINER); the app role may only read the links. Transactions that write thousands of
+history rows (an import's chunk, the worklist build) take a batch path instead (`batch_links`,
+below): the same links, a third of the cost per row, folded a statement at a time at commit.
 
 `verify()` walks every chain and names the first row that was changed, removed or inserted outside
 the chain; a checkpoint (head hash and count per chain, signed) lets an auditor prove later that
