@@ -113,13 +113,10 @@ BEGIN
         RETURN NULL;
     END IF;
     PERFORM familylink_chain_pending_ready();
+    -- Two aggregates of one scan see the rows in the same order: key i and hash i are one row's.
     INSERT INTO pg_temp.familylink_chain_pending (table_name, row_pks, row_hashes)
-    SELECT tbl, array_agg(s.pk ORDER BY s.ord), array_agg(s.h ORDER BY s.ord)
-    FROM (
-        SELECT n.{pk}::text AS pk, encode(sha256(convert_to(n::text, 'UTF8')), 'hex') AS h,
-               row_number() OVER () AS ord
-        FROM new_rows n
-    ) s
+    SELECT tbl, array_agg(n.{pk}::text), array_agg(encode(sha256(convert_to(n::text, 'UTF8')), 'hex'))
+    FROM new_rows n
     HAVING count(*) > 0;
     RETURN NULL;
 END;
