@@ -12,10 +12,9 @@ trigger: it fires at commit, takes ONE advisory lock for the whole chain (held o
 and a single lock so two writers can never deadlock), reads the table's head (its highest `seq`)
 and appends. Concurrent writers therefore cannot fork a chain, and no code path (ORM, bulk SQL,
 COPY) can write a history row without its link. The trigger function runs as the owner role
-(SECURITY DEFINER); the app role may only read the links. (A set-based append, staging each
-statement's hashes in a temporary table and folding them once at commit, costs a third as much
-per row of a large statement but about 1 ms more on every small transaction, because a commit
-that wrote a temporary table costs that much here: docs/benchmarks.md, "Audit chain".)
+(SECURITY DEFINER); the app role may only read the links. Transactions that write thousands of
+history rows (an import's chunk, the worklist build) take a batch path instead (`batch_links`,
+below): the same links, a third of the cost per row, folded a statement at a time at commit.
 
 `verify()` walks every chain and names the first row that was changed, removed or inserted outside
 the chain; a checkpoint (head hash and count per chain, signed) lets an auditor prove later that
@@ -31,7 +30,7 @@ from typing import Any
 
 from django.apps import apps
 from django.conf import settings
-from django.db import connections
+from django.db import connections, transaction
 
 from familylink.common.no_delete import FAMILYLINK_APP_LABELS
 
@@ -77,6 +76,115 @@ $$;
 """  # noqa: S608 - constants only
 
 
+# --- batched links, for the large writers (an import's chunk, the morning worklist build) ------
+#
+# Per row, a link costs one trigger call and one INSERT (~50 µs on a slow core: a fifth of a
+# 10,000-row import and half of the 100,000-item worklist build). A transaction that sets
+# `familylink.chain_batch` to 'on' (`batch_links()`) takes another path for the statements it
+# runs while it is on: the row trigger is skipped (its WHEN), and a statement trigger hashes the
+# statement's new rows in one query (the same canonical text) and stages them, with their keys, in
+# a temporary table of the owner's; a deferred trigger on that table folds each staged statement
+# into the chain at commit, under the same single lock, with one INSERT. Every link is still one
+# row's, written in the writing transaction at its commit: `verify()` cannot tell the paths apart.
+# It is not the default because a commit that wrote a temporary table costs about 1 ms more here:
+# too much for a claim or an intake, nothing for a transaction of thousands of rows.
+#
+# The switch is an ordinary setting the app role can change; it chooses the path, never whether a
+# row is linked: both paths link every row a statement inserts. A statement that turned it off
+# half-way through (a function in its own SELECT) could leave rows of its own without a link, and
+# `verify()` names every such row ("inserted outside the chain"): nothing is hidden that way.
+
+BATCH_SETTING = "familylink.chain_batch"
+BATCH_TRIGGER_NAME = "familylink_audit_chain_batch"
+ROW_TRIGGER_WHEN = f"(pg_catalog.current_setting('{BATCH_SETTING}', true) IS DISTINCT FROM 'on')"
+# Not called at all outside a batch (a call of the SECURITY DEFINER function costs ~30 µs).
+BATCH_TRIGGER_WHEN = f"(pg_catalog.current_setting('{BATCH_SETTING}', true) = 'on')"
+
+STAGE_SQL = """
+CREATE OR REPLACE FUNCTION familylink_chain_stage_{pk}() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = public, pg_temp
+{settings}
+AS $$
+DECLARE
+    tbl text := TG_TABLE_NAME;
+BEGIN
+    IF pg_catalog.current_setting('{batch}', true) IS DISTINCT FROM 'on' THEN
+        RETURN NULL;
+    END IF;
+    PERFORM familylink_chain_pending_ready();
+    -- Two aggregates of one scan see the rows in the same order: key i and hash i are one row's.
+    INSERT INTO pg_temp.familylink_chain_pending (table_name, row_pks, row_hashes)
+    SELECT tbl, array_agg(n.{pk}::text), array_agg(encode(sha256(convert_to(n::text, 'UTF8')), 'hex'))
+    FROM new_rows n
+    HAVING count(*) > 0;
+    RETURN NULL;
+END;
+$$;
+"""  # noqa: S608 - constants only
+
+# The staging table: created on first use in a transaction, dropped at its commit, owned by the
+# owner role (this function is SECURITY DEFINER), so the app role cannot write to it; a table of
+# that name that the owner did not create is refused.
+PENDING_SQL = f"""
+CREATE OR REPLACE FUNCTION familylink_chain_pending_ready() RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = public, pg_temp
+AS $$
+DECLARE
+    owner oid;
+BEGIN
+    SELECT c.relowner INTO owner FROM pg_catalog.pg_class c
+    WHERE c.oid = pg_catalog.to_regclass('pg_temp.familylink_chain_pending');
+    IF owner IS NULL THEN
+        CREATE TEMPORARY TABLE familylink_chain_pending (
+            table_name text NOT NULL, row_pks text[] NOT NULL, row_hashes text[] NOT NULL
+        ) ON COMMIT DROP;
+        REVOKE ALL ON pg_temp.familylink_chain_pending FROM PUBLIC;
+        CREATE CONSTRAINT TRIGGER familylink_chain_fold AFTER INSERT ON pg_temp.familylink_chain_pending
+            DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION public.familylink_chain_fold();
+    ELSIF owner <> (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
+        RAISE EXCEPTION 'familylink_chain_pending was not created by FamilyLink''s audit chain';
+    END IF;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION familylink_chain_fold() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = public, pg_temp
+AS $$
+DECLARE
+    head_seq bigint;
+    head_hash text;
+    h text;
+    chain_hashes text[] := '{{}}';
+BEGIN
+    PERFORM pg_advisory_xact_lock({LOCK_KEY});
+    SELECT l.seq, l.chain_hash INTO head_seq, head_hash
+    FROM audit_chainlink l WHERE l.table_name = NEW.table_name ORDER BY l.seq DESC LIMIT 1;
+    IF head_seq IS NULL THEN
+        head_seq := 0;
+        head_hash := '{GENESIS}';
+    END IF;
+    FOREACH h IN ARRAY NEW.row_hashes LOOP
+        head_hash := encode(sha256(convert_to(head_hash || h, 'UTF8')), 'hex');
+        chain_hashes := chain_hashes || head_hash;
+    END LOOP;
+    INSERT INTO audit_chainlink (table_name, seq, row_pk, row_hash, chain_hash, recorded_at, form)
+    SELECT NEW.table_name, head_seq + u.i, u.pk, u.h, u.c, clock_timestamp(), 'row'
+    FROM unnest(NEW.row_pks, NEW.row_hashes, chain_hashes) WITH ORDINALITY AS u(pk, h, c, i);
+    RETURN NULL;
+END;
+$$;
+"""  # noqa: S608 - constants only
+
+
+def batch_links(cursor: Any) -> None:
+    """For the rest of the current transaction, link its history rows a statement at a time
+    (above). For transactions that write thousands of history rows; a small one is faster without."""
+    cursor.execute(f"SELECT pg_catalog.set_config('{BATCH_SETTING}', 'on', true)")
+
+
 def set_canonical(cursor: Any) -> None:
     """Fix, for the current transaction, the settings a row's text depends on (as hashed)."""
     for setting in CANONICAL_SETTINGS.splitlines():
@@ -84,9 +192,12 @@ def set_canonical(cursor: Any) -> None:
 
 
 def function_sql(pk: str) -> str:
+    """The functions of the tables whose key is `pk`: the row trigger's and the batch stage's."""
     if not pk.isidentifier():
         raise ValueError(f"not a column name: {pk!r}")
-    return FUNCTION_SQL.format(pk=pk, settings=CANONICAL_SETTINGS, lock_key=LOCK_KEY, genesis=GENESIS)
+    return FUNCTION_SQL.format(
+        pk=pk, settings=CANONICAL_SETTINGS, lock_key=LOCK_KEY, genesis=GENESIS
+    ) + STAGE_SQL.format(pk=pk, settings=CANONICAL_SETTINGS, batch=BATCH_SETTING)
 
 
 # Seals the rows a table already holds when its chain is first installed, in primary-key order.
@@ -150,15 +261,18 @@ def chained_tables() -> dict[str, str]:
 
 
 def install(using: str = "default") -> dict[str, int]:
-    """Create the functions and the deferred trigger on every chained table; seal rows a new chain finds."""
+    """Create the functions and both triggers on every chained table (the deferred row trigger and
+    the batch path's statement trigger); seal rows a new chain finds. In one transaction, so no
+    row is written while a table's trigger is being replaced."""
     connection = connections[using]
     sealed: dict[str, int] = {}
-    with connection.cursor() as cursor:
+    with transaction.atomic(using=using), connection.cursor() as cursor:
         existing = set(connection.introspection.table_names(cursor))
         if "audit_chainlink" not in existing:
             return sealed
         for pk in sorted(set(chained_tables().values())):
             cursor.execute(function_sql(pk))
+        cursor.execute(PENDING_SQL)
         cursor.execute(BACKFILL_SQL)
         for table, pk in chained_tables().items():
             if table not in existing:
@@ -166,20 +280,27 @@ def install(using: str = "default") -> dict[str, int]:
             quoted = connection.ops.quote_name(table)
             append = f"familylink_chain_append_{pk}"
             cursor.execute(
-                "SELECT p.proname FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid "
+                "SELECT p.proname, t.tgqual IS NOT NULL FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid "
                 "WHERE t.tgname = %s AND t.tgrelid = %s::regclass",
                 [TRIGGER_NAME, table],
             )
             row = cursor.fetchone()
-            if row is not None and row[0] != append:
-                # The trigger of migration 0004 (familylink_chain_append, the row's JSON): replaced.
+            current = row is not None and tuple(row) == (append, True)
+            if row is not None and not current:
+                # An earlier form: migration 0004's (familylink_chain_append, the row's JSON), or
+                # one without the batch path's WHEN. Replaced.
                 cursor.execute(f"DROP TRIGGER {TRIGGER_NAME} ON {quoted}")
-            if row is None or row[0] != append:
+            if not current:
                 cursor.execute(
                     f"CREATE CONSTRAINT TRIGGER {TRIGGER_NAME} AFTER INSERT ON {quoted} "
                     "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
-                    f"EXECUTE FUNCTION {append}()"
+                    f"WHEN {ROW_TRIGGER_WHEN} EXECUTE FUNCTION {append}()"
                 )
+            cursor.execute(
+                f"CREATE OR REPLACE TRIGGER {BATCH_TRIGGER_NAME} AFTER INSERT ON {quoted} "
+                "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT "
+                f"WHEN {BATCH_TRIGGER_WHEN} EXECUTE FUNCTION familylink_chain_stage_{pk}()"
+            )
             cursor.execute("SELECT familylink_chain_backfill(%s, %s)", [table, pk])
             count = cursor.fetchone()[0]
             if count:
@@ -292,7 +413,6 @@ def verify(*, using: str = "default", tables: Iterable[str] | None = None) -> li
         for (table,) in cursor.fetchall():
             if table not in chained_tables() and tables is None:
                 reports.append(ChainReport(table=table, problems=[f"{table}: a chain for an unknown table"]))
-    from django.db import transaction
 
     for table, pk in wanted.items():
         with transaction.atomic(using=using):

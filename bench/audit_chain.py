@@ -13,7 +13,8 @@ seconds, rows per second and the ratio, so the cost can be read per million rows
 
 `--append N` writes N access-log rows in one INSERT, as the app role (rows marked action "bench";
 they stay, as every write does), and times the statement (the rows: the bare SQL) and the COMMIT,
-where the chain's deferred trigger appends their N links; then `--small K` transactions of two
+where the chain's deferred trigger appends their N links, on the row path and on the batch path
+(`audit.chain.batch_links`, runs alternated); then `--small K` transactions of two
 one-row INSERTs; then the per-row cost of each hash form (the row's text; its JSON, as links
 written before migration 0006 of audit) over N rows. Medians of `--runs`.
 """
@@ -69,11 +70,14 @@ COPIES = (
 )
 
 
-def _timed(rows: int, statements: int = 1) -> tuple[float, float]:
+def _timed(rows: int, statements: int = 1, batch: bool = False) -> tuple[float, float]:
     """One transaction of `statements` INSERTs of `rows` rows each: (the statements, the commit).
-    The chain links them at commit (its deferred trigger), so the commit is the links' cost."""
+    The chain links them at commit (its deferred trigger), so the commit is the links' cost; on
+    the batch path (`batch`) the statement also hashes and stages its rows."""
     with connection.cursor() as cursor:
         cursor.execute("BEGIN")
+        if batch:
+            chain.batch_links(cursor)
         started = time.perf_counter()
         for _ in range(statements):
             cursor.execute(COPIES, [rows])
@@ -107,13 +111,22 @@ def append(rows: int, runs: int, small: int) -> None:
         cursor.execute(f"SELECT form, count(*) FROM audit_chainlink WHERE table_name = '{TABLE}' GROUP BY 1")  # noqa: S608
         forms = dict(cursor.fetchall())
     print(f"database {connection.settings_dict['NAME']}: {on_file:,} rows in {TABLE}, links by form {forms}")
-    big = [_timed(rows) for _ in range(runs)]
-    ins, com = statistics.median(b[0] for b in big), statistics.median(b[1] for b in big)
-    print(
-        f"one INSERT of {rows:,} rows: the statement (bare: the rows, no links yet) {ins:.2f} s; "
-        f"the commit (FamilyLink: their links) {com:.2f} s = {com / rows * 1e6:.1f} µs per row; "
-        f"statement + commit / statement = {(ins + com) / max(ins, 1e-9):.2f}x"
-    )
+    # Alternated, so both paths see the same machine.
+    timings: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
+    for _ in range(runs):
+        for batch in (False, True):
+            timings[batch].append(_timed(rows, batch=batch))
+    bare = statistics.median(t[0] for t in timings[False])
+    for batch, label in ((False, "row path (one trigger call a row)"), (True, "batch path (batch_links)")):
+        ins = statistics.median(t[0] for t in timings[batch])
+        com = statistics.median(t[1] for t in timings[batch])
+        links = ins - bare + com  # the batch path hashes and stages in the statement
+        print(
+            f"one INSERT of {rows:,} rows, {label}: the statement {ins:.2f} s, the commit {com:.2f} s; "
+            f"the links (beyond the bare statement, {bare:.2f} s: the rows, no links yet) "
+            f"{links:.2f} s = {links / rows * 1e6:.1f} µs per row; "
+            f"FamilyLink / bare = {(ins + com) / bare:.2f}x"
+        )
     if small:
         few = [_timed(1, 2) for _ in range(small)]
         ins, com = statistics.median(f[0] for f in few), statistics.median(f[1] for f in few)

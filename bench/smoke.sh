@@ -32,6 +32,7 @@ run "$PY" bench/worklists.py --cases 300 --workers 2 --claims-per-worker 10
 run "$PY" bench/load.py --field-agents 1 --analysts 1 --coordinators 1 --run-time 5 --cases 300 --person-sample 50 \
   --web-workers 1 --worker-concurrency 1
 run "$PY" bench/audit_chain.py
+run "$PY" bench/audit_chain.py --append 200 --runs 1 --small 5
 run "$PY" bench/search.py --queries 5
 run "$PY" bench/series.py --runs 1 --warmup 0 --bare-runs 1
 run "$PY" bench/events.py --events 100 --repeat 1 --transfers 3

@@ -31,6 +31,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apprehensions.services.bulk import _history_sql
+from audit import chain
 
 from .models import LinkCandidate
 from .scoring import PROPOSE_AT, NameFrequencies, PersonFacts, duplicate_score, relationship_score
@@ -568,6 +569,7 @@ def discover_links(
             # 0.8 s for one block), and JIT compiled each of them for nothing.
             cursor.execute("SET LOCAL enable_mergejoin = off")
             cursor.execute("SET LOCAL jit = off")
+            chain.batch_links(cursor)  # thousands of candidates: their history links a statement at a time
         else:
             # A few persons: the queries are written in the order to walk them (their encounters
             # first), and planning a dozen joins every way would cost more than running them.

@@ -6,9 +6,10 @@ from typing import Any
 
 from django.contrib.auth.models import Group
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
 
 from apprehensions.models import Station
+from audit import chain
 from familylink.common.errors import PermissionDenied
 from familylink.common.models import User
 from familylink.common.roles import Role, has_capability
@@ -87,6 +88,8 @@ def batch_create(*, content: bytes, filename: str, by: Any) -> ImportBatch:
     ]
     from apprehensions.services.bulk import insert_with_history
 
+    with connection.cursor() as cursor:
+        chain.batch_links(cursor)  # a sheet's rows: their audit links a statement at a time
     for start in range(0, len(rows), 2000):
         insert_with_history(ImportRow, rows[start : start + 2000], user=by, reason=f"read from {batch.label}")
     return batch

@@ -16,6 +16,7 @@ from django.utils import timezone
 from apprehensions.models import Person
 from apprehensions.services.bulk import insert_with_history
 from apprehensions.signals import a_number_conflict_detected
+from audit import chain
 from familylink.common.errors import BusinessRuleError, PermissionDenied
 
 from .. import parsing
@@ -356,6 +357,9 @@ def batch_run(*, batch_id: Any, by: Any, dry_run: bool = False) -> ImportBatch:
                 chunk_ids = ids[start : start + CHUNK_ROWS]
                 # The chunk's intake sends persons_recorded: link discovery's pass, once per chunk.
                 with transaction.atomic():
+                    with connection.cursor() as cursor:
+                        # Thousands of history rows a chunk: their audit links a statement at a time.
+                        chain.batch_links(cursor)
                     imp, qua = _run_chunk(chunk_ids, ctx)
                     counts["imported"] += imp
                     counts["quarantined"] += qua

@@ -11,6 +11,7 @@ from django.core.mail import send_mail
 from django.db import connection, transaction
 from django.utils import timezone
 
+from audit import chain
 from familylink.common.clock import wallclock_text
 from familylink.common.errors import BusinessRuleError, PermissionDenied, ValidationFailed
 from familylink.common.roles import has_capability
@@ -93,6 +94,7 @@ def worklists_build(*, day: date, team: str | None = None, by: Any = None) -> di
     with connection.cursor() as cursor:
         # One build at a time, so positions appended by a second build never interleave.
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext('reunification.worklists_build'))")
+        chain.batch_links(cursor)  # up to 100,000 history rows: their audit links a statement at a time
         cursor.execute(
             f"""
             WITH teams AS (

@@ -319,3 +319,147 @@ def test_verify_checks_links_of_both_forms(users):
         )
         _owner_execute(f"UPDATE {PERSON_HISTORY} SET sex = 'F' WHERE history_id = {link.row_pk}")
     assert [p for r in chain.verify(tables=[PERSON_HISTORY]) for p in r.problems] == []
+
+
+# --- batched links (audit.chain.batch_links): the large writers' path -------------------------
+
+_BATCH_ON = f"SELECT set_config('{chain.BATCH_SETTING}', 'on', true)"
+
+
+def _app_link_count(cursor, table: str = PERSON_HISTORY) -> int:
+    cursor.execute("SELECT count(*) FROM audit_chainlink WHERE table_name = %s", [table])
+    return cursor.fetchone()[0]
+
+
+def test_batched_links_are_one_per_row_in_order_and_verify_clean(users):
+    """In a batch transaction: 500 rows in one statement, one in another, and an ORM edit; 502
+    links at commit (none before), in the order written, and the chain mixes both paths cleanly."""
+    person = _person()
+    before = len(_links(PERSON_HISTORY))
+    with connect_as("app") as app, app.cursor() as cursor:
+        cursor.execute(_BATCH_ON)
+        cursor.execute(_FORGE, [500])
+        cursor.execute(_FORGE.replace("'Bulk ' || g", "'Last'"), [1])
+        assert _app_link_count(cursor) == before  # linked at commit, not before
+        app.commit()
+    _edit(person, "Ana Edited")  # the row path again, after the batch
+
+    links = _links(PERSON_HISTORY)
+    assert [link.seq for link in links] == list(range(1, len(links) + 1))
+    new = links[before:]
+    assert len(new) == 502 and {link.form for link in new} == {"row"}
+    rows = dict(
+        Person.history.model.objects.filter(history_id__in=[int(link.row_pk) for link in new]).values_list(
+            "history_id", "given_names"
+        )
+    )
+    assert [rows[int(link.row_pk)] for link in new] == [f"Bulk {g}" for g in range(1, 501)] + [
+        "Last",
+        "Ana Edited",
+    ]
+    assert [p for r in chain.verify(tables=[PERSON_HISTORY]) for p in r.problems] == []
+
+
+def test_batched_links_follow_savepoints_and_immediate_constraints(users):
+    """A batch statement rolled back to a savepoint stages nothing; with constraints IMMEDIATE a
+    staged statement is folded when it ends and the next one continues the chain."""
+    _person()
+    before = len(_links(PERSON_HISTORY))
+    with connect_as("app") as app, app.cursor() as cursor:
+        cursor.execute(_BATCH_ON)
+        cursor.execute(_FORGE, [3])
+        cursor.execute("SAVEPOINT s")
+        cursor.execute(_FORGE, [4])
+        cursor.execute("ROLLBACK TO SAVEPOINT s")
+        cursor.execute(_FORGE, [2])
+        app.commit()
+        cursor.execute(_BATCH_ON)
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute(_FORGE, [1])
+        assert _app_link_count(cursor) == before + 6  # already linked, before the commit
+        cursor.execute(_FORGE, [2])
+        app.commit()
+
+    assert len(_links(PERSON_HISTORY)) == before + 8
+    assert [p for r in chain.verify(tables=[PERSON_HISTORY]) for p in r.problems] == []
+
+
+def test_concurrent_batch_writers_never_fork_a_chain(users):
+    """Six connections writing batch statements (and one the row path) at once, each committing
+    several times: every seq once, every row linked once, clean."""
+    _person()
+    before = len(_links(PERSON_HISTORY))
+    barrier = threading.Barrier(6)
+    errors: list = []
+
+    def work(i: int) -> None:
+        try:
+            with connect_as("app") as app, app.cursor() as cursor:
+                barrier.wait(timeout=10)
+                for _ in range(4):
+                    if i:
+                        cursor.execute(_BATCH_ON)
+                    cursor.execute(_FORGE, [25])
+                    app.commit()
+        except Exception as exc:  # noqa: BLE001 - inspected below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == []
+    links = _links(PERSON_HISTORY)
+    assert [link.seq for link in links] == list(range(1, len(links) + 1))
+    assert len(links) == before + 6 * 4 * 25
+    assert len({link.row_pk for link in links}) == len(links)
+    assert [p for r in chain.verify(tables=[PERSON_HISTORY]) for p in r.problems] == []
+
+
+def test_the_app_role_cannot_touch_or_replace_the_staging_table(users):
+    """The staged hashes are the owner's: the app role can neither change them nor slip in a table
+    of its own under that name."""
+    import psycopg2
+
+    _person()
+    with connect_as("app") as app, app.cursor() as cursor:
+        cursor.execute(_BATCH_ON)
+        cursor.execute(_FORGE, [2])
+        for statement in (
+            "UPDATE pg_temp.familylink_chain_pending SET row_hashes = row_hashes",
+            "DELETE FROM pg_temp.familylink_chain_pending",
+            "INSERT INTO pg_temp.familylink_chain_pending VALUES ('x', '{1}', '{x}')",
+        ):
+            cursor.execute("SAVEPOINT s")
+            with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+                cursor.execute(statement)
+            cursor.execute("ROLLBACK TO SAVEPOINT s")
+
+    with connect_as("app") as app, app.cursor() as cursor:
+        cursor.execute("CREATE TEMPORARY TABLE familylink_chain_pending (a text, b text[], c text[])")
+        cursor.execute(_BATCH_ON)
+        with pytest.raises(psycopg2.errors.RaiseException, match="not created by FamilyLink"):
+            cursor.execute(_FORGE, [2])
+
+
+def test_a_statement_that_turns_the_batch_off_half_way_leaves_rows_verify_names(users):
+    """The setting chooses the path, not whether rows are linked: a statement that switches it off
+    while it runs leaves its first rows without a link, and verify names the first of them."""
+    _person()
+    sneaky = _FORGE.replace(
+        "'Bulk ' || g",
+        f"'Bulk ' || g || CASE WHEN g = 3 THEN left(set_config('{chain.BATCH_SETTING}', 'off', true), 0) "
+        "ELSE '' END",
+    ).replace(" ORDER BY g", "")  # rows inserted as they are made, not after a sort of them all
+    with connect_as("app") as app, app.cursor() as cursor:
+        cursor.execute(_BATCH_ON)
+        cursor.execute(sneaky + " RETURNING history_id", [4])
+        first = cursor.fetchone()[0]
+        app.commit()
+
+    problems = chain.verify(tables=[PERSON_HISTORY])[0].problems
+    assert problems == [
+        f"{PERSON_HISTORY}: row history_id={first} was inserted outside the chain (it has no link)"
+    ]
