@@ -76,8 +76,11 @@ def batch_create(*, content: bytes, filename: str, by: Any) -> ImportBatch:
     batch._change_reason = f"uploaded {filename}"[:200]
     batch._history_user = by
     batch.save()
+    from apprehensions.services.bulk import insert_with_history, new_instance
+
     rows = [
-        ImportRow(
+        new_instance(
+            ImportRow,
             batch=batch,
             row_number=i + 2,
             cells=[[h, c] for h, c in zip(sheet.headers, row, strict=False)],
@@ -85,8 +88,6 @@ def batch_create(*, content: bytes, filename: str, by: Any) -> ImportBatch:
         )
         for i, row in enumerate(sheet.rows)
     ]
-    from apprehensions.services.bulk import insert_with_history
-
     for start in range(0, len(rows), 2000):
         insert_with_history(ImportRow, rows[start : start + 2000], user=by, reason=f"read from {batch.label}")
     return batch

@@ -173,7 +173,8 @@ def cases_open_for_separations(*, separations: list[Separation], by: Any) -> lis
             if member.side != SeparationMember.Side.CHILD or (separation.pk, member.person_id) in already:
                 continue
             already.add((separation.pk, member.person_id))
-            case = ReunificationCase(
+            case = new_instance(
+                ReunificationCase,
                 child=member.person,
                 separation=separation,
                 team=teams[code],
