@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any, NamedTuple
+from uuid import UUID
 
 from django.db import DEFAULT_DB_ALIAS, connection, models, router
 from django.db.models.base import DEFERRED, ModelState
@@ -52,8 +53,8 @@ _PLAIN_FIELDS = (
 
 
 @cache
-def _insert_plan(model: Any) -> tuple[str, str, list[tuple[Any, str, bool]]]:
-    """The INSERT's head and one row's placeholders, and per field: (field, attname, plain)."""
+def _insert_plan(model: Any) -> tuple[str, str, list[tuple[Any, str, bool, bool]]]:
+    """The INSERT's head and one row's placeholders, and per field: (field, attname, plain, uuid)."""
     fields = [f for f in model._meta.concrete_fields if not f.generated]
     columns = ", ".join(f'"{f.column}"' for f in fields)
     head = f'INSERT INTO "{model._meta.db_table}" ({columns}) VALUES '  # noqa: S608 - model metadata only
@@ -62,7 +63,8 @@ def _insert_plan(model: Any) -> tuple[str, str, list[tuple[Any, str, bool]]]:
     for f in fields:
         special = getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False) or f.has_db_default()
         plain = isinstance(f, _PLAIN_FIELDS) and not special
-        plan.append((f, f.attname, plain))
+        uuid = plain and isinstance(f.target_field if f.is_relation else f, models.UUIDField)
+        plan.append((f, f.attname, plain, uuid))
     return head, row, plan
 
 
@@ -74,9 +76,14 @@ def insert_rows(model: Any, objs: Sequence[Any]) -> None:
     head, row, plan = _insert_plan(model)
     params: list[Any] = []
     for obj in objs:
-        for field, attname, plain in plan:
+        for field, attname, plain, uuid in plan:
             value = getattr(obj, attname)
-            if not plain or (isinstance(value, datetime) and timezone.is_naive(value)):
+            if uuid:
+                # As 32 hex digits (Django's form for a database with no uuid type), which the
+                # column reads: psycopg2 quotes text in C but a UUID through Python, value by value.
+                if value.__class__ is UUID:
+                    value = value.hex
+            elif not plain or (isinstance(value, datetime) and timezone.is_naive(value)):
                 value = field.pre_save(obj, True)
                 if hasattr(value, "resolve_expression"):  # a database default: Django's own path
                     model._default_manager.bulk_create(objs)  # history-safe: callers add it
