@@ -483,13 +483,13 @@ def separations_save_imported(prepared: list[PreparedSeparation], *, by: Any) ->
     insert_with_history_each(
         Separation, [p.separation for p in prepared], user=by, reasons=[p.reason for p in prepared]
     )
+    members = [m for p in prepared for m in p.members]
     insert_with_history_each(
-        SeparationMember,
-        [m for p in prepared for m in p.members],
-        user=by,
-        reasons=[p.reason for p in prepared for _ in p.members],
+        SeparationMember, members, user=by, reasons=[p.reason for p in prepared for _ in p.members]
     )
-    separations_imported.send(sender=Separation, separations=[p.separation for p in prepared], by=by)
+    separations_imported.send(
+        sender=Separation, separations=[p.separation for p in prepared], members=members, by=by
+    )
 
 
 def _lock(separation_id: Any) -> Separation:
