@@ -12,6 +12,7 @@ import io
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from apprehensions.anumber import InvalidANumber, normalize_a_number
@@ -473,6 +474,23 @@ class ParsedDate:
     note: str = ""
 
 
+# Cached: a sheet repeats its dates (the day of an encounter on each of its rows), and a failed
+# strptime (one per format tried before the one that reads the text) costs an exception.
+@lru_cache(maxsize=65_536)
+def _in_a_format(text: str, today: date) -> date | None:
+    """The date the first of `_FORMATS` reads in `text` (a two-digit year never after `today`)."""
+    for fmt in _FORMATS:
+        try:
+            value = datetime.strptime(text, fmt).date()  # noqa: DTZ007 - a calendar date
+        except ValueError:
+            continue
+        if "%y" in fmt and value > today:
+            # A two-digit year: '18-Feb-62' is 1962, not 2062 (these sheets record the past).
+            value = value.replace(year=value.year - 100)
+        return value
+    return None
+
+
 def parse_date(raw: str, *, allow_estimate: bool = False) -> ParsedDate | None:
     """A date in any of the sheets' spellings, an Excel serial, or (dates of birth) an estimated year."""
     text = " ".join((raw or "").split())
@@ -491,14 +509,8 @@ def parse_date(raw: str, *, allow_estimate: bool = False) -> ParsedDate | None:
     elif re.fullmatch(r"~?\s*(19|20)[0-9]{2}", text):
         raise CellError(f"{text!r} is only a year; this date needs day and month. {DATE_HELP}")
     cleaned = text.replace(".", "").strip() if re.search(r"[A-Za-z]", text) else text
-    for fmt in _FORMATS:
-        try:
-            value = datetime.strptime(cleaned, fmt).date()  # noqa: DTZ007 - a calendar date
-        except ValueError:
-            continue
-        if "%y" in fmt and value > date.today():
-            # A two-digit year: '18-Feb-62' is 1962, not 2062 (these sheets record the past).
-            value = value.replace(year=value.year - 100)
+    value = _in_a_format(cleaned, date.today())
+    if value is not None:
         return ParsedDate(value)
     # Day first (25/06/2018) when the month-first reading is impossible and only one reading fits.
     match = re.fullmatch(r"([0-9]{1,2})[/-]([0-9]{1,2})[/-]([0-9]{2,4})", text)

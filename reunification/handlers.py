@@ -10,9 +10,11 @@ def on_separation_approved(sender: Any, separation: Any, approver: Any = None, *
     cases_open_for_separation(separation=separation, by=approver)
 
 
-def on_separations_imported(sender: Any, separations: list[Any], by: Any = None, **kwargs: Any) -> None:
+def on_separations_imported(
+    sender: Any, separations: list[Any], by: Any = None, members: list[Any] | None = None, **kwargs: Any
+) -> None:
     """Imported separations (a sheet's chunk) open their cases like an approval, set-based."""
-    cases_open_for_separations(separations=separations, by=by)
+    cases_open_for_separations(separations=separations, by=by, members=members)
 
 
 def on_separation_ended(sender: Any, separation: Any, outcome: str, by: Any = None, **kwargs: Any) -> None:

@@ -15,7 +15,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from apprehensions.models import FamilyMembership, Person, Relationship, Station
-from apprehensions.services.bulk import insert_with_history, insert_with_history_each
+from apprehensions.services.bulk import insert_with_history, insert_with_history_each, new_instance
 from apprehensions.visibility import Action, can_act_for_person
 from familylink.common.clock import wallclock_text
 from familylink.common.errors import (
@@ -31,6 +31,7 @@ from .signals import separation_approved, separation_child_ended, separation_end
 
 FACILITY_MAX = int(CustodyPeriod._meta.get_field("facility").max_length or 200)
 PLACE_MAX = int(Separation._meta.get_field("place").max_length or 255)
+AGENCY_VALUES = frozenset(CustodyPeriod.Agency.values)  # read once: `.values` builds a list each time
 
 
 def _reason(text: str) -> str:
@@ -341,7 +342,8 @@ def _imported_separation(
     if errors:
         raise ValidationFailed(errors)
     why = _reason(f"imported: {provenance}")
-    separation = Separation(
+    separation = new_instance(
+        Separation,
         family_unit_id=getattr(family_unit, "pk", family_unit),
         occurred_at=occurred_at,
         recorded_at=timezone.now(),
@@ -356,7 +358,7 @@ def _imported_separation(
         created_by=by,
     )
     members = [
-        SeparationMember(separation=separation, person=person, side=side, created_by=by)
+        new_instance(SeparationMember, separation=separation, person=person, side=side, created_by=by)
         for side, persons in (
             (SeparationMember.Side.CHILD, children),
             (SeparationMember.Side.ADULT, adults),
@@ -481,13 +483,13 @@ def separations_save_imported(prepared: list[PreparedSeparation], *, by: Any) ->
     insert_with_history_each(
         Separation, [p.separation for p in prepared], user=by, reasons=[p.reason for p in prepared]
     )
+    members = [m for p in prepared for m in p.members]
     insert_with_history_each(
-        SeparationMember,
-        [m for p in prepared for m in p.members],
-        user=by,
-        reasons=[p.reason for p in prepared for _ in p.members],
+        SeparationMember, members, user=by, reasons=[p.reason for p in prepared for _ in p.members]
     )
-    separations_imported.send(sender=Separation, separations=[p.separation for p in prepared], by=by)
+    separations_imported.send(
+        sender=Separation, separations=[p.separation for p in prepared], members=members, by=by
+    )
 
 
 def _lock(separation_id: Any) -> Separation:
@@ -838,7 +840,7 @@ def custody_transfer(
     facility = (facility or "").strip()
     if not agency:
         errors["agency"] = ["Choose the agency that now has custody."]
-    elif agency not in CustodyPeriod.Agency.values:
+    elif agency not in AGENCY_VALUES:
         errors["agency"] = [
             f"Unknown agency {agency[:30]!r}; use one of {', '.join(CustodyPeriod.Agency.values)}."
         ]
@@ -921,7 +923,7 @@ def custody_prepare_transfer(
     facility = (facility or "").strip()
     if not agency:
         errors["agency"] = ["Choose the agency that now has custody."]
-    elif agency not in CustodyPeriod.Agency.values:
+    elif agency not in AGENCY_VALUES:
         errors["agency"] = [
             f"Unknown agency {agency[:30]!r}; use one of {', '.join(CustodyPeriod.Agency.values)}."
         ]
@@ -942,8 +944,14 @@ def custody_prepare_transfer(
                 ]
             }
         )
-    period = CustodyPeriod(
-        person=person, agency=agency, facility=facility, started_at=started_at, recorded_by=by, created_by=by
+    period = new_instance(
+        CustodyPeriod,
+        person=person,
+        agency=agency,
+        facility=facility,
+        started_at=started_at,
+        recorded_by=by,
+        created_by=by,
     )
     return period, _reason(change_reason or f"custody transfer to {agency}")
 
@@ -1035,7 +1043,8 @@ def custody_open_at_apprehensions(
                 continue
             already.add(pid)
             periods.append(
-                CustodyPeriod(
+                new_instance(
+                    CustodyPeriod,
                     person_id=pid,
                     agency=CustodyPeriod.Agency.CBP,
                     facility=f"{station.code} – {station.name}"[:FACILITY_MAX],

@@ -12,6 +12,7 @@ separation_ended = Signal()
 # kwargs: separation (still in effect, or just ended with its last child), child (Person), outcome, by.
 # Sent by separation_end_for_child; reunification closes that child's open case if casework did not.
 separation_child_ended = Signal()
-# kwargs: separations (a list, each in_effect, imported from a field sheet, members written), by.
+# kwargs: separations (a list, each in_effect, imported from a field sheet, members written),
+# members (those SeparationMember rows, as written), by.
 # Sent by separations_save_imported; reunification opens their cases as `separation_approved` does.
 separations_imported = Signal()

@@ -33,7 +33,7 @@ from ..models import (
 )
 from ..signals import apprehension_recorded, persons_recorded
 from ..visibility import persons_visible_to
-from .bulk import insert_with_history
+from .bulk import insert_with_history, new_instance
 from .conflicts import (
     INTAKE_FIX,
     a_number_conflict_noted,
@@ -511,7 +511,8 @@ def intake_resolve(
                 )
                 plan = PersonPlan(index, ref, holder, False, match, note[:255], entered=values)
             else:
-                person = Person(
+                person = new_instance(
+                    Person,
                     **values,
                     created_by=user,
                     first_encountered_at=occurred_at,
@@ -843,7 +844,8 @@ def intake_rows(
     plan: IntakePlan, *, user: Any, source: str, with_adult: set[Any], roles: dict[Any, str]
 ) -> IntakeRows:
     """Build (not save) every row a validated intake writes; `intake_family_roles` gives the last two."""
-    apprehension = Apprehension(
+    apprehension = new_instance(
+        Apprehension,
         occurred_at=plan.occurred_at,
         station=plan.station,
         location_description=plan.location_description,
@@ -859,8 +861,13 @@ def intake_rows(
             person.name_normalized = fold(person.full_name)  # Person.save() does this; bulk insert does not
             new_persons.append(person)
             identifiers += [
-                PersonIdentifier(
-                    person=person, kind=i["kind"], value=i["value"], issuer=i["issuer"], created_by=user
+                new_instance(
+                    PersonIdentifier,
+                    person=person,
+                    kind=i["kind"],
+                    value=i["value"],
+                    issuer=i["issuer"],
+                    created_by=user,
                 )
                 for i in p.identifiers
             ]
@@ -869,7 +876,8 @@ def intake_rows(
             if changes:
                 known.append((person, changes))
         encounters.append(
-            ApprehensionPerson(
+            new_instance(
+                ApprehensionPerson,
                 apprehension=apprehension,
                 person=person,
                 match=p.match,
@@ -879,13 +887,20 @@ def intake_rows(
         )
     units: list[tuple[FamilyUnit, list[FamilyMembership]]] = []
     for n, unit in enumerate(plan.family_units):
-        family = FamilyUnit(
+        family = new_instance(
+            FamilyUnit,
             apprehension=apprehension,
             label=unit["label"] or f"Family {chr(ord('A') + n) if n < 26 else n + 1}",
             created_by=user,
         )
         members = [
-            FamilyMembership(family_unit=family, person=m.person, role=roles[m.person.pk], created_by=user)
+            new_instance(
+                FamilyMembership,
+                family_unit=family,
+                person=m.person,
+                role=roles[m.person.pk],
+                created_by=user,
+            )
             for m in unit["members"]
         ]
         units.append((family, members))
@@ -894,7 +909,8 @@ def intake_rows(
         if rp.existing is not None:
             relationships.append(rp.existing)
             continue
-        rel = Relationship(
+        rel = new_instance(
+            Relationship,
             from_person=_person(rp.from_plan),
             to_person=_person(rp.to_plan),
             apprehension=apprehension,

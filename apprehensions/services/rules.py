@@ -24,6 +24,11 @@ OLDER_GENERATION_TYPES = {
     Relationship.Type.GRANDPARENT,
 }
 COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
+# The choices' values, read once (`Choices.values` builds a new list on each read; intake checks
+# every person and relationship against them).
+SEX_VALUES = frozenset(Person.Sex.values)
+RELATIONSHIP_TYPE_VALUES = frozenset(Relationship.Type.values)
+EVIDENCE_VALUES = frozenset(Relationship.Evidence.values)
 
 PERSON_TEXT_FIELDS = {
     "given_names": ("Given names", 120),
@@ -141,7 +146,7 @@ def clean_person_fields(
             )
     if not partial or "sex" in raw:
         sex = str(raw.get("sex") or Person.Sex.UNKNOWN).strip().upper()
-        if sex not in Person.Sex.values:
+        if sex not in SEX_VALUES:
             add_error(
                 errors,
                 join_path(prefix, "sex"),
@@ -189,7 +194,7 @@ def clean_relationship_codes(
     cleaned: dict[str, Any] = {}
     if not partial or "type" in raw:
         rel_type = str(raw.get("type") or "").strip()
-        if rel_type not in Relationship.Type.values:
+        if rel_type not in RELATIONSHIP_TYPE_VALUES:
             add_error(
                 errors,
                 join_path(prefix, "type"),
@@ -199,7 +204,7 @@ def clean_relationship_codes(
         cleaned["type"] = rel_type
     if not partial or "evidence" in raw:
         evidence = str(raw.get("evidence") or Relationship.Evidence.CLAIMED).strip()
-        if evidence not in Relationship.Evidence.values:
+        if evidence not in EVIDENCE_VALUES:
             add_error(
                 errors,
                 join_path(prefix, "evidence"),

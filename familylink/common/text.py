@@ -1,9 +1,14 @@
 import re
 import unicodedata
+from functools import lru_cache
+
+_NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 
 
+# Cached: a sheet import folds the same names, places and cells tens of thousands of times.
+@lru_cache(maxsize=65_536)
 def fold(text: str) -> str:
     """Lower-case, accents removed, punctuation to spaces, spaces collapsed: 'PÉREZ-Núñez' → 'perez nunez'."""
     decomposed = unicodedata.normalize("NFKD", text or "")
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return re.sub(r"[^a-z0-9]+", " ", stripped.lower()).strip()
+    return _NOT_ALNUM.sub(" ", stripped.lower()).strip()

@@ -77,8 +77,11 @@ def batch_create(*, content: bytes, filename: str, by: Any) -> ImportBatch:
     batch._change_reason = f"uploaded {filename}"[:200]
     batch._history_user = by
     batch.save()
+    from apprehensions.services.bulk import insert_with_history, new_instance
+
     rows = [
-        ImportRow(
+        new_instance(
+            ImportRow,
             batch=batch,
             row_number=i + 2,
             cells=[[h, c] for h, c in zip(sheet.headers, row, strict=False)],
@@ -86,8 +89,6 @@ def batch_create(*, content: bytes, filename: str, by: Any) -> ImportBatch:
         )
         for i, row in enumerate(sheet.rows)
     ]
-    from apprehensions.services.bulk import insert_with_history
-
     with connection.cursor() as cursor:
         chain.batch_links(cursor)  # a sheet's rows: their audit links a statement at a time
     for start in range(0, len(rows), 2000):

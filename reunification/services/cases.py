@@ -135,22 +135,28 @@ def cases_open_for_separation(*, separation: Separation, by: Any) -> list[Reunif
     return opened
 
 
-def cases_open_for_separations(*, separations: list[Separation], by: Any) -> list[ReunificationCase]:
+def cases_open_for_separations(
+    *, separations: list[Separation], by: Any, members: list[SeparationMember] | None = None
+) -> list[ReunificationCase]:
     """`cases_open_for_separation` for many just-recorded separations at once, set-based.
 
     The same cases (one per child, the station's team, the applicable policy's clocks, the adults
     and the seven-step checklist, idempotent per (separation, child)) with their history rows, in
     a handful of statements whatever the number (handler of `separations_imported`: a sheet import).
+    `members`: the separations' members as just written, with their persons (else read here).
     """
     if not separations:
         return []
     policy = applicable_policy()
     ids = [s.pk for s in separations]
-    members = list(
-        SeparationMember.objects.filter(separation_id__in=ids, withdrawn_at__isnull=True).select_related(
-            "person"
+    if members is None:
+        members = list(
+            SeparationMember.objects.filter(separation_id__in=ids, withdrawn_at__isnull=True).select_related(
+                "person"
+            )
         )
-    )
+    else:
+        members = [m for m in members if m.withdrawn_at is None]
     already = set(
         ReunificationCase.objects.filter(separation_id__in=ids).values_list("separation_id", "child_id")
     )
@@ -173,7 +179,8 @@ def cases_open_for_separations(*, separations: list[Separation], by: Any) -> lis
             if member.side != SeparationMember.Side.CHILD or (separation.pk, member.person_id) in already:
                 continue
             already.add((separation.pk, member.person_id))
-            case = ReunificationCase(
+            case = new_instance(
+                ReunificationCase,
                 child=member.person,
                 separation=separation,
                 team=teams[code],

@@ -6,6 +6,7 @@ import pytest
 
 from legacy.parsing import (
     CellError,
+    _in_a_format,
     map_headers,
     parse_a_number,
     parse_custody,
@@ -135,6 +136,20 @@ def test_parse_a_number_wrong_shape_says_what_is_wrong_and_the_fix(raw, problem)
 def test_parse_date_every_spelling(raw, expected, estimated):
     parsed = parse_date(raw, allow_estimate=True)
     assert parsed is not None and parsed.value == expected and parsed.estimated is estimated
+
+
+def test_in_a_format_reads_the_first_format_that_fits_and_keeps_two_digit_years_in_the_past():
+    """The formats' reading, remembered per (text, today): a two-digit year after `today` is a
+    century earlier, and the same text read on another day is read again."""
+    assert _in_a_format("1-Jun-18", date(2026, 11, 30)) == date(2018, 6, 1)
+    assert _in_a_format("06/01/2018", date(2026, 11, 30)) == date(2018, 6, 1)
+    assert _in_a_format("18-Feb-62", date(2026, 11, 30)) == date(1962, 2, 18)
+    assert _in_a_format("01/02/30", date(2026, 11, 30)) == date(1930, 1, 2)
+    assert _in_a_format("01/02/30", date(2031, 1, 1)) == date(2030, 1, 2)
+    assert _in_a_format("02/30/2012", date(2026, 11, 30)) is None
+    hits = _in_a_format.cache_info().hits
+    assert _in_a_format("1-Jun-18", date(2026, 11, 30)) == date(2018, 6, 1)
+    assert _in_a_format.cache_info().hits == hits + 1
 
 
 def test_parse_date_blank_is_none_and_impossible_dates_are_refused():

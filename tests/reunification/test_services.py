@@ -2,19 +2,30 @@
 moves custody, all in one transaction), reassignment, separations ended outside casework."""
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.utils import timezone
 
 from familylink.common.errors import BusinessRuleError, PermissionDenied, StaleVersionError, ValidationFailed
+from reunification.handlers import on_separations_imported
 from reunification.models import CaseAdult, CaseStep, ReunificationCase
-from reunification.services import case_close, case_reassign, case_step_update
+from reunification.services import case_close, case_reassign, case_step_update, cases_open_for_separations
 from separations.models import CustodyPeriod, Separation, SeparationMember
 from separations.selectors import separated_children
-from separations.services import custody_transfer, separation_end, separation_end_for_child
+from separations.services import (
+    PreparedSeparation,
+    custody_transfer,
+    imported_reason_codes,
+    separation_end,
+    separation_end_for_child,
+    separation_prepare_imported,
+    separations_save_imported,
+)
+from separations.signals import separations_imported
 
 from ..conftest import make_user
-from .factories import approved_separation, years_ago
+from .factories import approved_separation, family, station, years_ago
 
 pytestmark = pytest.mark.django_db
 
@@ -288,3 +299,60 @@ def test_cases_close_for_ended_separation_closes_open_cases(users):
     case.refresh_from_db()
     assert case.status == "closed" and case.outcome == ReunificationCase.Outcome.SEPARATION_ENDED
     assert case.closed_by == users["supervisor"]
+
+
+def test_cases_open_for_separations_given_the_members_opens_the_cases_read_back_members_open(users):
+    """An import hands reunification the members it has just written (`separations_imported`); the
+    cases are the ones opened from the members read back: one per child, its adults, its seven
+    steps, the same team and clocks, a history row each."""
+    by = users["hq_analyst"]
+    when = timezone.now() - timedelta(days=3)
+
+    def prepared() -> PreparedSeparation:
+        kids, adults = family(
+            agent=users["field_agent"], children=[years_ago(4), years_ago(9)], adults=2, occurred_at=when
+        )
+        return separation_prepare_imported(
+            by=by,
+            station=station("EPT"),
+            children=kids,
+            adults=adults,
+            reason_code="ZERO_TOLERANCE_PROSECUTION",
+            occurred_at=when,
+            provenance="sheet.csv row 2",
+            codes=imported_reason_codes(),
+            linked=True,
+        )
+
+    given, read_back = prepared(), prepared()
+    separations_save_imported([given], by=by)  # the handler receives the members written
+    separations_imported.disconnect(dispatch_uid="reunification-open-imported")
+    try:
+        separations_save_imported([read_back], by=by)
+    finally:
+        separations_imported.connect(on_separations_imported, dispatch_uid="reunification-open-imported")
+    cases_open_for_separations(separations=[read_back.separation], by=by)  # members read here
+
+    def opened(prepared: PreparedSeparation) -> list[tuple[Any, ...]]:
+        cases = ReunificationCase.objects.filter(separation=prepared.separation).order_by(
+            "child__date_of_birth"
+        )
+        return [
+            (
+                case.child.date_of_birth,
+                case.team,
+                case.status,
+                case.next_step,
+                case.clock_start,
+                case.contact_due_at,
+                case.reunify_due_at,
+                case.due_at,
+                sorted(a.person.given_names for a in CaseAdult.objects.filter(case=case)),
+                sorted(case.steps.values_list("step", flat=True)),
+                case.history.count(),
+            )
+            for case in cases
+        ]
+
+    assert len(opened(given)) == 2 and opened(given)[0][8] == ["Adulto0", "Adulto1"]
+    assert opened(given) == opened(read_back)
