@@ -153,6 +153,15 @@ def test_verify_catches_a_row_inserted_outside_the_chain(users):
     assert any("was inserted outside the chain" in p for p in reports[PERSON_HISTORY].problems)
 
 
+def _in_threads(work, count: int) -> None:
+    """work(0) … work(count - 1), each in its own thread, all started before any is awaited."""
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+
 def test_concurrent_writers_never_fork_a_chain(users):
     """Eight threads saving at once: one chain per table, every seq once, verifying clean."""
     from django.db import connections
@@ -171,11 +180,7 @@ def test_concurrent_writers_never_fork_a_chain(users):
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    _in_threads(work, 8)
 
     assert errors == []
     links = ChainLink.objects.filter(table_name=PERSON_HISTORY).order_by("seq")
@@ -404,11 +409,7 @@ def test_concurrent_batch_writers_never_fork_a_chain(users):
         except Exception as exc:  # noqa: BLE001 - inspected below
             errors.append(exc)
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    _in_threads(work, 6)
 
     assert errors == []
     links = _links(PERSON_HISTORY)
