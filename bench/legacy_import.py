@@ -3,6 +3,7 @@ print the time, beside a bare-SQL COPY of the same rows into a staging table.
 
     .venv/bin/python bench/legacy_import.py --rows 10000              # against DATABASE_URL
     .venv/bin/python bench/legacy_import.py --rows 10000 --keep-csv /tmp/sheet.csv
+    .venv/bin/python bench/legacy_import.py --rows 10000 --breakdown [--statements 25]
 
 The sheet looks like the field offices' (LEGACY-SHEETS.md): one row per adult–child pair, an adult
 on several rows, headers and cells in the sheets' spellings (A-numbers with and without dashes and
@@ -241,6 +242,13 @@ def main() -> None:
     parser.add_argument(
         "--breakdown", action="store_true", help="also time the import's SQL statements and COMMITs"
     )
+    parser.add_argument(
+        "--statements",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --breakdown: also list the N statement shapes (first 70 characters) that took longest",
+    )
     args = parser.parse_args()
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -278,14 +286,19 @@ def main() -> None:
 
     by = system_user()
     spent = {"sql": 0.0, "statements": 0, "commit": 0.0, "commits": 0}
+    by_shape: dict[str, list[float]] = {}  # statement head -> [seconds, count]
 
     def timed_sql(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
         t = time.perf_counter()
         try:
             return execute(sql, params, many, context)
         finally:
-            spent["sql"] += time.perf_counter() - t
+            took = time.perf_counter() - t
+            spent["sql"] += took
             spent["statements"] += 1
+            shape = by_shape.setdefault(" ".join(sql.split())[:70], [0.0, 0])
+            shape[0] += took
+            shape[1] += 1
 
     def timed_commit(real=connection._commit):  # type: ignore[no-untyped-def]
         # COMMIT runs the deferred triggers (audit chain, outbox): timed apart from the statements.
@@ -319,6 +332,8 @@ def main() -> None:
             f"{spent['commit']:.1f} s ({spent['commits']:,}), the rest (Python) "
             f"{seconds - spent['sql'] - spent['commit']:.1f} s"
         )
+        for head, (took, count) in sorted(by_shape.items(), key=lambda kv: -kv[1][0])[: args.statements]:
+            print(f"  {took:7.2f} s {count:6,}  {head}")
     print(f"bare SQL COPY of the same rows into a staging table: {copy_seconds:.2f} s ({copied:,} rows)")
 
 

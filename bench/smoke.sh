@@ -38,6 +38,6 @@ run "$PY" bench/series.py --runs 1 --warmup 0 --bare-runs 1
 run "$PY" bench/events.py --events 100 --repeat 1 --transfers 3
 run "$PY" bench/linkage_scale.py discovery
 run "$PY" bench/linkage_scale.py intake --requests 3 --warmup 1
-run "$PY" bench/legacy_import.py --rows 20
+run "$PY" bench/legacy_import.py --rows 20 --breakdown --statements 3
 run "$PY" bench/linkage/quality.py --persons 500 --splink none --examples 1
 echo "bench-smoke: every benchmark ran"
