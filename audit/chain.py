@@ -60,6 +60,9 @@ DECLARE
     -- and every append scanned the whole chain table (quadratic commits).
     tbl text := TG_TABLE_NAME;
 BEGIN
+    IF TG_TABLE_SCHEMA <> 'public' THEN  -- a trigger someone put on a temporary table of theirs
+        RAISE EXCEPTION 'the audit chain links FamilyLink''s own tables only, not %.%', TG_TABLE_SCHEMA, tbl;
+    END IF;
     PERFORM pg_advisory_xact_lock({lock_key});
     SELECT l.seq, l.chain_hash INTO head_seq, head_hash
     FROM audit_chainlink l WHERE l.table_name = tbl ORDER BY l.seq DESC LIMIT 1;
@@ -109,6 +112,9 @@ AS $$
 DECLARE
     tbl text := TG_TABLE_NAME;
 BEGIN
+    IF TG_TABLE_SCHEMA <> 'public' THEN
+        RAISE EXCEPTION 'the audit chain links FamilyLink''s own tables only, not %.%', TG_TABLE_SCHEMA, tbl;
+    END IF;
     IF pg_catalog.current_setting('{batch}', true) IS DISTINCT FROM 'on' THEN
         RETURN NULL;
     END IF;
@@ -159,6 +165,12 @@ DECLARE
     h text;
     chain_hashes text[] := '{{}}';
 BEGIN
+    -- Only the staging table made by familylink_chain_pending_ready (the owner's), never a table of
+    -- someone else's with this function as its trigger.
+    IF (SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = TG_RELID)
+       <> (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
+        RAISE EXCEPTION 'the audit chain folds only its own staging table';
+    END IF;
     PERFORM pg_advisory_xact_lock({LOCK_KEY});
     SELECT l.seq, l.chain_hash INTO head_seq, head_hash
     FROM audit_chainlink l WHERE l.table_name = NEW.table_name ORDER BY l.seq DESC LIMIT 1;

@@ -445,3 +445,33 @@ def test_a_statement_that_turns_the_batch_off_half_way_leaves_rows_verify_names(
     assert problems == [
         f"{PERSON_HISTORY}: row history_id={first} was inserted outside the chain (it has no link)"
     ]
+
+
+@pytest.mark.parametrize(
+    "function, columns, row",
+    [
+        ("familylink_chain_append_id()", "id int, x text", "(1, 'forged')"),
+        (
+            "familylink_chain_fold()",
+            "table_name text, row_pks text[], row_hashes text[]",
+            f"('{PERSON_HISTORY}', '{{1}}', '{{{'0' * 64}}}')",
+        ),
+    ],
+    ids=["row path", "batch fold"],
+)
+def test_the_chain_functions_refuse_a_table_of_the_app_roles_own(users, function, columns, row):
+    """The chain's functions run as the owner: put as a trigger on a temporary table of the app
+    role's, they would append links of its choosing to a real chain. They refuse."""
+    import psycopg2
+
+    _person()
+    before = len(_links(PERSON_HISTORY))
+    with connect_as("app") as app, app.cursor() as cursor:
+        cursor.execute(f"CREATE TEMPORARY TABLE {PERSON_HISTORY} ({columns})")
+        cursor.execute(
+            f"CREATE CONSTRAINT TRIGGER t AFTER INSERT ON pg_temp.{PERSON_HISTORY} "
+            f"DEFERRABLE INITIALLY IMMEDIATE FOR EACH ROW EXECUTE FUNCTION {function}"
+        )
+        with pytest.raises(psycopg2.errors.RaiseException, match="audit chain"):
+            cursor.execute(f"INSERT INTO pg_temp.{PERSON_HISTORY} VALUES {row}")
+    assert len(_links(PERSON_HISTORY)) == before
