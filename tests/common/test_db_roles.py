@@ -4,7 +4,7 @@ app cannot delete, truncate, rewrite history, change the schema or switch the tr
 import psycopg2
 import pytest
 from django.conf import settings
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 
 from familylink.common.db_roles import restricted_tables
@@ -156,3 +156,25 @@ def test_check_deploy_warns_when_the_app_connects_as_a_superuser(settings):
         settings.DATABASES["default"].update(saved)
     assert [w.id for w in warnings] == ["familylink.W001"]
     assert "superuser" in warnings[0].msg
+
+
+def test_ensure_database_refuses_to_demote_a_superuser_named_as_a_familylink_role(settings):
+    """A DATABASE_URL pointed at a superuser (postgres, say) by mistake: ensure_database says so and leaves
+    the role as it was, instead of altering it to NOSUPERUSER (which once stripped the administrator)."""
+    role = "familylink_test_superuser"
+    with connect_as("admin") as admin:
+        admin.autocommit = True
+        with admin.cursor() as cursor:
+            cursor.execute(f"DROP ROLE IF EXISTS {role}")
+            cursor.execute(f"CREATE ROLE {role} SUPERUSER LOGIN")
+        try:
+            roles = {**settings.DATABASE_ROLES, "app": {**settings.DATABASE_ROLES["app"], "USER": role}}
+            settings.DATABASE_ROLES = roles
+            with pytest.raises(CommandError, match=f"{role} named for FamilyLink is a PostgreSQL superuser"):
+                call_command("ensure_database", "--roles-only")
+            with admin.cursor() as cursor:
+                cursor.execute("SELECT rolsuper, rolinherit FROM pg_roles WHERE rolname = %s", [role])
+                assert cursor.fetchone() == (True, True)
+        finally:
+            with admin.cursor() as cursor:
+                cursor.execute(f"DROP ROLE {role}")

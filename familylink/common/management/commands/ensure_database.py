@@ -86,6 +86,13 @@ class Command(BaseCommand):
         role = credentials["USER"]
         cur.execute("SELECT rolsuper FROM pg_roles WHERE rolname = %s", [role])
         row = cur.fetchone()
+        if row is not None and row[0]:
+            # Altering it would strip a superuser of its rights (the administrator's own, often).
+            raise CommandError(
+                f"The role {role} named for FamilyLink is a PostgreSQL superuser; it was left unchanged. "
+                "Point DATABASE_URL and DATABASE_OWNER_URL at roles of FamilyLink's own "
+                "(familylink_app and familylink_owner, see .env.example)."
+            )
         if row is None:
             cur.execute(sql.SQL("CREATE ROLE {} LOGIN " + attributes).format(sql.Identifier(role)))
             self.stdout.write(f"Created role {role}.")
