@@ -9,7 +9,7 @@ before its children.
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Func, Q, Value
 from simple_history.models import HistoricalRecords
 
 from familylink.common.models import BaseModel
@@ -78,6 +78,15 @@ class Person(BaseModel):
             # The persons list is ordered by name; an index keeps its first page cheap at 1M persons.
             models.Index(
                 fields=["first_surname", "second_surname", "given_names", "id"], name="person_name_order_idx"
+            ),
+            # Matching a sheet's row by first given name and date of birth (legacy.services.matching):
+            # one probe per window finds the few persons with that name born then, where the date of
+            # birth alone gave every person born that year (an estimated date's window).
+            models.Index(
+                Func(F("name_normalized"), Value(" "), Value(1), function="split_part"),
+                "date_of_birth",
+                name="person_first_word_dob",
+                condition=Q(withdrawn_at__isnull=True),
             ),
         ]
 

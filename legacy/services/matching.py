@@ -69,13 +69,14 @@ def _in_window(facts: PersonFacts, person: Person) -> bool:
     return any(lo <= born <= hi and (person.dob_estimated or not est) for lo, hi, est in _dob_windows(facts))
 
 
-# Constant text; the windows are array parameters. One index probe on the date of birth per window
+# Constant text; the windows are array parameters. One probe of person_first_word_dob per window
 # (LATERAL … OFFSET 0 keeps that shape even where the planner has no statistics for the table).
 _CANDIDATES_SQL = (
     "SELECT DISTINCT c.id "
     "FROM unnest(%s::text[], %s::date[], %s::date[], %s::boolean[]) AS f(k, lo, hi, est) "
     "CROSS JOIN LATERAL (SELECT p.id FROM apprehensions_person p "
-    "WHERE p.date_of_birth BETWEEN f.lo AND f.hi AND (p.dob_estimated OR NOT f.est) "
+    "WHERE split_part(p.name_normalized, ' ', 1) = f.k "
+    "AND p.date_of_birth BETWEEN f.lo AND f.hi AND (p.dob_estimated OR NOT f.est) "
     "AND p.withdrawn_at IS NULL AND starts_with(p.name_normalized, f.k || ' ') OFFSET 0) AS c"
 )
 
