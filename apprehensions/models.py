@@ -12,7 +12,7 @@ from django.db import models
 from django.db.models import F, Func, Q, Value
 from simple_history.models import HistoricalRecords
 
-from familylink.common.models import BaseModel
+from familylink.common.models import BaseModel, BulkWrittenModel
 from familylink.common.reference_checks import checked_reference
 from familylink.common.text import fold
 
@@ -34,7 +34,7 @@ class Station(BaseModel):
         return f"{self.code} – {self.name}"
 
 
-class Person(BaseModel):
+class Person(BulkWrittenModel):
     class Sex(models.TextChoices):
         FEMALE = "F", "Female"
         MALE = "M", "Male"
@@ -62,7 +62,7 @@ class Person(BaseModel):
     first_encountered_at = models.DateTimeField(null=True, blank=True)
     first_station = checked_reference(Station, null=True, blank=True, related_name="first_persons")
 
-    history = HistoricalRecords(excluded_fields=["name_normalized"])
+    history = HistoricalRecords(user_db_constraint=False, excluded_fields=["name_normalized"])
 
     class Meta:
         ordering = ["first_surname", "second_surname", "given_names"]
@@ -128,18 +128,16 @@ class PersonIdentifier(BaseModel):
         ]
 
 
-class Apprehension(BaseModel):
+class Apprehension(BulkWrittenModel):
     """One encounter: when, where, by whom, and everyone encountered together."""
 
     occurred_at = models.DateTimeField(db_index=True)
     station = checked_reference(Station, related_name="apprehensions")
     location_description = models.CharField(max_length=255, blank=True)
-    apprehending_agent = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    apprehending_agent = checked_reference(settings.AUTH_USER_MODEL, null=True, blank=True, related_name="+")
     persons = models.ManyToManyField(Person, through="ApprehensionPerson", related_name="apprehensions")
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(user_db_constraint=False)
 
     class Meta:
         ordering = ["-occurred_at"]
@@ -149,7 +147,7 @@ class Apprehension(BaseModel):
         return f"{self.station.code} {self.occurred_at:%Y-%m-%d %H:%M}"
 
 
-class ApprehensionPerson(BaseModel):
+class ApprehensionPerson(BulkWrittenModel):
     """A person encountered in an apprehension, and how intake matched them to the records."""
 
     class Match(models.TextChoices):
@@ -163,7 +161,7 @@ class ApprehensionPerson(BaseModel):
     match = models.CharField(max_length=16, choices=Match.choices, default=Match.NEW)
     match_note = models.CharField(max_length=255, blank=True)
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(user_db_constraint=False)
 
     class Meta:
         constraints = [
@@ -172,20 +170,20 @@ class ApprehensionPerson(BaseModel):
         indexes = [models.Index(fields=["person", "apprehension"])]
 
 
-class FamilyUnit(BaseModel):
+class FamilyUnit(BulkWrittenModel):
     """People who arrived together as a family. Never split, never deleted."""
 
     apprehension = checked_reference(Apprehension, null=True, blank=True, related_name="family_units")
     label = models.CharField(max_length=120, blank=True)
     members = models.ManyToManyField(Person, through="FamilyMembership", related_name="family_units")
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(user_db_constraint=False)
 
     def __str__(self) -> str:
         return self.label or f"Family unit {str(self.pk)[:8]}"
 
 
-class FamilyMembership(BaseModel):
+class FamilyMembership(BulkWrittenModel):
     class Role(models.TextChoices):
         ADULT = "adult", "Adult"
         CHILD = "child", "Child"
@@ -194,7 +192,7 @@ class FamilyMembership(BaseModel):
     person = checked_reference(Person, related_name="memberships")
     role = models.CharField(max_length=8, choices=Role.choices)
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(user_db_constraint=False)
 
     class Meta:
         constraints = [
@@ -203,7 +201,7 @@ class FamilyMembership(BaseModel):
         indexes = [models.Index(fields=["person", "family_unit"])]
 
 
-class Relationship(BaseModel):
+class Relationship(BulkWrittenModel):
     """A typed, directed link: `from_person` is the parent/guardian/grandparent of `to_person`."""
 
     class Type(models.TextChoices):
@@ -237,7 +235,7 @@ class Relationship(BaseModel):
     document_number = models.CharField(max_length=64, blank=True)
     apprehension = checked_reference(Apprehension, null=True, blank=True, related_name="relationships")
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(user_db_constraint=False)
 
     @property
     def document_not_named(self) -> bool:

@@ -14,7 +14,7 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 from apprehensions.models import Station
-from familylink.common.models import BaseModel
+from familylink.common.models import BaseModel, BulkWrittenModel
 from familylink.common.reference_checks import checked_reference
 
 
@@ -60,7 +60,7 @@ class ImportBatch(BaseModel):
         return f"batch {str(self.pk)[:8]}"
 
 
-class ImportRow(BaseModel):
+class ImportRow(BulkWrittenModel):
     class Status(models.TextChoices):
         PENDING = "pending", "Not imported yet"
         IMPORTED = "imported", "Imported"
@@ -82,7 +82,7 @@ class ImportRow(BaseModel):
     outcome = models.JSONField(default=list, blank=True)
     imported_at = models.DateTimeField(null=True, blank=True)
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(user_db_constraint=False)
 
     class Meta:
         ordering = ["batch", "row_number"]
@@ -111,7 +111,7 @@ class ImportPreview(BaseModel):
         ordering = ["-created_at"]
 
 
-class ImportRecord(BaseModel):
+class ImportRecord(BulkWrittenModel):
     """A record an import row created, or linked to (already on file): its batch and row."""
 
     class Action(models.TextChoices):
@@ -124,7 +124,7 @@ class ImportRecord(BaseModel):
     action = models.CharField(max_length=8, choices=Action.choices)
     role = models.CharField(max_length=32, blank=True, help_text="adult, child, apprehension, separation…")
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(user_db_constraint=False)
 
     class Meta:
         indexes = [models.Index(fields=["model", "object_id"])]

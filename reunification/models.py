@@ -13,7 +13,7 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from apprehensions.models import Person
-from familylink.common.models import BaseModel
+from familylink.common.models import BaseModel, BulkWrittenModel
 from familylink.common.reference_checks import checked_reference
 from separations.models import Separation
 
@@ -89,7 +89,7 @@ class Team(BaseModel):
             raise ValidationError({"morning_hour": ["Give an hour from 0 to 23."]})
 
 
-class ReunificationCase(BaseModel):
+class ReunificationCase(BulkWrittenModel):
     class Status(models.TextChoices):
         OPEN = "open", "Open"
         IN_PROGRESS = "in_progress", "In progress"
@@ -116,9 +116,7 @@ class ReunificationCase(BaseModel):
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
     outcome = models.CharField(max_length=24, choices=Outcome.choices, blank=True)
     team = models.CharField(max_length=64)
-    assigned_to = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    assigned_to = checked_reference(settings.AUTH_USER_MODEL, null=True, blank=True, related_name="+")
     policy = checked_reference(DeadlinePolicy, null=True, blank=True)
     clock_start = models.DateTimeField(null=True, blank=True)
     contact_due_at = models.DateTimeField(null=True, blank=True)
@@ -128,11 +126,10 @@ class ReunificationCase(BaseModel):
     next_step = models.CharField(max_length=24, blank=True)
     due_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
-    closed_by = models.ForeignKey(
+    closed_by = checked_reference(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
-        on_delete=models.PROTECT,
         related_name="+",
         db_index=False,
     )
@@ -140,6 +137,7 @@ class ReunificationCase(BaseModel):
 
     # History is read per case (by id); other history indexes would cost on every claim.
     history = HistoricalRecords(
+        user_db_constraint=False,
         no_db_index=[
             "created_at",
             "created_by",
@@ -151,7 +149,7 @@ class ReunificationCase(BaseModel):
             "assigned_to",
             "policy",
             "closed_by",
-        ]
+        ],
     )
 
     class Meta:
@@ -181,17 +179,17 @@ class ReunificationCase(BaseModel):
         return f"Case {str(self.pk)[:8]} – {self.child}"
 
 
-class CaseAdult(BaseModel):
+class CaseAdult(BulkWrittenModel):
     case = checked_reference(ReunificationCase, related_name="case_adults")
     person = checked_reference(Person, related_name="case_adult_links")
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(user_db_constraint=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["case", "person"], name="case_adult_unique")]
 
 
-class CaseStep(BaseModel):
+class CaseStep(BulkWrittenModel):
     """One checklist step of a case, with who did it and when."""
 
     class Step(models.TextChoices):
@@ -222,14 +220,12 @@ class CaseStep(BaseModel):
     case = checked_reference(ReunificationCase, related_name="steps")
     step = models.CharField(max_length=24, choices=Step.choices)
     done_at = models.DateTimeField(null=True, blank=True)
-    done_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    done_by = checked_reference(settings.AUTH_USER_MODEL, null=True, blank=True, related_name="+")
     # How it was done: "documents" / "dna" for parentage; eligible / ineligible reason; free notes.
     method = models.CharField(max_length=64, blank=True)
     note = models.TextField(blank=True)
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(user_db_constraint=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["case", "step"], name="case_step_unique")]

@@ -12,7 +12,7 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from apprehensions.models import FamilyUnit, Person, Station
-from familylink.common.models import BaseModel
+from familylink.common.models import BaseModel, BulkWrittenModel
 from familylink.common.reference_checks import checked_reference
 
 
@@ -39,7 +39,7 @@ class ReasonCode(BaseModel):
         return self.label
 
 
-class Separation(BaseModel):
+class Separation(BulkWrittenModel):
     """Which child(ren) were separated from which adult(s), when, where, why, and who decided.
 
     `occurred_at` is when it happened (valid time); `recorded_at` when it was entered. The history
@@ -69,16 +69,12 @@ class Separation(BaseModel):
     reason_code = checked_reference(ReasonCode, related_name="separations")
     narrative = models.TextField(blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.REQUESTED, db_index=True)
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    requested_by = checked_reference(settings.AUTH_USER_MODEL, related_name="+")
+    decided_by = checked_reference(settings.AUTH_USER_MODEL, null=True, blank=True, related_name="+")
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_comment = models.TextField(blank=True)
     ended_at = models.DateTimeField(null=True, blank=True, db_index=True)
-    ended_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    ended_by = checked_reference(settings.AUTH_USER_MODEL, null=True, blank=True, related_name="+")
     end_outcome = models.CharField(max_length=20, choices=EndOutcome.choices, blank=True)
     end_comment = models.TextField(blank=True)
     # How it reached FamilyLink: requested and approved here, or imported from a field spreadsheet
@@ -90,7 +86,7 @@ class Separation(BaseModel):
     # Filled by Prefetch(..., to_attr="live_members"): the members not withdrawn.
     live_members: list["SeparationMember"]
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(user_db_constraint=False)
 
     class Meta:
         ordering = ["-occurred_at"]
@@ -100,7 +96,7 @@ class Separation(BaseModel):
         return f"Separation {str(self.pk)[:8]} ({self.get_status_display()})"
 
 
-class SeparationMember(BaseModel):
+class SeparationMember(BulkWrittenModel):
     """A person on one side of a separation: the child(ren) and the adult(s).
 
     A child member may end before the separation does (`ended_at`, `end_outcome`): the child is
@@ -121,7 +117,7 @@ class SeparationMember(BaseModel):
         max_length=20, choices=Separation.EndOutcome.choices, blank=True, default="", db_default=""
     )
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(user_db_constraint=False)
 
     class Meta:
         constraints = [
@@ -130,7 +126,7 @@ class SeparationMember(BaseModel):
         indexes = [models.Index(fields=["person", "side"])]
 
 
-class CustodyPeriod(BaseModel):
+class CustodyPeriod(BulkWrittenModel):
     """Where a person is, from when to when. A person's current location is their one open period."""
 
     class Agency(models.TextChoices):
@@ -146,11 +142,9 @@ class CustodyPeriod(BaseModel):
     facility = models.CharField(max_length=200, blank=True)
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)
-    recorded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    recorded_by = checked_reference(settings.AUTH_USER_MODEL, null=True, blank=True, related_name="+")
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(user_db_constraint=False)
 
     class Meta:
         ordering = ["-started_at"]

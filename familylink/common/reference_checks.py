@@ -107,10 +107,10 @@ BEGIN{"".join(checks)}
     RETURN NULL;
 END;
 $$;
-CREATE TRIGGER {_quote(on_insert)} AFTER INSERT ON {_quote(table)}
+CREATE OR REPLACE TRIGGER {_quote(on_insert)} AFTER INSERT ON {_quote(table)}
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
     EXECUTE FUNCTION {_quote(function)}();
-CREATE TRIGGER {_quote(on_update)} AFTER UPDATE ON {_quote(table)}
+CREATE OR REPLACE TRIGGER {_quote(on_update)} AFTER UPDATE ON {_quote(table)}
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
     EXECUTE FUNCTION {_quote(function)}();
 """
@@ -131,18 +131,24 @@ class CheckReferencesPerStatement(Operation):
 
     The SQL is built from the model as the migration state has it at this point (table, columns,
     parent tables), after the AlterFields that set `db_constraint=False`; reversing drops the
-    triggers and the function (the AlterFields' reversal puts the constraints back).
+    triggers and the function (the AlterFields' reversal puts the constraints back). A table
+    already checked gets one function for all its fields: `fields` lists them all, and `replaces`
+    the ones checked before, which reversing checks again.
     """
 
     reduces_to_sql = True
     reversible = True
 
-    def __init__(self, model_name: str, fields: Sequence[str]) -> None:
+    def __init__(self, model_name: str, fields: Sequence[str], replaces: Sequence[str] | None = None) -> None:
         self.model_name = model_name
         self.fields = list(fields)
+        self.replaces = list(replaces) if replaces else None
 
     def deconstruct(self) -> tuple[str, list[Any], dict[str, Any]]:
-        return self.__class__.__name__, [], {"model_name": self.model_name, "fields": self.fields}
+        kwargs: dict[str, Any] = {"model_name": self.model_name, "fields": self.fields}
+        if self.replaces:
+            kwargs["replaces"] = self.replaces
+        return self.__class__.__name__, [], kwargs
 
     def state_forwards(self, app_label: str, state: Any) -> None:
         pass
@@ -155,7 +161,8 @@ class CheckReferencesPerStatement(Operation):
     def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
         model = from_state.apps.get_model(app_label, self.model_name)
         if self.allow_migrate_model(schema_editor.connection.alias, model):
-            schema_editor.execute(drop_sql(model), params=None)
+            sql = check_sql(model, self.replaces) if self.replaces else drop_sql(model)
+            schema_editor.execute(sql, params=None)
 
     def describe(self) -> str:
         return f"Check {self.model_name}'s references ({', '.join(self.fields)}) once per statement"

@@ -24,18 +24,26 @@ pytestmark = pytest.mark.django_db
 
 def checked_references() -> list[tuple[type[models.Model], models.ForeignKey]]:
     """Every foreign key of FamilyLink's models declared without a database constraint: each must be
-    checked per statement. (WorklistItem's two keys have their own hand-written trigger, migration
-    0006 of reunification, and their own test in tests/reunification/test_worklists.py.)"""
+    checked per statement. Of a history table, only `history_user` (`user_db_constraint=False`, the
+    models written in bulk): the other keys a history row copies are its record's, never checked
+    again. (WorklistItem's two keys have their own hand-written trigger, migration 0006 of
+    reunification, and their own test in tests/reunification/test_worklists.py.)"""
     found = []
     for model in apps.get_models():
-        if model._meta.app_label not in FAMILYLINK_APP_LABELS or model.__name__.startswith("Historical"):
+        if model._meta.app_label not in FAMILYLINK_APP_LABELS:
             continue
         if model._meta.label == "reunification.WorklistItem":
             continue
         for field in model._meta.concrete_fields:
+            if _is_history(model) and field.name != "history_user":
+                continue
             if isinstance(field, models.ForeignKey) and not field.db_constraint:
                 found.append((model, field))
     return found
+
+
+def _is_history(model: type[models.Model]) -> bool:
+    return model.__name__.startswith("Historical")
 
 
 REFERENCES = checked_references()
@@ -56,9 +64,16 @@ def test_the_import_tables_are_checked_per_statement():
         "reunification_reunificationcase.separation_id",
         "legacy_importrow.batch_id",
         "legacy_importrecord.row_id",
+        # Their authors, and their history rows' (users are never deleted either).
+        "apprehensions_person.created_by_id",
+        "separations_custodyperiod.recorded_by_id",
+        "reunification_casestep.done_by_id",
+        "legacy_importrecord.withdrawn_by_id",
+        "legacy_historicalimportrecord.history_user_id",
+        "reunification_historicalcasestep.history_user_id",
     ):
         assert expected in checked
-    assert len(TABLES) >= 14
+    assert len(TABLES) >= 28
 
 
 def test_each_table_has_both_triggers_and_no_constraint_left():
@@ -133,29 +148,51 @@ def _refused(sql: str, params: list[Any], table: str, column: str) -> None:
 )
 def test_a_reference_to_a_missing_parent_is_refused(filled, model, field):
     table, column = model._meta.db_table, field.column
+    key = model._meta.pk.column
     # A valid INSERT passed: the services wrote this table's rows with the trigger in place.
     assert _count(table) > filled[table], f"the scenario wrote no row into {table}"
     with connection.cursor() as cursor:
-        not_null = f'WHERE "{column}" IS NOT NULL' if field.null else ""
-        cursor.execute(f'SELECT id FROM "{table}" {not_null} ORDER BY created_at DESC LIMIT 1')
+        # A row naming a parent if there is one (no record of the scenario is withdrawn, say).
+        cursor.execute(f'SELECT "{key}" FROM "{table}" ORDER BY "{column}" IS NULL, created_at DESC LIMIT 1')
         row_id = cursor.fetchone()[0]
 
-    # UPDATE: to its own (existing) parent passes, the trigger having run; to a missing one is refused.
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f'UPDATE "{table}" SET "{column}" = "{column}" WHERE id = %s', [row_id])
-        assert cursor.rowcount == 1
-    _refused(f'UPDATE "{table}" SET "{column}" = %s WHERE id = %s', [_bogus(field), row_id], table, column)
+    if _is_history(model):
+        # History is never updated: the app role may not (tests/common/test_db_roles.py).
+        refused = pytest.raises(DatabaseError, match="permission denied")
+        with refused, transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                f'UPDATE "{table}" SET "{column}" = %s WHERE "{key}" = %s', [_bogus(field), row_id]
+            )
+    else:
+        # UPDATE: to its own (existing) parent passes, the trigger having run; to a missing one is refused.
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f'UPDATE "{table}" SET "{column}" = "{column}" WHERE id = %s', [row_id])
+            assert cursor.rowcount == 1
+        _refused(
+            f'UPDATE "{table}" SET "{column}" = %s WHERE id = %s', [_bogus(field), row_id], table, column
+        )
 
     # INSERT: a copy of that row under a new id naming a missing parent is refused. (So that no
     # unique index refuses it first, the copy is withdrawn, its unique nullable fields are emptied
-    # and its first other reference names the parent of another row, an existing one.)
+    # and its first other reference names the parent of another row, an existing one; in a unique
+    # constraint that does not hold the tested column, a field of its own is changed too.)
     other = next((f for m, f in REFERENCES if m is model and f.column != column and not f.null), None)
+    shifted = {
+        next((name for name in c.fields if not model._meta.get_field(name).is_relation), None)
+        for c in model._meta.constraints
+        if isinstance(c, models.UniqueConstraint) and c.fields and field.name not in c.fields
+    }
     columns, values, params = [], [], []
     for f in model._meta.concrete_fields:
         columns.append(f'"{f.column}"')
-        if other is not None and f.column == other.column:
+        if f.name in shifted:
+            integer = isinstance(f, models.IntegerField)
+            values.append(f'"{f.column}" + 1000000' if integer else f"\"{f.column}\" || '~'")
+        elif other is not None and f.column == other.column:
             another = f'SELECT x."{f.column}" FROM "{table}" x WHERE x."{f.column}" <> "{table}"."{f.column}"'
             values.append(f'COALESCE(({another} LIMIT 1), "{f.column}")')
+        elif f.primary_key and isinstance(f, models.AutoField):  # a history row's: the next number
+            columns.pop()
         elif f.primary_key:
             values.append("%s")
             params.append(uuid.uuid4())
@@ -169,9 +206,10 @@ def test_a_reference_to_a_missing_parent_is_refused(filled, model, field):
         else:
             values.append(f'"{f.column}"')
     params.append(row_id)
-    copy = f'INSERT INTO "{table}" ({", ".join(columns)}) SELECT {", ".join(values)} FROM "{table}" WHERE id = %s'  # noqa: E501
+    copy = f'INSERT INTO "{table}" ({", ".join(columns)}) SELECT {", ".join(values)} FROM "{table}" WHERE "{key}" = %s'  # noqa: E501
+    count = _count(table)
     _refused(copy, params, table, column)
-    assert not model.objects.filter(pk=params[0]).exists()
+    assert _count(table) == count
 
 
 @pytest.mark.parametrize("table", TABLES)
