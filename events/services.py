@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
@@ -65,9 +65,15 @@ def webhooks_dispatch(*, batch: int = 500, max_batches: int = 20) -> dict[str, A
     """
     state = FeedCursor.objects.select_for_update().filter(name=DISPATCH_CURSOR).first()
     if state is None:
-        state = FeedCursor(name=DISPATCH_CURSOR, cursor={})
-        _save(state, "webhook dispatcher started")
-        state = FeedCursor.objects.select_for_update().get(pk=state.pk)
+        # The first run: two dispatchers may both find no cursor (beat's first tick and one queued
+        # by a write, say). The second one's insert waits for the first's commit and is refused by
+        # the unique name; it then takes the cursor the first one made, like any later run.
+        try:
+            with transaction.atomic():
+                _save(FeedCursor(name=DISPATCH_CURSOR, cursor={}), "webhook dispatcher started")
+        except IntegrityError:
+            pass
+        state = FeedCursor.objects.select_for_update().get(name=DISPATCH_CURSOR)
     endpoints = list(WebhookEndpoint.objects.filter(is_active=True, withdrawn_at__isnull=True))
     created = 0
     cursor = state.cursor or None

@@ -5,18 +5,21 @@ import hashlib
 import hmac
 import json
 import re
+import threading
 import time
 from collections import Counter
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
-from events.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from events.services import retry_delay, signature, webhook_deliver, webhooks_dispatch
+from events.models import Event, FeedCursor, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from events.services import DISPATCH_CURSOR, retry_delay, signature, webhook_deliver, webhooks_dispatch
 from events.tasks import deliver, dispatch_webhooks
 from familylink.common.models import User
 from separations.services import custody_transfer
+from tests.db import connect_as
 from tests.reunification.factories import family, years_ago
 from tests.reunification.test_tasks import celery_worker_process  # noqa: F401 - the real worker fixture
 
@@ -226,3 +229,35 @@ def test_administrator_registers_an_endpoint_and_sees_every_attempt_in_the_admin
     listing = client.get("/admin/events/webhookdelivery/")
     assert "retrying" in listing.content.decode().lower()
     assert client.post(f"/admin/events/webhookendpoint/{endpoint.pk}/delete/").status_code == 403
+
+
+def test_two_dispatchers_starting_at_once_share_one_cursor(users):
+    """The first run on a fresh database: while one dispatcher's new cursor is not yet committed,
+    a second finds none and creates its own; it must wait, then take the first one's (one cursor,
+    no error). (Seen on a fresh `make run`: beat's first tick and a queued run collided.)"""
+    assert not FeedCursor.objects.filter(name=DISPATCH_CURSOR).exists()
+    outcome: list[object] = []
+
+    def second_dispatcher() -> None:
+        try:
+            outcome.append(webhooks_dispatch())
+        except Exception as exc:  # noqa: BLE001 - the test reports what it raised
+            outcome.append(exc)
+        finally:
+            connection.close()
+
+    with connect_as("app") as first:
+        with first.cursor() as cursor:  # the first dispatcher's cursor, inserted, not yet committed
+            cursor.execute(
+                "INSERT INTO events_feedcursor (id, created_at, updated_at, version, withdrawn_reason, "
+                "name, cursor) VALUES (gen_random_uuid(), now(), now(), 1, '', %s, '{}')",
+                [DISPATCH_CURSOR],
+            )
+        thread = threading.Thread(target=second_dispatcher)
+        thread.start()
+        thread.join(timeout=1.0)
+        assert thread.is_alive(), "the second dispatcher should wait for the first one's cursor"
+        first.commit()
+        thread.join(timeout=30)
+    assert len(outcome) == 1 and isinstance(outcome[0], dict), outcome
+    assert FeedCursor.objects.filter(name=DISPATCH_CURSOR).count() == 1
