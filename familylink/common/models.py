@@ -96,7 +96,8 @@ class BaseModel(models.Model):
 
 
 class BulkWrittenModel(BaseModel):
-    """A record that intake, a legacy import or a worklist build writes by the thousand: its
+    """A record that intake and a legacy import write by the thousand (persons, apprehensions,
+    families, separations, custody, cases and their steps, import rows and provenance): its
     references to users (author, withdrawer, and the model's own) have no foreign-key constraint,
     and are checked once per statement like its other references (familylink/common/
     reference_checks.py), as are its history rows' `history_user` (`HistoricalRecords(
