@@ -191,10 +191,16 @@ $$;
 """  # noqa: S608 - constants only
 
 
-def batch_links(cursor: Any) -> None:
+def batch_links(cursor: Any = None, *, using: str = "default") -> None:
     """For the rest of the current transaction, link its history rows a statement at a time
-    (above). For transactions that write thousands of history rows; a small one is faster without."""
-    cursor.execute(f"SELECT pg_catalog.set_config('{BATCH_SETTING}', 'on', true)")
+    (above). For transactions that write thousands of history rows; a small one is faster without.
+    On `cursor` if the caller has one open, else on a cursor of its own."""
+    statement = f"SELECT pg_catalog.set_config('{BATCH_SETTING}', 'on', true)"
+    if cursor is not None:
+        cursor.execute(statement)
+        return
+    with connections[using].cursor() as own:
+        own.execute(statement)
 
 
 def set_canonical(cursor: Any) -> None:

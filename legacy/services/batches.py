@@ -6,7 +6,7 @@ from typing import Any
 
 from django.contrib.auth.models import Group
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import transaction
 
 from apprehensions.models import Station
 from audit import chain
@@ -89,8 +89,7 @@ def batch_create(*, content: bytes, filename: str, by: Any) -> ImportBatch:
         )
         for i, row in enumerate(sheet.rows)
     ]
-    with connection.cursor() as cursor:
-        chain.batch_links(cursor)  # a sheet's rows: their audit links a statement at a time
+    chain.batch_links()  # a sheet's rows: their audit links a statement at a time
     for start in range(0, len(rows), 2000):
         insert_with_history(ImportRow, rows[start : start + 2000], user=by, reason=f"read from {batch.label}")
     return batch

@@ -357,9 +357,7 @@ def batch_run(*, batch_id: Any, by: Any, dry_run: bool = False) -> ImportBatch:
                 chunk_ids = ids[start : start + CHUNK_ROWS]
                 # The chunk's intake sends persons_recorded: link discovery's pass, once per chunk.
                 with transaction.atomic():
-                    with connection.cursor() as cursor:
-                        # Thousands of history rows a chunk: their audit links a statement at a time.
-                        chain.batch_links(cursor)
+                    chain.batch_links()  # thousands of history rows a chunk: links a statement at a time
                     imp, qua = _run_chunk(chunk_ids, ctx)
                     counts["imported"] += imp
                     counts["quarantined"] += qua
