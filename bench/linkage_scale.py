@@ -6,15 +6,20 @@ pass an intake adds.
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/linkage_1m .venv/bin/python manage.py migrate
     DATABASE_URL=... .venv/bin/python bench/linkage_scale.py discovery
     DATABASE_URL=... .venv/bin/python bench/linkage_scale.py intake --requests 200
+    DATABASE_URL=... .venv/bin/python bench/linkage_scale.py blocks         # pairs block by block
+    # on the database bench/linkage/quality.py --persons 20000 --seed 1 wrote: true duplicates too
+    DATABASE_URL=... .venv/bin/python bench/linkage_scale.py blocks --labelled 20000 1
 
 `discovery` runs `discover_links(persist=False)` (with --persist: as the nightly job, filing the
 candidates) over every person (FamilyLink: blocking in SQL,
 scoring in Python, the co-encounter check) and then the bare SQL that builds the same blocked
 pairs (the same query: each block's window of `discovery.WINDOW` neighbours) and counts them (no
 scoring): the floor any implementation of these blocks pays.
-`intake` posts families through `POST /api/v1/apprehensions/` (as bench/intake.py), alternating
-LINKAGE_INCREMENTAL=off and inline, and prints both latencies and the pass's own time. The
-intakes are real writes (bench user `bench_intake_agent`, station EPT).
+`blocks` prints, for each block, how many blocks pair anyone, their records, the largest, the
+pairs with and without the window and the windowed pairs per person: run at two scales, it shows
+where the pairs grow. `intake` posts families through `POST /api/v1/apprehensions/` (as
+bench/intake.py), alternating LINKAGE_INCREMENTAL=off and inline, and prints both latencies and
+the pass's own time. The intakes are real writes (bench user `bench_intake_agent`, station EPT).
 """
 
 import argparse
@@ -23,7 +28,10 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -54,6 +62,17 @@ def _header() -> None:
     )
 
 
+@contextmanager
+def _keys_table() -> Iterator[Any]:
+    """A cursor in a transaction with the full pass's settings and its keys table, lk_keys."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        discovery.full_pass_settings(cursor)
+        cursor.execute(f"CREATE TEMP TABLE lk_keys AS {discovery._KEYS_FULL}")  # noqa: S608
+        cursor.execute("ANALYZE lk_keys")
+        yield cursor
+        cursor.execute("DROP TABLE lk_keys")
+
+
 def bench_discovery(persist: bool) -> None:
     _header()
     result = discovery.discover_links(persist=persist)
@@ -65,19 +84,86 @@ def bench_discovery(persist: bool) -> None:
     print("  phases (s): " + ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items()))
     print(f"  window: {discovery.WINDOW} neighbours per record and block")
     started = time.monotonic()
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL work_mem = '256MB'")  # the full pass's settings
-        cursor.execute("SET LOCAL enable_mergejoin = off")
-        cursor.execute("SET LOCAL jit = off")
-        cursor.execute(f"CREATE TEMP TABLE lk_keys AS {discovery._KEYS_FULL}")  # noqa: S608
-        cursor.execute("ANALYZE lk_keys")
+    with _keys_table() as cursor:
         cursor.execute(f"SELECT count(*) FROM ({discovery.full_pass_pairs_sql()}) pairs")  # noqa: S608
         pairs = cursor.fetchone()[0]
-        cursor.execute("DROP TABLE lk_keys")
     print(
         f"bare SQL, same blocks (keys + pairs, no scoring): {time.monotonic() - started:.1f} s  "
         f"pairs: {pairs:,}"
     )
+
+
+def _block_label(block: "discovery._Block") -> str:
+    def keys(side: tuple[str, ...]) -> str:
+        return "+".join(k.format(t="").lstrip(".") for k in side)
+
+    label = keys(block.left) + (f" ~ {keys(block.right)}" if block.right else "")
+    return label + (" (one estimated)" if block.estimated else "")
+
+
+def bench_blocks(labelled: tuple[int, int] | None) -> None:
+    """Each block's share of the full pass's pairs, with and without the window: which blocks the
+    pairs grow in from one scale to the next (run it at two scales and compare). With `labelled`
+    (persons, seed of bench/linkage's generator, on the database its quality bench wrote), also the
+    true duplicate pairs each block holds, and those no other block holds (what dropping it loses)."""
+    _header()
+    truth: set[tuple[str, str]] = set()
+    if labelled:
+        from bench.linkage.generator import generate
+
+        dataset = generate(persons=labelled[0], seed=labelled[1])
+        truth = {(a, b) for a, b in (sorted(map(str, pair)) for pair in dataset.truth.duplicate_pairs())}
+    held: dict[tuple[str, str], int] = {}
+    found: list[set[tuple[str, str]]] = []
+    with _keys_table() as cursor:
+        cursor.execute("SELECT count(*) FROM lk_keys")
+        records = cursor.fetchone()[0] or 1
+        print(
+            f"window: {discovery.WINDOW} neighbours per record and block; 'records': in blocks that pair "
+            "anyone (a two-sided block counts a record once per side); "
+            "'per record': 2 × windowed pairs / persons"
+        )
+        columns = (
+            ("blocks", 9),
+            ("records", 9),
+            ("largest", 7),
+            ("pairs", 11),
+            ("windowed", 11),
+            ("per record", 10),
+        ) + ((("true", 6),) if labelled else ())
+        print(f"{'block':58} " + " ".join(f"{name:>{width}}" for name, width in columns))
+        for block in discovery._BLOCKS:
+            rows, keys, blocks = discovery._block_sql(block)
+            cursor.execute(
+                f"SELECT count(*), coalesce(sum(n), 0), coalesce(max(n), 0) FROM ("  # noqa: S608
+                f"SELECT count(*) AS n FROM ({rows}) k JOIN ({blocks}) b USING ({keys}) GROUP BY {keys}) s"
+            )
+            count, in_blocks, largest = cursor.fetchone()
+            pairs = []
+            for window in (1_000_000, discovery.WINDOW):
+                windowed = discovery._window_pairs_sql(block, window)
+                from_pairs = (
+                    f"FROM (SELECT DISTINCT a, b FROM ({windowed}) p) p "  # noqa: S608
+                    "JOIN lk_keys x ON x.id = p.a WHERE x.g <> '' AND x.s1 <> ''"
+                )
+                cursor.execute(f"SELECT count(*) {from_pairs}")  # noqa: S608
+                pairs.append(cursor.fetchone()[0])
+            true = ""
+            if labelled:
+                cursor.execute(f"SELECT p.a::text, p.b::text {from_pairs}")  # noqa: S608
+                found.append({pair for pair in cursor.fetchall() if pair in truth})
+                for pair in found[-1]:
+                    held[pair] = held.get(pair, 0) + 1
+                true = f" {len(found[-1]):>6,}"
+            print(
+                f"{_block_label(block):58} {count:>9,} {in_blocks:>9,} {largest:>7,} "
+                f"{pairs[0]:>11,} {pairs[1]:>11,} {2 * pairs[1] / records:>10.3f}{true}"
+            )
+    if labelled:
+        print(f"true duplicate pairs: {len(truth):,}, in some block (windowed): {len(held):,}")
+        print("held by one block only (what dropping it would lose):")
+        for block, true_pairs in zip(discovery._BLOCKS, found, strict=True):
+            print(f"  {_block_label(block):58} {sum(1 for pair in true_pairs if held[pair] == 1):>6,}")
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -150,6 +236,14 @@ def main() -> None:
     disc.add_argument(
         "--window", type=int, default=None, help="neighbours per record and block (default: discovery.WINDOW)"
     )
+    blocks = sub.add_parser("blocks", help="each block's pairs, with and without the window")
+    blocks.add_argument(
+        "--labelled",
+        nargs=2,
+        type=int,
+        metavar=("PERSONS", "SEED"),
+        help="the quality bench's labelled data in this database: count its true duplicates per block",
+    )
     intake = sub.add_parser("intake")
     intake.add_argument("--requests", type=int, default=200)
     intake.add_argument("--warmup", type=int, default=10)
@@ -158,6 +252,8 @@ def main() -> None:
         if args.window is not None:
             discovery.WINDOW = args.window
         bench_discovery(args.persist)
+    elif args.what == "blocks":
+        bench_blocks(tuple(args.labelled) if args.labelled else None)
     else:
         bench_intake(args.requests, args.warmup)
 

@@ -37,7 +37,12 @@ run "$PY" bench/search.py --queries 5
 run "$PY" bench/series.py --runs 1 --warmup 0 --bare-runs 1
 run "$PY" bench/events.py --events 100 --repeat 1 --transfers 3
 run "$PY" bench/linkage_scale.py discovery
+run "$PY" bench/linkage_scale.py blocks
 run "$PY" bench/linkage_scale.py intake --requests 3 --warmup 1
 run "$PY" bench/legacy_import.py --rows 20 --breakdown --statements 3
 run "$PY" bench/linkage/quality.py --persons 500 --splink none --examples 1
+# the labelled database that run wrote (its name ends with a hash of the data)
+QDB=$(grep -o "database ${DB}_q500_s1_[0-9a-f]*" var/bench-smoke.log | head -n 1 | cut -d' ' -f2)
+DATABASE_URL="postgres://familylink_app@127.0.0.1:5432/${QDB}" DATABASE_OWNER_URL="postgres://familylink_owner@127.0.0.1:5432/${QDB}" \
+  run "$PY" bench/linkage_scale.py blocks --labelled 500 1
 echo "bench-smoke: every benchmark ran"

@@ -197,12 +197,9 @@ _BLOCKS = (
 WINDOW = 8
 
 
-def _window_pairs_sql(block: _Block, window: int) -> str:
-    """One block's pairs (a < b) in the full pass: each record with the next `window` of its block.
-
-    One sort of the records of the blocks that can pair anyone (most records are alone in theirs:
-    a hash aggregate finds the others), then a window aggregate: the ids of the `window` next.
-    """
+def _block_sql(block: _Block) -> tuple[str, str, str]:
+    """A block's records (one row per record and side: id, side, est, keys k0.., order o0..), its key
+    columns, and its blocks that can pair anyone (their keys; most records are alone in theirs)."""
     sides = [(0, block.left, block.order)]
     if block.right is not None:
         sides.append((1, block.right, block.right_order))
@@ -222,6 +219,16 @@ def _window_pairs_sql(block: _Block, window: int) -> str:
     if block.estimated:
         having.append("bool_or(est)")
     blocks = f"SELECT {keys} FROM ({rows}) k GROUP BY {keys} HAVING {' AND '.join(having)}"  # noqa: S608
+    return rows, keys, blocks
+
+
+def _window_pairs_sql(block: _Block, window: int) -> str:
+    """One block's pairs (a < b) in the full pass: each record with the next `window` of its block.
+
+    One sort of the records of the blocks that can pair anyone (a hash aggregate finds them), then
+    a window aggregate: the ids of the `window` next.
+    """
+    rows, keys, blocks = _block_sql(block)
     columns = ["id"] + (["side"] if block.right is not None else []) + (["est"] if block.estimated else [])
     # The block's keys hashed first: the sort then compares one integer for all but neighbours.
     window_spec = (
@@ -240,6 +247,16 @@ def _window_pairs_sql(block: _Block, window: int) -> str:
         + (" AND n.side <> r.side" if block.right is not None else "")
         + (" AND (r.est OR n.est)" if block.estimated else "")
     )
+
+
+def full_pass_settings(cursor: Any) -> None:
+    """The full pass's settings, for the rest of the transaction (the bench's bare SQL uses them too)."""
+    cursor.execute("SET LOCAL work_mem = '256MB'")
+    # Every block is an equality of a few short keys: hash joins. The planner, estimating each
+    # column apart, chose sort-merge joins 4-5x slower (100,000 persons: 2.9 s against 0.8 s for
+    # one block), and JIT compiled each of them for nothing.
+    cursor.execute("SET LOCAL enable_mergejoin = off")
+    cursor.execute("SET LOCAL jit = off")
 
 
 def full_pass_pairs_sql(columns: str = "p.a, p.b", window: int | None = None) -> str:
@@ -563,12 +580,7 @@ def discover_links(
         if ids is None:
             # One full pass at a time (the nightly task and the command); a second one waits.
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext('familylink.link_discovery'))")
-            cursor.execute("SET LOCAL work_mem = '256MB'")
-            # Every block is an equality of a few short keys: hash joins. The planner, estimating
-            # each column apart, chose sort-merge joins 4-5x slower (100,000 persons: 2.9 s against
-            # 0.8 s for one block), and JIT compiled each of them for nothing.
-            cursor.execute("SET LOCAL enable_mergejoin = off")
-            cursor.execute("SET LOCAL jit = off")
+            full_pass_settings(cursor)
             chain.batch_links(cursor)  # thousands of candidates: their history links a statement at a time
         else:
             # A few persons: the queries are written in the order to walk them (their encounters
