@@ -40,6 +40,7 @@ from .serializers import (
 )
 from .services import apprehension_record, person_update, relationship_create, relationship_update
 from .services.conflicts import with_every_error_reported
+from .services.rules import as_uuid
 
 READ_PERSONS = ("read_persons_station", "read_persons_all", "read_persons_separated", "lookup_persons")
 
@@ -276,6 +277,8 @@ class RelationshipViewSet(ApiViewSet):
     }
 
     def _get_relationship(self, pk: Any) -> Relationship:
+        if as_uuid(pk) is None:  # ids are opaque: a malformed one is unknown (404), not a 400
+            raise exceptions.NotFound("No relationship with this id, or not one you may see.")
         visible = persons_visible_to(self.request.user)
         rel = (
             Relationship.objects.select_related("from_person", "to_person")
@@ -327,7 +330,6 @@ class StationViewSet(ApiViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
     serializer_class = StationSerializer
     authenticated_only = True
     lookup_field = "code"
-    pagination_class = None
 
     def get_queryset(self) -> QuerySet[Station]:
         return Station.objects.filter(withdrawn_at__isnull=True).order_by("code")
