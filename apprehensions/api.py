@@ -13,7 +13,7 @@ from rest_framework.response import Response
 
 from audit.history import history_versions
 from audit.services import access_log_record, access_log_record_many
-from familylink.common.api import ApiViewSet
+from familylink.common.api import FILTER_DATE_MESSAGES, ApiViewSet
 from familylink.common.errors import with_every_error
 
 from .extensions import person_filters, prefetch_person_api_fields
@@ -89,7 +89,7 @@ class PersonFilter(django_filters.FilterSet):
     a_number = django_filters.CharFilter(
         method="keep", max_length=32, help_text="Any accepted spelling (A12345678, 012-345-678…)."
     )
-    date_of_birth = django_filters.DateFilter(method="keep")
+    date_of_birth = django_filters.DateFilter(method="keep", error_messages=FILTER_DATE_MESSAGES)
     is_minor = django_filters.BooleanFilter(method="keep")
     is_unaccompanied = django_filters.BooleanFilter(method="keep")
     station = django_filters.CharFilter(
@@ -113,8 +113,14 @@ class PersonFilter(django_filters.FilterSet):
     seen_at = django_filters.CharFilter(
         method="keep", max_length=16, help_text="With q, ranks: first seen at (code)."
     )
-    seen_from = django_filters.DateFilter(method="keep", help_text="With q, ranks: first seen on or after.")
-    seen_to = django_filters.DateFilter(method="keep", help_text="With q, ranks: first seen on or before.")
+    seen_from = django_filters.DateFilter(
+        method="keep", help_text="With q, ranks: first seen on or after.", error_messages=FILTER_DATE_MESSAGES
+    )
+    seen_to = django_filters.DateFilter(
+        method="keep",
+        help_text="With q, ranks: first seen on or before.",
+        error_messages=FILTER_DATE_MESSAGES,
+    )
 
     class Meta:
         model = Person

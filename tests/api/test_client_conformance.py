@@ -46,3 +46,57 @@ def test_an_id_that_is_not_a_uuid_is_404_not_400(api_client_for, role, method, p
 
     assert response.status_code == 404, response.content
     assert "detail" in response.json()
+
+
+def _accepted_codes_named(messages: list[str], codes: list[str]) -> bool:
+    return any(all(code in message for code in codes) for message in messages)
+
+
+def test_a_refused_code_names_every_accepted_code(stations, users, api_client_for):
+    """Rule 3 for codes: "FBI" for a custody agency, or an unknown status in a filter, is refused
+    naming the field and the codes that are accepted, not only "is not a valid choice"."""
+    from apprehensions.models import Person
+
+    from ..reunification.factories import approved_separation, years_ago
+
+    _, (case,) = approved_separation(users, children=[years_ago(4)])
+    child = Person.objects.get(pk=case.child_id)
+    agent = api_client_for("field_agent")
+    coordinator = api_client_for("coordinator")
+    agencies = ["CBP", "ICE", "USMS", "HHS_ORR", "RELEASED", "REMOVED"]
+
+    response = agent.post(
+        "/api/v1/custody-transfers/", {"person": str(child.pk), "agency": "FBI"}, format="json"
+    )
+    assert response.status_code == 400
+    assert _accepted_codes_named(response.json()["agency"], agencies), response.json()
+    assert "FBI" in response.json()["agency"][0]
+
+    url = f"/api/v1/reunification-cases/{case.pk}/"
+    etag = coordinator.get(url)["ETag"]
+    for body, field, codes in [
+        ({"status": "done"}, "status", ["reunified", "closed"]),
+        ({"status": "closed", "outcome": "lost"}, "outcome", []),
+        ({"custody_agency": "FBI"}, "custody_agency", agencies),
+        ({"checklist": [{"step": "no_such_step", "done": True}]}, "checklist[0].step", ["contact_made"]),
+    ]:
+        response = coordinator.patch(url, body, format="json", HTTP_IF_MATCH=etag)
+        assert response.status_code == 400, response.content
+        messages = response.json()[field]
+        assert "use one of" in " ".join(messages) and _accepted_codes_named(messages, codes), messages
+
+    for path, codes in [
+        ("/api/v1/separations/", ["requested", "in_effect", "rejected", "ended"]),
+        ("/api/v1/reunification-cases/", ["open", "in_progress", "reunified", "closed"]),
+    ]:
+        response = api_client_for("hq_analyst").get(path, {"status": "bogus"})
+        assert response.status_code == 400
+        assert _accepted_codes_named(response.json()["status"], codes), response.json()
+
+
+def test_a_malformed_date_filter_says_how_to_write_it(stations, api_client_for):
+    """`?date_of_birth=13/13/2000` is refused with the format to use, not only "Enter a valid date"."""
+    response = api_client_for("hq_analyst").get("/api/v1/persons/", {"date_of_birth": "13/13/2000"})
+
+    assert response.status_code == 400
+    assert "YYYY-MM-DD" in " ".join(response.json()["date_of_birth"]), response.json()
