@@ -13,7 +13,7 @@ from rest_framework.response import Response
 
 from audit.history import history_versions
 from audit.services import access_log_record, access_log_record_many
-from familylink.common.api import ApiViewSet
+from familylink.common.api import FILTER_DATE_MESSAGES, ApiViewSet
 from familylink.common.errors import with_every_error
 
 from .extensions import person_filters, prefetch_person_api_fields
@@ -40,6 +40,7 @@ from .serializers import (
 )
 from .services import apprehension_record, person_update, relationship_create, relationship_update
 from .services.conflicts import with_every_error_reported
+from .services.rules import as_uuid
 
 READ_PERSONS = ("read_persons_station", "read_persons_all", "read_persons_separated", "lookup_persons")
 
@@ -88,7 +89,7 @@ class PersonFilter(django_filters.FilterSet):
     a_number = django_filters.CharFilter(
         method="keep", max_length=32, help_text="Any accepted spelling (A12345678, 012-345-678…)."
     )
-    date_of_birth = django_filters.DateFilter(method="keep")
+    date_of_birth = django_filters.DateFilter(method="keep", error_messages=FILTER_DATE_MESSAGES)
     is_minor = django_filters.BooleanFilter(method="keep")
     is_unaccompanied = django_filters.BooleanFilter(method="keep")
     station = django_filters.CharFilter(
@@ -112,8 +113,14 @@ class PersonFilter(django_filters.FilterSet):
     seen_at = django_filters.CharFilter(
         method="keep", max_length=16, help_text="With q, ranks: first seen at (code)."
     )
-    seen_from = django_filters.DateFilter(method="keep", help_text="With q, ranks: first seen on or after.")
-    seen_to = django_filters.DateFilter(method="keep", help_text="With q, ranks: first seen on or before.")
+    seen_from = django_filters.DateFilter(
+        method="keep", help_text="With q, ranks: first seen on or after.", error_messages=FILTER_DATE_MESSAGES
+    )
+    seen_to = django_filters.DateFilter(
+        method="keep",
+        help_text="With q, ranks: first seen on or before.",
+        error_messages=FILTER_DATE_MESSAGES,
+    )
 
     class Meta:
         model = Person
@@ -276,6 +283,8 @@ class RelationshipViewSet(ApiViewSet):
     }
 
     def _get_relationship(self, pk: Any) -> Relationship:
+        if as_uuid(pk) is None:  # ids are opaque: a malformed one is unknown (404), not a 400
+            raise exceptions.NotFound("No relationship with this id, or not one you may see.")
         visible = persons_visible_to(self.request.user)
         rel = (
             Relationship.objects.select_related("from_person", "to_person")
@@ -327,7 +336,6 @@ class StationViewSet(ApiViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
     serializer_class = StationSerializer
     authenticated_only = True
     lookup_field = "code"
-    pagination_class = None
 
     def get_queryset(self) -> QuerySet[Station]:
         return Station.objects.filter(withdrawn_at__isnull=True).order_by("code")

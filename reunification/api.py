@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from audit.services import access_log_record
-from familylink.common.api import ApiView, ApiViewSet, check_year
+from familylink.common.api import ApiView, ApiViewSet, check_year, filter_choice_messages
 from familylink.common.errors import PermissionDenied, ValidationFailed
 from separations.models import CustodyPeriod
 
@@ -47,7 +47,10 @@ def _parse_day(value: str) -> date:
 class CaseFilter(django_filters.FilterSet):
     """`GET /api/v1/reunification-cases/` filters."""
 
-    status = django_filters.ChoiceFilter(choices=ReunificationCase.Status.choices)
+    status = django_filters.ChoiceFilter(
+        choices=ReunificationCase.Status.choices,
+        error_messages=filter_choice_messages(ReunificationCase.Status.choices),
+    )
     team = django_filters.CharFilter(max_length=64, help_text="e.g. EPT-REUNIFY")
     child = django_filters.UUIDFilter(field_name="child_id", help_text="id of the child")
     overdue = django_filters.BooleanFilter(

@@ -9,7 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from familylink.common.api import AwareDateTimeField
+from familylink.common.api import AwareDateTimeField, CodeChoiceField
 from separations.models import CustodyPeriod
 
 from .clocks import CLOCK_STATES, case_clocks, case_priority
@@ -142,7 +142,7 @@ class ReunificationCaseSerializer(serializers.ModelSerializer):
 
 
 class ChecklistChangeSerializer(serializers.Serializer):
-    step = serializers.ChoiceField(choices=[s for s in STEP_ORDER if s != CaseStep.Step.REUNIFIED])
+    step = CodeChoiceField(choices=[s for s in STEP_ORDER if s != CaseStep.Step.REUNIFIED])
     done = serializers.BooleanField()
     method = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
@@ -161,12 +161,12 @@ class CasePatchSerializer(serializers.Serializer):
     """
 
     checklist = ChecklistChangeSerializer(many=True, required=False)
-    status = serializers.ChoiceField(
+    status = CodeChoiceField(
         choices=[ReunificationCase.Status.REUNIFIED, ReunificationCase.Status.CLOSED], required=False
     )
-    outcome = serializers.ChoiceField(choices=CLOSING_OUTCOMES, required=False)
+    outcome = CodeChoiceField(choices=CLOSING_OUTCOMES, required=False)
     note = serializers.CharField(required=False, allow_blank=True, default="")
-    custody_agency = serializers.ChoiceField(
+    custody_agency = CodeChoiceField(
         choices=CustodyPeriod.Agency.values, required=False, default=CustodyPeriod.Agency.RELEASED
     )
     custody_facility = serializers.CharField(required=False, allow_blank=True, default="")

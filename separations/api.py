@@ -18,7 +18,14 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from apprehensions.models import Person
-from familylink.common.api import ApiView, AwareDateTimeField, page_number, without
+from familylink.common.api import (
+    ApiView,
+    AwareDateTimeField,
+    CodeChoiceField,
+    filter_choice_messages,
+    page_number,
+    without,
+)
 from familylink.common.errors import PermissionDenied, ValidationFailed, with_every_error
 
 from . import policies, services
@@ -73,7 +80,9 @@ def _visible_separation(request: Request, pk: Any) -> Separation:
 class SeparationFilter(django_filters.FilterSet):
     """`GET /api/v1/separations/` filters."""
 
-    status = django_filters.ChoiceFilter(choices=Separation.Status.choices)
+    status = django_filters.ChoiceFilter(
+        choices=Separation.Status.choices, error_messages=filter_choice_messages(Separation.Status.choices)
+    )
     station = django_filters.CharFilter(field_name="station__code", lookup_expr="iexact", max_length=16)
     reason_code = django_filters.CharFilter(
         field_name="reason_code__code", lookup_expr="iexact", max_length=64
@@ -209,7 +218,7 @@ class CustodyTransferView(ApiView):
                 "null": "Name the person whose custody changes.",
             }
         )
-        agency = serializers.ChoiceField(choices=CustodyPeriod.Agency.choices)
+        agency = CodeChoiceField(choices=CustodyPeriod.Agency.choices)
         facility = serializers.CharField(max_length=200, allow_blank=True, required=False, default="")
         started_at = AwareDateTimeField(required=False, allow_null=True, default=None)
         change_reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)

@@ -8,6 +8,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apprehensions.services.rules import as_uuid
 from familylink.common.api import ApiViewSet
 from familylink.common.errors import BusinessRuleError, ValidationFailed
 
@@ -26,7 +27,13 @@ class LinkCandidateViewSet(ApiViewSet):
     capabilities_for = {"list": READ, "retrieve": READ, "accept": DECIDE, "reject": DECIDE, "unmerge": DECIDE}
 
     def _candidate(self, pk: Any) -> LinkCandidate:
-        candidate = LinkCandidate.objects.select_related("person_a", "person_b").filter(pk=pk).first()
+        # Ids are opaque (contract): one that is not a UUID names no candidate, a 404 like any unknown id.
+        candidate_id = as_uuid(pk)
+        candidate = (
+            LinkCandidate.objects.select_related("person_a", "person_b").filter(pk=candidate_id).first()
+            if candidate_id
+            else None
+        )
         if candidate is None:
             raise NotFound("No link candidate with this id.")
         return candidate

@@ -153,6 +153,25 @@ class BoundedDateField(serializers.DateField):
         return result
 
 
+class CodeChoiceField(serializers.ChoiceField):
+    """One of `choices`; a refused value is answered naming every accepted code (rule 3)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.error_messages["invalid_choice"] = (
+            f'"{{input}}" is not accepted; use one of {", ".join(str(c) for c in self.choices)}.'
+        )
+
+
+def filter_choice_messages(choices: Any) -> dict[str, str]:
+    """`error_messages` of a django-filter `ChoiceFilter`: a refused value names every accepted code."""
+    accepted = ", ".join(str(value) for value, _ in choices)
+    return {"invalid_choice": f"%(value)s is not accepted; use one of {accepted}."}
+
+
+FILTER_DATE_MESSAGES = {"invalid": "Write the date as YYYY-MM-DD, e.g. 2018-06-01."}
+
+
 def without(data: Mapping[str, T], *keys: str) -> dict[str, T]:
     """`data` less `keys`: the rest goes to a service as keyword arguments."""
     return {k: v for k, v in data.items() if k not in keys}

@@ -279,7 +279,7 @@ def test_relationships_post_and_patch(agent_api, recorded):
 def test_stations_list(api_client_for, ept, mca):
     response = api_client_for("partner_agency").get("/api/v1/stations/")
     assert response.status_code == 200
-    assert [s["code"] for s in response.json()] == ["EPT", "MCA"]
+    assert [s["code"] for s in response.json()["results"]] == ["EPT", "MCA"]
 
 
 @pytest.mark.parametrize("role", ["field_agent", "hq_analyst", "auditor"])
