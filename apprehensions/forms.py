@@ -308,7 +308,15 @@ class IntakeForm:
             "country_of_citizenship": row.value("country_of_citizenship") or "",
             "a_number": a_number,
         }
-        if match == "new":
+        if match == "same_a_number":
+            # The agent confirmed, at review, the person on file with this A-number (whom they may not
+            # see): linked even where the details typed differ from the record on file.
+            name = " ".join((given, first, second)).strip()
+            described = ", ".join(str(v) for v in (name, dob, a_number) if v)
+            item["match"] = "same_person"
+            note = f"Agent confirmed the person on file with this A-number; entered as: {described}"
+            item["match_note"] = note[:255]
+        elif match == "new":
             reviewed = str(row.value("reviewed") or "")
             item["match"] = "new"
             if reviewed:

@@ -325,6 +325,21 @@ def duplicate_score(
     return Score(round(_logistic(weight), 3), "same_person", reasons)
 
 
+def contradictions(p: PersonFacts, q: PersonFacts) -> list[str]:
+    """What in two records says they are two people: "given names", "surnames", "date of birth"
+    (evidence against, as `duplicate_score` weighs it: a spelling slip, a surname dropped, a date
+    of birth typed with a usual slip or estimated in the same year are not contradictions; a fact
+    missing on either record is none either)."""
+    found = []
+    if _given_evidence(p, q, _NO_FREQUENCIES)[0] < 0:
+        found.append("given names")
+    if _surname_evidence(p, q, _NO_FREQUENCIES)[0] < 0:
+        found.append("surnames")
+    if _dob_evidence(p, q)[0] < 0:
+        found.append("date of birth")
+    return found
+
+
 def years_between(older: date, younger: date) -> float:
     return (younger - older).days / 365.25
 

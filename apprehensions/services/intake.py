@@ -21,6 +21,7 @@ from familylink.common.errors import BusinessRuleError, PermissionDenied, Valida
 from familylink.common.roles import has_capability
 from familylink.common.text import fold
 
+from ..linkage.scoring import PersonFacts, contradictions
 from ..models import (
     Apprehension,
     ApprehensionPerson,
@@ -775,7 +776,10 @@ def apprehension_record(
     A minor with no adult in any of their family units is marked unaccompanied. Every row written
     gets its history row (author and change reason).
     """
-    plan = apprehension_validate(user=user, importing=source == Relationship.Source.LEGACY_IMPORT, **intake)
+    importing = source == Relationship.Source.LEGACY_IMPORT
+    plan = apprehension_validate(user=user, importing=importing, **intake)
+    if not importing:  # a sheet's rows are matched by the import's own rules (LEGACY-SHEETS.md)
+        _refuse_contradicted_a_numbers(plan, user=user)
     reason = plan.change_reason or (
         "intake (web form)" if source == Relationship.Source.INTAKE else "intake (API)"
     )
@@ -796,6 +800,63 @@ def apprehension_record(
         by=user,
     )
     return result
+
+
+def _facts(person: Person | None, values: Mapping[str, Any]) -> PersonFacts:
+    get = (lambda f: getattr(person, f)) if person is not None else values.get
+    return PersonFacts(
+        id=None,
+        given_names=get("given_names") or "",
+        first_surname=get("first_surname") or "",
+        second_surname=get("second_surname") or "",
+        date_of_birth=get("date_of_birth"),
+        dob_estimated=bool(get("dob_estimated")),
+        sex=get("sex") or "U",
+        a_number=None,
+    )
+
+
+def _refuse_contradicted_a_numbers(plan: IntakePlan, *, user: Any) -> None:
+    """A person entered anew whose A-number is on file is linked to its holder (a re-encounter),
+    unless what was entered says it is someone else (another given name, no surname in common,
+    another date of birth: `contradictions`). Then nothing is linked silently (DOMAIN.md: two
+    people with one A-number are surfaced, never merged): 400 on the A-number, HQ is told, and the
+    caller either corrects the number or confirms the person (`match: same_person`; the web form
+    sends it when the agent picks the person on file at review)."""
+    errors: Errors = {}
+    visible: set[Any] | None = None
+    for p in plan.persons:
+        if p.match != ApprehensionPerson.Match.A_NUMBER or not p.entered:
+            continue
+        differs = contradictions(_facts(None, p.entered), _facts(p.person, {}))
+        if not differs:
+            continue
+        holder, a_number = p.person, p.person.a_number or ""
+        if visible is None:
+            linked = [q.person.pk for q in plan.persons if q.match == ApprehensionPerson.Match.A_NUMBER]
+            visible = set(persons_visible_to(user).filter(pk__in=linked).values_list("pk", flat=True))
+        if holder.pk in visible:  # the agent may read the holder anyway: named, no report for HQ
+            born = holder.date_of_birth or "unknown"
+            message = (
+                f"A-number {a_number} is on file for {holder.full_name} (born {born}), but the "
+                f"{' and '.join(differs)} entered here differ. Check the A-number against the person's "
+                f'documents; if this is {holder.full_name}, record them as the person on file ("match": '
+                '"same_person"); otherwise correct the A-number or leave it blank.'
+            )
+        else:
+            a_number_conflict_noted(
+                a_number=a_number, existing_person=holder, attempted_by=user, context="intake"
+            )
+            message = (
+                f"A-number {a_number} is on file for a person you cannot see, whose details differ from "
+                "what was entered here; one A-number never belongs to two people. Check the A-number against "
+                'the person\'s documents; if it is theirs, record them as the person on file ("match": '
+                '"same_person"); otherwise correct the A-number or leave it blank. Nothing was saved; HQ has '
+                "been told of the conflict."
+            )
+        add_error(errors, f"persons[{p.index}].a_number", message)
+    if errors:
+        raise ValidationFailed(errors)
 
 
 def _bulk(model: Any, objs: list[Any], *, user: Any, reason: str) -> None:

@@ -116,6 +116,24 @@ def test_apprehension_record_links_the_person_whose_a_number_is_on_file(agent):
     assert first.apprehensions.count() == 2
 
 
+def test_apprehension_record_refuses_an_a_number_on_file_given_for_someone_else(agent):
+    """Another given name and date of birth with an A-number on file: not linked silently; the
+    message names the holder (whom the agent may see), what differs, and the two ways out."""
+    first = record(agent).persons[0].person  # María José Pérez Núñez, 1988-04-02, A201234567
+    data = intake_payload(
+        occurred_at="2018-06-10T08:00:00-06:00",
+        persons=[person_data("x", a_number="A201234567", given_names="Rosa", date_of_birth="1990-01-01")],
+        family_units=[],
+        relationships=[],
+    )
+    errors = rejected(agent, data)
+    message = errors["persons[0].a_number"][0]
+    assert "María José Pérez Núñez (born 1988-04-02)" in message
+    assert "given names and date of birth entered here differ" in message
+    assert '"same_person"' in message and "correct the A-number or leave it blank" in message
+    assert first.apprehensions.count() == 1
+
+
 def test_apprehension_record_links_an_existing_person_by_id(agent):
     """`existing_person` links a person on file and can be used in family units and relationships."""
     mother = encountered(PersonFactory(given_names="Rosa", first_surname="Cruz", date_of_birth="1980-01-01"))

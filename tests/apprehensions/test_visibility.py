@@ -295,7 +295,76 @@ def test_web_intake_review_of_an_out_of_scope_a_number_hides_the_holder(users, c
     data["persons-0-match"] = "same_a_number"
     assert client.post("/intake/", data).status_code == 302
     link = ApprehensionPerson.objects.get(person=hidden["mother"], apprehension__station__code="EPT")
-    assert link.match == "a_number"
+    # The agent's choice at review is a confirmation: recorded as such, with what was typed.
+    assert link.match == "same_person" and "confirmed" in link.match_note
+    assert conflicts == []
+
+
+def test_api_intake_with_a_hidden_a_number_and_other_details_links_no_one(
+    users, api_client_for, hidden, conflicts
+):
+    """A new person (another name, another birth date) typed with the A-number of someone the agent
+    cannot see: not linked to them silently (DOMAIN.md), 400 on the A-number naming the fix, the
+    holder not revealed, nothing saved, HQ told once. Before: 201, linked, and the response named them."""
+    before = (Apprehension.objects.count(), Person.objects.count(), ApprehensionPerson.objects.count())
+    payload = intake_payload(
+        persons=[
+            person_data("p1", given_names="Pedro", first_surname="Lemus", sex="M", a_number="987-654-321")
+        ],
+        family_units=[],
+        relationships=[],
+    )
+    response = api_client_for("field_agent").post("/api/v1/apprehensions/", payload, format="json")
+
+    assert response.status_code == 400, response.content
+    body = response.json()
+    message = body["persons[0].a_number"][0]
+    assert "on file for a person you cannot see" in message and '"same_person"' in message
+    assert _reveals(json.dumps(body, ensure_ascii=False)) == []
+    assert (
+        Apprehension.objects.count(),
+        Person.objects.count(),
+        ApprehensionPerson.objects.count(),
+    ) == before
+    assert [(c["a_number"], c["existing_person"], c["context"]) for c in conflicts] == [
+        (HIDDEN_A_NUMBER, hidden["mother"], "intake")
+    ]
+
+
+def test_api_intake_with_a_hidden_a_number_and_the_same_details_links_the_holder(
+    users, api_client_for, hidden, conflicts
+):
+    """The same human met again (accents dropped, second surname left out): linked by the A-number,
+    as before; an explicit `match: same_person` links even where the details differ."""
+    agent_api = api_client_for("field_agent")
+    again = person_data(
+        "p1",
+        given_names="Oculta",
+        first_surname="Escondida",
+        second_surname="",
+        date_of_birth="1979-11-23",
+        a_number=HIDDEN_A_NUMBER,
+    )
+    response = agent_api.post(
+        "/api/v1/apprehensions/",
+        intake_payload(persons=[again], family_units=[], relationships=[]),
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["persons"][0]["id"] == str(hidden["mother"].pk)
+    other = person_data("p1", given_names="Pedro", first_surname="Lemus", a_number=HIDDEN_A_NUMBER)
+    response = agent_api.post(
+        "/api/v1/apprehensions/",
+        intake_payload(
+            occurred_at="2018-06-03T10:00:00-06:00",
+            persons=[{**other, "match": "same_person"}],
+            family_units=[],
+            relationships=[],
+        ),
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    assert ApprehensionPerson.objects.filter(person=hidden["mother"], match="same_person").count() == 1
     assert conflicts == []
 
 
