@@ -65,6 +65,7 @@ class DiscoveryResult:
     pairs_scored: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    analyzed: list[str] = field(default_factory=list)  # tables whose statistics the full pass renewed
 
     def by_kind(self) -> dict[str, int]:
         return dict(Counter(c.kind for c in self.candidates))
@@ -581,6 +582,10 @@ def discover_links(
             # One full pass at a time (the nightly task and the command); a second one waits.
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext('familylink.link_discovery'))")
             full_pass_settings(cursor)
+            # Statistics first: planned for a table taken as nearly empty (never analyzed, or bulk
+            # written since), the relationship pairs ran 280 s instead of 0.4 s at 20,000 persons.
+            cursor.execute("SELECT linkage_analyze_stale()")
+            result.analyzed = list(cursor.fetchone()[0] or [])
             chain.batch_links(cursor)  # thousands of candidates: their history links a statement at a time
         else:
             # A few persons: the queries are written in the order to walk them (their encounters
