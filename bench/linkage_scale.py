@@ -9,6 +9,7 @@ pass an intake adds.
     DATABASE_URL=... .venv/bin/python bench/linkage_scale.py blocks         # pairs block by block
     # on the database bench/linkage/quality.py --persons 20000 --seed 1 wrote: true duplicates too
     DATABASE_URL=... .venv/bin/python bench/linkage_scale.py blocks --labelled 20000 1
+    DATABASE_URL=... .venv/bin/python bench/linkage_scale.py calibration 20000 1   # score bands
 
 `discovery` runs `discover_links(persist=False)` (with --persist: as the nightly job, filing the
 candidates) over every person (FamilyLink: blocking in SQL,
@@ -166,6 +167,45 @@ def bench_blocks(labelled: tuple[int, int] | None) -> None:
             print(f"  {_block_label(block):58} {sum(1 for pair in true_pairs if held[pair] == 1):>6,}")
 
 
+def bench_calibration(persons: int, seed: int) -> None:
+    """How often each band of `duplicate_score` is right, on the labelled data in this database (the
+    one bench/linkage/quality.py --persons P --seed S wrote): every blocked pair of the full pass
+    scored without the cutoff. A band well above its score is a scorer too shy there."""
+    from apprehensions.linkage import scoring
+    from bench.linkage.generator import generate
+
+    _header()
+    dataset = generate(persons=persons, seed=seed)
+    truth = {frozenset(map(str, pair)) for pair in dataset.truth.duplicate_pairs()}
+    pairs, right = [0] * 10, [0] * 10
+    n = discovery._N
+    with transaction.atomic(), connection.cursor() as cursor:
+        discovery.full_pass_settings(cursor)
+        pairs_from, params = discovery._duplicate_pairs(cursor, None)
+        freq = discovery.name_frequencies(cursor, from_keys=True)
+        cursor.execute(
+            f"SELECT {discovery._cols('pa')}, {discovery._cols('pb')}, "  # noqa: S608 - constants only
+            "lk_pairs.ga, lk_pairs.s1a, lk_pairs.s2a, lk_pairs.gb, lk_pairs.s1b, lk_pairs.s2b "
+            f"FROM {pairs_from} JOIN apprehensions_person pa ON pa.id = lk_pairs.a "
+            "JOIN apprehensions_person pb ON pb.id = lk_pairs.b",
+            params,
+        )
+        for row in cursor.fetchall():
+            p = discovery._facts(row[:n], row[2 * n : 2 * n + 3])
+            q = discovery._facts(row[n : 2 * n], row[2 * n + 3 : 2 * n + 6])
+            band = min(int(scoring.duplicate_score(p, q, freq=freq).score * 10), 9)  # type: ignore[union-attr]
+            pairs[band] += 1
+            right[band] += frozenset((str(p.id), str(q.id))) in truth
+        cursor.execute("DROP TABLE IF EXISTS lk_keys, lk_pairs")
+    print(f"duplicate_score bands (prior log2 {freq.prior():.2f}; proposed from {discovery.PROPOSE_AT}):")
+    for band in range(10):
+        share = right[band] / pairs[band] if pairs[band] else 0.0
+        print(
+            f"  {band / 10:.1f}-{(band + 1) / 10:.1f}: pairs {pairs[band]:>9,}  "
+            f"true duplicates {right[band]:>7,} ({share:.2f})"
+        )
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     k = (len(ordered) - 1) * p / 100
@@ -244,6 +284,9 @@ def main() -> None:
         metavar=("PERSONS", "SEED"),
         help="the quality bench's labelled data in this database: count its true duplicates per block",
     )
+    calibration = sub.add_parser("calibration", help="how often each score band is right (labelled data)")
+    calibration.add_argument("persons", type=int)
+    calibration.add_argument("seed", type=int)
     intake = sub.add_parser("intake")
     intake.add_argument("--requests", type=int, default=200)
     intake.add_argument("--warmup", type=int, default=10)
@@ -252,6 +295,8 @@ def main() -> None:
         if args.window is not None:
             discovery.WINDOW = args.window
         bench_discovery(args.persist)
+    elif args.what == "calibration":
+        bench_calibration(args.persons, args.seed)
     elif args.what == "blocks":
         bench_blocks(tuple(args.labelled) if args.labelled else None)
     else:

@@ -45,4 +45,6 @@ run "$PY" bench/linkage/quality.py --persons 500 --splink none --examples 1
 QDB=$(grep -o "database ${DB}_q500_s1_[0-9a-f]*" var/bench-smoke.log | head -n 1 | cut -d' ' -f2)
 DATABASE_URL="postgres://familylink_app@127.0.0.1:5432/${QDB}" DATABASE_OWNER_URL="postgres://familylink_owner@127.0.0.1:5432/${QDB}" \
   run "$PY" bench/linkage_scale.py blocks --labelled 500 1
+DATABASE_URL="postgres://familylink_app@127.0.0.1:5432/${QDB}" DATABASE_OWNER_URL="postgres://familylink_owner@127.0.0.1:5432/${QDB}" \
+  run "$PY" bench/linkage_scale.py calibration 500 1
 echo "bench-smoke: every benchmark ran"
