@@ -214,3 +214,13 @@ def test_a_number_conflict_is_filed_once_and_never_merges(people, users, api_cli
     )
     assert done.status_code == 200 and not PersonMerge.objects.exists()
     assert a_number_conflict_file(a_number="A1", existing_person=None) is None
+
+
+def test_candidate_page_shows_encounters_in_the_stations_time(people, client, users):
+    """Side by side, each encounter is at the station's wall clock with its zone (10:00 MDT at EPT),
+    not the reader's UTC without a zone (16:00)."""
+    candidate = _candidate(people["father"], people["son"], LinkCandidate.Kind.RELATIONSHIP)
+    client.force_login(users["hq_analyst"])
+    html = client.get(f"/link-candidates/{candidate.pk}/").content.decode()
+    assert "EPT 2018-06-01 10:00 MDT" in html
+    assert "2018-06-01 16:00" not in html
