@@ -319,3 +319,15 @@ def test_apprehension_page_without_a_recording_agent_renders(client, agent):
     response = client.get(f"/apprehensions/{earlier.pk}/")
     assert response.status_code == 200
     assert "(scenario data)" in response.content.decode()
+
+
+def test_persons_search_too_long_names_the_field_and_keeps_the_text(agent_client, agent):
+    """A search longer than the API's 200 characters is refused beside the search box, with the
+    text kept; it was a 500 (levenshtein() refuses words over 255 characters)."""
+    record(agent)
+    typed = "x" * 300
+    response = agent_client.get("/persons/", {"q": typed})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'id="q-error"' in html and "at most 200 characters" in html
+    assert f'value="{typed}"' in html
