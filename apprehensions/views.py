@@ -245,6 +245,8 @@ def apprehension_page(request: HttpRequest, pk: UUID) -> HttpResponse:
 
 # --- persons -----------------------------------------------------------------------------------
 
+SEARCH_MAX_LENGTH = 200
+
 
 @transaction.atomic  # reads and their access-log rows in one transaction (rule 3)
 def person_list(request: HttpRequest) -> HttpResponseBase:
@@ -257,9 +259,15 @@ def person_list(request: HttpRequest) -> HttpResponseBase:
     }
     errors: dict[str, list[str]] = {}
     page = None
+    q = params.get("q", "")
     try:
+        if len(q) > SEARCH_MAX_LENGTH:
+            # The API's `q` has the same limit; past it the name search's levenshtein() fails (a 500).
+            raise ValidationFailed(
+                {"q": [f"Search for at most {SEARCH_MAX_LENGTH} characters (this has {len(q)}); shorten it."]}
+            )
         rank = {name: params.get(name, "") for name in RANK_PARAMS}
-        queryset = person_search(viewer=request.user, q=params.get("q", ""), filters=filters, rank=rank)
+        queryset = person_search(viewer=request.user, q=q, filters=filters, rank=rank)
         if (fmt := export_format(request)) is not None:
             return export_response(
                 request,

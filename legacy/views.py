@@ -86,15 +86,18 @@ def _column_headers(batch: ImportBatch) -> dict[str, str]:
 
 
 def _message_rows(batch: ImportBatch, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Messages with the column named as the sheet has it."""
+    """Messages with the column named as the sheet has it (and what it means, when that differs)."""
     headers = _column_headers(batch)
+
+    def named(col: str) -> str:
+        if col == "row":
+            return "Whole row"
+        header, label = headers.get(col, col), COLUMN_LABELS.get(col, col)
+        return header if header == label else f"{header} ({label})"
+
     out = []
     for item in items:
-        texts = [
-            f"{'Row' if col == 'row' else headers.get(col, col)} ({COLUMN_LABELS.get(col, 'whole row')}): {t}"
-            for col, ts in (item.get("messages") or {}).items()
-            for t in ts
-        ]
+        texts = [f"{named(col)}: {t}" for col, ts in (item.get("messages") or {}).items() for t in ts]
         out.append({**item, "texts": texts})
     return out
 

@@ -12,10 +12,16 @@ class SeriesForm(InstantFormMixin, forms.Form):
     instant_fields = ("known_at",)
 
     date_from = forms.DateField(
-        label="From (date)", required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label="From (date)",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={"invalid": "From: not a date that exists; write it as YYYY-MM-DD, e.g. 2018-06-01."},
     )
     date_to = forms.DateField(
-        label="To (date)", required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label="To (date)",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={"invalid": "To: not a date that exists; write it as YYYY-MM-DD, e.g. 2018-06-20."},
     )
     tz = forms.ChoiceField(label="Days end at midnight in", choices=TIME_ZONES)
     station = forms.ChoiceField(label="Station", required=False)

@@ -231,10 +231,19 @@ def _closed_since(request: HttpRequest) -> Any:
         return None
     try:
         day = date.fromisoformat(raw)
-        zone = ZoneInfo(request.GET.get("closed_since_tz") or "UTC")
-    except (ValueError, ZoneInfoNotFoundError):
+    except ValueError:
         messages.error(
             request, f"Closed since: {raw[:20]!r} is not a date; use YYYY-MM-DD. Showing every date."
+        )
+        return None
+    zone_name = request.GET.get("closed_since_tz") or "UTC"
+    try:
+        zone = ZoneInfo(zone_name)
+    except (ValueError, OSError, ZoneInfoNotFoundError):  # OSError: a name too long for a file
+        messages.error(
+            request,
+            f"Closed since: time zone {zone_name[:40]!r} is not one FamilyLink knows; use a name such as "
+            "America/Denver or UTC. Showing every date.",
         )
         return None
     return datetime.combine(day, time.min, tzinfo=zone)

@@ -5,6 +5,7 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from django import forms
+from django.utils import timezone
 
 from apprehensions.models import Person, Station
 
@@ -22,9 +23,12 @@ LOCAL_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m
 
 
 def default_time_zone(user: Any) -> str:
-    """The user's station time zone, else UTC."""
+    """The user's station time zone, else the reader's zone of this request (a coordinator's team's,
+    activated by reunification's ReaderTimeZoneMiddleware), else UTC."""
     code = getattr(user, "station", "")
     tz = Station.objects.filter(code=code).values_list("timezone", flat=True).first() if code else None
+    if tz not in _ZONES:
+        tz = timezone.get_current_timezone_name()
     return tz if tz in _ZONES else "UTC"
 
 

@@ -28,6 +28,8 @@ from .selectors import (
     person_file,
 )
 
+# The error keys candidate.html shows beside their fields; any other is shown at the top.
+SHOWN_BESIDE_FIELDS = frozenset({"non_field_errors", "type", "survivor", "reason", "unmerge_reason"})
 RELATIONSHIP_TYPES = [(v, label) for v, label in Relationship.Type.choices]
 
 
@@ -101,6 +103,12 @@ def candidate_page(
     accept and reject forms."""
     _require_read(request)
     candidate = _candidate(pk)
+    errors = dict(errors or {})
+    # A problem the form has no place for (the decision itself, a field the service added) is shown
+    # at the top rather than dropped, which left a 400 page with no message.
+    for key in [k for k in errors if k not in SHOWN_BESIDE_FIELDS]:
+        label = "" if key == "decision" else f"{key.replace('_', ' ').capitalize()}: "
+        errors.setdefault("non_field_errors", []).extend(f"{label}{m}" for m in errors.pop(key))
     return render(
         request,
         "linkage/candidate.html",
@@ -110,7 +118,7 @@ def candidate_page(
             "can_decide": _can_decide(request),
             "merge": active_merge_for_candidate(candidate),
             "relationship_types": RELATIONSHIP_TYPES,
-            "errors": errors or {},
+            "errors": errors,
             "entered": entered or {},
             "next_candidate": _next_proposed(candidate),
         },
@@ -132,6 +140,7 @@ def decide(request: HttpRequest, pk: UUID) -> HttpResponse:
     _require_read(request)
     if not _can_decide(request):
         raise PermissionDenied("Your role cannot decide link candidates.")
+    _candidate(pk)  # an unknown id is a 404 here, not the service's API NotFound (a 500 on a page)
     entered = {k: request.POST.get(k, "") for k in ("decision", "reason", "type", "survivor", "then")}
     decision = entered["decision"]
     try:

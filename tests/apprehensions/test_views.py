@@ -307,3 +307,27 @@ def test_documented_evidence_without_document_is_a_follow_up_hq_can_list(client,
     assert f"/persons/{rel.to_person_id}/" in listing
     detail = api_client_for("hq_analyst").get(f"/api/v1/relationships/{rel.pk}/").json()
     assert detail["document_not_named"] is True
+
+
+def test_apprehension_page_without_a_recording_agent_renders(client, agent):
+    """An apprehension no agent recorded (scenario data, an earlier encounter) shows "(scenario data)"
+    as its recorder instead of a 500 (the recorder's name was a filter argument on a None user)."""
+    person = record(agent).persons[0].person
+    encountered(person)
+    earlier = Apprehension.objects.get(persons=person, apprehending_agent__isnull=True)
+    client.force_login(agent)
+    response = client.get(f"/apprehensions/{earlier.pk}/")
+    assert response.status_code == 200
+    assert "(scenario data)" in response.content.decode()
+
+
+def test_persons_search_too_long_names_the_field_and_keeps_the_text(agent_client, agent):
+    """A search longer than the API's 200 characters is refused beside the search box, with the
+    text kept; it was a 500 (levenshtein() refuses words over 255 characters)."""
+    record(agent)
+    typed = "x" * 300
+    response = agent_client.get("/persons/", {"q": typed})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'id="q-error"' in html and "at most 200 characters" in html
+    assert f'value="{typed}"' in html

@@ -129,3 +129,16 @@ def test_api_report_and_separation_say_imported(api_client_for, users, stations)
     detail = client.get(f"/api/v1/separations/{separation_id}/").json()
     assert detail["source"] == "legacy_import" and detail["status"] == "in_effect"
     assert detail["decided_by"] is None and detail["requested_by"] == "hq_analyst"
+
+
+def test_preview_names_a_column_once_when_the_sheet_uses_the_template_name(client, users, stations):
+    """A sheet headed with the template's names read "station (station): ..." and, for a column it
+    lacks, "adult's name (adult's name): ..."; each column is named once."""
+    client.force_login(users["hq_analyst"])
+    _upload(client, content=b"station,notes\nXXX,hello\n", name="short.csv")
+    batch = ImportBatch.objects.get()
+    batch_run(batch_id=batch.pk, by=users["hq_analyst"], dry_run=True)
+    preview = client.get(f"/imports/{batch.pk}/").content.decode()
+    assert "station: &#x27;XXX&#x27; is not a station on file" in preview
+    assert "station (station)" not in preview
+    assert "adult&#x27;s name: " in preview and "(adult&#x27;s name)" not in preview

@@ -214,3 +214,35 @@ def test_a_number_conflict_is_filed_once_and_never_merges(people, users, api_cli
     )
     assert done.status_code == 200 and not PersonMerge.objects.exists()
     assert a_number_conflict_file(a_number="A1", existing_person=None) is None
+
+
+def test_candidate_page_shows_encounters_in_the_stations_time(people, client, users):
+    """Side by side, each encounter is at the station's wall clock with its zone (10:00 MDT at EPT),
+    not the reader's UTC without a zone (16:00)."""
+    candidate = _candidate(people["father"], people["son"], LinkCandidate.Kind.RELATIONSHIP)
+    client.force_login(users["hq_analyst"])
+    html = client.get(f"/link-candidates/{candidate.pk}/").content.decode()
+    assert "EPT 2018-06-01 10:00 MDT" in html
+    assert "2018-06-01 16:00" not in html
+
+
+def test_decide_page_shows_every_refusal_and_404s_an_unknown_candidate(people, client, users):
+    """A tampered survivor id and a missing decision are each explained on the page (the 400 page
+    showed no message for either); deciding a candidate id that does not exist is a 404, not a 500."""
+    import uuid
+
+    dup = LinkCandidate.objects.filter(kind=LinkCandidate.Kind.DUPLICATE_PERSON).first()
+    client.force_login(users["hq_analyst"])
+    url = f"/link-candidates/{dup.pk}/decide/"
+    tampered = client.post(url, {"decision": "accept", "survivor": str(uuid.uuid4()), "reason": "same"})
+    html = tampered.content.decode()
+    assert tampered.status_code == 400
+    assert 'id="survivor-error"' in html and "one of the candidate&#x27;s two persons" in html
+    assert ">same</textarea>" in html
+    no_decision = client.post(url, {"decision": "maybe", "reason": "kept"})
+    assert no_decision.status_code == 400
+    assert "Choose Accept or Reject." in no_decision.content.decode()
+    missing = client.post(f"/link-candidates/{uuid.uuid4()}/decide/", {"decision": "reject", "reason": "r"})
+    assert missing.status_code == 404
+    dup.refresh_from_db()
+    assert dup.status == LinkCandidate.Status.PROPOSED

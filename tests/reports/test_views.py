@@ -174,3 +174,24 @@ def test_case_list_reunified_since_and_the_dashboard_tile_link(client, users, wo
         return listing.context["page"].paginator.count
 
     assert (count(3), count(1)) == (1, 0)
+
+
+def test_dashboard_of_a_coordinator_counts_days_in_the_teams_zone(client, users, world):
+    """A coordinator has a team, not a station: the dashboard's days ("reunified in the last 7 days",
+    the day-by-day charts) are the team's local days, as every other time they read, not UTC's."""
+    client.force_login(users["coordinator"])
+    response = client.get("/dashboard/")
+    assert response.status_code == 200
+    assert response.context["tz"] == "America/Denver"
+    tile = next(t for t in response.context["tiles"] if t["label"] == "Reunified in the last 7 days")
+    assert "closed_since_tz=America%2FDenver" in tile["url"]
+
+
+def test_dashboard_impossible_date_says_which_date_and_how_to_write_it(client, users, world):
+    """`?date_from=2018-02-30` named neither the field nor the fix ("Enter a valid date.")."""
+    client.force_login(users["hq_analyst"])
+    response = client.get("/dashboard/", {"date_from": "2018-02-30"})
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "From: not a date that exists; write it as YYYY-MM-DD" in html
+    assert 'value="2018-02-30"' in html

@@ -190,3 +190,17 @@ def test_person_cases_panel_shows_the_case_on_the_childs_and_the_parents_page(us
     stranger = approved_separation(users, children=[years_ago(9)])[1][0].child
     request.user = make_user("yuma", "coordinator", team="YUM-REUNIFY")
     assert person_cases_panel(request, stranger) is None
+
+
+@pytest.mark.parametrize(
+    ("zone", "why"),
+    [("Mars/Base", "time zone 'Mars/Base' is not one FamilyLink knows"), ("a" * 300, "time zone 'aaaa")],
+)
+def test_case_list_bad_closed_since_zone_is_named_not_blamed_on_the_date(client, users, zone, why):
+    """A good date with a bad zone says the zone is wrong (it said the date was not a date); a zone
+    name too long for a file name was a 500 (OSError)."""
+    client.force_login(users["hq_analyst"])
+    response = client.get("/reunification/cases/", {"closed_since": "2018-01-01", "closed_since_tz": zone})
+    html = response.content.decode().replace("&#x27;", "'")
+    assert response.status_code == 200
+    assert why in html and "is not a date" not in html

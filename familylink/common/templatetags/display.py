@@ -19,6 +19,18 @@ def wallclock(value: datetime | None, where: Any = None) -> str:
 
 
 @register.filter
+def user_name(user: Any) -> str:
+    """A user's full name, else their username, else "" (no user: scenario data, the system).
+
+    `{{ x.get_full_name|default:x.username }}` raises VariableDoesNotExist (a 500) when x is None:
+    Django resolves a filter's argument strictly.
+    """
+    if user is None:
+        return ""
+    return user.get_full_name() or user.username
+
+
+@register.filter
 def country(code: str | None) -> str:
     """`Guatemala` for `GT`: pages show country names, never bare codes."""
     return country_name(code)
