@@ -225,9 +225,9 @@ class Series:
 def zone(name: str | None) -> ZoneInfo:
     try:
         return ZoneInfo(name or settings.TIME_ZONE)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a name too long for a file
         raise ValidationFailed(
-            {"tz": [f"{name!r} is not a time zone; use a name like America/Denver."]}
+            {"tz": [f"{(name or '')[:40]!r} is not a time zone; use a name like America/Denver."]}
         ) from exc
 
 

@@ -81,9 +81,9 @@ class Team(BaseModel):
 
         try:
             ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
             raise ValidationError(
-                {"timezone": [f"{self.timezone!r} is not a time zone; use e.g. America/Denver."]}
+                {"timezone": [f"{self.timezone[:40]!r} is not a time zone; use e.g. America/Denver."]}
             ) from exc
         if self.morning_hour is not None and self.morning_hour > 23:
             raise ValidationError({"morning_hour": ["Give an hour from 0 to 23."]})

@@ -26,7 +26,7 @@ def zone_of(where: Any = None) -> ZoneInfo:
     if name:
         try:
             return ZoneInfo(str(name))
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             pass
     current = timezone.get_current_timezone()
     return current if isinstance(current, ZoneInfo) else ZoneInfo(settings.TIME_ZONE)

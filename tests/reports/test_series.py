@@ -159,3 +159,15 @@ def test_separated_series_refuses_an_unknown_station_or_zone(history):
     with pytest.raises(ValidationFailed) as caught:
         separated_series(date_from=FIRST, date_to=LAST, tz="Mars/Olympus")
     assert "tz" in caught.value.errors
+
+
+def test_a_zone_name_too_long_for_a_file_is_refused_by_name_not_a_500(users, api_client_for):
+    """`?tz=` of 300 letters: ZoneInfo raises OSError (file name too long), once a 500; now 400 on
+    `tz` with the fix, quoting only the start of what was sent."""
+    response = api_client_for("hq_analyst").get(
+        "/api/v1/reports/separated-children/series/",
+        {"from": "2018-06-01", "to": "2018-06-05", "tz": "A" * 300},
+    )
+    assert response.status_code == 400, response.content
+    message = response.json()["tz"][0]
+    assert "use a name like America/Denver" in message and "A" * 41 not in message
