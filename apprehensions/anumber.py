@@ -7,6 +7,8 @@ or spaces anywhere between (`A-201-234-567`, `a 12345678`, `201234567`). Stored 
 
 import re
 
+from familylink.common.text import quoted
+
 _SEPARATORS = re.compile(r"[\s\-]+")
 _SHAPE = re.compile(r"^[Aa]?([0-9]{8,9})$")
 
@@ -27,9 +29,9 @@ def normalize_a_number(raw: str) -> str:
     if match is None:
         digits = re.sub(r"[^0-9]", "", compact)
         if compact[:1] in "Aa" and compact[1:].isdigit() or compact.isdigit():
-            problem = f"{text!r} has {len(digits)} digits."
+            problem = f"{quoted(text)} has {len(digits)} digits."
         else:
-            problem = f"{text!r} contains characters other than A, digits, dashes and spaces."
+            problem = f"{quoted(text)} contains characters other than A, digits, dashes and spaces."
         raise InvalidANumber(f"{problem} {A_NUMBER_HELP}")
     return "A" + match.group(1).zfill(9)
 

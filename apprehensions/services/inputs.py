@@ -17,6 +17,8 @@ from uuid import UUID
 
 from django.utils.dateparse import parse_date
 
+from familylink.common.text import quoted
+
 from .rules import as_uuid
 
 NOT_READ = "This part of the request could not be read; send it as the API contract shows."
@@ -102,7 +104,7 @@ def not_editable_message(name: str, editable: Sequence[str]) -> str:
 
 def not_a_person_on_file(value: object) -> str:
     """For `from`/`to` of a relationship: not an id, or not the id of a person the user may see."""
-    return f"{value!r} is not the id of a person on file; use a person's id."
+    return f"{quoted(value)} is not the id of a person on file; use a person's id."
 
 
 def read_date_of_birth(value: object) -> date | None:
@@ -119,7 +121,7 @@ def read_date_of_birth(value: object) -> date | None:
     except ValueError:
         parsed = None
     if parsed is None:
-        raise ValueError(f"Date of birth {value!r} is not a date; write it as YYYY-MM-DD.")
+        raise ValueError(f"Date of birth {quoted(value)} is not a date; write it as YYYY-MM-DD.")
     return parsed
 
 
@@ -127,5 +129,5 @@ def read_person_id(value: object) -> UUID:
     """`existing_person` of an intake as given. ValueError says what is wrong."""
     pid = as_uuid(value)
     if pid is None:
-        raise ValueError(f"{value!r} is not a person id; use the id of a person on file.")
+        raise ValueError(f"{quoted(value)} is not a person id; use the id of a person on file.")
     return pid

@@ -43,3 +43,13 @@ def test_normalize_a_number_or_none_treats_blank_as_no_number():
     """Blank means the person has no A-number; it is not an error."""
     assert normalize_a_number_or_none("  ") is None
     assert normalize_a_number_or_none(None) is None
+
+
+def test_a_long_wrong_a_number_is_quoted_by_its_start_not_echoed_whole():
+    """3,000 characters typed in the A-number field: the message quotes its first 40 and says how
+    long it was, instead of repeating all of it beside the field."""
+    with pytest.raises(InvalidANumber) as excinfo:
+        normalize_a_number("x" * 3000)
+    message = str(excinfo.value)
+    assert "'" + "x" * 40 + "'… (3,000 characters)" in message and "x" * 41 not in message
+    assert "A followed by 8 or 9 digits" in message
