@@ -47,7 +47,7 @@ def _check_time(value: Any, field: str, errors: dict[str, list[str]], *, what: s
     elif timezone.is_naive(value):
         errors[field] = ["Include the time zone offset, e.g. 2018-06-01T14:00:00-06:00."]
     elif value > timezone.now():
-        errors[field] = [f"{value.isoformat()} is in the future; enter when it happened."]
+        errors[field] = [f"{wallclock_text(value)} is in the future; enter when it happened."]
 
 
 def _first_apprehension(person: Person) -> Any:
