@@ -125,6 +125,11 @@ def test_court_status_page_api_and_drill_down(client, api_client_for, users, cou
     html = page.content.decode()
     assert "Check: separated = reunified" in html
     assert "/reports/court-status/children/?" in html
+    # The order's date once, whether or not the policy's name carries it already.
+    policy = default_policy()
+    ordered = policy.order_date.isoformat()
+    heading = html.split('data-testid="court-heading">', 1)[1].split("</p>", 1)[0]
+    assert heading.count(ordered) == 1, heading
 
     drill = client.get("/reports/court-status/children/", {"as_of": as_of, "key": "not_eligible"})
     assert drill.status_code == 200
