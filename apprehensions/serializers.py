@@ -15,6 +15,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import SkipField, empty
 
+from familylink.common.api import ClosedInput
+
 from .extensions import person_api_fields
 from .models import (
     Apprehension,
@@ -203,14 +205,18 @@ class PersonFieldsSerializer(serializers.Serializer):
     )
 
 
-class IdentifierInSerializer(serializers.Serializer):
+class IdentifierInSerializer(ClosedInput):
+    closed_as = "an identifier"
+
     kind = CodeField(choices=PersonIdentifier.Kind.choices)
     value = TextField(label="Identifier value")
     issuer = TextField(required=False, label="Issuer")
 
 
 # One of `persons` (`PersonInput`): a person on file by `existing_person`, or the details.
-class IntakePersonInSerializer(PersonFieldsSerializer):
+class IntakePersonInSerializer(ClosedInput, PersonFieldsSerializer):
+    closed_as = "a person"
+
     ref = TokenField(help_text="Your label for this person in the request, e.g. p1.")
     existing_person = ExistingPersonField(required=False, help_text="Id of a person already on file.")
     identifiers = IdentifierInSerializer(
@@ -233,7 +239,9 @@ class IntakePersonInSerializer(PersonFieldsSerializer):
         return {"ref": fields.pop("ref"), "existing_person": fields.pop("existing_person"), **fields}
 
 
-class FamilyUnitInSerializer(serializers.Serializer):
+class FamilyUnitInSerializer(ClosedInput):
+    closed_as = "a family unit"
+
     members = serializers.ListField(
         child=TokenField(),
         help_text="Refs of persons of this request.",
@@ -259,14 +267,18 @@ class _Ends(serializers.Serializer):
 
 
 # One of `relationships` (`RelationshipInput`): each end a ref of this request or a person's id.
-class IntakeRelationshipInSerializer(_Ends, RelationshipFieldsSerializer):
+class IntakeRelationshipInSerializer(ClosedInput, _Ends, RelationshipFieldsSerializer):
+    closed_as = "a relationship"
+
     from_ = TokenField(help_text="A ref of this request, or the id of a person on file.")
     to = TokenField(help_text="A ref of this request, or the id of a person on file.")
     type = CodeField(choices=Relationship.Type.choices)
 
 
 # `POST /apprehensions/`: the keyword arguments of `apprehension_record` (`IntakeInput`).
-class ApprehensionInSerializer(serializers.Serializer):
+class ApprehensionInSerializer(ClosedInput):
+    closed_as = "an apprehension"
+
     occurred_at = EncounterTimeField(help_text="ISO 8601 with offset.")
     station = TokenField(help_text="Station code, e.g. EPT.")
     location_description = TextField(required=False, label="Location description")

@@ -21,6 +21,7 @@ from apprehensions.models import Person
 from familylink.common.api import (
     ApiView,
     AwareDateTimeField,
+    ClosedInput,
     CodeChoiceField,
     filter_choice_messages,
     page_number,
@@ -105,7 +106,9 @@ class SeparationListCreateView(ApiView):
     filterset_class = SeparationFilter
     queryset = Separation.objects.none()
 
-    class SeparationRequestInput(serializers.Serializer):
+    class SeparationRequestInput(ClosedInput):
+        closed_as = "a separation request"
+
         # Presence and the rules are the service's (it names every missing part in one round).
         children = serializers.ListField(child=serializers.UUIDField(), required=False, default=list)
         adults = serializers.ListField(child=serializers.UUIDField(), required=False, default=list)
@@ -211,7 +214,9 @@ class CustodyTransferView(ApiView):
     serializer_class = CustodyPeriodSerializer
     queryset = CustodyPeriod.objects.none()
 
-    class CustodyTransferInput(serializers.Serializer):
+    class CustodyTransferInput(ClosedInput):
+        closed_as = "a custody transfer"
+
         person = serializers.UUIDField(
             error_messages={
                 "required": "Name the person whose custody changes.",

@@ -7,8 +7,9 @@ ETag / If-Match, a bounded paginator, and the mapping of domain errors to HTTP s
 Apps write no plumbing of their own.
 """
 
+import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, TypeVar
 
@@ -172,6 +173,26 @@ def filter_choice_messages(choices: Any) -> dict[str, str]:
 FILTER_DATE_MESSAGES = {"invalid": "Write the date as YYYY-MM-DD, e.g. 2018-06-01."}
 
 
+def not_a_field_message(name: str, accepted: Sequence[str], of: str) -> str:
+    """A field a request body may not carry, refused by name with the accepted ones (rule 3)."""
+    close = difflib.get_close_matches(name, accepted, n=1)
+    fix = f"did you mean {close[0]}? Correct its name" if close else "correct its name"
+    shown = name[:40] or '""'
+    return f"{shown} is not a field of {of}; {fix} or remove it. Accepted fields: {', '.join(accepted)}."
+
+
+# A request body of its named fields only: `validated` and `validated_partly` refuse any other field
+# by its path (`persons[1].secnd_surname`), so a misspelt optional field is never dropped unseen.
+class ClosedInput(serializers.Serializer):
+    closed_as = "this request"  # what the body is, in the message: "a person", "a custody transfer"
+
+    def accepted_fields(self) -> list[str]:
+        return [name for name, field in self.fields.items() if not field.read_only]
+
+    def unknown_field_message(self, name: str) -> str | None:
+        return not_a_field_message(name, self.accepted_fields(), self.closed_as)
+
+
 def without(data: Mapping[str, T], *keys: str) -> dict[str, T]:
     """`data` less `keys`: the rest goes to a service as keyword arguments."""
     return {k: v for k, v in data.items() if k not in keys}
@@ -282,9 +303,40 @@ def validated(
     if not isinstance(data, Mapping):
         raise ValidationFailed({"non_field_errors": ["Send a JSON object."]})
     serializer = serializer_class(data=data, context=context or {})
-    if not serializer.is_valid():
-        raise ValidationFailed(flatten_errors(serializer.errors))
+    errors = {} if serializer.is_valid() else flatten_errors(serializer.errors)
+    _refuse_unknown_within(serializer, data, "", errors)
+    if errors:
+        raise ValidationFailed(errors)
     return dict(serializer.validated_data)
+
+
+def _refuse_unknown_within(
+    serializer: serializers.Serializer, data: Mapping[str, Any], path: str, errors: dict[str, list[str]]
+) -> None:
+    """`_refuse_unknown` for `serializer` and every nested object and list item in `data`."""
+    _refuse_unknown(serializer, data, path, errors)
+    for name, field in serializer.fields.items():
+        sent = data.get(name) if not field.read_only else None
+        if isinstance(field, serializers.ListSerializer) and isinstance(sent, list):
+            for index, item in enumerate(sent):
+                if isinstance(item, Mapping) and isinstance(field.child, serializers.Serializer):
+                    _refuse_unknown_within(field.child, item, f"{_join(path, name)}[{index}]", errors)
+        elif isinstance(field, serializers.Serializer) and isinstance(sent, Mapping):
+            _refuse_unknown_within(field, sent, _join(path, name), errors)
+
+
+def _refuse_unknown(
+    serializer: serializers.Serializer, data: Mapping[str, Any], path: str, errors: dict[str, list[str]]
+) -> None:
+    """Each field of `data` that `serializer` does not name and refuses (`unknown_field_message`),
+    as an error at its path."""
+    refuse = getattr(serializer, "unknown_field_message", None)
+    if refuse is None:
+        return
+    for name in data:
+        message = None if name in serializer.fields else refuse(name)
+        if message:
+            errors.setdefault(_join(path, str(name)), []).append(message)
 
 
 def validated_partly(
@@ -297,7 +349,7 @@ def validated_partly(
     so one response names every problem (never one per round). A value refused here arrives as
     None, and the service reports only what else is wrong. Presence is the service's to check, in
     its words: a required field that is absent arrives as None too (the schema still says required).
-    A nested serializer may name fields it refuses (`unknown_field_message`).
+    A serializer, nested or not, may name fields it refuses (`unknown_field_message`, `ClosedInput`).
     """
     if not isinstance(data, Mapping):
         raise ValidationFailed({"non_field_errors": ["Send a JSON object."]})
@@ -322,12 +374,7 @@ def _object_partly(
             values[source] = _value_partly(field, sent, _join(path, name), errors)
         except SkipField:
             continue
-    refuse = getattr(serializer, "unknown_field_message", None)
-    if refuse is not None:
-        for name in data:
-            message = None if name in serializer.fields else refuse(name)
-            if message:
-                errors.setdefault(_join(path, str(name)), []).append(message)
+    _refuse_unknown(serializer, data, path, errors)
     return values
 
 
