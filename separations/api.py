@@ -144,7 +144,9 @@ class SeparationDetailView(ApiView):
     serializer_class = SeparationSerializer
     queryset = Separation.objects.none()
 
-    class SeparationCorrectionInput(serializers.Serializer):
+    class SeparationCorrectionInput(ClosedInput):
+        closed_as = "a separation correction"
+
         occurred_at = AwareDateTimeField(required=False)
         place = serializers.CharField(required=False, allow_blank=True, max_length=255)
         narrative = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
@@ -168,7 +170,9 @@ class SeparationDetailView(ApiView):
         return Response(SeparationSerializer(separation).data)
 
 
-class DecisionInputSerializer(serializers.Serializer):
+class DecisionInputSerializer(ClosedInput):
+    closed_as = "a decision"
+
     comment = serializers.CharField(
         required=False, allow_blank=True, default="", max_length=2000, help_text="Required to reject."
     )

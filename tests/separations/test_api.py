@@ -480,3 +480,29 @@ def test_openapi_schema_lists_the_separations_paths(users, client):
         "/api/v1/reports/separated-children/",
     ):
         assert path.encode() in schema.content
+
+
+def test_separation_correction_and_decision_refuse_a_misspelt_field(fam, users, api_client_for):
+    """A correction's `narative` or a decision's `coment` is refused by name (rule 3), not dropped
+    while the rest is written: nothing changes."""
+    created = api_client_for("field_agent").post("/api/v1/separations/", body(fam), format="json").json()
+    supervisor = api_client_for("supervisor")
+    response = supervisor.post(
+        f"/api/v1/separations/{created['id']}/approve/", {"coment": "Referral confirmed"}, format="json"
+    )
+    assert response.status_code == 400, response.content
+    assert "did you mean comment?" in response.json()["coment"][0]
+    assert Separation.objects.get(pk=created["id"]).status == "requested"
+
+    approved = supervisor.post(
+        f"/api/v1/separations/{created['id']}/approve/", {"comment": "Referral confirmed"}, format="json"
+    )
+    assert approved.status_code == 200, approved.content
+    client = api_client_for("field_agent")
+    url = f"/api/v1/separations/{created['id']}/"
+    change = {"narative": "Corrected", "change_reason": "Processing log"}
+    response = client.patch(url, change, format="json", HTTP_IF_MATCH=client.get(url)["ETag"])
+    assert response.status_code == 400, response.content
+    assert "did you mean narrative?" in response.json()["narative"][0]
+    separation = Separation.objects.get(pk=created["id"])
+    assert separation.version == 2 and separation.narrative != "Corrected"
