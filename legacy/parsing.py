@@ -40,6 +40,10 @@ CANONICAL_COLUMNS = [
 # Recognised beyond the template: some sheets say when the family was reunified.
 OPTIONAL_COLUMNS = ["reunification_date"]
 KNOWN_COLUMNS = CANONICAL_COLUMNS + OPTIONAL_COLUMNS
+# What every row needs (services.rows.read_row quarantines a row lacking any of them; a supervisor's
+# blank station is their own). A sheet with none of these columns can import no row whatever its
+# cells say, so it is refused at upload (`check_columns`) instead of previewed as "Import 0 rows".
+ROW_COLUMNS = ["apprehension_date", "station", "adult_name", "adult_dob", "child_name", "child_dob"]
 
 COLUMN_LABELS = {
     "apprehension_date": "apprehension date",
@@ -71,6 +75,10 @@ class CellError(ValueError):
 
 class UnreadableFile(ValueError):
     """The file is not a CSV or XLSX sheet that can be read at all."""
+
+
+class UnrecognisedColumns(UnreadableFile):
+    """The sheet can be read, but none of its columns is one a row is imported from."""
 
 
 # --- reading files ---------------------------------------------------------------------------
@@ -230,6 +238,45 @@ def map_headers(headers: list[str]) -> dict[int, str]:
             mapping[index] = target
             taken.add(target)
     return mapping
+
+
+HEADERS_QUOTED = 5
+HEADER_QUOTED_CHARS = 40
+
+
+def _quoted(header: str) -> str:
+    text = " ".join(header.split())
+    if not text:
+        return "(blank)"
+    return repr(text if len(text) <= HEADER_QUOTED_CHARS else text[:HEADER_QUOTED_CHARS] + "…")
+
+
+def check_columns(headers: list[str], mapping: dict[int, str], *, station_needed: bool = True) -> None:
+    """Raise UnrecognisedColumns when the sheet has none of ROW_COLUMNS: no row of it could import.
+
+    The message quotes the first headers found, names the columns every row needs and points to the
+    template; what FamilyLink did recognise (a notes column, say) is named too.
+    """
+    if set(mapping.values()) & set(ROW_COLUMNS):
+        return
+    found = ", ".join(_quoted(h) for h in headers[:HEADERS_QUOTED])
+    if len(headers) > HEADERS_QUOTED:
+        found += f" and {len(headers) - HEADERS_QUOTED} more"
+    recognised = [f"{_quoted(headers[i])} ({COLUMN_LABELS[name]})" for i, name in sorted(mapping.items())]
+    needed = [c for c in ROW_COLUMNS if station_needed or c != "station"]
+    raise UnrecognisedColumns(
+        f"FamilyLink recognises none of the columns a row is imported from; the sheet's headers are {found}"
+        + (
+            f" (only {', '.join(recognised)} {'is' if len(recognised) == 1 else 'are'} recognised)"
+            if recognised
+            else ""
+        )
+        + ". Every row needs "
+        + ", ".join(f"{COLUMN_LABELS[c]} ({c})" for c in needed)
+        + ": head the columns with these names (or usual spellings such as 'Parent Name', 'DOB', "
+        "'Minor Name'), as the template does — download it from the Import spreadsheets page "
+        "(template (CSV) or template (XLSX)) — and upload the sheet again."
+    )
 
 
 def _other_field(words: list[str]) -> str | None:

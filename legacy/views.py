@@ -21,7 +21,7 @@ from familylink.common.errors import BusinessRuleError
 
 from . import parsing
 from .models import ImportBatch, ImportRow
-from .parsing import COLUMN_LABELS, KNOWN_COLUMNS, UnreadableFile
+from .parsing import COLUMN_LABELS, KNOWN_COLUMNS, UnreadableFile, UnrecognisedColumns
 from .services import (
     batch_confirm,
     batch_create,
@@ -49,6 +49,7 @@ def batch_list(request: HttpRequest) -> HttpResponse:
     """Upload a sheet (POST) and list the batches the user may see."""
     scope = import_scope(request.user)
     error = ""
+    template_links = False  # the error is about the columns: link the template beside it
     if request.method == "POST":
         upload = request.FILES.get("sheet")
         if upload is None:
@@ -60,6 +61,7 @@ def batch_list(request: HttpRequest) -> HttpResponse:
                 batch = batch_create(content=upload.read(), filename=upload.name or "", by=request.user)
             except UnreadableFile as exc:
                 error = f"{upload.name}: {exc}"
+                template_links = isinstance(exc, UnrecognisedColumns)
             else:
                 from .tasks import run_batch
 
@@ -73,7 +75,7 @@ def batch_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "legacy/batch_list.html",
-        {"batches": batches, "error": error, "scope": scope},
+        {"batches": batches, "error": error, "template_links": template_links, "scope": scope},
         status=400 if error else 200,
     )
 
@@ -141,15 +143,17 @@ def batch_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
 @login_required
 @require_GET
 def batch_progress_partial(request: HttpRequest, pk: UUID) -> HttpResponse:
-    """The progress bar (htmx polls it); when the run has finished, the page reloads to show the result."""
+    """The progress bar and count (htmx polls them); when the run has finished, the page reloads to show
+    the result."""
     batch = _batch_or_404(request, pk)
     running = batch.status in (
         ImportBatch.Status.PREVIEWING,
         ImportBatch.Status.QUEUED,
         ImportBatch.Status.IMPORTING,
     )
+    # The meter, and the count for the live region that stays in the page (_progress.html).
     response = render(
-        request, "legacy/_progress.html", {"batch": batch, "done": batch_progress(batch), "poll": running}
+        request, "legacy/_progress_update.html", {"batch": batch, "done": batch_progress(batch)}
     )
     if not running:
         response["HX-Refresh"] = "true"

@@ -60,11 +60,13 @@ def system_user() -> User:
 def batch_create(*, content: bytes, filename: str, by: Any) -> ImportBatch:
     """Read a CSV/XLSX sheet and keep it as a batch: the header row and every row, each cell as typed.
 
-    Raises parsing.UnreadableFile when the file cannot be read at all (nothing is saved then).
+    Raises parsing.UnreadableFile when the file cannot be read at all, and its UnrecognisedColumns
+    when none of its columns is one a row is imported from (nothing is saved then).
     """
     scope = import_scope(by)
     sheet = parsing.read_sheet(content, filename)
     column_map = parsing.map_headers(sheet.headers)
+    parsing.check_columns(sheet.headers, column_map, station_needed=scope is None)
     batch = ImportBatch(
         filename=(filename or "sheet")[:255],
         file_format=sheet.file_format,

@@ -7,11 +7,13 @@ import re
 from datetime import date
 
 import pytest
+from django.core.cache import cache
 from playwright.sync_api import Page, expect
 
 from apprehensions.models import Person
 from bench.legacy_import import generate_rows
 from legacy.models import ImportBatch, ImportRow
+from legacy.services import batch_create, batch_run, progress_key
 from tests.apprehensions.factories import station
 from tests.legacy.sheets import EXPECTED_QUARANTINED, HEADERS, ROWS, as_csv
 from tests.reunification.test_tasks import celery_worker_process  # noqa: F401 - the real worker fixture
@@ -100,3 +102,33 @@ def test_hq_analyst_imports_a_sheet_and_fixes_a_quarantined_row(page: Page, user
     expect(elena).to_contain_text("Imported from a spreadsheet")
     expect(elena).to_contain_text("Zero Tolerance prosecution")
     assert_accessible(page)
+
+
+def test_progress_count_is_announced_from_a_live_region_that_stays(page: Page, users):
+    """The count's aria-live region sat inside the element htmx replaced every second: a region
+    replaced wholesale is a new node, not a live region that changed, so screen readers may say
+    nothing. The region now stays (the same node) while its text and the bar follow the run."""
+    station("EPT")
+    batch = batch_create(content=as_csv(), filename="slow.csv", by=users["hq_analyst"])
+    batch.status = ImportBatch.Status.PREVIEWING  # as the upload leaves it; no worker runs here
+    batch.save(update_fields=["status"])
+
+    sign_in(page, "hq_analyst")
+    page.goto(f"/imports/{batch.pk}/")
+    live = page.get_by_test_id("progress-text")
+    expect(live).to_have_text(f"0 of {batch.rows_total} rows done")
+    expect(live).to_have_attribute("aria-live", "polite")
+    live.evaluate("node => { window.liveRegion = node; }")
+    assert_accessible(page)
+
+    cache.set(progress_key(batch.pk), 4)  # what a running batch reports
+    expect(page.locator("#import-progress-bar")).to_have_attribute("value", "4")
+    expect(live).to_have_text(f"4 of {batch.rows_total} rows done")
+    assert live.evaluate("node => node === window.liveRegion && node.isConnected"), (
+        "the live region was replaced, not updated"
+    )
+    expect(page.locator("#import-progress [aria-live]")).to_have_count(1)
+    assert_accessible(page)
+
+    batch_run(batch_id=batch.pk, by=users["hq_analyst"], dry_run=True)  # the run ends: the page reloads
+    expect(page.get_by_role("heading", name="Preview (nothing written yet)")).to_be_visible()

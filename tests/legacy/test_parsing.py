@@ -6,7 +6,9 @@ import pytest
 
 from legacy.parsing import (
     CellError,
+    UnrecognisedColumns,
     _in_a_format,
+    check_columns,
     map_headers,
     parse_a_number,
     parse_custody,
@@ -43,6 +45,34 @@ def test_map_headers_reads_every_spelling_and_keeps_extra_columns_apart():
         "Comments": "notes",
     }
     assert "Agent Initials" not in by_header
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        HEADERS,
+        ["station", "notes"],  # rows quarantined, each correctable in the UI
+        ["apprehension_date", "station", "child_name"],
+        ["Parent", "Minor"],
+        ["DOB"],
+    ],
+)
+def test_check_columns_lets_any_sheet_with_a_column_a_row_needs_through(headers):
+    check_columns(headers, map_headers(headers))
+
+
+def test_check_columns_quotes_the_first_headers_and_names_every_column_a_row_needs():
+    headers = ["foo", "", "Agent Initials", "A#", "x" * 60, "sixth", "seventh"]
+    with pytest.raises(UnrecognisedColumns) as refused:
+        check_columns(headers, map_headers(headers))
+    message = str(refused.value)
+    assert f"headers are 'foo', (blank), 'Agent Initials', 'A#', '{'x' * 40}…' and 2 more" in message
+    assert "(only 'A#' (adult's A-number) is recognised)" in message
+    assert (
+        "Every row needs apprehension date (apprehension_date), station (station), adult's name "
+        "(adult_name), adult's date of birth (adult_dob), child's name (child_name), child's date of "
+        "birth (child_dob)"
+    ) in message
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from django.utils import timezone
 from apprehensions.models import Apprehension, FamilyMembership, FamilyUnit, Person, Relationship
 from apprehensions.signals import a_number_conflict_detected, persons_recorded
 from legacy.models import ImportBatch, ImportRecord, ImportRow
+from legacy.parsing import UnreadableFile
 from legacy.services import batch_create, batch_run, import_file, row_correct
 from reunification.models import ReunificationCase
 from separations.models import CustodyPeriod, Separation, SeparationMember
@@ -456,6 +457,39 @@ def test_command_prints_counts_and_fails_only_on_an_unreadable_file(users, stati
         call_command("import_legacy", str(bad))
     with pytest.raises(CommandError, match="Cannot read"):
         call_command("import_legacy", str(tmp_path / "missing.csv"))
+
+
+@pytest.mark.parametrize("by", ["hq_analyst", "supervisor"])
+def test_batch_create_refuses_a_sheet_with_no_column_a_row_is_imported_from(users, stations, by):
+    """A sheet whose columns FamilyLink does not recognise (`foo,bar`) was kept and previewed as
+    "Import 0 rows"; it is refused at upload, naming the headers found and the columns needed."""
+    with pytest.raises(UnreadableFile) as refused:
+        batch_create(content=b"foo,bar\n1,2\n3,4\n", filename="odd.csv", by=users[by])
+    message = str(refused.value)
+    assert "the sheet's headers are 'foo', 'bar'." in message
+    for needed in (
+        "adult's name (adult_name)",
+        "adult's date of birth (adult_dob)",
+        "child's name (child_name)",
+    ):
+        assert needed in message
+    assert "apprehension date (apprehension_date)" in message
+    # A supervisor's blank station is their own: the station column is needed of HQ only.
+    assert ("station (station)" in message) == (by == "hq_analyst")
+    assert "template (CSV)" in message
+    assert not ImportBatch.objects.exists() and not ImportRow.objects.exists()
+
+
+def test_command_refuses_a_sheet_with_no_column_a_row_is_imported_from(users, stations, tmp_path):
+    """The command reads through the same service: the same refusal, nothing kept, even in a dry run."""
+    path = tmp_path / "odd.xlsx"
+    path.write_bytes(as_xlsx(headers=["Agent", "Notes", "Shift"], rows=[["JB", "late", "night"]]))
+    for dry in ([], ["--dry-run"]):
+        with pytest.raises(CommandError, match="headers are 'Agent', 'Notes', 'Shift'") as refused:
+            call_command("import_legacy", str(path), *dry)
+        assert "(only 'Notes' (notes) is recognised)" in str(refused.value)
+        assert "child's date of birth (child_dob)" in str(refused.value)
+    assert not ImportBatch.objects.exists()
 
 
 def test_batch_run_preview_then_import(users, stations):

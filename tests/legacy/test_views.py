@@ -84,6 +84,48 @@ def test_upload_of_an_unreadable_file_says_why(client, users, stations):
     assert headers_only.status_code == 400 and "no rows of data" in headers_only.content.decode()
 
 
+def test_upload_of_a_sheet_with_no_known_column_is_refused_with_the_template(client, users, stations):
+    """`foo,bar` was accepted and previewed as "Import 0 rows"; now the form is shown again with a
+    message naming what was found and what is needed, and links to the template; nothing is kept."""
+    client.force_login(users["hq_analyst"])
+    response = _upload(client, b"foo,bar\nsome,thing\n", "odd.csv")
+    assert response.status_code == 400
+    html = response.content.decode()
+    error = html[html.index('id="sheet-error"') : html.index("</span>", html.index('id="sheet-error"'))]
+    assert "odd.csv: FamilyLink recognises none of the columns a row is imported from" in error
+    assert "headers are &#x27;foo&#x27;, &#x27;bar&#x27;." in error
+    assert "adult&#x27;s name (adult_name)" in error and "child&#x27;s date of birth (child_dob)" in error
+    assert 'href="/imports/template.csv"' in error and 'href="/imports/template.xlsx"' in error
+    assert 'aria-describedby="sheet-error"' in html and "Upload and check" in html
+    assert not ImportBatch.objects.exists() and not ImportRow.objects.exists()
+
+
+def test_progress_live_region_stays_in_the_page_and_only_its_text_is_swapped(client, users, stations):
+    """The count's aria-live region sat inside the element htmx replaced every second (so screen
+    readers announced nothing); the poll now swaps the meter and the live region's text only."""
+    client.force_login(users["hq_analyst"])
+    _upload(client)
+    batch = ImportBatch.objects.get()
+    page = client.get(f"/imports/{batch.pk}/").content.decode()
+    poller = page[page.index('<div id="import-progress"') :]
+    poller = poller[: poller.index(">")]
+    assert 'hx-target="#import-progress-meter"' in poller and 'hx-swap="outerHTML"' in poller
+    meter = page[page.index('<div id="import-progress-meter"') :]
+    meter = meter[: meter.index("</div>")]
+    assert "aria-live" not in meter  # the live region is not inside what is replaced
+    assert (
+        f'<p id="import-progress-text" data-testid="progress-text" aria-live="polite" aria-atomic="true">'
+        f"0 of {batch.rows_total} rows done</p>"
+    ) in page
+    partial = client.get(f"/imports/{batch.pk}/progress/").content.decode()
+    assert "aria-live" not in partial
+    assert '<div id="import-progress-meter">' in partial
+    assert (
+        f'<p id="import-progress-text" hx-swap-oob="innerHTML">0 of {batch.rows_total} rows done</p>'
+        in partial
+    )
+
+
 @pytest.mark.parametrize("role", ["field_agent", "coordinator", "auditor", "partner_agency"])
 def test_import_pages_are_denied_to_other_roles(client, users, stations, role):
     client.force_login(users[role])
