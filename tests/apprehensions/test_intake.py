@@ -94,15 +94,17 @@ def test_apprehension_record_rejects_a_bad_a_number_naming_the_field(agent):
     assert "A followed by 8 or 9 digits" in errors["persons[1].a_number"][0]
 
 
+def _met_again(person: dict) -> dict:
+    """A later encounter (2018-06-10) of one person, alone."""
+    return intake_payload(
+        occurred_at="2018-06-10T08:00:00-06:00", persons=[person], family_units=[], relationships=[]
+    )
+
+
 def test_apprehension_record_links_the_person_whose_a_number_is_on_file(agent):
     """An A-number already on file means that person: linked, never a second person with that number."""
     first = record(agent).persons[0].person
-    data = intake_payload(
-        occurred_at="2018-06-10T08:00:00-06:00",
-        persons=[person_data("m", a_number="a-201-234-567", given_names="Maria", first_surname="Perez")],
-        family_units=[],
-        relationships=[],
-    )
+    data = _met_again(person_data("m", a_number="a-201-234-567", given_names="Maria", first_surname="Perez"))
     result = submit_intake(agent, data)
 
     assert Person.objects.filter(a_number="A201234567").count() == 1
@@ -120,13 +122,8 @@ def test_apprehension_record_refuses_an_a_number_on_file_given_for_someone_else(
     """Another given name and date of birth with an A-number on file: not linked silently; the
     message names the holder (whom the agent may see), what differs, and the two ways out."""
     first = record(agent).persons[0].person  # María José Pérez Núñez, 1988-04-02, A201234567
-    data = intake_payload(
-        occurred_at="2018-06-10T08:00:00-06:00",
-        persons=[person_data("x", a_number="A201234567", given_names="Rosa", date_of_birth="1990-01-01")],
-        family_units=[],
-        relationships=[],
-    )
-    errors = rejected(agent, data)
+    someone_else = person_data("x", a_number="A201234567", given_names="Rosa", date_of_birth="1990-01-01")
+    errors = rejected(agent, _met_again(someone_else))
     message = errors["persons[0].a_number"][0]
     assert "María José Pérez Núñez (born 1988-04-02)" in message
     assert "given names and date of birth entered here differ" in message

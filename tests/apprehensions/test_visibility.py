@@ -68,6 +68,11 @@ def conflicts():
     a_number_conflict_detected.disconnect(dispatch_uid="test-visibility-conflicts")
 
 
+def _written() -> tuple[int, int, int]:
+    """Apprehensions, persons and encounters on file: unchanged when an intake is refused."""
+    return (Apprehension.objects.count(), Person.objects.count(), ApprehensionPerson.objects.count())
+
+
 def _reveals(text: str) -> list[str]:
     return [w for w in HIDDEN_WORDS if w in text]
 
@@ -203,7 +208,7 @@ def test_intake_new_person_with_an_out_of_scope_a_number_reveals_no_one(
 ):
     """`match: new` with another station's A-number: 400 on the field, no name or birth date, the fix,
     nothing saved, and one a_number_conflict_detected for HQ."""
-    before = (Apprehension.objects.count(), Person.objects.count(), ApprehensionPerson.objects.count())
+    before = _written()
     payload = intake_payload(
         persons=[
             person_data("p1", a_number="987-654-321", match="new"),
@@ -217,11 +222,7 @@ def test_intake_new_person_with_an_out_of_scope_a_number_reveals_no_one(
     assert "already on file for a person you cannot see" in message
     assert "correct the A-number or leave it blank" in message
     assert _reveals(json.dumps(body, ensure_ascii=False)) == []
-    assert (
-        Apprehension.objects.count(),
-        Person.objects.count(),
-        ApprehensionPerson.objects.count(),
-    ) == before
+    assert _written() == before
     assert len(conflicts) == 1
     sent = conflicts[0]
     assert sent["a_number"] == HIDDEN_A_NUMBER
@@ -306,7 +307,7 @@ def test_api_intake_with_a_hidden_a_number_and_other_details_links_no_one(
     """A new person (another name, another birth date) typed with the A-number of someone the agent
     cannot see: not linked to them silently (DOMAIN.md), 400 on the A-number naming the fix, the
     holder not revealed, nothing saved, HQ told once. Before: 201, linked, and the response named them."""
-    before = (Apprehension.objects.count(), Person.objects.count(), ApprehensionPerson.objects.count())
+    before = _written()
     payload = intake_payload(
         persons=[
             person_data("p1", given_names="Pedro", first_surname="Lemus", sex="M", a_number="987-654-321")
@@ -321,11 +322,7 @@ def test_api_intake_with_a_hidden_a_number_and_other_details_links_no_one(
     message = body["persons[0].a_number"][0]
     assert "on file for a person you cannot see" in message and '"same_person"' in message
     assert _reveals(json.dumps(body, ensure_ascii=False)) == []
-    assert (
-        Apprehension.objects.count(),
-        Person.objects.count(),
-        ApprehensionPerson.objects.count(),
-    ) == before
+    assert _written() == before
     assert [(c["a_number"], c["existing_person"], c["context"]) for c in conflicts] == [
         (HIDDEN_A_NUMBER, hidden["mother"], "intake")
     ]
