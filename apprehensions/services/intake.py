@@ -837,9 +837,12 @@ def _refuse_contradicted_a_numbers(plan: IntakePlan, *, user: Any) -> None:
             visible = set(persons_visible_to(user).filter(pk__in=linked).values_list("pk", flat=True))
         if holder.pk in visible:  # the agent may read the holder anyway: named, no report for HQ
             born = holder.date_of_birth or "unknown"
+            what = (
+                " and ".join(differs) if len(differs) < 3 else f"{', '.join(differs[:-1])} and {differs[-1]}"
+            )
             message = (
                 f"A-number {a_number} is on file for {holder.full_name} (born {born}), but the "
-                f"{' and '.join(differs)} entered here differ. Check the A-number against the person's "
+                f"{what} entered here differ. Check the A-number against the person's "
                 f'documents; if this is {holder.full_name}, record them as the person on file ("match": '
                 '"same_person"); otherwise correct the A-number or leave it blank.'
             )

@@ -127,6 +127,11 @@ def test_apprehension_record_refuses_an_a_number_on_file_given_for_someone_else(
     message = errors["persons[0].a_number"][0]
     assert "María José Pérez Núñez (born 1988-04-02)" in message
     assert "given names and date of birth entered here differ" in message
+    other = person_data(
+        "y", a_number="A201234567", given_names="Rosa", first_surname="Lemus", date_of_birth="1990-01-01"
+    )
+    everything = rejected(agent, _met_again(other))["persons[0].a_number"][0]
+    assert "given names, surnames and date of birth entered here differ" in everything
     assert '"same_person"' in message and "correct the A-number or leave it blank" in message
     assert first.apprehensions.count() == 1
 
