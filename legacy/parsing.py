@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 from apprehensions.anumber import InvalidANumber, normalize_a_number
-from familylink.common.text import fold
+from familylink.common.text import fold, quoted
 
 CANONICAL_COLUMNS = [
     "apprehension_date",
@@ -241,14 +241,11 @@ def map_headers(headers: list[str]) -> dict[int, str]:
 
 
 HEADERS_QUOTED = 5
-HEADER_QUOTED_CHARS = 40
 
 
 def _quoted(header: str) -> str:
     text = " ".join(header.split())
-    if not text:
-        return "(blank)"
-    return repr(text if len(text) <= HEADER_QUOTED_CHARS else text[:HEADER_QUOTED_CHARS] + "…")
+    return quoted(text) if text else "(blank)"
 
 
 def check_columns(headers: list[str], mapping: dict[int, str], *, station_needed: bool = True) -> None:

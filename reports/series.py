@@ -30,6 +30,7 @@ from django.db import connection, transaction
 
 from apprehensions.models import Station
 from familylink.common.errors import ValidationFailed
+from familylink.common.text import quoted
 from separations.models import ReasonCode
 from separations.selectors import separation_counts
 
@@ -227,7 +228,7 @@ def zone(name: str | None) -> ZoneInfo:
         return ZoneInfo(name or settings.TIME_ZONE)
     except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a name too long for a file
         raise ValidationFailed(
-            {"tz": [f"{(name or '')[:40]!r} is not a time zone; use a name like America/Denver."]}
+            {"tz": [f"{quoted(name or '')} is not a time zone; use a name like America/Denver."]}
         ) from exc
 
 

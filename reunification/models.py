@@ -15,6 +15,7 @@ from simple_history.models import HistoricalRecords
 from apprehensions.models import Person
 from familylink.common.models import BaseModel, BulkWrittenModel
 from familylink.common.reference_checks import checked_reference
+from familylink.common.text import quoted
 from separations.models import Separation
 
 
@@ -83,7 +84,7 @@ class Team(BaseModel):
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
             raise ValidationError(
-                {"timezone": [f"{self.timezone[:40]!r} is not a time zone; use e.g. America/Denver."]}
+                {"timezone": [f"{quoted(self.timezone)} is not a time zone; use e.g. America/Denver."]}
             ) from exc
         if self.morning_hour is not None and self.morning_hour > 23:
             raise ValidationError({"morning_hour": ["Give an hour from 0 to 23."]})

@@ -20,6 +20,7 @@ from audit.services import access_log_record
 from familylink.common.errors import BusinessRuleError, StaleVersionError, ValidationFailed
 from familylink.common.errors import PermissionDenied as DomainPermissionDenied
 from familylink.common.roles import has_capability
+from familylink.common.text import quoted
 from separations.models import CustodyPeriod
 
 from . import selectors, services
@@ -242,7 +243,7 @@ def _closed_since(request: HttpRequest) -> Any:
     except (ValueError, OSError, ZoneInfoNotFoundError):  # OSError: a name too long for a file
         messages.error(
             request,
-            f"Closed since: time zone {zone_name[:40]!r} is not one FamilyLink knows; use a name such as "
+            f"Closed since: time zone {quoted(zone_name)} is not one FamilyLink knows; use a name such as "
             "America/Denver or UTC. Showing every date.",
         )
         return None

@@ -66,7 +66,8 @@ def test_check_columns_quotes_the_first_headers_and_names_every_column_a_row_nee
     with pytest.raises(UnrecognisedColumns) as refused:
         check_columns(headers, map_headers(headers))
     message = str(refused.value)
-    assert f"headers are 'foo', (blank), 'Agent Initials', 'A#', '{'x' * 40}…' and 2 more" in message
+    long_header = f"'{'x' * 40}'… (60 characters)"
+    assert f"headers are 'foo', (blank), 'Agent Initials', 'A#', {long_header} and 2 more" in message
     assert "(only 'A#' (adult's A-number) is recognised)" in message
     assert (
         "Every row needs apprehension date (apprehension_date), station (station), adult's name "
