@@ -661,11 +661,19 @@ def intake_rules(
 
 
 @reports_a_number_conflicts
-def apprehension_validate(*, user: Any, importing: bool = False, **intake: Unpack[IntakeInput]) -> IntakePlan:
+def apprehension_validate(
+    *,
+    user: Any,
+    importing: bool = False,
+    refuse_contradicted_a_numbers: bool = False,
+    **intake: Unpack[IntakeInput],
+) -> IntakePlan:
     """Check every rule of an intake and resolve who each person is; write nothing.
 
     Takes `apprehension_record`'s keyword arguments. Three stages, each adding to one `errors` dict
-    so every problem is reported at once: `intake_parse` → `intake_resolve` → `intake_rules`.
+    so every problem is reported at once: `intake_parse` → `intake_resolve` → `intake_rules`, and,
+    with `refuse_contradicted_a_numbers` (the record step; the web form's review offers the holder
+    instead), an A-number on file typed for someone else (`contradicted_a_numbers`).
     Raises ValidationFailed (keyed by field path) or PermissionDenied.
     """
     # A field spreadsheet import (HQ analysts; supervisors for their station) records encounters too.
@@ -675,6 +683,8 @@ def apprehension_validate(*, user: Any, importing: bool = False, **intake: Unpac
     parsed = intake_parse(user=user, data=intake, errors=errors)
     who = intake_resolve(user=user, parsed=parsed, errors=errors)
     units, rel_plans = intake_rules(parsed=parsed, who=who, errors=errors)
+    if refuse_contradicted_a_numbers:
+        contradicted_a_numbers(who.persons, user=user, errors=errors)
     occurred_at, station, plans = parsed.occurred_at, parsed.station, who.persons
     location, change_reason, encounter_date = (
         parsed.location_description,
@@ -777,9 +787,10 @@ def apprehension_record(
     gets its history row (author and change reason).
     """
     importing = source == Relationship.Source.LEGACY_IMPORT
-    plan = apprehension_validate(user=user, importing=importing, **intake)
-    if not importing:  # a sheet's rows are matched by the import's own rules (LEGACY-SHEETS.md)
-        _refuse_contradicted_a_numbers(plan, user=user)
+    # A sheet's rows are matched by the import's own rules (LEGACY-SHEETS.md), not refused here.
+    plan = apprehension_validate(
+        user=user, importing=importing, refuse_contradicted_a_numbers=not importing, **intake
+    )
     reason = plan.change_reason or (
         "intake (web form)" if source == Relationship.Source.INTAKE else "intake (API)"
     )
@@ -816,16 +827,16 @@ def _facts(person: Person | None, values: Mapping[str, Any]) -> PersonFacts:
     )
 
 
-def _refuse_contradicted_a_numbers(plan: IntakePlan, *, user: Any) -> None:
+def contradicted_a_numbers(persons: list[PersonPlan], *, user: Any, errors: Errors) -> None:
     """A person entered anew whose A-number is on file is linked to its holder (a re-encounter),
     unless what was entered says it is someone else (another given name, no surname in common,
     another date of birth: `contradictions`). Then nothing is linked silently (DOMAIN.md: two
-    people with one A-number are surfaced, never merged): 400 on the A-number, HQ is told, and the
-    caller either corrects the number or confirms the person (`match: same_person`; the web form
-    sends it when the agent picks the person on file at review)."""
-    errors: Errors = {}
+    people with one A-number are surfaced, never merged): an error on the A-number (with the
+    intake's other errors, in one answer), HQ is told, and the caller either corrects the number or
+    confirms the person (`match: same_person`; the web form sends it when the agent picks the
+    person on file at review)."""
     visible: set[Any] | None = None
-    for p in plan.persons:
+    for p in persons:
         if p.match != ApprehensionPerson.Match.A_NUMBER or not p.entered:
             continue
         differs = contradictions(_facts(None, p.entered), _facts(p.person, {}))
@@ -833,7 +844,7 @@ def _refuse_contradicted_a_numbers(plan: IntakePlan, *, user: Any) -> None:
             continue
         holder, a_number = p.person, p.person.a_number or ""
         if visible is None:
-            linked = [q.person.pk for q in plan.persons if q.match == ApprehensionPerson.Match.A_NUMBER]
+            linked = [q.person.pk for q in persons if q.match == ApprehensionPerson.Match.A_NUMBER]
             visible = set(persons_visible_to(user).filter(pk__in=linked).values_list("pk", flat=True))
         if holder.pk in visible:  # the agent may read the holder anyway: named, no report for HQ
             born = holder.date_of_birth or "unknown"
@@ -858,8 +869,6 @@ def _refuse_contradicted_a_numbers(plan: IntakePlan, *, user: Any) -> None:
                 "been told of the conflict."
             )
         add_error(errors, f"persons[{p.index}].a_number", message)
-    if errors:
-        raise ValidationFailed(errors)
 
 
 def _bulk(model: Any, objs: list[Any], *, user: Any, reason: str) -> None:

@@ -136,6 +136,17 @@ def test_apprehension_record_refuses_an_a_number_on_file_given_for_someone_else(
     assert first.apprehensions.count() == 1
 
 
+def test_a_contradicted_a_number_is_reported_with_the_intakes_other_errors(agent):
+    """Every problem in one answer (rule 3): the A-number typed for someone else is named beside a
+    mistake elsewhere in the same intake, not only once that mistake is fixed."""
+    record(agent)  # María José Pérez Núñez, 1988-04-02, A201234567
+    someone_else = person_data("x", a_number="A201234567", given_names="Rosa", date_of_birth="1990-01-01")
+    child = person_data("c", given_names="Ana", date_of_birth="2031-02-30")
+    errors = rejected(agent, _met_again(someone_else) | {"persons": [someone_else, child]})
+    assert "is on file for María José Pérez Núñez" in errors["persons[0].a_number"][0]
+    assert "persons[1].date_of_birth" in errors
+
+
 def test_apprehension_record_links_an_existing_person_by_id(agent):
     """`existing_person` links a person on file and can be used in family units and relationships."""
     mother = encountered(PersonFactory(given_names="Rosa", first_surname="Cruz", date_of_birth="1980-01-01"))

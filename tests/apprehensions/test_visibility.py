@@ -367,7 +367,8 @@ def test_api_intake_with_a_hidden_a_number_and_the_same_details_links_the_holder
 
 def test_intake_errors_about_a_person_linked_by_a_hidden_a_number_withhold_them(users, hidden, conflicts):
     """A person linked by an out-of-scope A-number appears in rule messages as "the person on file
-    with A-number …", never by name or birth date."""
+    with A-number …", never by name or birth date. The details typed differ from the holder's, so
+    the same answer refuses the A-number and HQ is told, whatever else was wrong."""
     payload = intake_payload(
         persons=[
             person_data("p1", a_number=HIDDEN_A_NUMBER),
@@ -380,8 +381,9 @@ def test_intake_errors_about_a_person_linked_by_a_hidden_a_number_withhold_them(
     text = json.dumps(excinfo.value.errors, ensure_ascii=False)
     assert "at least 12 years older" in text
     assert f"the person on file with A-number {HIDDEN_A_NUMBER}" in text
+    assert "on file for a person you cannot see" in excinfo.value.errors["persons[0].a_number"][0]
     assert _reveals(text) == []
-    assert conflicts == []
+    assert [(c["a_number"], c["existing_person"]) for c in conflicts] == [(HIDDEN_A_NUMBER, hidden["mother"])]
 
 
 def test_existing_person_out_of_scope_is_answered_as_an_unknown_id(users, api_client_for, hidden):
