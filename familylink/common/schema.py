@@ -7,6 +7,9 @@ The API answers errors in two JSON shapes, from one place (familylink.common.api
 
 from typing import Any
 
+from drf_spectacular import openapi
+from drf_spectacular.plumbing import force_instance
+
 FIELD_ERRORS = {
     "type": "object",
     "description": "Keyed by the field at fault (nested fields by path, e.g. persons[1].a_number).",
@@ -59,3 +62,16 @@ def document_error_responses(result: dict[str, Any], generator: Any, request: An
                     },
                 )
     return result
+
+
+class AutoSchema(openapi.AutoSchema):
+    """drf-spectacular's schema, saying what the API enforces: a request body of a `ClosedInput`
+    serializer takes its named fields only (`additionalProperties: false`); any other is a 400."""
+
+    def _map_basic_serializer(self, serializer: Any, direction: str) -> dict[str, Any]:
+        from familylink.common.api import ClosedInput  # the API module builds its views on this class
+
+        result: dict[str, Any] = super()._map_basic_serializer(serializer, direction)
+        if direction == "request" and isinstance(force_instance(serializer), ClosedInput):
+            result["additionalProperties"] = False
+        return result

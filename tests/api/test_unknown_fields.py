@@ -213,3 +213,23 @@ def test_custody_transfer_with_every_accepted_field_is_recorded(agent, fam):
     response = agent.post("/api/v1/custody-transfers/", body, format="json")
     assert response.status_code == 201, response.json()
     assert CustodyPeriod.objects.get(pk=response.json()["id"]).facility == "Clint"
+
+
+def test_the_schema_says_which_bodies_refuse_other_fields(api_client_for):
+    """What is refused above is what the schema says (`additionalProperties: false`), so a generated
+    client validates before sending; a PATCH that lets `id` and `version` through says nothing."""
+    schema = api_client_for("hq_analyst").get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    components = schema.json()["components"]["schemas"]
+    closed = sorted(name for name, c in components.items() if c.get("additionalProperties") is False)
+    assert closed == [
+        "ApprehensionInRequest",
+        "CustodyTransferInputRequest",
+        "DecisionInputRequest",
+        "FamilyUnitInRequest",
+        "IdentifierInRequest",
+        "IntakePersonInRequest",
+        "IntakeRelationshipInRequest",
+        "PatchedSeparationCorrectionInputRequest",
+        "SeparationRequestInputRequest",
+    ]
+    assert "additionalProperties" not in components["PatchedRelationshipPatchRequest"]
