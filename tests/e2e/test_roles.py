@@ -54,3 +54,19 @@ def test_each_role_sees_its_navigation_and_accessible_pages(page, users, role):
         assert_accessible(page)
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url("**/accounts/login/")
+
+
+def test_the_api_documentation_page_is_accessible(page, users):
+    """/api/docs/ (drf-spectacular's Swagger UI, served by the app) once the UI has drawn the
+    operations: partner agencies' developers read it."""
+    sign_in(page, "partner_agency")
+    page.goto("/api/docs/")
+    page.locator(".opblock").first.wait_for()
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert_accessible(page)
+    page.locator(".opblock-post .opblock-summary-control").first.click()  # an operation opened
+    page.locator(".opblock-post .opblock-body").first.wait_for()
+    assert_accessible(page)
+    page.get_by_role("button", name="Try it out").first.click()  # its request form
+    page.get_by_role("button", name="Execute").first.wait_for()
+    assert_accessible(page)
