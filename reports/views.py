@@ -126,8 +126,8 @@ def _tiles(request: HttpRequest, reach: scope.Scope, now: datetime, tz: str) -> 
     if scope.can_read_cases(request.user):
         cases = scope.cases(request.user)
         case_list = reverse("reunification:case_list")
-        week_ago = now - timedelta(days=7)
-        since = week_ago.astimezone(ZoneInfo(tz)).date()
+        # The last 7 local days: today and the 6 before it (from the local midnight 6 days ago).
+        since = now.astimezone(ZoneInfo(tz)).date() - timedelta(days=6)
         tiles += [
             {
                 "label": "Open cases",
