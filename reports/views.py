@@ -558,7 +558,7 @@ def court_children(request: HttpRequest) -> HttpResponseBase:
     if policy is None or as_of is None:
         # Bad input: the report's form, with the message next to the field and what was typed.
         return render(request, "reports/court_status.html", {"form": form, "tz": tz}, status=400)
-    station = request.GET.get("station") or None
+    station = scope.case_station(request.user, request.GET.get("station") or None, cases)
     report = court.court_status(cases=cases, policy=policy, as_of=as_of)
     rows = report.rows_for(key, station)
     label = court.label_of(key)

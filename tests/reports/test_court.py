@@ -176,3 +176,23 @@ def test_court_status_exports_xlsx_and_pdf(client, users, court_set):
     pdf = client.get("/reports/court-status/", {"as_of": as_of, "format": "pdf"})
     assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf"
     assert pdf.content.startswith(b"%PDF")
+
+
+def test_court_drill_down_refuses_a_station_outside_the_readers_scope(client, users, court_set):
+    """A supervisor of EPT asking for YUM's children was told '0 children at station YUM' (YUM
+    has one): a false figure. The drill-down (page and export) refuses a station the reader may
+    not read, as the dashboard and the series API do; their own station and HQ's any still work."""
+    as_of = AS_OF.isoformat()
+    client.force_login(users["supervisor"])
+    for extra in ({}, {"format": "csv"}):
+        asked = {"as_of": as_of, "key": "separated", "station": "YUM", **extra}
+        response = client.get("/reports/court-status/children/", asked)
+        assert response.status_code == 403, extra
+        assert "YUM" not in response.content.decode()
+    own = client.get(
+        "/reports/court-status/children/", {"as_of": as_of, "key": "separated", "station": "EPT"}
+    )
+    assert own.status_code == 200 and own.context["count"] == 8
+    client.force_login(users["hq_analyst"])
+    hq = client.get("/reports/court-status/children/", {"as_of": as_of, "key": "separated", "station": "YUM"})
+    assert hq.status_code == 200 and hq.context["count"] == 1
