@@ -66,6 +66,11 @@ def case_station(user: Any, station: str | None, cases: QuerySet[ReunificationCa
     raise PermissionDenied(f"You may read station {own} only." if own else "You may not read that station.")
 
 
+def total_label(user: Any) -> str:
+    """The heading of a case report's total column: 'All stations' only to readers of every case."""
+    return "All stations" if has_capability(user, "read_cases_all") else "Total"
+
+
 def cases_scope(user: Any) -> QuerySet[ReunificationCase]:
     if not can_read_cases(user):
         raise PermissionDenied("Your role cannot read reunification cases.")

@@ -384,6 +384,7 @@ def court_status(request: HttpRequest) -> HttpResponseBase:
             "buckets": buckets,
             "clocks": clocks,
             "adds_up": _adds_up(report.total),
+            "total_label": scope.total_label(request.user),
             "generated_at": timezone.now(),
             "pdf_url": _court_url(request, policy, as_of, "pdf"),
             "xlsx_url": _court_url(request, policy, as_of, "xlsx"),
@@ -391,7 +392,7 @@ def court_status(request: HttpRequest) -> HttpResponseBase:
     )
     fmt = request.GET.get("format", "")
     if fmt == "xlsx":
-        return _court_xlsx(request, report, columns, buckets, clocks, tz)
+        return _court_xlsx(request, report, columns, buckets, clocks, tz, context["total_label"])
     if fmt == "pdf":
         return _court_pdf(request, context)
     return render(request, "reports/court_status.html", context)
@@ -427,6 +428,7 @@ def _court_xlsx(
     buckets: list[dict],
     clocks: list[dict],
     tz: str,
+    total_label: str,
 ) -> HttpResponseBase:
     """The report's tables in one sheet, and its children (one row each) in a second."""
     import tempfile
@@ -451,7 +453,7 @@ def _court_xlsx(
     )
     sheet.append([f"Generated {timezone.now().isoformat()} by {request.user.get_username()}"])
     sheet.append([])
-    sheet.append(["Children", "All stations", *columns])
+    sheet.append(["Children", total_label, *columns])
     for c in sheet[sheet.max_row]:
         c.font = bold
     for row in buckets:
@@ -459,7 +461,7 @@ def _court_xlsx(
             ["  " * row["indent"] + row["label"], row["total"]["value"], *[c["value"] for c in row["cells"]]]
         )
     sheet.append([])
-    sheet.append(["Clocks", "All stations", *columns])
+    sheet.append(["Clocks", total_label, *columns])
     for c in sheet[sheet.max_row]:
         c.font = bold
     for row in clocks:

@@ -196,3 +196,19 @@ def test_court_drill_down_refuses_a_station_outside_the_readers_scope(client, us
     client.force_login(users["hq_analyst"])
     hq = client.get("/reports/court-status/children/", {"as_of": as_of, "key": "separated", "station": "YUM"})
     assert hq.status_code == 200 and hq.context["count"] == 1
+
+
+def test_court_total_column_says_all_stations_only_to_readers_of_all_stations(client, users, court_set):
+    """A supervisor's page, XLSX and PDF headed their total column 'All stations' (8, EPT's) while
+    all stations had 9: the total is now 'Total' to a reader limited to their station."""
+    as_of = AS_OF.isoformat()
+    for role, label in (("supervisor", "Total"), ("hq_analyst", "All stations")):
+        client.force_login(users[role])
+        page = client.get("/reports/court-status/", {"as_of": as_of}).content.decode()
+        header = page.split('data-testid="court-buckets">', 1)[1].split("</thead>", 1)[0]
+        assert f'<th scope="col">{label}</th>' in header, role
+        assert ("All stations" in header) == (label == "All stations"), role
+        xlsx = client.get("/reports/court-status/", {"as_of": as_of, "format": "xlsx"})
+        sheet = load_workbook(io.BytesIO(b"".join(xlsx.streaming_content)))["Court status"]
+        headers = [row[:2] for row in sheet.iter_rows(values_only=True) if row[0] in ("Children", "Clocks")]
+        assert headers == [("Children", label), ("Clocks", label)], role
