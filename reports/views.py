@@ -157,7 +157,7 @@ def _tiles(request: HttpRequest, reach: scope.Scope, now: datetime, tz: str) -> 
     return tiles
 
 
-def _deadlines(request: HttpRequest, now: datetime) -> dict[str, Any] | None:
+def _deadlines(request: HttpRequest, now: datetime, tz: str) -> dict[str, Any] | None:
     """Reunifications against their deadlines under the default policy, as of now."""
     if not scope.can_read_cases(request.user):
         return None
@@ -169,7 +169,8 @@ def _deadlines(request: HttpRequest, now: datetime) -> dict[str, Any] | None:
     base = reverse("reports:court_children")
 
     def url(key: str) -> str:
-        return f"{base}?{urlencode({'policy': str(policy.pk), 'as_of': now.isoformat(), 'key': key})}"
+        query = {"policy": str(policy.pk), "as_of": now.isoformat(), "as_of_tz": tz, "key": key}
+        return f"{base}?{urlencode(query)}"
 
     rows = []
     for clock, clock_label in court.CLOCKS.items():
@@ -196,7 +197,8 @@ def _deadlines(request: HttpRequest, now: datetime) -> dict[str, Any] | None:
             + ". Figures and links in the table below.",
             bars=bars,
         ),
-        "court_url": f"{reverse('reports:court_status')}?{urlencode({'policy': str(policy.pk)})}",
+        "court_url": f"{reverse('reports:court_status')}?"
+        + urlencode({"policy": str(policy.pk), "as_of_tz": tz}),
     }
 
 
@@ -253,7 +255,7 @@ def dashboard(request: HttpRequest) -> HttpResponseBase:
         if (fmt := export_format(request)) is not None:
             return _series_export(request, fmt, series)
     context["tiles"] = _tiles(request, reach, now, tz)
-    context["deadlines"] = _deadlines(request, now)
+    context["deadlines"] = _deadlines(request, now, tz)
     context["tz"] = tz
     return render(request, "reports/dashboard.html", context, status=status)
 
@@ -369,7 +371,7 @@ def court_status(request: HttpRequest) -> HttpResponseBase:
     base = reverse("reports:court_children")
 
     def link(key: str, station: str | None) -> str:
-        query = {"policy": str(policy.pk), "as_of": as_of.isoformat(), "key": key}
+        query = {"policy": str(policy.pk), "as_of": as_of.isoformat(), "as_of_tz": tz, "key": key}
         if station:
             query["station"] = station
         return f"{base}?{urlencode(query)}"
@@ -386,8 +388,8 @@ def court_status(request: HttpRequest) -> HttpResponseBase:
             "adds_up": _adds_up(report.total),
             "total_label": scope.total_label(request.user),
             "generated_at": timezone.now(),
-            "pdf_url": _court_url(request, policy, as_of, "pdf"),
-            "xlsx_url": _court_url(request, policy, as_of, "xlsx"),
+            "pdf_url": _court_url(request, policy, as_of, tz, "pdf"),
+            "xlsx_url": _court_url(request, policy, as_of, tz, "xlsx"),
         }
     )
     fmt = request.GET.get("format", "")
@@ -398,8 +400,9 @@ def court_status(request: HttpRequest) -> HttpResponseBase:
     return render(request, "reports/court_status.html", context)
 
 
-def _court_url(request: HttpRequest, policy: DeadlinePolicy, as_of: datetime, fmt: str) -> str:
-    query = {"policy": str(policy.pk), "as_of": as_of.isoformat(), "format": fmt}
+def _court_url(request: HttpRequest, policy: DeadlinePolicy, as_of: datetime, tz: str, fmt: str) -> str:
+    """A download of the report as shown: the same instant, told in the same zone."""
+    query = {"policy": str(policy.pk), "as_of": as_of.isoformat(), "as_of_tz": tz, "format": fmt}
     return f"{request.path}?{urlencode(query)}"
 
 
@@ -584,7 +587,7 @@ def court_children(request: HttpRequest) -> HttpResponseBase:
     )
     query = request.GET.copy()
     query.pop("page", None)
-    back = {"policy": str(policy.pk), "as_of": as_of.isoformat()}
+    back = {"policy": str(policy.pk), "as_of": as_of.isoformat(), "as_of_tz": tz}
     return render(
         request,
         "reports/court_children.html",

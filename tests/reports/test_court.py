@@ -212,3 +212,21 @@ def test_court_total_column_says_all_stations_only_to_readers_of_all_stations(cl
         sheet = load_workbook(io.BytesIO(b"".join(xlsx.streaming_content)))["Court status"]
         headers = [row[:2] for row in sheet.iter_rows(values_only=True) if row[0] in ("Children", "Clocks")]
         assert headers == [("Children", label), ("Clocks", label)], role
+
+
+def test_court_exports_and_drill_downs_keep_the_zone_the_reader_chose(client, users, court_set):
+    """The page read in Chicago time linked its PDF, XLSX and figures without the zone, so the
+    download said 'As of ... UTC' for the page's '... CST': the same instant, told differently.
+    The links carry `as_of_tz`; the XLSX and the drill-down read the page's zone."""
+    client.force_login(users["hq_analyst"])
+    page = client.get("/reports/court-status/", {"as_of": "2018-12-31T06:00", "as_of_tz": "America/Chicago"})
+    assert page.status_code == 200
+    context = page.context
+    assert "as_of_tz=America%2FChicago" in context["xlsx_url"]
+    assert "as_of_tz=America%2FChicago" in context["pdf_url"]
+    assert "as_of_tz=America%2FChicago" in context["buckets"][0]["total"]["url"]
+    xlsx = client.get(context["xlsx_url"])
+    sheet = load_workbook(io.BytesIO(b"".join(xlsx.streaming_content)))["Court status"]
+    assert sheet["A2"].value.startswith("As of 2018-12-31 06:00 CST"), sheet["A2"].value
+    drill = client.get(context["buckets"][0]["total"]["url"])
+    assert drill.context["tz"] == "America/Chicago" and drill.context["count"] == 9
