@@ -230,3 +230,28 @@ def test_court_exports_and_drill_downs_keep_the_zone_the_reader_chose(client, us
     assert sheet["A2"].value.startswith("As of 2018-12-31 06:00 CST"), sheet["A2"].value
     drill = client.get(context["buckets"][0]["total"]["url"])
     assert drill.context["tz"] == "America/Chicago" and drill.context["count"] == 9
+
+
+def test_court_pdf_says_as_of_once_and_keeps_the_clock_caption_with_its_table(
+    client, users, court_set, monkeypatch
+):
+    """The PDF read 'As of: As of 2018-12-31 ...' (the footer's text reused in the body), and the
+    clock table's caption could end one page with the table on the next."""
+    import weasyprint
+
+    seen: list[str] = []
+    real = weasyprint.HTML
+
+    def recording(*args, **kwargs):
+        seen.append(kwargs["string"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(weasyprint, "HTML", recording)
+    client.force_login(users["hq_analyst"])
+    pdf = client.get("/reports/court-status/", {"as_of": AS_OF.isoformat(), "format": "pdf"})
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    (html,) = seen
+    assert "As of: As of" not in html
+    assert '<strong>As of:</strong> <span class="fl-asof">2018-12-31 12:00' in html
+    assert 'content: "As of " string(asof)' in html
+    assert '<div class="fl-keep-together"><table' in html and 'data-testid="court-clocks"' in html
