@@ -54,6 +54,23 @@ def can_read_cases(user: Any) -> bool:
     return any(has_capability(user, c) for c in CASE_CAPABILITIES)
 
 
+def case_station(user: Any, station: str | None, cases: QuerySet[ReunificationCase]) -> str | None:
+    """The station a case figure is narrowed to (`cases`: the reader's). Readers of every case may
+    name any; others their own station or one their cases are at. Another is refused, not answered
+    with a false 0."""
+    if not station or has_capability(user, "read_cases_all"):
+        return station
+    own = getattr(user, "station", "") or ""
+    if station == own or cases.filter(separation__station__code=station).exists():
+        return station
+    raise PermissionDenied(f"You may read station {own} only." if own else "You may not read that station.")
+
+
+def total_label(user: Any) -> str:
+    """The heading of a case report's total column: 'All stations' only to readers of every case."""
+    return "All stations" if has_capability(user, "read_cases_all") else "Total"
+
+
 def cases_scope(user: Any) -> QuerySet[ReunificationCase]:
     if not can_read_cases(user):
         raise PermissionDenied("Your role cannot read reunification cases.")

@@ -13,7 +13,8 @@ day, one SQL statement:
 The splits (by station, reason category, custody agency) are the same computation with the child
 counted once per station / category / agency; a child in separations of two stations counts in
 each (as in the as-of report's category counts). The custody agency is the one holding the child
-at the end of that day (custody periods as recorded now; the agency split is valid time only).
+at the end of that day (custody periods as recorded now; the agency split is valid time only);
+a child with no custody recorded then counts under NONE, as in the as-of report.
 
 A day ends at the next local midnight of the zone given (the station's, else the deployment's).
 """
@@ -32,7 +33,7 @@ from apprehensions.models import Station
 from familylink.common.errors import ValidationFailed
 from familylink.common.text import quoted
 from separations.models import ReasonCode
-from separations.selectors import separation_counts
+from separations.selectors import NO_CUSTODY, separation_counts
 
 MAX_DAYS = 3660
 DIMENSIONS = ("station", "category", "agency")
@@ -263,6 +264,15 @@ def parse_range(
     return date_from, date_to
 
 
+def _count_no_custody(days: list[Day]) -> None:
+    """A child with no custody period covering the day's end is held by no recorded agency: counted
+    under NONE, as the as-of report does, so the agency split adds up to the day's count. (At one
+    instant a child is in at most one custody period, so the difference is exact.)"""
+    for day in days:
+        if (missing := day.count - sum(day.by_agency.values())) > 0:
+            day.by_agency[NO_CUSTODY] = missing
+
+
 def separated_series(
     *,
     date_from: date,
@@ -325,6 +335,8 @@ def separated_series(
             elif running:
                 by = getattr(day, f"by_{dim}")
                 by[key] = by.get(key, 0) + running
+    if "agency" in splits:
+        _count_no_custody(days)
     return Series(
         date_from=date_from,
         date_to=date_to,

@@ -126,8 +126,8 @@ def _tiles(request: HttpRequest, reach: scope.Scope, now: datetime, tz: str) -> 
     if scope.can_read_cases(request.user):
         cases = scope.cases(request.user)
         case_list = reverse("reunification:case_list")
-        week_ago = now - timedelta(days=7)
-        since = week_ago.astimezone(ZoneInfo(tz)).date()
+        # The last 7 local days: today and the 6 before it (from the local midnight 6 days ago).
+        since = now.astimezone(ZoneInfo(tz)).date() - timedelta(days=6)
         tiles += [
             {
                 "label": "Open cases",
@@ -157,7 +157,7 @@ def _tiles(request: HttpRequest, reach: scope.Scope, now: datetime, tz: str) -> 
     return tiles
 
 
-def _deadlines(request: HttpRequest, now: datetime) -> dict[str, Any] | None:
+def _deadlines(request: HttpRequest, now: datetime, tz: str) -> dict[str, Any] | None:
     """Reunifications against their deadlines under the default policy, as of now."""
     if not scope.can_read_cases(request.user):
         return None
@@ -169,7 +169,8 @@ def _deadlines(request: HttpRequest, now: datetime) -> dict[str, Any] | None:
     base = reverse("reports:court_children")
 
     def url(key: str) -> str:
-        return f"{base}?{urlencode({'policy': str(policy.pk), 'as_of': now.isoformat(), 'key': key})}"
+        query = {"policy": str(policy.pk), "as_of": now.isoformat(), "as_of_tz": tz, "key": key}
+        return f"{base}?{urlencode(query)}"
 
     rows = []
     for clock, clock_label in court.CLOCKS.items():
@@ -196,7 +197,8 @@ def _deadlines(request: HttpRequest, now: datetime) -> dict[str, Any] | None:
             + ". Figures and links in the table below.",
             bars=bars,
         ),
-        "court_url": f"{reverse('reports:court_status')}?{urlencode({'policy': str(policy.pk)})}",
+        "court_url": f"{reverse('reports:court_status')}?"
+        + urlencode({"policy": str(policy.pk), "as_of_tz": tz}),
     }
 
 
@@ -253,7 +255,7 @@ def dashboard(request: HttpRequest) -> HttpResponseBase:
         if (fmt := export_format(request)) is not None:
             return _series_export(request, fmt, series)
     context["tiles"] = _tiles(request, reach, now, tz)
-    context["deadlines"] = _deadlines(request, now)
+    context["deadlines"] = _deadlines(request, now, tz)
     context["tz"] = tz
     return render(request, "reports/dashboard.html", context, status=status)
 
@@ -369,7 +371,7 @@ def court_status(request: HttpRequest) -> HttpResponseBase:
     base = reverse("reports:court_children")
 
     def link(key: str, station: str | None) -> str:
-        query = {"policy": str(policy.pk), "as_of": as_of.isoformat(), "key": key}
+        query = {"policy": str(policy.pk), "as_of": as_of.isoformat(), "as_of_tz": tz, "key": key}
         if station:
             query["station"] = station
         return f"{base}?{urlencode(query)}"
@@ -384,21 +386,23 @@ def court_status(request: HttpRequest) -> HttpResponseBase:
             "buckets": buckets,
             "clocks": clocks,
             "adds_up": _adds_up(report.total),
+            "total_label": scope.total_label(request.user),
             "generated_at": timezone.now(),
-            "pdf_url": _court_url(request, policy, as_of, "pdf"),
-            "xlsx_url": _court_url(request, policy, as_of, "xlsx"),
+            "pdf_url": _court_url(request, policy, as_of, tz, "pdf"),
+            "xlsx_url": _court_url(request, policy, as_of, tz, "xlsx"),
         }
     )
     fmt = request.GET.get("format", "")
     if fmt == "xlsx":
-        return _court_xlsx(request, report, columns, buckets, clocks, tz)
+        return _court_xlsx(request, report, columns, buckets, clocks, tz, context["total_label"])
     if fmt == "pdf":
         return _court_pdf(request, context)
     return render(request, "reports/court_status.html", context)
 
 
-def _court_url(request: HttpRequest, policy: DeadlinePolicy, as_of: datetime, fmt: str) -> str:
-    query = {"policy": str(policy.pk), "as_of": as_of.isoformat(), "format": fmt}
+def _court_url(request: HttpRequest, policy: DeadlinePolicy, as_of: datetime, tz: str, fmt: str) -> str:
+    """A download of the report as shown: the same instant, told in the same zone."""
+    query = {"policy": str(policy.pk), "as_of": as_of.isoformat(), "as_of_tz": tz, "format": fmt}
     return f"{request.path}?{urlencode(query)}"
 
 
@@ -427,6 +431,7 @@ def _court_xlsx(
     buckets: list[dict],
     clocks: list[dict],
     tz: str,
+    total_label: str,
 ) -> HttpResponseBase:
     """The report's tables in one sheet, and its children (one row each) in a second."""
     import tempfile
@@ -451,7 +456,7 @@ def _court_xlsx(
     )
     sheet.append([f"Generated {timezone.now().isoformat()} by {request.user.get_username()}"])
     sheet.append([])
-    sheet.append(["Children", "All stations", *columns])
+    sheet.append(["Children", total_label, *columns])
     for c in sheet[sheet.max_row]:
         c.font = bold
     for row in buckets:
@@ -459,7 +464,7 @@ def _court_xlsx(
             ["  " * row["indent"] + row["label"], row["total"]["value"], *[c["value"] for c in row["cells"]]]
         )
     sheet.append([])
-    sheet.append(["Clocks", "All stations", *columns])
+    sheet.append(["Clocks", total_label, *columns])
     for c in sheet[sheet.max_row]:
         c.font = bold
     for row in clocks:
@@ -558,7 +563,7 @@ def court_children(request: HttpRequest) -> HttpResponseBase:
     if policy is None or as_of is None:
         # Bad input: the report's form, with the message next to the field and what was typed.
         return render(request, "reports/court_status.html", {"form": form, "tz": tz}, status=400)
-    station = request.GET.get("station") or None
+    station = scope.case_station(request.user, request.GET.get("station") or None, cases)
     report = court.court_status(cases=cases, policy=policy, as_of=as_of)
     rows = report.rows_for(key, station)
     label = court.label_of(key)
@@ -582,7 +587,7 @@ def court_children(request: HttpRequest) -> HttpResponseBase:
     )
     query = request.GET.copy()
     query.pop("page", None)
-    back = {"policy": str(policy.pk), "as_of": as_of.isoformat()}
+    back = {"policy": str(policy.pk), "as_of": as_of.isoformat(), "as_of_tz": tz}
     return render(
         request,
         "reports/court_children.html",

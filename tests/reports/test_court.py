@@ -176,3 +176,82 @@ def test_court_status_exports_xlsx_and_pdf(client, users, court_set):
     pdf = client.get("/reports/court-status/", {"as_of": as_of, "format": "pdf"})
     assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf"
     assert pdf.content.startswith(b"%PDF")
+
+
+def test_court_drill_down_refuses_a_station_outside_the_readers_scope(client, users, court_set):
+    """A supervisor of EPT asking for YUM's children was told '0 children at station YUM' (YUM
+    has one): a false figure. The drill-down (page and export) refuses a station the reader may
+    not read, as the dashboard and the series API do; their own station and HQ's any still work."""
+    as_of = AS_OF.isoformat()
+    client.force_login(users["supervisor"])
+    for extra in ({}, {"format": "csv"}):
+        asked = {"as_of": as_of, "key": "separated", "station": "YUM", **extra}
+        response = client.get("/reports/court-status/children/", asked)
+        assert response.status_code == 403, extra
+        assert "YUM" not in response.content.decode()
+    own = client.get(
+        "/reports/court-status/children/", {"as_of": as_of, "key": "separated", "station": "EPT"}
+    )
+    assert own.status_code == 200 and own.context["count"] == 8
+    client.force_login(users["hq_analyst"])
+    hq = client.get("/reports/court-status/children/", {"as_of": as_of, "key": "separated", "station": "YUM"})
+    assert hq.status_code == 200 and hq.context["count"] == 1
+
+
+def test_court_total_column_says_all_stations_only_to_readers_of_all_stations(client, users, court_set):
+    """A supervisor's page, XLSX and PDF headed their total column 'All stations' (8, EPT's) while
+    all stations had 9: the total is now 'Total' to a reader limited to their station."""
+    as_of = AS_OF.isoformat()
+    for role, label in (("supervisor", "Total"), ("hq_analyst", "All stations")):
+        client.force_login(users[role])
+        page = client.get("/reports/court-status/", {"as_of": as_of}).content.decode()
+        header = page.split('data-testid="court-buckets">', 1)[1].split("</thead>", 1)[0]
+        assert f'<th scope="col">{label}</th>' in header, role
+        assert ("All stations" in header) == (label == "All stations"), role
+        xlsx = client.get("/reports/court-status/", {"as_of": as_of, "format": "xlsx"})
+        sheet = load_workbook(io.BytesIO(b"".join(xlsx.streaming_content)))["Court status"]
+        headers = [row[:2] for row in sheet.iter_rows(values_only=True) if row[0] in ("Children", "Clocks")]
+        assert headers == [("Children", label), ("Clocks", label)], role
+
+
+def test_court_exports_and_drill_downs_keep_the_zone_the_reader_chose(client, users, court_set):
+    """The page read in Chicago time linked its PDF, XLSX and figures without the zone, so the
+    download said 'As of ... UTC' for the page's '... CST': the same instant, told differently.
+    The links carry `as_of_tz`; the XLSX and the drill-down read the page's zone."""
+    client.force_login(users["hq_analyst"])
+    page = client.get("/reports/court-status/", {"as_of": "2018-12-31T06:00", "as_of_tz": "America/Chicago"})
+    assert page.status_code == 200
+    context = page.context
+    assert "as_of_tz=America%2FChicago" in context["xlsx_url"]
+    assert "as_of_tz=America%2FChicago" in context["pdf_url"]
+    assert "as_of_tz=America%2FChicago" in context["buckets"][0]["total"]["url"]
+    xlsx = client.get(context["xlsx_url"])
+    sheet = load_workbook(io.BytesIO(b"".join(xlsx.streaming_content)))["Court status"]
+    assert sheet["A2"].value.startswith("As of 2018-12-31 06:00 CST"), sheet["A2"].value
+    drill = client.get(context["buckets"][0]["total"]["url"])
+    assert drill.context["tz"] == "America/Chicago" and drill.context["count"] == 9
+
+
+def test_court_pdf_says_as_of_once_and_keeps_the_clock_caption_with_its_table(
+    client, users, court_set, monkeypatch
+):
+    """The PDF read 'As of: As of 2018-12-31 ...' (the footer's text reused in the body), and the
+    clock table's caption could end one page with the table on the next."""
+    import weasyprint
+
+    seen: list[str] = []
+    real = weasyprint.HTML
+
+    def recording(*args, **kwargs):
+        seen.append(kwargs["string"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(weasyprint, "HTML", recording)
+    client.force_login(users["hq_analyst"])
+    pdf = client.get("/reports/court-status/", {"as_of": AS_OF.isoformat(), "format": "pdf"})
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    (html,) = seen
+    assert "As of: As of" not in html
+    assert '<strong>As of:</strong> <span class="fl-asof">2018-12-31 12:00' in html
+    assert 'content: "As of " string(asof)' in html
+    assert '<div class="fl-keep-together"><table' in html and 'data-testid="court-clocks"' in html

@@ -77,14 +77,19 @@ def test_separated_series_for_one_station_and_counts_a_child_once(history):
 
 
 def test_separated_series_splits_by_the_agency_holding_the_child_that_day(history, users):
-    """The agency split follows the child's custody at each day's end; the total is unchanged."""
+    """The agency split follows the child's custody at each day's end; the total is unchanged; the
+    children with no custody recorded count under NONE."""
     for agency, start, end in (("CBP", t(1, 10), t(3, 12)), ("HHS_ORR", t(3, 12), None)):
         CustodyPeriod.objects.create(person_id=history["A"], agency=agency, started_at=start, ended_at=end)
     days = {d.date: d for d in separated_series(date_from=FIRST, date_to=LAST, tz="UTC").days}
-    assert days[date(2018, 6, 1)].by_agency == {"CBP": 1}
-    assert days[date(2018, 6, 2)].by_agency == {"CBP": 1}
-    assert days[date(2018, 6, 3)].by_agency == {"HHS_ORR": 1}
-    assert days[date(2018, 6, 20)].by_agency == {"HHS_ORR": 1}
+
+    def others(day: date) -> dict[str, int]:
+        return {"NONE": days[day].count - 1} if days[day].count > 1 else {}
+
+    assert days[date(2018, 6, 1)].by_agency == {"CBP": 1, **others(date(2018, 6, 1))}
+    assert days[date(2018, 6, 2)].by_agency == {"CBP": 1, **others(date(2018, 6, 2))}
+    assert days[date(2018, 6, 3)].by_agency == {"HHS_ORR": 1, **others(date(2018, 6, 3))}
+    assert days[date(2018, 6, 20)].by_agency == {"HHS_ORR": 1, "NONE": 2}
     assert days[date(2018, 6, 20)].count == separated_children(as_of=t(21)).count() == 3  # A, B, C
 
 
@@ -171,3 +176,16 @@ def test_a_zone_name_too_long_for_a_file_is_refused_by_name_not_a_500(users, api
     assert response.status_code == 400, response.content
     message = response.json()["tz"][0]
     assert "use a name like America/Denver" in message and "A" * 41 not in message
+
+
+def test_agency_split_adds_up_to_the_count_children_without_custody_under_none(history, users):
+    """A child with no custody recorded at a day's end was left out of the agency split, so the
+    dashboard's agency chart did not add up to the total and disagreed with the as-of report
+    (which counts them under NONE). Each day's agency split now adds up to its count."""
+    CustodyPeriod.objects.create(person_id=history["A"], agency="HHS_ORR", started_at=t(3, 12))
+    series = separated_series(date_from=FIRST, date_to=LAST, tz="UTC")
+    for day in series.days:
+        assert sum(day.by_agency.values()) == day.count, day.date
+    last = series.days[-1]
+    as_of_report = separated_children(as_of=last.end).by_custody_agency()
+    assert last.by_agency == as_of_report == {"HHS_ORR": 1, "NONE": 2}

@@ -195,3 +195,26 @@ def test_dashboard_impossible_date_says_which_date_and_how_to_write_it(client, u
     assert response.status_code == 400
     assert "From: not a date that exists; write it as YYYY-MM-DD" in html
     assert 'value="2018-02-30"' in html
+
+
+def test_reunified_in_the_last_7_days_counts_7_local_days_not_8(client, users, world):
+    """The tile counted from local midnight 7 days before today: today and the 7 days before it,
+    8 days. A case reunified early on the 8th local day back is not in the last 7 days; one
+    reunified on the 7th (today - 6) is; the tile's list shows the same cases."""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo("America/Denver")
+    today = timezone.now().astimezone(zone).date()
+    eighth, seventh = world["ept"][0], world["ept"][1]
+    for case, day in ((eighth, today - timedelta(days=7)), (seventh, today - timedelta(days=6))):
+        case.status, case.outcome = "reunified", "reunified"
+        case.closed_at = datetime.combine(day, datetime.min.time(), tzinfo=zone) + timedelta(hours=1)
+        case._change_reason = "test"
+        case.save()
+    client.force_login(users["supervisor"])
+    tile = next(
+        t for t in client.get("/dashboard/").context["tiles"] if t["label"] == "Reunified in the last 7 days"
+    )
+    assert tile["value"] == 1
+    listing = client.get(tile["url"])
+    assert [row["case"].pk for row in listing.context["rows"]] == [seventh.pk]
