@@ -316,8 +316,10 @@ def case_close(
     Reunified: every earlier checklist step must be done and the eligibility decision eligible;
     the child and the adult(s) move to the new custody (`custody_agency`, `custody_facility`),
     and the separation ends for this child as reunified (for all of it once its last child's
-    has ended; a sibling still apart stays separated, with their case open). All in this
-    transaction: if any part fails, nothing is recorded.
+    has ended; a sibling still apart stays separated, with their case open). Outcome `other`
+    (discharged otherwise, explained in the note) ends it for this child as closed; an
+    ineligibility outcome leaves the child separated. All in this transaction: if any part fails,
+    nothing is recorded.
     """
     case = _lock_case(case_id)
     if not can_work_case(by, case):
@@ -386,11 +388,27 @@ def case_close(
                 change_reason=f"reunified (case {case.pk})",
             )
         _end_separation_for_child(case, by)
+    elif outcome == Outcome.OTHER:
+        # Discharged otherwise (the court report's bucket): the child is no longer separated
+        # (DOMAIN.md: a separation ends when reunified or closed with an outcome). An ineligibility
+        # outcome is not an end: that child is still in care, apart from the parent.
+        _end_separation_for_child(
+            case,
+            by,
+            outcome=Separation.EndOutcome.CLOSED,
+            comment=f"Closed with outcome 'other' through reunification case {case.pk}: {case.close_note}",
+        )
     return case
 
 
-def _end_separation_for_child(case: ReunificationCase, by: Any) -> None:
-    """The separation ends for this child (reunified); siblings still apart stay separated.
+def _end_separation_for_child(
+    case: ReunificationCase,
+    by: Any,
+    *,
+    outcome: str = Separation.EndOutcome.REUNIFIED,
+    comment: str = "",
+) -> None:
+    """The separation ends for this child (reunified, or closed); siblings still apart stay separated.
 
     `separation_end_for_child` ends the separation itself when this was its last child, and its
     `separation_ended` handler then finds no open case of a reunified child to close.
@@ -410,8 +428,8 @@ def _end_separation_for_child(case: ReunificationCase, by: Any) -> None:
         separation_id=separation.pk,
         child_id=case.child_id,
         by=by,
-        outcome=Separation.EndOutcome.REUNIFIED,
-        comment=f"Reunified through reunification case {case.pk}",
+        outcome=outcome,
+        comment=comment or f"Reunified through reunification case {case.pk}",
         ended_at=max(case.closed_at or timezone.now(), separation.occurred_at),
     )
 

@@ -278,6 +278,24 @@ def test_case_close_with_another_outcome_keeps_the_separation(users):
         case_close(case_id=case.pk, by=users["coordinator"], outcome="other", note="again")
 
 
+def test_case_close_as_other_discharges_the_child_and_ends_their_separation(users):
+    """'Other' (released to a sponsor, turned 18...) is the court report's "discharged otherwise":
+    the child's separation ends (closed) with the note, so the separated-children count and the
+    court report agree; a sibling's case and separation go on."""
+    separation, (case, sibling) = approved_separation(users, children=[years_ago(7), years_ago(9)])
+    case_close(case_id=case.pk, by=users["coordinator"], outcome="other", note="Released to an aunt")
+    member = SeparationMember.objects.get(separation=separation, person_id=case.child_id)
+    assert member.end_outcome == Separation.EndOutcome.CLOSED and member.ended_at is not None
+    assert "Released to an aunt" in member.history.first().history_change_reason
+    assert member.history.first().history_user == users["coordinator"]
+    counted = separated_children(as_of=timezone.now()).child_ids()
+    assert case.child_id not in counted and sibling.child_id in counted
+    sibling.refresh_from_db()
+    separation.refresh_from_db()
+    assert sibling.status == ReunificationCase.Status.OPEN
+    assert separation.status == Separation.Status.IN_EFFECT
+
+
 def test_case_reassign_moves_the_case_to_another_team_coordinator(users):
     """The station's supervisor reassigns; only coordinators of the case's team may receive it."""
     _, (case,) = approved_separation(users, children=[years_ago(7)])
