@@ -292,9 +292,8 @@ def worklist_item_claim(*, item_id: Any, user: Any) -> WorklistItem:
         raise BusinessRuleError("This item is already completed.")
     if item.claimed_by_id is not None:
         who = "you" if item.claimed_by_id == user.pk else _who(item.claimed_by)
-        raise BusinessRuleError(
-            f"This item was already claimed by {who} at {timezone.localtime(item.claimed_at):%Y-%m-%d %H:%M}."
-        )
+        at = wallclock_text(item.claimed_at, team_zone(item.worklist.team))
+        raise BusinessRuleError(f"This item was already claimed by {who} at {at}.")
     if not item.case.is_open:
         raise BusinessRuleError(f"The case is {item.case.get_status_display().lower()}; nothing to work.")
     claimed = _claim("SELECT %(item)s::uuid AS id", {"item": str(item.pk)}, user, "claimed")
