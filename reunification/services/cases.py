@@ -210,6 +210,37 @@ def cases_open_for_separations(
     return cases
 
 
+@transaction.atomic
+def cases_reclock_for_separation(*, separation: Separation, by: Any, reason: str) -> int:
+    """Recompute the clocks of the separation's open cases from its (corrected) time, each saved
+    with history; a case whose clocks do not move is left alone. Returns how many moved."""
+    moved = 0
+    cases = (
+        ReunificationCase.objects.select_for_update(of=("self",))
+        .select_related("child", "policy")
+        .filter(separation=separation, status__in=OPEN_STATUSES, withdrawn_at__isnull=True)
+        .order_by("pk")
+    )
+    for case in cases:
+        policy = case.policy or applicable_policy()
+        if policy is None:
+            continue
+        clocks = compute_clocks(
+            policy=policy, separated_at=separation.occurred_at, date_of_birth=case.child.date_of_birth
+        )
+        before = (case.clock_start, case.contact_due_at, case.reunify_due_at)
+        if before == (clocks.clock_start, clocks.contact_due_at, clocks.reunify_due_at):
+            continue
+        case.policy = policy
+        case.clock_start = clocks.clock_start
+        case.contact_due_at = clocks.contact_due_at
+        case.reunify_due_at = clocks.reunify_due_at
+        _derive(case, {s.step: s for s in case.steps.all()})
+        _save(case, by, reason)
+        moved += 1
+    return moved
+
+
 def _validate_method(step: str, method: str) -> str:
     method = (method or "").strip()
     if step == Step.PARENTAGE_VERIFIED:

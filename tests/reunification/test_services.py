@@ -356,3 +356,31 @@ def test_cases_open_for_separations_given_the_members_opens_the_cases_read_back_
 
     assert len(opened(given)) == 2 and opened(given)[0][8] == ["Adulto0", "Adulto1"]
     assert opened(given) == opened(read_back)
+
+
+def test_separation_correct_moves_the_clocks_of_its_open_cases(users):
+    """The clocks start at the separation: correcting when it happened moves every open case's
+    clock start and due times (with a history row naming the correction), as opening would have."""
+    from reunification.clocks import compute_clocks
+    from separations.services import separation_correct
+
+    separation, [case] = approved_separation(users, children=[years_ago(9)])
+    earlier = separation.occurred_at - timedelta(hours=4)
+
+    separation_correct(
+        separation_id=separation.pk,
+        by=users["supervisor"],
+        occurred_at=earlier,
+        change_reason="Time taken from the processing log",
+    )
+
+    case.refresh_from_db()
+    expected = compute_clocks(
+        policy=case.policy, separated_at=earlier, date_of_birth=case.child.date_of_birth
+    )
+    assert case.clock_start == expected.clock_start == earlier
+    assert case.contact_due_at == expected.contact_due_at
+    assert case.reunify_due_at == expected.reunify_due_at
+    assert case.due_at == expected.contact_due_at
+    latest = case.history.order_by("-history_date").first()
+    assert "Time taken from the processing log" in latest.history_change_reason
