@@ -339,7 +339,14 @@ def step_update(request: HttpRequest, case_id: Any, step: str) -> HttpResponse:
     case = _visible_case(request, case_id)
     if getattr(request, "htmx", False):
         context = checklist_context(
-            request, case, errors=errors, error_step=step if errors else "", entered=entered
+            request,
+            case,
+            errors=errors,
+            error_step=step if errors else "",
+            entered=entered,
+            oob=True,
+            clocks=case_clocks(case),
+            priority=case_priority(case),
         )
         context["next_url"] = request.POST.get("next", "")
         context["heading_level"] = _int(request.POST.get("heading_level")) or 2
