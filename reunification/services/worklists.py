@@ -366,7 +366,8 @@ def clocks_flag(*, now: datetime | None = None) -> dict[str, int]:
             ), flagged AS (
                 SELECT k.*, CASE WHEN k.due < %(now)s THEN 'overdue' ELSE 'due_soon' END AS kind,
                        st.code AS station,
-                       concat_ws(' ', p.given_names, p.first_surname, p.second_surname) AS child_name
+                       concat_ws(' ', NULLIF(p.given_names, ''), NULLIF(p.first_surname, ''),
+                                 NULLIF(p.second_surname, '')) AS child_name
                 FROM clocks k
                 JOIN separations_separation s ON s.id = k.separation_id
                 JOIN apprehensions_station st ON st.id = s.station_id

@@ -279,3 +279,16 @@ def test_worklist_item_claim_conflict_names_the_claim_time_on_the_teams_clock(us
     expected = wallclock_text(claimed.claimed_at, zone)
     assert expected.endswith(("MST", "MDT"))
     assert str(excinfo.value).endswith(f" at {expected}.")
+
+
+def test_clocks_flag_names_a_child_with_one_surname_as_every_page_does(users):
+    """A child with no second surname is named 'Nino0 Familia…' in the alert, as on every page
+    (Person.full_name), not with a stray space before the comma."""
+    now = timezone.now()
+    _, (case,) = approved_separation(users, children=[years_ago(3)], occurred_at=now - timedelta(days=9))
+    assert case.child.second_surname == ""
+
+    clocks_flag(now=now)
+
+    message = Notification.objects.get(recipient=users["coordinator"], case=case, clock="contact").message
+    assert f"for {case.child.full_name}, due " in message
