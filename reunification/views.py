@@ -377,7 +377,7 @@ def case_close(request: HttpRequest, case_id: Any) -> HttpResponse:
     except DomainPermissionDenied as exc:
         raise PermissionDenied(str(exc)) from exc
     except ValidationFailed as exc:
-        errors = _shown_errors(exc.errors, {"custody_agency", "outcome", "note"})
+        errors = _shown_errors(exc.errors, {"custody_agency", "custody_facility", "outcome", "note"})
     except (BusinessRuleError, StaleVersionError) as exc:
         errors = {"non_field": [str(exc)]}
     else:

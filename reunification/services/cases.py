@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apprehensions.services.bulk import insert_with_history, new_instance
+from familylink.common.clock import wallclock_text
 from familylink.common.errors import BusinessRuleError, PermissionDenied, StaleVersionError, ValidationFailed
 from separations.models import CustodyPeriod, Separation, SeparationMember
 from separations.services import custody_transfer, separation_end_for_child
@@ -25,6 +26,13 @@ from .policies import applicable_policy
 Step = CaseStep.Step
 Status = ReunificationCase.Status
 Outcome = ReunificationCase.Outcome
+
+# A custody transfer's fields as case_close names them.
+CUSTODY_TO_CLOSE_FIELDS = {
+    "started_at": "reunified_at",
+    "agency": "custody_agency",
+    "facility": "custody_facility",
+}
 
 # Steps a coordinator ticks; "reunified" is recorded by closing the case as reunified.
 TICKABLE_STEPS = [s for s in STEP_ORDER if s != Step.REUNIFIED]
@@ -383,8 +391,7 @@ def case_close(
                     ]
                 }
             )
-        if when > now:
-            raise ValidationFailed({"reunified_at": ["The reunification time is in the future."]})
+        _check_reunified_at(case, when, now)
         reunified_step = steps[Step.REUNIFIED]
         reunified_step.done_at = when
         reunified_step.done_by = by
@@ -405,19 +412,46 @@ def case_close(
     _save(case, by, reason)
     _complete_open_items(case, by, now)
     if outcome == Outcome.REUNIFIED:
-        links = case.case_adults.filter(withdrawn_at__isnull=True).select_related("person")
-        adults = [link.person for link in links]
-        for person in [case.child, *adults]:
+        _move_custody_together(case, by, agency=custody_agency, facility=custody_facility)
+        _end_separation_for_child(case, by)
+    return case
+
+
+def _check_reunified_at(case: ReunificationCase, when: datetime, now: datetime) -> None:
+    """A reunification happens after the separation and not in the future (named `reunified_at`)."""
+    if when > now:
+        raise ValidationFailed({"reunified_at": ["The reunification time is in the future."]})
+    separated_at = case.separation.occurred_at
+    if when < separated_at:
+        zone = case.separation.station
+        raise ValidationFailed(
+            {
+                "reunified_at": [
+                    f"The reunification at {wallclock_text(when, zone)} is before the separation at "
+                    f"{wallclock_text(separated_at, zone)}; enter when the family was reunified."
+                ]
+            }
+        )
+
+
+def _move_custody_together(case: ReunificationCase, by: Any, *, agency: str, facility: str) -> None:
+    """The child and the case's adults move to the custody given on closing, from its close time."""
+    links = case.case_adults.filter(withdrawn_at__isnull=True).select_related("person")
+    for person in [case.child, *(link.person for link in links)]:
+        try:
             custody_transfer(
                 person_id=person.pk,
-                agency=custody_agency,
-                facility=custody_facility.strip(),
+                agency=agency,
+                facility=facility.strip(),
                 started_at=case.closed_at,
                 by=by,
                 change_reason=f"reunified (case {case.pk})",
             )
-        _end_separation_for_child(case, by)
-    return case
+        except ValidationFailed as exc:
+            # Named by the fields of the close, which the page and the API client sent.
+            raise ValidationFailed(
+                {CUSTODY_TO_CLOSE_FIELDS.get(k, k): v for k, v in exc.errors.items()}
+            ) from exc
 
 
 def _end_separation_for_child(case: ReunificationCase, by: Any) -> None:

@@ -384,3 +384,46 @@ def test_separation_correct_moves_the_clocks_of_its_open_cases(users):
     assert case.due_at == expected.contact_due_at
     latest = case.history.order_by("-history_date").first()
     assert "Time taken from the processing log" in latest.history_change_reason
+
+
+def test_case_close_reunified_at_before_the_separation_is_refused_by_name(users):
+    """A reunification time before the child was separated is refused under `reunified_at` (the
+    field the coordinator gave), not recorded as a clock met before it started; nothing changes."""
+    separation, (case,) = approved_separation(users, children=[years_ago(7)])
+    tick_all(case, users["coordinator"])
+
+    with pytest.raises(ValidationFailed) as excinfo:
+        case_close(
+            case_id=case.pk,
+            by=users["coordinator"],
+            outcome="reunified",
+            reunified_at=separation.occurred_at - timedelta(hours=1),
+        )
+
+    assert list(excinfo.value.errors) == ["reunified_at"]
+    assert "before the separation" in excinfo.value.errors["reunified_at"][0]
+    case.refresh_from_db()
+    assert case.status == "in_progress" and case.closed_at is None
+
+
+def test_case_close_custody_errors_name_the_case_fields(users):
+    """The custody move's errors come back under the fields of the close (reunified_at,
+    custody_facility), which the page and the API client sent, not the custody transfer's own."""
+    separation, (case,) = approved_separation(users, children=[years_ago(7)])
+    adult = case.case_adults.get().person
+    custody_transfer(person_id=adult.pk, agency="ICE", by=users["field_agent"])
+    tick_all(case, users["coordinator"])
+
+    with pytest.raises(ValidationFailed) as excinfo:
+        case_close(
+            case_id=case.pk,
+            by=users["coordinator"],
+            outcome="reunified",
+            reunified_at=timezone.now() - timedelta(hours=2),
+        )
+    assert list(excinfo.value.errors) == ["reunified_at"]
+    assert "a transfer cannot be earlier" in excinfo.value.errors["reunified_at"][0]
+
+    with pytest.raises(ValidationFailed) as excinfo:
+        case_close(case_id=case.pk, by=users["coordinator"], outcome="reunified", custody_facility="x" * 250)
+    assert list(excinfo.value.errors) == ["custody_facility"]
