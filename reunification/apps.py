@@ -24,6 +24,7 @@ class ReunificationConfig(AppConfig):
         from separations.signals import (
             separation_approved,
             separation_child_ended,
+            separation_corrected,
             separation_ended,
             separations_imported,
         )
@@ -35,6 +36,7 @@ class ReunificationConfig(AppConfig):
         separations_imported.connect(
             handlers.on_separations_imported, dispatch_uid="reunification-open-imported"
         )
+        separation_corrected.connect(handlers.on_separation_corrected, dispatch_uid="reunification-reclock")
         separation_ended.connect(handlers.on_separation_ended, dispatch_uid="reunification-close-cases")
         separation_child_ended.connect(
             handlers.on_separation_child_ended, dispatch_uid="reunification-close-child-case"

@@ -2,7 +2,12 @@
 
 from typing import Any
 
-from .services import cases_close_for_ended_separation, cases_open_for_separation, cases_open_for_separations
+from .services import (
+    cases_close_for_ended_separation,
+    cases_open_for_separation,
+    cases_open_for_separations,
+    cases_reclock_for_separation,
+)
 
 
 def on_separation_approved(sender: Any, separation: Any, approver: Any = None, **kwargs: Any) -> None:
@@ -15,6 +20,14 @@ def on_separations_imported(
 ) -> None:
     """Imported separations (a sheet's chunk) open their cases like an approval, set-based."""
     cases_open_for_separations(separations=separations, by=by, members=members)
+
+
+def on_separation_corrected(
+    sender: Any, separation: Any, changed: list[str], by: Any = None, change_reason: str = "", **kwargs: Any
+) -> None:
+    """A corrected separation time moves the clocks of its open cases (same transaction)."""
+    if "occurred_at" in changed:
+        cases_reclock_for_separation(separation=separation, by=by, reason=f"clocks moved: {change_reason}")
 
 
 def on_separation_ended(sender: Any, separation: Any, outcome: str, by: Any = None, **kwargs: Any) -> None:

@@ -1,7 +1,7 @@
 """Teams and their time zones: a team's worklist day is its own local day, built at its local
 morning hour, and its pages and messages show times in its zone."""
 
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -65,8 +65,18 @@ def team_today(code: str | None, now: datetime | None = None) -> date:
 
 
 def team_morning(code: str | None, day: date) -> datetime:
-    """The moment the team's list for `day` is "as of": its morning hour, local time."""
-    return datetime.combine(day, time(hour=team_morning_hour(code)), tzinfo=team_zone(code))
+    """The moment the team's list for `day` is "as of": its morning hour, local time.
+
+    Read as PostgreSQL reads a local time (the list's build computes "overdue" in SQL): an hour
+    that happens twice (fall back) is the second one, in standard time; an hour that is skipped
+    (spring forward) keeps the offset before the change.
+    """
+    zone = team_zone(code)
+    first = datetime.combine(day, time(hour=team_morning_hour(code)), tzinfo=zone)
+    second = first.replace(fold=1)
+    chosen = second if second.utcoffset() < first.utcoffset() else first  # type: ignore[operator]
+    # In UTC: Python never finds a repeated or skipped local time equal to any other zone's time.
+    return chosen.astimezone(UTC)
 
 
 def ensure_team(code: str, *, by: Any = None) -> Team:

@@ -339,7 +339,14 @@ def step_update(request: HttpRequest, case_id: Any, step: str) -> HttpResponse:
     case = _visible_case(request, case_id)
     if getattr(request, "htmx", False):
         context = checklist_context(
-            request, case, errors=errors, error_step=step if errors else "", entered=entered
+            request,
+            case,
+            errors=errors,
+            error_step=step if errors else "",
+            entered=entered,
+            oob=True,
+            clocks=case_clocks(case),
+            priority=case_priority(case),
         )
         context["next_url"] = request.POST.get("next", "")
         context["heading_level"] = _int(request.POST.get("heading_level")) or 2
@@ -370,7 +377,7 @@ def case_close(request: HttpRequest, case_id: Any) -> HttpResponse:
     except DomainPermissionDenied as exc:
         raise PermissionDenied(str(exc)) from exc
     except ValidationFailed as exc:
-        errors = _shown_errors(exc.errors, {"custody_agency", "outcome", "note"})
+        errors = _shown_errors(exc.errors, {"custody_agency", "custody_facility", "outcome", "note"})
     except (BusinessRuleError, StaleVersionError) as exc:
         errors = {"non_field": [str(exc)]}
     else:

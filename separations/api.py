@@ -176,6 +176,8 @@ class DecisionInputSerializer(ClosedInput):
     comment = serializers.CharField(
         required=False, allow_blank=True, default="", max_length=2000, help_text="Required to reject."
     )
+    # Every write accepts the contract's optional change_reason; a decision reads it as its comment.
+    change_reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
 class _DecisionView(ApiView):

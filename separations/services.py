@@ -27,7 +27,13 @@ from familylink.common.errors import (
 from familylink.common.roles import has_capability
 
 from .models import CustodyPeriod, ReasonCode, Separation, SeparationMember
-from .signals import separation_approved, separation_child_ended, separation_ended, separations_imported
+from .signals import (
+    separation_approved,
+    separation_child_ended,
+    separation_corrected,
+    separation_ended,
+    separations_imported,
+)
 
 FACILITY_MAX = int(CustodyPeriod._meta.get_field("facility").max_length or 200)
 PLACE_MAX = int(Separation._meta.get_field("place").max_length or 255)
@@ -263,8 +269,9 @@ def separation_request(
         )
         if already is not None:
             raise BusinessRuleError(
-                f"{child.full_name} already has a {already.get_status_display().lower()} separation "
-                f"from these adults ({already.pk}); decide or end that one first."
+                f"{child.full_name} already has "
+                f"{'an in-effect' if already.status == Separation.Status.IN_EFFECT else 'a requested'} "
+                f"separation from these adults ({already.pk}); decide or end that one first."
             )
     why = _reason(change_reason or "requested")
     separation = Separation(
@@ -538,14 +545,20 @@ def _lock_for_decision(separation_id: Any, decider: Any, expected_version: int |
 
 @transaction.atomic
 def separation_approve(
-    *, separation_id: Any, approver: Any, comment: str = "", expected_version: int | None = None
+    *,
+    separation_id: Any,
+    approver: Any,
+    comment: str = "",
+    expected_version: int | None = None,
+    change_reason: str = "",
 ) -> Separation:
     """Put a requested separation into effect (a supervisor of its station, not the requester).
 
+    `change_reason` (the API contract's name for why) stands in for an empty `comment`.
     `separation_approved` handlers (reunification opens one case per child) run in this transaction.
     """
     separation = _lock_for_decision(separation_id, approver, expected_version)
-    comment = (comment or "").strip()
+    comment = (comment or "").strip() or (change_reason or "").strip()
     separation.status = Separation.Status.IN_EFFECT
     separation.decided_by = approver
     separation.decided_at = timezone.now()
@@ -559,13 +572,19 @@ def separation_approve(
 
 @transaction.atomic
 def separation_reject(
-    *, separation_id: Any, approver: Any, comment: str, expected_version: int | None = None
+    *,
+    separation_id: Any,
+    approver: Any,
+    comment: str = "",
+    expected_version: int | None = None,
+    change_reason: str = "",
 ) -> Separation:
-    """Reject a requested separation (a supervisor of its station, not the requester); say why."""
-    comment = (comment or "").strip()
+    """Reject a requested separation (a supervisor of its station, not the requester); say why,
+    in `comment` or the API contract's `change_reason`."""
+    separation = _lock_for_decision(separation_id, approver, expected_version)
+    comment = (comment or "").strip() or (change_reason or "").strip()
     if not comment:
         raise ValidationFailed({"comment": ["Say why the separation is rejected."]})
-    separation = _lock_for_decision(separation_id, approver, expected_version)
     separation.status = Separation.Status.REJECTED
     separation.decided_by = approver
     separation.decided_at = timezone.now()
@@ -761,6 +780,10 @@ def separation_correct(
         )
         if first_end and "occurred_at" not in errors and occurred_at > first_end:
             errors["occurred_at"] = ["The separation cannot have happened after it ended."]
+        members = Person.objects.filter(
+            separation_memberships__separation=separation, separation_memberships__withdrawn_at__isnull=True
+        ).distinct()
+        _check_after_apprehension(occurred_at, list(members), "occurred_at", errors, what="the separation")
         separation.occurred_at = occurred_at
         changed.append("occurred_at")
     if place is not None:
@@ -789,6 +812,9 @@ def separation_correct(
     separation._change_reason = _reason(f"corrected: {change_reason}")
     separation._history_user = by
     separation.save(update_fields=changed)
+    separation_corrected.send(
+        sender=Separation, separation=separation, changed=changed, by=by, change_reason=change_reason
+    )
     return separation
 
 

@@ -7,6 +7,9 @@ from django.dispatch import Signal
 
 # kwargs: separation (in_effect, just approved), approver. Reunification opens one case per child.
 separation_approved = Signal()
+# kwargs: separation (its recorded facts just corrected), changed (field names), by, change_reason.
+# Sent by separation_correct; reunification moves the clocks of its open cases when the time moved.
+separation_corrected = Signal()
 # kwargs: separation (just ended), outcome, by.
 separation_ended = Signal()
 # kwargs: separation (still in effect, or just ended with its last child), child (Person), outcome, by.

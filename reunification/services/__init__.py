@@ -7,6 +7,7 @@ from .cases import (
     cases_close_for_ended_separation,
     cases_open_for_separation,
     cases_open_for_separations,
+    cases_reclock_for_separation,
 )
 from .policies import deadline_policy_save, ensure_beat_schedule, ensure_deadline_policy, policy_recompute
 from .worklists import (
@@ -27,6 +28,7 @@ __all__ = [
     "cases_close_for_ended_separation",
     "cases_open_for_separation",
     "cases_open_for_separations",
+    "cases_reclock_for_separation",
     "clocks_flag",
     "deadline_policy_save",
     "ensure_beat_schedule",

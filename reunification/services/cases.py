@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apprehensions.services.bulk import insert_with_history, new_instance
+from familylink.common.clock import wallclock_text
 from familylink.common.errors import BusinessRuleError, PermissionDenied, StaleVersionError, ValidationFailed
 from separations.models import CustodyPeriod, Separation, SeparationMember
 from separations.services import custody_transfer, separation_end_for_child
@@ -25,6 +26,13 @@ from .policies import applicable_policy
 Step = CaseStep.Step
 Status = ReunificationCase.Status
 Outcome = ReunificationCase.Outcome
+
+# A custody transfer's fields as case_close names them.
+CUSTODY_TO_CLOSE_FIELDS = {
+    "started_at": "reunified_at",
+    "agency": "custody_agency",
+    "facility": "custody_facility",
+}
 
 # Steps a coordinator ticks; "reunified" is recorded by closing the case as reunified.
 TICKABLE_STEPS = [s for s in STEP_ORDER if s != Step.REUNIFIED]
@@ -210,6 +218,37 @@ def cases_open_for_separations(
     return cases
 
 
+@transaction.atomic
+def cases_reclock_for_separation(*, separation: Separation, by: Any, reason: str) -> int:
+    """Recompute the clocks of the separation's open cases from its (corrected) time, each saved
+    with history; a case whose clocks do not move is left alone. Returns how many moved."""
+    moved = 0
+    cases = (
+        ReunificationCase.objects.select_for_update(of=("self",))
+        .select_related("child", "policy")
+        .filter(separation=separation, status__in=OPEN_STATUSES, withdrawn_at__isnull=True)
+        .order_by("pk")
+    )
+    for case in cases:
+        policy = case.policy or applicable_policy()
+        if policy is None:
+            continue
+        clocks = compute_clocks(
+            policy=policy, separated_at=separation.occurred_at, date_of_birth=case.child.date_of_birth
+        )
+        before = (case.clock_start, case.contact_due_at, case.reunify_due_at)
+        if before == (clocks.clock_start, clocks.contact_due_at, clocks.reunify_due_at):
+            continue
+        case.policy = policy
+        case.clock_start = clocks.clock_start
+        case.contact_due_at = clocks.contact_due_at
+        case.reunify_due_at = clocks.reunify_due_at
+        _derive(case, {s.step: s for s in case.steps.all()})
+        _save(case, by, reason)
+        moved += 1
+    return moved
+
+
 def _validate_method(step: str, method: str) -> str:
     method = (method or "").strip()
     if step == Step.PARENTAGE_VERIFIED:
@@ -354,8 +393,7 @@ def case_close(
                     ]
                 }
             )
-        if when > now:
-            raise ValidationFailed({"reunified_at": ["The reunification time is in the future."]})
+        _check_reunified_at(case, when, now)
         reunified_step = steps[Step.REUNIFIED]
         reunified_step.done_at = when
         reunified_step.done_by = by
@@ -376,17 +414,7 @@ def case_close(
     _save(case, by, reason)
     _complete_open_items(case, by, now)
     if outcome == Outcome.REUNIFIED:
-        links = case.case_adults.filter(withdrawn_at__isnull=True).select_related("person")
-        adults = [link.person for link in links]
-        for person in [case.child, *adults]:
-            custody_transfer(
-                person_id=person.pk,
-                agency=custody_agency,
-                facility=custody_facility.strip(),
-                started_at=case.closed_at,
-                by=by,
-                change_reason=f"reunified (case {case.pk})",
-            )
+        _move_custody_together(case, by, agency=custody_agency, facility=custody_facility)
         _end_separation_for_child(case, by)
     elif outcome == Outcome.OTHER:
         # Discharged otherwise (the court report's bucket): the child is no longer separated
@@ -399,6 +427,43 @@ def case_close(
             comment=f"Closed with outcome 'other' through reunification case {case.pk}: {case.close_note}",
         )
     return case
+
+
+def _check_reunified_at(case: ReunificationCase, when: datetime, now: datetime) -> None:
+    """A reunification happens after the separation and not in the future (named `reunified_at`)."""
+    if when > now:
+        raise ValidationFailed({"reunified_at": ["The reunification time is in the future."]})
+    separated_at = case.separation.occurred_at
+    if when < separated_at:
+        zone = case.separation.station
+        raise ValidationFailed(
+            {
+                "reunified_at": [
+                    f"The reunification at {wallclock_text(when, zone)} is before the separation at "
+                    f"{wallclock_text(separated_at, zone)}; enter when the family was reunified."
+                ]
+            }
+        )
+
+
+def _move_custody_together(case: ReunificationCase, by: Any, *, agency: str, facility: str) -> None:
+    """The child and the case's adults move to the custody given on closing, from its close time."""
+    links = case.case_adults.filter(withdrawn_at__isnull=True).select_related("person")
+    for person in [case.child, *(link.person for link in links)]:
+        try:
+            custody_transfer(
+                person_id=person.pk,
+                agency=agency,
+                facility=facility.strip(),
+                started_at=case.closed_at,
+                by=by,
+                change_reason=f"reunified (case {case.pk})",
+            )
+        except ValidationFailed as exc:
+            # Named by the fields of the close, which the page and the API client sent.
+            raise ValidationFailed(
+                {CUSTODY_TO_CLOSE_FIELDS.get(k, k): v for k, v in exc.errors.items()}
+            ) from exc
 
 
 def _end_separation_for_child(

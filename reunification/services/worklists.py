@@ -292,9 +292,8 @@ def worklist_item_claim(*, item_id: Any, user: Any) -> WorklistItem:
         raise BusinessRuleError("This item is already completed.")
     if item.claimed_by_id is not None:
         who = "you" if item.claimed_by_id == user.pk else _who(item.claimed_by)
-        raise BusinessRuleError(
-            f"This item was already claimed by {who} at {timezone.localtime(item.claimed_at):%Y-%m-%d %H:%M}."
-        )
+        at = wallclock_text(item.claimed_at, team_zone(item.worklist.team))
+        raise BusinessRuleError(f"This item was already claimed by {who} at {at}.")
     if not item.case.is_open:
         raise BusinessRuleError(f"The case is {item.case.get_status_display().lower()}; nothing to work.")
     claimed = _claim("SELECT %(item)s::uuid AS id", {"item": str(item.pk)}, user, "claimed")
@@ -367,7 +366,8 @@ def clocks_flag(*, now: datetime | None = None) -> dict[str, int]:
             ), flagged AS (
                 SELECT k.*, CASE WHEN k.due < %(now)s THEN 'overdue' ELSE 'due_soon' END AS kind,
                        st.code AS station,
-                       concat_ws(' ', p.given_names, p.first_surname, p.second_surname) AS child_name
+                       concat_ws(' ', NULLIF(p.given_names, ''), NULLIF(p.first_surname, ''),
+                                 NULLIF(p.second_surname, '')) AS child_name
                 FROM clocks k
                 JOIN separations_separation s ON s.id = k.separation_id
                 JOIN apprehensions_station st ON st.id = s.station_id

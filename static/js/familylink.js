@@ -5,3 +5,22 @@ document.body.addEventListener("htmx:configRequest", function (event) {
   var token = match ? match[1] : (input ? input.value : null);
   if (token) { event.detail.headers["X-CSRFToken"] = token; }
 });
+
+// A checklist step submitted through htmx is swapped in place: without this, focus falls back to
+// the top of the page and a keyboard user loses their place. Keep it on the step just worked:
+// on the field at fault when the step was refused, else on the step's own control (Undo after
+// Mark done).
+var lastStepId = null;
+document.body.addEventListener("htmx:beforeRequest", function (event) {
+  var step = event.detail.elt && event.detail.elt.closest ? event.detail.elt.closest(".fl-step") : null;
+  lastStepId = step ? step.id : null;
+});
+document.body.addEventListener("htmx:afterSettle", function () {
+  if (!lastStepId) { return; }
+  var step = document.getElementById(lastStepId);
+  lastStepId = null;
+  if (!step) { return; }
+  var target = step.querySelector("[aria-describedby]") ||
+    step.querySelector("button, select, input:not([type=hidden]), a[href]");
+  if (target) { target.focus(); }
+});

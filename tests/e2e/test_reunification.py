@@ -136,3 +136,33 @@ def test_supervisor_pages_with_data_are_accessible(page, users, queue_of_two):
     assert "Overdue" in page.locator("main").inner_text()
     page.goto("/reunification/team/")
     assert "2 cases on today's list" in page.get_by_test_id("team-progress").inner_text()
+
+
+def test_ticking_a_step_by_keyboard_keeps_focus_and_updates_the_clocks_in_place(page, users, queue_of_two):
+    """A keyboard user marks contact made on the case page: focus stays on that step (its Undo
+    button), not thrown back to the top of the page, and the contact clock beside the checklist
+    reads "Met late", as the page shows after a reload and as the API says. A step refused (no
+    method given) puts focus on the field at fault, with its message."""
+    top, _ = queue_of_two
+    sign_in(page, "coordinator")
+    page.goto(f"/reunification/cases/{top.pk}/")
+    contact = page.locator("tr[data-clock='contact']")
+    assert "Missed" in contact.inner_text()
+
+    page.get_by_role("button", name="Mark done for Contact between child and parent made").focus()
+    page.keyboard.press("Enter")
+    page.get_by_role("button", name="Undo for Contact between child and parent made").wait_for()
+    page.wait_for_function("document.activeElement && document.activeElement.tagName !== 'BODY'")
+    focused = page.evaluate("document.activeElement.innerText")
+    assert "Undo" in focused and "Contact between child and parent made" in focused
+    assert "Met late by" in contact.inner_text()
+    assert_accessible(page)
+
+    page.get_by_role("button", name="Mark done for Parentage verified").focus()
+    page.keyboard.press("Enter")
+    page.get_by_text("Say how parentage was verified").wait_for()
+    page.wait_for_function("document.activeElement && document.activeElement.tagName === 'SELECT'")
+    assert page.evaluate("document.activeElement.id") == f"method-{top.pk}-parentage_verified"
+
+    page.reload()
+    assert "Met late by" in page.locator("tr[data-clock='contact']").inner_text()

@@ -374,3 +374,74 @@ def test_cases_open_for_separations_given_the_members_opens_the_cases_read_back_
 
     assert len(opened(given)) == 2 and opened(given)[0][8] == ["Adulto0", "Adulto1"]
     assert opened(given) == opened(read_back)
+
+
+def test_separation_correct_moves_the_clocks_of_its_open_cases(users):
+    """The clocks start at the separation: correcting when it happened moves every open case's
+    clock start and due times (with a history row naming the correction), as opening would have."""
+    from reunification.clocks import compute_clocks
+    from separations.services import separation_correct
+
+    separation, [case] = approved_separation(users, children=[years_ago(9)])
+    earlier = separation.occurred_at - timedelta(hours=4)
+
+    separation_correct(
+        separation_id=separation.pk,
+        by=users["supervisor"],
+        occurred_at=earlier,
+        change_reason="Time taken from the processing log",
+    )
+
+    case.refresh_from_db()
+    expected = compute_clocks(
+        policy=case.policy, separated_at=earlier, date_of_birth=case.child.date_of_birth
+    )
+    assert case.clock_start == expected.clock_start == earlier
+    assert case.contact_due_at == expected.contact_due_at
+    assert case.reunify_due_at == expected.reunify_due_at
+    assert case.due_at == expected.contact_due_at
+    latest = case.history.order_by("-history_date").first()
+    assert "Time taken from the processing log" in latest.history_change_reason
+
+
+def test_case_close_reunified_at_before_the_separation_is_refused_by_name(users):
+    """A reunification time before the child was separated is refused under `reunified_at` (the
+    field the coordinator gave), not recorded as a clock met before it started; nothing changes."""
+    separation, (case,) = approved_separation(users, children=[years_ago(7)])
+    tick_all(case, users["coordinator"])
+
+    with pytest.raises(ValidationFailed) as excinfo:
+        case_close(
+            case_id=case.pk,
+            by=users["coordinator"],
+            outcome="reunified",
+            reunified_at=separation.occurred_at - timedelta(hours=1),
+        )
+
+    assert list(excinfo.value.errors) == ["reunified_at"]
+    assert "before the separation" in excinfo.value.errors["reunified_at"][0]
+    case.refresh_from_db()
+    assert case.status == "in_progress" and case.closed_at is None
+
+
+def test_case_close_custody_errors_name_the_case_fields(users):
+    """The custody move's errors come back under the fields of the close (reunified_at,
+    custody_facility), which the page and the API client sent, not the custody transfer's own."""
+    separation, (case,) = approved_separation(users, children=[years_ago(7)])
+    adult = case.case_adults.get().person
+    custody_transfer(person_id=adult.pk, agency="ICE", by=users["field_agent"])
+    tick_all(case, users["coordinator"])
+
+    with pytest.raises(ValidationFailed) as excinfo:
+        case_close(
+            case_id=case.pk,
+            by=users["coordinator"],
+            outcome="reunified",
+            reunified_at=timezone.now() - timedelta(hours=2),
+        )
+    assert list(excinfo.value.errors) == ["reunified_at"]
+    assert "a transfer cannot be earlier" in excinfo.value.errors["reunified_at"][0]
+
+    with pytest.raises(ValidationFailed) as excinfo:
+        case_close(case_id=case.pk, by=users["coordinator"], outcome="reunified", custody_facility="x" * 250)
+    assert list(excinfo.value.errors) == ["custody_facility"]

@@ -55,3 +55,55 @@ def test_my_queue_today_keeps_the_local_day_after_utc_midnight(client, users, mo
     html = client.get("/reunification/queue/").content.decode()
     assert "Sunday 29 November 2026" in html
     assert "not built yet" not in html
+
+
+def test_team_day_and_morning_across_the_fall_back_change(users):
+    """El Paso falls back on 1 Nov 2026 (02:00 MDT → 01:00 MST): that local day lasts 25 hours,
+    its 05:00 list is built at 12:00 UTC. A team whose morning hour (01:00) happens twice that
+    day has one morning: the list's "overdue" (computed in SQL) and the time the build is due
+    (Python) agree on which 01:00 it is, so a case due between the two is treated alike."""
+    from reunification.models import WorklistItem
+    from reunification.services import worklist_reference_time, worklists_build
+
+    _, [case] = approved_separation(
+        users, children=[years_ago(6)], occurred_at=datetime(2026, 10, 20, 15, 0, tzinfo=UTC)
+    )
+    assert team_today("EPT-REUNIFY", datetime(2026, 11, 1, 5, 59, tzinfo=UTC)) == date(2026, 10, 31)
+    assert team_today("EPT-REUNIFY", datetime(2026, 11, 1, 6, 0, tzinfo=UTC)) == date(2026, 11, 1)
+    assert team_today("EPT-REUNIFY", datetime(2026, 11, 2, 6, 59, tzinfo=UTC)) == date(2026, 11, 1)
+    assert team_today("EPT-REUNIFY", datetime(2026, 11, 2, 7, 0, tzinfo=UTC)) == date(2026, 11, 2)
+    assert team_morning("EPT-REUNIFY", date(2026, 11, 1)) == datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+    assert team_morning("EPT-REUNIFY", date(2026, 10, 31)) == datetime(2026, 10, 31, 11, 0, tzinfo=UTC)
+
+    team = Team.objects.get(code="EPT-REUNIFY")
+    team.morning_hour = 1
+    team.save()
+    day = date(2026, 11, 1)
+    morning = worklist_reference_time(day, "EPT-REUNIFY")
+    case.due_at = datetime(2026, 11, 1, 7, 30, tzinfo=UTC)  # 01:30 MDT, before the second 01:00
+    case.save()
+
+    worklists_build(day=day, team="EPT-REUNIFY")
+
+    item = WorklistItem.objects.get(case=case, worklist__date=day)
+    assert item.is_overdue == (case.due_at < morning)
+
+
+@pytest.mark.parametrize(
+    ("day", "hour"),
+    [(date(2026, 11, 1), 1), (date(2027, 3, 14), 2), (date(2026, 11, 1), 5), (date(2027, 3, 14), 0)],
+)
+def test_team_morning_is_the_moment_postgresql_reads_for_the_same_local_hour(users, day, hour):
+    """On both change days, at an hour that happens twice, is skipped or is ordinary, the morning
+    the Python side waits for is the one the SQL build measures "overdue" against."""
+    from django.db import connection
+
+    team = Team.objects.create(
+        code="EPT-REUNIFY", name="El Paso", timezone="America/Denver", morning_hour=hour
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT (%s::date + make_interval(hours => %s)) AT TIME ZONE %s", [day, hour, team.timezone]
+        )
+        (expected,) = cursor.fetchone()
+    assert team_morning("EPT-REUNIFY", day) == expected

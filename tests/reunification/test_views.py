@@ -204,3 +204,25 @@ def test_case_list_bad_closed_since_zone_is_named_not_blamed_on_the_date(client,
     html = response.content.decode().replace("&#x27;", "'")
     assert response.status_code == 200
     assert why in html and "is not a date" not in html
+
+
+def test_case_close_page_names_a_too_long_facility_beside_its_field(client, users):
+    """A place or facility too long for the custody record is refused beside that field (rule 3),
+    with what was typed kept; nothing is closed."""
+    _, (case,) = approved_separation(users, children=[years_ago(7)])
+    signed_in(client, users["coordinator"])
+    for step, method in TICKS:
+        client.post(f"/reunification/cases/{case.pk}/steps/{step}/", {"done": "1", "method": method})
+    facility = "Released to the sponsor " + "x" * 220
+
+    response = client.post(
+        f"/reunification/cases/{case.pk}/close/",
+        {"form": "reunified", "custody_agency": "RELEASED", "custody_facility": facility},
+    )
+
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert 'id="custody_facility-error">Keep the facility name under 200 characters.' in html
+    assert f'value="{facility}"' in html
+    case.refresh_from_db()
+    assert case.status == "in_progress"

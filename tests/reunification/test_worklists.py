@@ -256,3 +256,39 @@ def test_worklist_items_must_reference_an_existing_case_and_list(users):
         item.worklist_id = uuid.uuid4()
         item.save()
     assert WorklistItem.objects.count() == 1
+
+
+def test_worklist_item_claim_conflict_names_the_claim_time_on_the_teams_clock(users):
+    """'Already claimed … at' gives the time on the team's wall clock with its zone (as every other
+    message does), whatever zone the request runs in: an El Paso coordinator reads MST, not UTC."""
+    from familylink.common.clock import wallclock_text
+    from reunification.teams import team_zone
+
+    ordering_scenario(users)
+    day = timezone.localdate()
+    worklists_build(day=day)
+    colleague = make_user("colleague", "coordinator", team="EPT-REUNIFY")
+    item = WorklistItem.objects.get(worklist__team="EPT-REUNIFY", position=1)
+    claimed = worklist_item_claim(item_id=item.pk, user=users["coordinator"])
+    zone = team_zone("EPT-REUNIFY")
+    assert str(zone) == "America/Denver"
+
+    with timezone.override("UTC"), pytest.raises(BusinessRuleError) as excinfo:
+        worklist_item_claim(item_id=item.pk, user=colleague)
+
+    expected = wallclock_text(claimed.claimed_at, zone)
+    assert expected.endswith(("MST", "MDT"))
+    assert str(excinfo.value).endswith(f" at {expected}.")
+
+
+def test_clocks_flag_names_a_child_with_one_surname_as_every_page_does(users):
+    """A child with no second surname is named 'Nino0 Familia…' in the alert, as on every page
+    (Person.full_name), not with a stray space before the comma."""
+    now = timezone.now()
+    _, (case,) = approved_separation(users, children=[years_ago(3)], occurred_at=now - timedelta(days=9))
+    assert case.child.second_surname == ""
+
+    clocks_flag(now=now)
+
+    message = Notification.objects.get(recipient=users["coordinator"], case=case, clock="contact").message
+    assert f"for {case.child.full_name}, due " in message

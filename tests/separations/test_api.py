@@ -506,3 +506,29 @@ def test_separation_correction_and_decision_refuse_a_misspelt_field(fam, users, 
     assert "did you mean narrative?" in response.json()["narative"][0]
     separation = Separation.objects.get(pk=created["id"])
     assert separation.version == 2 and separation.narrative != "Corrected"
+
+
+def test_separation_decisions_accept_the_contracts_change_reason(fam, users, api_client_for):
+    """Every write accepts an optional `change_reason`, stored in the history (API-CONTRACT.md):
+    approve and reject take it like `comment`, and a rejection's `change_reason` is its reason."""
+    supervisor = api_client_for("supervisor")
+    first = api_client_for("field_agent").post("/api/v1/separations/", body(fam), format="json").json()
+    response = supervisor.post(
+        f"/api/v1/separations/{first['id']}/reject/",
+        {"change_reason": "Parent not yet referred"},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "rejected"
+    rejected = Separation.objects.get(pk=first["id"])
+    assert rejected.decision_comment == "Parent not yet referred"
+    assert rejected.history.first().history_change_reason == "rejected: Parent not yet referred"
+
+    second = api_client_for("field_agent").post("/api/v1/separations/", body(fam), format="json").json()
+    response = supervisor.post(
+        f"/api/v1/separations/{second['id']}/approve/", {"change_reason": "Referral confirmed"}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "in_effect"
+    approved = Separation.objects.get(pk=second["id"])
+    assert approved.history.first().history_change_reason == "approved: Referral confirmed"

@@ -149,6 +149,14 @@ def test_separation_request_refuses_a_second_open_request(fam, users):
     assert Separation.objects.count() == 1
 
 
+def test_separation_request_names_an_in_effect_separation_in_plain_words(fam, users):
+    """A request repeating one already in effect says so in a readable sentence ('an in-effect
+    separation', not 'a in effect separation')."""
+    in_effect_separation(fam, users["field_agent"], users["supervisor"])
+    with pytest.raises(BusinessRuleError, match="already has an in-effect separation from these adults"):
+        request_separation(fam, users["field_agent"])
+
+
 def test_separation_request_refused_to_roles_without_the_capability(fam, users):
     """HQ analysts, coordinators, auditors and partners cannot request."""
     for role in ("hq_analyst", "coordinator", "auditor", "partner_agency"):
@@ -372,3 +380,37 @@ def test_separation_member_rows_have_one_side_each(fam, users):
     separation = request_separation(fam, users["field_agent"])
     assert SeparationMember.objects.filter(separation=separation, side="child").count() == 1
     assert SeparationMember.objects.filter(separation=separation, side="adult").count() == 1
+
+
+def test_separation_correct_refuses_a_time_before_the_apprehension(fam, users):
+    """A correction cannot move the separation before the family was apprehended (the request
+    refuses that time too); the message names occurred_at and the apprehension, nothing changes."""
+    separation = in_effect_separation(fam, users["field_agent"], users["supervisor"])
+    too_early = fam.apprehension.occurred_at - timedelta(hours=2)
+
+    with pytest.raises(ValidationFailed) as excinfo:
+        services.separation_correct(
+            separation_id=separation.pk,
+            by=users["supervisor"],
+            occurred_at=too_early,
+            change_reason="Time taken from the processing log",
+        )
+
+    message = excinfo.value.errors["occurred_at"][0]
+    assert "is before" in message and "was apprehended" in message
+    separation.refresh_from_db()
+    assert separation.occurred_at == T0
+    assert separation.history.count() == 2
+
+
+def test_separation_reject_refuses_the_requester_before_asking_why(fam, users, yum_supervisor):
+    """The requester (or a supervisor of another station) rejecting without a comment is told they
+    may not decide it (403), not asked for a comment they could never usefully give."""
+    separation = request_separation(fam, users["supervisor"])
+
+    for who in (users["supervisor"], yum_supervisor):
+        with pytest.raises(PermissionDenied):
+            services.separation_reject(separation_id=separation.pk, approver=who, comment="")
+
+    separation.refresh_from_db()
+    assert separation.status == Separation.Status.REQUESTED
