@@ -40,22 +40,40 @@ def _local(value: datetime, tz: str) -> str:
 
 
 def report_url(
-    *, as_of: datetime, tz: str, known_at: datetime | None = None, station: str | None = None
+    *,
+    as_of: datetime,
+    tz: str,
+    known_at: datetime | None = None,
+    station: str | None = None,
+    category: str | None = None,
+    agency: str | None = None,
 ) -> str:
-    """The separated-children list behind a figure: the as-of report at that instant."""
+    """The separated-children list behind a figure: the as-of report at that instant, narrowed to
+    the figure's station, reason category or custody agency."""
     query = {"as_of": _local(as_of, tz), "as_of_tz": tz}
     if known_at is not None:
         query |= {"known_at": _local(known_at, tz), "known_at_tz": tz}
     if station:
         query["station"] = station
+    if category:
+        query["category"] = category
+    if agency:
+        query["agency"] = agency
     return f"{reverse('separations:report')}?{urlencode(query)}"
 
 
 def _series_tables(series: Series, tz: str) -> list[dict[str, Any]]:
     """Per chart: its lines, its SVG, and its data table (each cell with its link)."""
 
-    def link(day: Any, station: str | None = None) -> str:
-        return report_url(as_of=day.end, tz=tz, known_at=series.known_at, station=station or series.station)
+    def link(day: Any, dim: str = "total", key: str | None = None) -> str:
+        return report_url(
+            as_of=day.end,
+            tz=tz,
+            known_at=series.known_at,
+            station=(key if dim == "station" else None) or series.station,
+            category=key if dim == "category" else None,
+            agency=key if dim == "agency" else None,
+        )
 
     days = [d.date for d in series.days]
     charts_out = []
@@ -87,8 +105,7 @@ def _series_tables(series: Series, tz: str) -> list[dict[str, Any]]:
         for i, day in enumerate(series.days):
             cells = []
             for (key, _), line in zip(named, lines, strict=True):
-                station = key if dim == "station" else None
-                cells.append({"value": line.values[i], "url": link(day, station)})
+                cells.append({"value": line.values[i], "url": link(day, dim, key or None)})
             rows.append({"date": day.date, "cells": cells, "total": day.count, "total_url": link(day)})
         description = (
             f"{title}, {days[0].isoformat()} to {days[-1].isoformat()}. "
@@ -473,40 +490,10 @@ def _court_xlsx(
     for c in sheet["A"]:
         c.alignment = Alignment(wrap_text=False)
     children = workbook.create_sheet("Children")
-    children.append(
-        [
-            "child_id",
-            "child_name",
-            "a_number",
-            "station",
-            "separated_at",
-            "status_as_of",
-            "outcome",
-            "contact_clock",
-            "reunification_clock",
-            "case_id",
-        ]
-    )
-    persons = Person.objects.in_bulk([r.child_id for r in report.rows])
-    for r in report.rows:
-        person = persons.get(r.child_id)
-        children.append(
-            [
-                cell(v)
-                for v in (
-                    r.child_id,
-                    person.full_name if person else "",
-                    person.a_number if person else "",
-                    r.station,
-                    r.separated_at,
-                    r.status,
-                    r.outcome,
-                    r.contact_state,
-                    r.reunify_state,
-                    r.case_id,
-                )
-            ]
-        )
+    # The drill-down's columns (its CSV and XLSX), so the court's copy and HQ's list read alike.
+    children.append([column.header for column in CHILD_COLUMNS])
+    for record in _with_persons(report.rows):
+        children.append([cell(column.value(record)) for column in CHILD_COLUMNS])
     _log_report_children(request, report)
     spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 - FileResponse closes it
     workbook.save(spool)

@@ -31,8 +31,8 @@ from familylink.common.errors import PermissionDenied, ValidationFailed, with_ev
 
 from . import policies, services
 from .access import log_person_views, log_separation_view, log_separations_viewed
-from .models import CustodyPeriod, Separation, SeparationMember
-from .selectors import custody_periods, separated_children
+from .models import CustodyPeriod, ReasonCode, Separation, SeparationMember
+from .selectors import REPORT_AGENCIES, custody_periods, separated_children
 from .serializers import (
     CustodyPeriodSerializer,
     SeparatedChildrenReportSerializer,
@@ -276,6 +276,16 @@ class SeparatedChildrenReportView(ApiView):
         as_of = AwareDateTimeField(required=False, help_text="ISO 8601 with offset; default now.")
         known_at = AwareDateTimeField(required=False, help_text="Answer as the system knew it then.")
         page = serializers.CharField(required=False, default="1", help_text="From 1.")
+        category = serializers.ChoiceField(
+            choices=ReasonCode.Category.values,
+            required=False,
+            help_text="Optional: only separations for a reason of this category.",
+        )
+        agency = serializers.ChoiceField(
+            choices=REPORT_AGENCIES,
+            required=False,
+            help_text="Optional: only children held by this agency at as_of (NONE: no custody recorded).",
+        )
 
         def validate_page(self, value: str) -> int:
             return page_number(value)
@@ -288,7 +298,13 @@ class SeparatedChildrenReportView(ApiView):
             raise PermissionDenied("Your role cannot read the separated-children report.")
         query = self.validated_query(self.QuerySerializer, request)
         as_of, known_at, page = query.get("as_of") or timezone.now(), query.get("known_at"), query["page"]
-        answer = separated_children(as_of=as_of, known_at=known_at, station=station)
+        answer = separated_children(
+            as_of=as_of,
+            known_at=known_at,
+            station=station,
+            category=query.get("category"),
+            agency=query.get("agency"),
+        )
         # The summary and the page in one pass (issue 12: not the summary first, then the page).
         report = answer.report(offset=(page - 1) * REPORT_PAGE_SIZE, limit=REPORT_PAGE_SIZE)
         count, by_agency, by_category, rows = report.count, report.by_agency, report.by_category, report.rows

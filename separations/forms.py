@@ -170,3 +170,16 @@ class ReportForm(InstantFormMixin, forms.Form):
         help_text="Leave empty to answer from the records as they stand now.",
     )
     known_at_tz = _tz_field("Known at: time zone")
+    category = forms.ChoiceField(
+        label="Reason category (optional)",
+        choices=[("", "Any reason"), *ReasonCode.Category.choices],
+        required=False,
+        error_messages={"invalid_choice": "Choose a reason category from the list, or Any reason."},
+    )
+    agency = forms.ChoiceField(
+        label="Held at that moment by (optional)",
+        help_text="The custody agency holding the child at that moment.",
+        choices=[("", "Any agency"), *CustodyPeriod.Agency.choices, ("NONE", "No custody recorded")],
+        required=False,
+        error_messages={"invalid_choice": "Choose an agency from the list, or Any agency."},
+    )

@@ -186,6 +186,12 @@ cand AS (
     WHERE x.side = 'child' AND x.history_type <> '-' AND x.withdrawn_at IS NULL
 )"""
 
+# With an agency filter: the child was (NOT, for NONE) held by that agency at as_of.
+_HELD = """AND {neg}EXISTS (
+    SELECT 1 FROM separations_custodyperiod cpa
+    WHERE cpa.person_id = {person} AND cpa.withdrawn_at IS NULL AND cpa.started_at <= %(as_of)s
+      AND (cpa.ended_at IS NULL OR cpa.ended_at > %(as_of)s) {agency})"""
+
 ONLY_CANDIDATES_NOW = "AND s.id IN (SELECT separation_id FROM cand)"
 ONLY_CANDIDATES_KNOWN = "AND hs.id IN (SELECT separation_id FROM cand)"
 
@@ -279,6 +285,8 @@ class SeparatedChildren:
     as_of: datetime
     known_at: datetime | None = None
     station: str | None = None
+    category: str | None = None
+    agency: str | None = None
 
     @property
     def _known(self) -> bool:
@@ -290,12 +298,30 @@ class SeparatedChildren:
             params["station_id"] = (
                 Station.objects.filter(code=self.station).values_list("pk", flat=True).first()
             )
+        if self.category is not None:
+            params["category_reasons"] = list(
+                ReasonCode.objects.filter(category=self.category).values_list("pk", flat=True)
+            )
+        if self.agency is not None:
+            params["agency"] = self.agency
         return params
 
     def _sep(self, *, only: str = "", name: str = "sep") -> str:
         template = _KNOWN_AT_SEP if self._known else _NOW_SEP
         station = "AND station_id = %(station_id)s" if self.station is not None else ""
+        if self.category is not None:
+            station += " AND reason_code_id = ANY(%(category_reasons)s)"
         return template.format(station=station, only=only, name=name)
+
+    def _held(self, person: str) -> str:
+        """With `agency`: the condition that the child `person` (a column) was held by it at as_of
+        (custody periods as recorded now, valid time: the series' agency split), or by nobody for
+        NONE."""
+        if self.agency is None:
+            return ""
+        if self.agency == NO_CUSTODY:
+            return _HELD.format(person=person, neg="NOT ", agency="")
+        return _HELD.format(person=person, neg="", agency="AND cpa.agency = %(agency)s")
 
     def _details(self, children: str, *, sep: str = "sep", mem: str = "mem") -> str:
         """CTEs `cand`, `{sep}`, `{mem}`: the separations in effect at as_of that name one of
@@ -317,10 +343,10 @@ class SeparatedChildren:
         """Members of `src`'s separations. `every`: `src` is the whole answer (as known, one pass
         over the members' history, not a look-up per separation). `children`: child side only."""
         if not self._known:
-            side = "AND m.side = 'child'" if children else ""
+            side = "AND m.side = 'child' " + self._held("m.person_id") if children else ""
             return _NOW_MEM.format(src=src, name=name, side=side)
         if every:
-            side = "AND hm.side = 'child'" if children else ""
+            side = "AND hm.side = 'child' " + self._held("hm.person_id") if children else ""
             return _KNOWN_AT_MEM_ALL.format(src=src, name=name, side=side)
         return _KNOWN_AT_MEM.format(src=src, name=name)
 
@@ -405,7 +431,8 @@ class SeparatedChildren:
 
     def ordered_children(self, *, offset: int = 0, limit: int | None = None) -> list[tuple[Any, datetime]]:
         """(child id, separated since) in page order; all of them when `limit` is None."""
-        if limit is not None and offset + limit <= FAST_PAGE_LIMIT:
+        # The fast path walks separations, not children: not with the per-child agency filter.
+        if limit is not None and offset + limit <= FAST_PAGE_LIMIT and self.agency is None:
             return self._first_children(offset + limit)[offset:]
         window = "" if limit is None else "LIMIT %(limit)s OFFSET %(offset)s"
         rows = self._with_children(
@@ -533,16 +560,41 @@ ORDER BY m.occurred_at, m.person_id""",
         return result
 
 
-def separated_children(*, as_of: datetime, known_at: datetime | None = None, station: str | None = None):
+REPORT_AGENCIES = [*CustodyPeriod.Agency.values, NO_CUSTODY]
+
+
+def separated_children(
+    *,
+    as_of: datetime,
+    known_at: datetime | None = None,
+    station: str | None = None,
+    category: str | None = None,
+    agency: str | None = None,
+):
     """Children in an in-effect separation at `as_of`: as recorded now, or as known at `known_at`.
 
-    `station` (a code) limits the answer to separations of that station (a supervisor's report).
+    `station` (a code) limits the answer to separations of that station (a supervisor's report);
+    `category` (a reason category) to separations for a reason of it; `agency` to children held
+    by that agency at `as_of` (NONE: no custody recorded then), the dashboard's splits.
     """
+    errors: dict[str, list[str]] = {}
     if as_of is None or timezone.is_naive(as_of):
-        raise ValidationFailed({"as_of": ["Give a date and time with its time zone."]})
+        errors["as_of"] = ["Give a date and time with its time zone."]
     if known_at is not None and timezone.is_naive(known_at):
-        raise ValidationFailed({"known_at": ["Give a date and time with its time zone."]})
-    return SeparatedChildren(as_of=as_of, known_at=known_at, station=station)
+        errors["known_at"] = ["Give a date and time with its time zone."]
+    if category is not None and category not in ReasonCode.Category.values:
+        errors["category"] = [
+            f"No reason category is called {category!r}; use one of {', '.join(ReasonCode.Category.values)}."
+        ]
+    if agency is not None and agency not in REPORT_AGENCIES:
+        errors["agency"] = [
+            f"No custody agency is called {agency!r}; use one of {', '.join(REPORT_AGENCIES)}."
+        ]
+    if errors:
+        raise ValidationFailed(errors)
+    return SeparatedChildren(
+        as_of=as_of, known_at=known_at, station=station, category=category, agency=agency
+    )
 
 
 # --- one person ------------------------------------------------------------------------------

@@ -36,8 +36,8 @@ from .forms import (
     SeparationRequestForm,
     default_time_zone,
 )
-from .models import Separation, SeparationMember
-from .selectors import approval_queue, open_custody, separated_children
+from .models import CustodyPeriod, ReasonCode, Separation, SeparationMember
+from .selectors import NO_CUSTODY, approval_queue, open_custody, separated_children
 
 REPORT_PAGE_SIZE = 50
 
@@ -445,7 +445,13 @@ def separated_children_report(request: HttpRequest) -> HttpResponseBase:
             )
             return render(request, "separations/report.html", context, status=400)
         station = context["station"] = requested
-    answer = separated_children(as_of=as_of, known_at=known_at, station=station)
+    answer = separated_children(
+        as_of=as_of,
+        known_at=known_at,
+        station=station,
+        category=form.cleaned_data["category"] or None,
+        agency=form.cleaned_data["agency"] or None,
+    )
     if request.GET.get("format") == "csv":
         return _report_csv(request, answer)
     if request.GET.get("format") == "xlsx":
@@ -488,9 +494,18 @@ def separated_children_report(request: HttpRequest) -> HttpResponseBase:
             "xlsx_url": export_url(request, "xlsx"),
             "by_agency": by_agency,
             "by_category": by_category,
+            "category_label": ReasonCode.Category(answer.category).label if answer.category else "",
+            "agency_label": _agency_label(answer.agency),
         }
     )
     return render(request, "separations/report.html", context)
+
+
+def _agency_label(agency: str | None) -> str:
+    """The report's agency filter as the page names it ('' when none was chosen)."""
+    if not agency:
+        return ""
+    return "No custody recorded" if agency == NO_CUSTODY else str(CustodyPeriod.Agency(agency).label)
 
 
 def _csv_cell(value: Any) -> str:

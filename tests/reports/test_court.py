@@ -171,6 +171,8 @@ def test_court_status_exports_xlsx_and_pdf(client, users, court_set):
     values = {row[0].strip(): row[1] for row in sheet.iter_rows(values_only=True) if row and row[0]}
     assert values["Children separated"] == 9 and values["Still separated"] == 5
     assert book["Children"].max_row == 10  # header + 9 children
+    header = [c.value for c in book["Children"][1]]
+    assert header[:5] == ["child_id", "child_name", "a_number", "date_of_birth", "station"]
     assert AccessLog.objects.filter(action="export", object_id=str(court_set["yum"][0].child_id)).exists()
 
     pdf = client.get("/reports/court-status/", {"as_of": as_of, "format": "pdf"})
@@ -189,6 +191,11 @@ def test_court_drill_down_refuses_a_station_outside_the_readers_scope(client, us
         response = client.get("/reports/court-status/children/", asked)
         assert response.status_code == 403, extra
         assert "YUM" not in response.content.decode()
+    # The page says why (the refusal's own words, naming no record the reader may not see).
+    refused = client.get(
+        "/reports/court-status/children/", {"as_of": as_of, "key": "separated", "station": "YUM"}
+    )
+    assert refused.status_code == 403 and "You may read station EPT only." in refused.content.decode()
     own = client.get(
         "/reports/court-status/children/", {"as_of": as_of, "key": "separated", "station": "EPT"}
     )

@@ -189,3 +189,33 @@ def test_agency_split_adds_up_to_the_count_children_without_custody_under_none(h
     last = series.days[-1]
     as_of_report = separated_children(as_of=last.end).by_custody_agency()
     assert last.by_agency == as_of_report == {"HHS_ORR": 1, "NONE": 2}
+
+
+@pytest.mark.parametrize("known_at", [None, t(8, 9), t(12, 8)])
+def test_each_split_figure_is_the_count_of_the_list_it_links_to(history, users, known_at):
+    """The dashboard links each split figure to the as-of list narrowed the same way: that list's
+    count is the figure, day by day, for every station, reason category and custody agency
+    (NONE included), as now known and as known then."""
+    CustodyPeriod.objects.create(person_id=history["A"], agency="CBP", started_at=t(1, 10), ended_at=t(3, 12))
+    CustodyPeriod.objects.create(person_id=history["A"], agency="HHS_ORR", started_at=t(3, 12))
+    CustodyPeriod.objects.create(person_id=history["B"], agency="ICE", started_at=t(5, 12))
+    series = separated_series(date_from=FIRST, date_to=LAST, known_at=known_at, tz="UTC")
+    seen = {"category": set(), "agency": set()}
+    for day in series.days:
+        for category in ("policy", "child_welfare"):
+            listed = separated_children(as_of=day.end, known_at=known_at, category=category)
+            assert listed.count() == day.by_category.get(category, 0), (day.date, category)
+            seen["category"] |= {category} if listed.count() else set()
+        for agency in ("CBP", "ICE", "HHS_ORR", "NONE"):
+            listed = separated_children(as_of=day.end, known_at=known_at, agency=agency)
+            assert listed.count() == day.by_agency.get(agency, 0), (day.date, agency)
+            assert len(listed.page(limit=50)) == listed.count()
+            seen["agency"] |= {agency} if listed.count() else set()
+    assert len(seen["category"]) == 2 and seen["agency"] >= {"CBP", "HHS_ORR", "NONE"}
+
+
+def test_an_unknown_category_or_agency_is_refused_by_name():
+    with pytest.raises(ValidationFailed) as err:
+        separated_children(as_of=t(10), category="welfare", agency="FBI")
+    assert "policy, child_welfare" in err.value.errors["category"][0]
+    assert "'FBI'" in err.value.errors["agency"][0] and "NONE" in err.value.errors["agency"][0]

@@ -218,3 +218,56 @@ def test_reunified_in_the_last_7_days_counts_7_local_days_not_8(client, users, w
     assert tile["value"] == 1
     listing = client.get(tile["url"])
     assert [row["case"].pk for row in listing.context["rows"]] == [seventh.pk]
+
+
+def test_every_split_figure_on_the_dashboard_opens_a_list_of_that_many_children(client, users, world):
+    """Each number in the station, category and agency tables links to the separated-children list
+    narrowed the same way (station, reason category, agency holding the child then): the list says
+    the same number. Before, category and agency figures opened the whole day's list."""
+    from separations.models import CustodyPeriod
+
+    child = world["ept"][0].child_id
+    CustodyPeriod.objects.create(
+        person_id=child, agency="HHS_ORR", started_at=timezone.now() - timedelta(days=2)
+    )
+    client.force_login(users["hq_analyst"])
+    charts = client.get("/dashboard/").context["charts"]
+    checked = set()
+    for chart in charts:
+        last = chart["rows"][-1]
+        for column, cell in zip(chart["columns"], last["cells"], strict=True):
+            listed = client.get(cell["url"])
+            assert listed.status_code == 200, cell["url"]
+            assert listed.context["count"] == cell["value"], (chart["id"], column, cell["url"])
+            checked.add((chart["id"], column))
+    assert ("chart-agency", "HHS_ORR") in checked and ("chart-agency", "NONE") in checked
+    assert {c for c in checked if c[0] == "chart-category"}
+    agency = next(c for c in charts if c["id"] == "chart-agency")
+    assert dict(zip(agency["columns"], [c["value"] for c in agency["rows"][-1]["cells"]], strict=True)) == {
+        "HHS_ORR": 1,
+        "NONE": 3,
+    }
+
+
+def test_the_report_refuses_an_unknown_category_or_agency_by_name_and_keeps_the_rest(client, users, world):
+    client.force_login(users["hq_analyst"])
+    response = client.get("/reports/separated-children/", {"as_of": "2018-06-01T10:00", "agency": "FBI"})
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "Choose an agency from the list" in html and 'value="2018-06-01T10:00"' in html
+    held = client.get("/reports/separated-children/", {"agency": "NONE", "category": "policy"})
+    assert held.status_code == 200 and "with no custody recorded at that moment" in held.content.decode()
+
+
+def test_the_report_api_takes_the_optional_category_and_agency(api_client_for, users, world):
+    from separations.models import CustodyPeriod
+
+    CustodyPeriod.objects.create(
+        person_id=world["yum"][0].child_id, agency="ICE", started_at=timezone.now() - timedelta(days=1)
+    )
+    client = api_client_for("hq_analyst")
+    body = client.get("/api/v1/reports/separated-children/", {"agency": "ICE"}).json()
+    assert body["count"] == 1 and body["results"][0]["child"]["id"] == str(world["yum"][0].child_id)
+    assert client.get("/api/v1/reports/separated-children/").json()["count"] == 4
+    bad = client.get("/api/v1/reports/separated-children/", {"agency": "FBI", "category": "x"})
+    assert bad.status_code == 400 and set(bad.json()) == {"agency", "category"}
