@@ -404,19 +404,20 @@ def test_separation_correct_moves_the_clocks_of_its_open_cases(users):
     assert "Time taken from the processing log" in latest.history_change_reason
 
 
+def _refused_close_at(case, by, reunified_at):
+    """Close `case` as reunified at `reunified_at`, expecting it refused; the refusal."""
+    with pytest.raises(ValidationFailed) as excinfo:
+        case_close(case_id=case.pk, by=by, outcome="reunified", reunified_at=reunified_at)
+    return excinfo
+
+
 def test_case_close_reunified_at_before_the_separation_is_refused_by_name(users):
     """A reunification time before the child was separated is refused under `reunified_at` (the
     field the coordinator gave), not recorded as a clock met before it started; nothing changes."""
     separation, (case,) = approved_separation(users, children=[years_ago(7)])
     tick_all(case, users["coordinator"])
 
-    with pytest.raises(ValidationFailed) as excinfo:
-        case_close(
-            case_id=case.pk,
-            by=users["coordinator"],
-            outcome="reunified",
-            reunified_at=separation.occurred_at - timedelta(hours=1),
-        )
+    excinfo = _refused_close_at(case, users["coordinator"], separation.occurred_at - timedelta(hours=1))
 
     assert list(excinfo.value.errors) == ["reunified_at"]
     assert "before the separation" in excinfo.value.errors["reunified_at"][0]
@@ -432,13 +433,7 @@ def test_case_close_custody_errors_name_the_case_fields(users):
     custody_transfer(person_id=adult.pk, agency="ICE", by=users["field_agent"])
     tick_all(case, users["coordinator"])
 
-    with pytest.raises(ValidationFailed) as excinfo:
-        case_close(
-            case_id=case.pk,
-            by=users["coordinator"],
-            outcome="reunified",
-            reunified_at=timezone.now() - timedelta(hours=2),
-        )
+    excinfo = _refused_close_at(case, users["coordinator"], timezone.now() - timedelta(hours=2))
     assert list(excinfo.value.errors) == ["reunified_at"]
     assert "a transfer cannot be earlier" in excinfo.value.errors["reunified_at"][0]
 
