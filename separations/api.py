@@ -276,12 +276,12 @@ class SeparatedChildrenReportView(ApiView):
         as_of = AwareDateTimeField(required=False, help_text="ISO 8601 with offset; default now.")
         known_at = AwareDateTimeField(required=False, help_text="Answer as the system knew it then.")
         page = serializers.CharField(required=False, default="1", help_text="From 1.")
-        category = serializers.ChoiceField(
+        category = CodeChoiceField(
             choices=ReasonCode.Category.values,
             required=False,
             help_text="Optional: only separations for a reason of this category.",
         )
-        agency = serializers.ChoiceField(
+        agency = CodeChoiceField(
             choices=REPORT_AGENCIES,
             required=False,
             help_text="Optional: only children held by this agency at as_of (NONE: no custody recorded).",

@@ -271,3 +271,5 @@ def test_the_report_api_takes_the_optional_category_and_agency(api_client_for, u
     assert client.get("/api/v1/reports/separated-children/").json()["count"] == 4
     bad = client.get("/api/v1/reports/separated-children/", {"agency": "FBI", "category": "x"})
     assert bad.status_code == 400 and set(bad.json()) == {"agency", "category"}
+    accepted = "CBP, ICE, USMS, HHS_ORR, RELEASED, REMOVED, NONE"
+    assert bad.json()["agency"] == [f'"FBI" is not accepted; use one of {accepted}.']
