@@ -272,3 +272,22 @@ def test_api_queue_refuses_an_unknown_station(people, api_client_for):
     response = api_client_for("hq_analyst").get("/api/v1/link-candidates/", {"station": "ZZZ"})
     assert response.status_code == 400
     assert "station" in response.json()
+
+
+def test_merge_then_next_says_where_the_undo_is(people, client, users):
+    """After 'Accept' with 'then open the next proposed candidate', the message said 'You can undo
+    the merge on this page' over another candidate's page, which has no undo for that merge."""
+    dup = LinkCandidate.objects.filter(kind=LinkCandidate.Kind.DUPLICATE_PERSON).first()
+    assert LinkCandidate.objects.filter(status=LinkCandidate.Status.PROPOSED).exclude(pk=dup.pk).exists()
+    client.force_login(users["hq_analyst"])
+    response = client.post(
+        f"/link-candidates/{dup.pk}/decide/",
+        {"decision": "accept", "reason": "same", "then": "next"},
+        follow=True,
+    )
+    assert response.redirect_chain[-1][0] != f"/link-candidates/{dup.pk}/"
+    shown = [str(m) for m in response.context["messages"]]
+    assert len(shown) == 1
+    assert "on this page" not in shown[0]
+    dup.refresh_from_db()
+    assert dup.person_a.full_name in shown[0] and "Link review (status Accepted)" in shown[0]
