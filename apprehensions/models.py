@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models import F, Func, Q, Value
 from simple_history.models import HistoricalRecords
 
+from familylink.common.clock import wallclock_text
 from familylink.common.models import BaseModel, BulkWrittenModel
 from familylink.common.reference_checks import checked_reference
 from familylink.common.text import fold
@@ -144,7 +145,9 @@ class Apprehension(BulkWrittenModel):
         indexes = [models.Index(fields=["station", "occurred_at"], name="apprehension_station_time_idx")]
 
     def __str__(self) -> str:
-        return f"{self.station.code} {self.occurred_at:%Y-%m-%d %H:%M}"
+        # In the station's zone, with its abbreviation (history pages and messages name an
+        # apprehension by this text; a bare time would be UTC with nothing to say so).
+        return f"{self.station.code} {wallclock_text(self.occurred_at, self.station)}"
 
 
 class ApprehensionPerson(BulkWrittenModel):

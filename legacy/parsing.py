@@ -87,8 +87,11 @@ class UnrecognisedColumns(UnreadableFile):
 @dataclass
 class Sheet:
     headers: list[str]
-    rows: list[list[str]]  # each cell as typed (text); row i is spreadsheet row i + 2
+    rows: list[list[str]]  # each cell as typed (text)
     file_format: str
+    # The spreadsheet row number of each row (blank rows are skipped, so not always i + 2): the
+    # number a person sees in Excel, which the preview and the quarantine messages give.
+    row_numbers: list[int] = field(default_factory=list)
 
 
 def _cell_text(value: Any) -> str:
@@ -129,7 +132,11 @@ def _read_csv(content: bytes) -> Sheet:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel  # type: ignore[assignment]
-    table = [row for row in csv.reader(io.StringIO(text), dialect) if any(c.strip() for c in row)]
+    table = [
+        (number, row)
+        for number, row in enumerate(csv.reader(io.StringIO(text), dialect), start=1)
+        if any(c.strip() for c in row)
+    ]
     return _sheet(table, "csv")
 
 
@@ -144,17 +151,19 @@ def _read_xlsx(content: bytes) -> Sheet:
         ) from exc
     sheet = workbook.worksheets[0]
     table = []
-    for values in sheet.iter_rows(values_only=True):
+    # iter_rows starts at row 1 and yields missing rows empty, so the count is the row number.
+    for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
         row = [_cell_text(v) for v in values]
         if any(c.strip() for c in row):
-            table.append(row)
+            table.append((number, row))
     workbook.close()
     return _sheet(table, "xlsx")
 
 
-def _sheet(table: list[list[str]], file_format: str) -> Sheet:
-    if not table:
+def _sheet(numbered: list[tuple[int, list[str]]], file_format: str) -> Sheet:
+    if not numbered:
         raise UnreadableFile("The sheet is empty: it needs a header row and at least one row of data.")
+    table = [row for _, row in numbered]
     headers = [h.strip() for h in table[0]]
     if len(table) < 2:
         raise UnreadableFile("The sheet has a header row but no rows of data.")
@@ -168,7 +177,12 @@ def _sheet(table: list[list[str]], file_format: str) -> Sheet:
     # Cells beyond the header row's width still count: give them a header of their own.
     widest = max(len(r) for r in rows) if rows else width
     headers += [f"(column {i + 1})" for i in range(width, widest)]
-    return Sheet(headers, [[*r, *[""] * (len(headers) - len(r))] for r in rows], file_format)
+    return Sheet(
+        headers,
+        [[*r, *[""] * (len(headers) - len(r))] for r in rows],
+        file_format,
+        row_numbers=[number for number, _ in numbered[1:]],
+    )
 
 
 # --- headers ---------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from django import forms
 from django.utils import timezone
 
 from apprehensions.models import Person, Station
+from familylink.common.dates import MAX_YEAR, MIN_YEAR
 
 from .models import CustodyPeriod, ReasonCode
 
@@ -43,6 +44,16 @@ def combine_local(value: str, tz_name: str) -> datetime | None:
     return None
 
 
+def _exists(value: datetime) -> bool:
+    """Whether this wall-clock time in its zone happened (not in a spring-forward gap)."""
+    round_trip = value.astimezone(ZoneInfo("UTC")).astimezone(value.tzinfo)
+    return round_trip.replace(tzinfo=None) == value.replace(tzinfo=None)
+
+
+def _zone_label(tz_name: str) -> str:
+    return dict(TIME_ZONES).get(tz_name, tz_name)
+
+
 class DateTimeLocalInput(forms.DateTimeInput):
     input_type = "datetime-local"
 
@@ -68,6 +79,18 @@ class InstantFormMixin:
             value = combine_local(raw, tz)
             if value is None:
                 self.add_error(name, "Enter a date and time, e.g. 2018-06-01 14:00.")  # type: ignore[attr-defined]
+            elif not MIN_YEAR <= value.year <= MAX_YEAR:
+                # The API refuses these too (AwareDateTimeField): one rule for web and API.
+                self.add_error(name, f"Use a date between {MIN_YEAR} and {MAX_YEAR}.")  # type: ignore[attr-defined]
+                value = None
+            elif not _exists(value):
+                # A wall-clock time skipped when the clocks went forward never happened there.
+                self.add_error(  # type: ignore[attr-defined]
+                    name,
+                    f"{value:%Y-%m-%d %H:%M} did not happen in {_zone_label(tz)}: the clocks went "
+                    "forward an hour that night; enter a time before or after the skipped hour.",
+                )
+                value = None
             cleaned[name] = value
         return cleaned
 

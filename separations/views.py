@@ -538,6 +538,8 @@ def _report_csv(request: HttpRequest, answer: Any) -> HttpResponse:
     stamp = answer.as_of.strftime("%Y%m%dT%H%M%z")
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="separated-children-{stamp}.csv"'
+    # A BOM, as every other CSV export has (audit.exports), so Excel reads María José, not MarÃ­a.
+    response.write("\ufeff")
     writer = csv.writer(response)
     writer.writerow(CSV_HEADER)
     batch: list[Person] = []

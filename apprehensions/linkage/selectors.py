@@ -5,7 +5,7 @@ from typing import Any
 
 from django.db.models import Prefetch, Q, QuerySet
 
-from apprehensions.models import ApprehensionPerson, FamilyMembership, Person, Relationship
+from apprehensions.models import ApprehensionPerson, FamilyMembership, Person, Relationship, Station
 
 from .models import LinkCandidate, PersonMerge
 
@@ -17,6 +17,16 @@ def _date(value: str) -> date | None:
         return date.fromisoformat(value)
     except ValueError:
         return None
+
+
+def _clean_station(station: str, cleaned: dict[str, Any], errors: dict[str, list[str]]) -> None:
+    """A station code on file filters the queue; any other is named back (it matched nothing)."""
+    if Station.objects.filter(code=station).exists():
+        cleaned["station"] = station
+    else:
+        errors["station"] = [
+            f"No station has the code {station!r}; choose one from the list, or every station."
+        ]
 
 
 def parse_queue_filters(params: Any) -> tuple[dict[str, Any], dict[str, list[str]]]:
@@ -48,7 +58,7 @@ def parse_queue_filters(params: Any) -> tuple[dict[str, Any], dict[str, list[str
             errors["min_score"] = [f"{min_score!r} is not a score; give a number from 0 to 1, e.g. 0.8."]
     station = (params.get("station") or "").strip().upper()
     if station:
-        cleaned["station"] = station
+        _clean_station(station, cleaned, errors)
     for name in ("date_from", "date_to"):
         raw = (params.get(name) or "").strip()
         if raw:

@@ -127,10 +127,24 @@ def candidate_page(
 
 
 def _after_decision(request: HttpRequest, candidate: LinkCandidate, message: str) -> HttpResponse:
-    messages.success(request, message)
     following = _next_proposed(candidate)
     if request.POST.get("then") == "next" and following is not None:
+        if (
+            candidate.kind == LinkCandidate.Kind.DUPLICATE_PERSON
+            and candidate.status == LinkCandidate.Status.ACCEPTED
+        ):
+            # The page shown next is another candidate's: say where the undo is.
+            names = " and ".join(
+                p.full_name for p in (candidate.person_a, candidate.person_b) if p is not None
+            )
+            message = (
+                f"Accepted; {names} are merged. "
+                "To undo the merge, open that candidate from Link review (status Accepted). "
+                "This is the next proposed candidate."
+            )
+        messages.success(request, message)
         return redirect("linkage:candidate", pk=following.pk)
+    messages.success(request, message)
     return redirect("linkage:candidate", pk=candidate.pk)
 
 

@@ -85,7 +85,7 @@ def batch_create(*, content: bytes, filename: str, by: Any) -> ImportBatch:
         new_instance(
             ImportRow,
             batch=batch,
-            row_number=i + 2,
+            row_number=sheet.row_numbers[i],
             cells=[[h, c] for h, c in zip(sheet.headers, row, strict=False)],
             created_by=by,
         )

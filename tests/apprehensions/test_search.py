@@ -196,3 +196,28 @@ def test_persons_page_shows_why_each_result_matched(client, users, people):
     bad = client.get("/persons/", {"q": "Abigal", "age": "old"}).content.decode()
     assert "age &#x27;old&#x27; is not an age" in bad or "is not an age" in bad
     assert 'value="Abigal"' in bad
+
+
+@pytest.mark.parametrize(
+    ("params", "field_words"),
+    [
+        ({"station": "ZZZ"}, "station"),
+        ({"is_minor": "maybe"}, "is_minor"),
+        ({"q": "Perez", "country": "ZZ"}, "country"),
+        ({"q": "Perez", "sex": "Q"}, "sex"),
+    ],
+)
+def test_persons_page_says_why_a_filter_without_its_own_message_stopped_the_search(
+    client, users, people, params, field_words
+):
+    """A select filter with a value it does not offer (an old bookmark, an edited link) used to
+    leave the page blank: no results and no message. Now the refusal is shown, naming the filter."""
+    client.force_login(users["hq_analyst"])
+    response = client.get("/persons/", params)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'data-testid="search-errors"' in html
+    errors = response.context["errors"]
+    assert errors, params
+    shown = html.split('data-testid="search-errors"', 1)[1].split("</ul>", 1)[0]
+    assert field_words in shown

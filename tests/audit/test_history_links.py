@@ -1,5 +1,7 @@
 """Every record page links to its history for readers with `read_history`; edit forms ask why."""
 
+from datetime import UTC, datetime
+
 import pytest
 
 from apprehensions.models import Relationship
@@ -106,3 +108,20 @@ def test_link_candidate_page_links_to_its_history(users, client):
     url = f"/audit/history/linkage.linkcandidate/{candidate.pk}/"
     assert url in html
     assert client.get(url).status_code == 200
+
+
+def test_apprehension_history_names_its_time_in_the_stations_zone(client, users, world):
+    """The history page's title names the apprehension by station and time: that time is the
+    station's wall clock with its zone, as on every other page (never a bare UTC time)."""
+    from familylink.common.clock import wallclock_text
+
+    apprehension = world["child"].memberships.get().family_unit.apprehension
+    apprehension.station.timezone = "America/Denver"
+    apprehension.station.save()
+    apprehension.occurred_at = datetime(2018, 6, 20, 15, 0, tzinfo=UTC)  # 09:00 MDT
+    apprehension.save()
+    client.force_login(users["auditor"])
+    html = client.get(f"/audit/history/apprehensions.apprehension/{apprehension.pk}/").content.decode()
+    assert f"{apprehension.station.code} 2018-06-20 09:00 MDT" in html
+    assert f"{apprehension.station.code} 2018-06-20 15:00" not in html
+    assert str(apprehension).endswith(wallclock_text(apprehension.occurred_at, apprehension.station))

@@ -537,3 +537,15 @@ def test_a_failed_run_keeps_finished_chunks_and_continues_when_confirmed_again(u
     assert (batch.rows_imported, batch.rows_quarantined) == (EXPECTED_IMPORTED, EXPECTED_QUARANTINED)
     assert Person.objects.filter(given_names="Ana Sofia").count() == 1
     assert Separation.objects.count() == 7
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_row_numbers_are_the_sheets_own_after_a_blank_row(users, stations, fmt):
+    """A blank row in the sheet is skipped, but the rows after it keep the number Excel shows:
+    'row 5' in a quarantine message is row 5 of the file the user opens to fix it."""
+    rows = [r for _, r in ROWS][:3]
+    blank = [""] * len(HEADERS)
+    content = FORMATS[fmt](HEADERS, [rows[0], blank, blank, rows[1], rows[2]])
+    batch = batch_create(content=content, filename=f"gaps.{fmt}", by=users["hq_analyst"])
+    numbered = list(batch.rows.order_by("row_number").values_list("row_number", "cells"))
+    assert [n for n, _ in numbered] == [2, 5, 6]

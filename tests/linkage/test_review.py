@@ -246,3 +246,48 @@ def test_decide_page_shows_every_refusal_and_404s_an_unknown_candidate(people, c
     assert missing.status_code == 404
     dup.refresh_from_db()
     assert dup.status == LinkCandidate.Status.PROPOSED
+
+
+@pytest.mark.parametrize(
+    ("params", "words"),
+    [
+        ({"kind": "zzz"}, "Unknown kind"),
+        ({"status": "zzz"}, "Unknown status"),
+        ({"station": "zzz"}, "No station has the code"),
+    ],
+)
+def test_queue_names_every_refused_filter(people, client, users, params, words):
+    """The banner said 'see the messages beside them', but a select filter (kind, status) has no
+    message beside it, and an unknown station was taken silently (an empty queue, no word why)."""
+    client.force_login(users["hq_analyst"])
+    response = client.get("/link-candidates/", params)
+    assert response.status_code == 200
+    html = response.content.decode()
+    shown = html.split('data-testid="filter-errors"', 1)[1].split("</ul>", 1)[0]
+    assert words in shown
+    assert response.context["errors"]
+
+
+def test_api_queue_refuses_an_unknown_station(people, api_client_for):
+    response = api_client_for("hq_analyst").get("/api/v1/link-candidates/", {"station": "ZZZ"})
+    assert response.status_code == 400
+    assert "station" in response.json()
+
+
+def test_merge_then_next_says_where_the_undo_is(people, client, users):
+    """After 'Accept' with 'then open the next proposed candidate', the message said 'You can undo
+    the merge on this page' over another candidate's page, which has no undo for that merge."""
+    dup = LinkCandidate.objects.filter(kind=LinkCandidate.Kind.DUPLICATE_PERSON).first()
+    assert LinkCandidate.objects.filter(status=LinkCandidate.Status.PROPOSED).exclude(pk=dup.pk).exists()
+    client.force_login(users["hq_analyst"])
+    response = client.post(
+        f"/link-candidates/{dup.pk}/decide/",
+        {"decision": "accept", "reason": "same", "then": "next"},
+        follow=True,
+    )
+    assert response.redirect_chain[-1][0] != f"/link-candidates/{dup.pk}/"
+    shown = [str(m) for m in response.context["messages"]]
+    assert len(shown) == 1
+    assert "on this page" not in shown[0]
+    dup.refresh_from_db()
+    assert dup.person_a.full_name in shown[0] and "Link review (status Accepted)" in shown[0]

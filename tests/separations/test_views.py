@@ -252,7 +252,9 @@ def test_report_page_csv(client, users, fam, report_data):
     client.force_login(users["supervisor"])
     response = client.get("/reports/separated-children/?as_of=2018-06-20T09:00&as_of_tz=UTC&format=csv")
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
-    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    # Starts with a BOM like every other CSV export, so Excel reads accented names as UTF-8.
+    assert response.content.startswith("\ufeff".encode())
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert rows[0][:3] == ["child_id", "child_name", "child_a_number"]
     assert rows[1][0] == str(fam.child.pk) and rows[1][6] == "ZERO_TOLERANCE_PROSECUTION"
     assert rows[1][11] == "'=cmd|calc"  # no formula injection
@@ -318,3 +320,33 @@ def test_reason_code_admin_retires_never_deletes(client, ept):
     assert added.status_code == 302
     new = ReasonCode.objects.get(code="FAMILY_DETENTION_CAPACITY")
     assert new.narrative_required and new.created_by == admin_user
+
+
+@pytest.mark.parametrize(
+    ("as_of", "tz", "message"),
+    [
+        ("9999-12-31T23:59", "UTC", "Use a date between 1900 and 2100."),
+        ("0001-01-01T00:00", "America/Denver", "Use a date between 1900 and 2100."),
+        # 02:30 on 11 March 2018 never happened in Mountain time (clocks went 02:00 → 03:00).
+        ("2018-03-11T02:30", "America/Denver", "2018-03-11 02:30 did not happen in Mountain time (El Paso)"),
+    ],
+)
+def test_report_page_refuses_a_time_the_api_refuses_and_keeps_it(client, users, as_of, tz, message):
+    """The page answered a report 'at 1-01-01 00:00 UTC' or at a wall-clock time that never
+    happened, where the API (same question) says 400: the page now refuses it, naming the field."""
+    client.force_login(users["hq_analyst"])
+    response = client.get("/reports/separated-children/", {"as_of": as_of, "as_of_tz": tz})
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert message in html
+    assert response.context["form"].errors["as_of"]
+    assert f'value="{as_of}"' in html  # what was typed is kept
+
+
+def test_report_page_takes_the_hour_after_the_spring_forward_gap(client, users):
+    client.force_login(users["hq_analyst"])
+    response = client.get(
+        "/reports/separated-children/", {"as_of": "2018-03-11T03:00", "as_of_tz": "America/Denver"}
+    )
+    assert response.status_code == 200
+    assert "2018-03-11 03:00 MDT" in response.content.decode()
