@@ -142,6 +142,16 @@ def _existing_encounter(station: Station, day: date, persons: list[Person]) -> A
     )
 
 
+def _how_found(person: Person, new: bool, how: str, first: RowPlan, plan: RowPlan) -> str:
+    """How a row's adult or child was found: a new person (named once, on the first row that has
+    them; later rows of the group say which row created them), else how they matched."""
+    if not new:
+        return how
+    if first is plan:
+        return f"new person {person.full_name}"
+    return f"{person.full_name}, the new person of row {first.row.row_number}"
+
+
 def _record(row: ImportRow, obj: Any, action: str, role: str, by: Any, bucket: list[ImportRecord]) -> None:
     bucket.append(
         new_instance(
@@ -387,6 +397,7 @@ def _write_group(plans: list[RowPlan], ctx: Context) -> None:
     # Open custody of the persons on file; a new person's CBP period opens with the encounter's write.
     open_periods = {pk: c for pk, c in ctx.open_custody_of(on_file_ids).items() if c is not None}
     apprehended_at = encounter.occurred_at
+    first_of_ref: dict[str, int] = {}  # a person's first row in the group (a repeated child's)
     for i, plan in enumerate(plans):
         child = persons_of[refs[i]]
         plan.adult_person, plan.child_person = adult, child
@@ -394,11 +405,10 @@ def _write_group(plans: list[RowPlan], ctx: Context) -> None:
         new_child = (
             child_res[i].person is None and created_encounter and child_index[i] == first_child_index.get(i)
         )
-        plan.outcome.insert(0, f"Adult: {'new person ' + adult.full_name if new_adult else adult_res.how}.")
-        plan.outcome.insert(
-            1,
-            f"Child: {'new person ' + child.full_name if child_res[i].person is None else child_res[i].how}.",
-        )
+        plan.outcome.insert(0, f"Adult: {_how_found(adult, new_adult, adult_res.how, plans[0], plan)}.")
+        first_of_child = plans[first_of_ref.setdefault(refs[i], i)]
+        found = _how_found(child, child_res[i].person is None, child_res[i].how, first_of_child, plan)
+        plan.outcome.insert(1, f"Child: {found}.")
         _record(
             plan.row,
             adult,

@@ -49,7 +49,9 @@ def test_analyst_reviews_accepts_rejects_merges_and_unmerges(page: Page, users, 
     expect(page.get_by_test_id("candidate-row")).to_have_count(3)
     page.get_by_label("Score at least").fill("lots")
     page.get_by_role("button", name="Filter").click()
-    expect(page.get_by_text("is not a score; give a number from 0 to 1")).to_be_visible()
+    # Named twice: in the summary at the top and beside the field.
+    expect(page.get_by_test_id("filter-errors")).to_contain_text("is not a score; give a number from 0 to 1")
+    expect(page.locator("#min_score-error")).to_contain_text("is not a score; give a number from 0 to 1")
     assert_accessible(page)
 
     # Accept the father and son: the relationship is recorded.

@@ -79,7 +79,10 @@ def test_a_row_the_intake_refuses_is_quarantined_alone_and_its_group_imports(use
     assert Separation.objects.count() == 2 and ReunificationCase.objects.count() == 2
     # The custody columns: the mother in ICE custody now, after CBP custody from the encounter.
     assert CustodyPeriod.objects.get(person=marta, ended_at__isnull=True).agency == "ICE"
-    assert CustodyPeriod.objects.filter(person=marta).earliest("started_at").agency == "CBP"
+    # Both start at the sheet's date (12:00 station time: no time given): the CBP period is the one
+    # that ended there (PostgreSQL sorts the open one's NULL end last); by start alone it was a toss.
+    first = CustodyPeriod.objects.filter(person=marta).order_by("started_at", "ended_at").first()
+    assert first.agency == "CBP" and first.ended_at == first.started_at
     for child in Person.objects.filter(given_names__in=["Lucia", "Iris"]):
         periods = CustodyPeriod.objects.filter(person=child).order_by("started_at", "ended_at")
         assert [(p.agency, p.ended_at is None) for p in periods] == [("CBP", False), ("HHS_ORR", True)]
@@ -211,3 +214,27 @@ def test_a_chunk_meeting_an_a_number_saved_meanwhile_is_imported_group_by_group(
     assert batch.rows.get(row_number=3).status == ImportRow.Status.IMPORTED
     assert Person.objects.filter(given_names="Kevin").count() == 1
     assert not Person.objects.filter(given_names="Ana Sofia").exists()
+
+
+def test_a_new_person_on_several_rows_is_new_once_and_named_after_that(users, stations):
+    """One mother (new) with two children on three rows, the first child repeated: the outcome calls
+    the mother 'new person' on her first row only and names that row on the others, and the
+    repeated child likewise (the preview said 'new person' on every row although one was created)."""
+    rows = [
+        _row("Marta Gomez Tzul", "03/03/1995", "Lucia Gomez Tzul", "2012-01-01"),
+        _row("Marta Gomez Tzul", "03/03/1995", "Iris Gomez Tzul", "2014-02-02"),
+        _row("Marta Gomez Tzul", "03/03/1995", "Lucia Gomez Tzul", "2012-01-01"),
+    ]
+    batch = _import(users, rows)
+    outcome = {r.row_number: r.outcome for r in batch.rows.all()}
+    assert Person.objects.filter(given_names="Marta").count() == 1
+    assert Person.objects.filter(given_names="Lucia").count() == 1
+    assert outcome[2][:2] == ["Adult: new person Marta Gomez Tzul.", "Child: new person Lucia Gomez Tzul."]
+    assert outcome[3][:2] == [
+        "Adult: Marta Gomez Tzul, the new person of row 2.",
+        "Child: new person Iris Gomez Tzul.",
+    ]
+    assert outcome[4][:2] == [
+        "Adult: Marta Gomez Tzul, the new person of row 2.",
+        "Child: Lucia Gomez Tzul, the new person of row 2.",
+    ]
