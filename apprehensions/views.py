@@ -19,6 +19,7 @@ from audit.exports import export_format, export_response, export_url
 from audit.services import access_log_record, access_log_record_many
 from familylink.common.errors import BusinessRuleError, StaleVersionError, ValidationFailed
 from familylink.common.errors import PermissionDenied as DomainPermissionDenied
+from familylink.common.guards import CONTROL
 from familylink.common.roles import has_capability
 
 from .anumber import InvalidANumber, normalize_a_number
@@ -266,6 +267,9 @@ def person_list(request: HttpRequest) -> HttpResponseBase:
             raise ValidationFailed(
                 {"q": [f"Search for at most {SEARCH_MAX_LENGTH} characters (this has {len(q)}); shorten it."]}
             )
+        if CONTROL.search(q):
+            # As the API answers it (familylink.common.guards), not a silent "0 persons found".
+            raise ValidationFailed({"q": ["Remove the control characters (such as NUL) from the search."]})
         rank = {name: params.get(name, "") for name in RANK_PARAMS}
         queryset = person_search(viewer=request.user, q=q, filters=filters, rank=rank)
         if (fmt := export_format(request)) is not None:

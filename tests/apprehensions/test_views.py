@@ -331,3 +331,13 @@ def test_persons_search_too_long_names_the_field_and_keeps_the_text(agent_client
     assert response.status_code == 200
     assert 'id="q-error"' in html and "at most 200 characters" in html
     assert f'value="{typed}"' in html
+
+
+def test_persons_search_with_control_characters_is_refused_beside_the_box(agent_client, agent):
+    """A NUL in the search is refused by name as the API refuses it, not answered "0 persons found"."""
+    record(agent)
+    response = agent_client.get("/persons/", {"q": "Ana\x00 Perez"})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'id="q-error"' in html and "Remove the control characters" in html
+    assert "0 persons found" not in html
