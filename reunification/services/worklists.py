@@ -94,6 +94,9 @@ def worklists_build(*, day: date, team: str | None = None, by: Any = None) -> di
     with connection.cursor() as cursor:
         # One build at a time, so positions appended by a second build never interleave.
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext('reunification.worklists_build'))")
+        # JIT compiles this plan (its estimate passes jit_optimize_above_cost once a few days' items
+        # are on file) in ~0.4 s, longer than the query then saves: this build is no analytic scan.
+        cursor.execute("SET LOCAL jit = off")
         chain.batch_links(cursor)  # up to 100,000 history rows: their audit links a statement at a time
         cursor.execute(
             f"""
@@ -140,11 +143,15 @@ def worklists_build(*, day: date, team: str | None = None, by: Any = None) -> di
                 JOIN apprehensions_person p ON p.id = c.child_id
                 JOIN separations_separation s ON s.id = c.separation_id
                 WHERE c.status = ANY(%(open)s) AND c.withdrawn_at IS NULL
-                  -- Not on the day's list yet (none is on the first build of the day): one probe
-                  -- of the (worklist, case) unique index per case, whatever the statistics say.
-                  -- (Joined to a scan of the day's items instead, stale statistics that took the
-                  -- new list for empty made it a loop over 100,000 items for each case.)
-                  AND NOT EXISTS (SELECT 1 FROM {item_t} e WHERE e.worklist_id = l.id AND e.case_id = c.id)
+                  -- Not on the day's list yet. On the first build of the day the list is empty
+                  -- (last position 0) and nothing is looked up: as an anti-join the planner read
+                  -- every item of every earlier day (13-14 s with 1.7 million items on file against
+                  -- 4.5-5 s without; docs/benchmarks.md), a cost that grew with each day of history.
+                  -- On a later build of the day (cases opened since) the OR keeps it a subplan: one
+                  -- probe of the (worklist, case) unique index per case, whatever the statistics say.
+                  AND (l.last_position = 0
+                       OR NOT EXISTS (SELECT 1 FROM {item_t} e
+                                      WHERE e.worklist_id = l.id AND e.case_id = c.id))
             ), ranked AS (
                 SELECT candidates.*,
                        last_position + row_number() OVER (PARTITION BY worklist_id ORDER BY {ORDER_BY})
