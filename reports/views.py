@@ -534,7 +534,7 @@ CHILD_COLUMNS = [
 
 
 def _with_persons(rows: list[court.CourtRow]) -> list[dict[str, Any]]:
-    persons = Person.objects.in_bulk([r.child_id for r in rows])
+    persons = {str(pk): p for pk, p in Person.objects.in_bulk([r.child_id for r in rows]).items()}
     return [{"row": r, "person": persons.get(r.child_id)} for r in rows]
 
 

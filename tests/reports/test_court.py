@@ -101,7 +101,7 @@ def test_court_status_counts_each_clock_on_time_late_missed(court_set):
     assert total["reunify:pending"] == 0
     # c[2] (day 3) and c[4] (day 5) closed before either clock was due: stopped, in neither count.
     for case in (court_set["ept"][2], court_set["ept"][4]):
-        row = next(r for r in report.rows if r.case_id == case.pk)
+        row = next(r for r in report.rows if r.case_id == str(case.pk))
         assert (row.contact_state, row.reunify_state) == ("stopped", "stopped")
 
 
