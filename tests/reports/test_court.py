@@ -6,6 +6,7 @@ import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
 from openpyxl import load_workbook
 
 from audit.models import AccessLog
@@ -262,3 +263,16 @@ def test_court_pdf_says_as_of_once_and_keeps_the_clock_caption_with_its_table(
     assert '<strong>As of:</strong> <span class="fl-asof">2018-12-31 12:00' in html
     assert 'content: "As of " string(asof)' in html
     assert '<div class="fl-keep-together"><table' in html and 'data-testid="court-clocks"' in html
+
+
+@pytest.mark.parametrize("days", [2, 9, 30, 200, 250])
+def test_the_benchmarks_bare_sql_gives_the_services_figures(court_set, days):
+    """bench/court.py times the service beside one SQL statement that classifies and counts in the
+    database; on the hand-built set (every bucket and clock state) both give every figure alike,
+    before, during and after the clocks fall due."""
+    from bench.court import bare_figures
+
+    as_of = JULY + timedelta(days=days)
+    report = court_status(cases=ReunificationCase.objects.all(), policy=default_policy(), as_of=as_of)
+    with connection.cursor() as cursor:
+        assert bare_figures(cursor, default_policy(), as_of) == dict(report.total)
