@@ -354,6 +354,9 @@ def clocks_flag(*, now: datetime | None = None) -> dict[str, int]:
     step_t = CaseStep._meta.db_table
     note_t = Notification._meta.db_table
     with connection.cursor() as cursor:
+        # A backlog can mean a million notices (100,000 overdue cases, 9 recipients each): their
+        # history rows linked a statement at a time, 97 s in all against 109 s row by row.
+        chain.batch_links(cursor)
         cursor.execute(
             f"""
             WITH clocks AS (
@@ -474,13 +477,24 @@ def _email_notices(by_recipient: dict[int, list[tuple[Any, str]]]) -> None:
 
 @transaction.atomic
 def notifications_mark_read(*, user: Any) -> int:
-    """Mark the user's unread notifications read (each saved, with history); returns how many."""
+    """Mark the user's unread notifications read, each with its history row (who, when, "read"),
+    in one statement; returns how many. Saved one by one, a coordinator of a team with a backlog
+    (the first alert run over 100,000 overdue cases gave each of 8 coordinators 118,000 notices)
+    waited minutes, far past the web server's timeout; this takes seconds (docs/benchmarks.md)."""
     now = timezone.now()
-    count = 0
-    for note in Notification.objects.select_for_update().filter(recipient=user, read_at__isnull=True):
-        note.read_at = now
-        note._change_reason = "read"
-        note._history_user = user
-        note.save(update_fields=["read_at"])
-        count += 1
-    return count
+    note_t = Notification._meta.db_table
+    with connection.cursor() as cursor:
+        chain.batch_links(cursor)  # possibly thousands of history rows: linked a statement at a time
+        cursor.execute(
+            f"""
+            WITH upd AS (
+                UPDATE {note_t} n
+                SET read_at = %(now)s, version = n.version + 1, updated_at = %(now)s
+                WHERE n.recipient_id = %(user)s AND n.read_at IS NULL
+                RETURNING n.*
+            )
+            {history_insert(Notification, "upd", history_type="~")}
+            """,  # noqa: S608 - identifiers come from model metadata; values are parameters
+            {"now": now, "user": user.pk, **history_params(when=now, reason="read", user=user)},
+        )
+        return cursor.rowcount

@@ -157,9 +157,21 @@ def test_notifications_page_lists_alerts_and_marks_them_read(
     signed_in(client, users["coordinator"])
     html = client.get("/reunification/notifications/").content.decode()
     assert "2 unread" in html and "Overdue: reunification for Nino0" in html
+    supervisor_unread = users["supervisor"].notifications.filter(read_at__isnull=True).count()
+    assert supervisor_unread == 2
     client.post("/reunification/notifications/read/")
     assert "0 unread" in client.get("/reunification/notifications/").content.decode()
     assert users["coordinator"].notifications.filter(read_at__isnull=True).count() == 0
+    # Each one read with its history row (who, when, why), in one statement; nobody else's touched.
+    for note in users["coordinator"].notifications.all():
+        last = note.history.order_by("-history_id").first()
+        assert (last.history_type, last.history_change_reason, last.history_user) == (
+            "~",
+            "read",
+            users["coordinator"],
+        )
+        assert (last.read_at, last.version, note.version) == (note.read_at, 2, 2)
+    assert users["supervisor"].notifications.filter(read_at__isnull=True).count() == supervisor_unread
 
 
 def test_person_cases_panel_shows_the_case_on_the_childs_and_the_parents_page(users):
