@@ -37,5 +37,4 @@ def clock_state_at(
     *, due_at: datetime | None, met_at: datetime | None, as_of: datetime, stopped_at: datetime | None = None
 ) -> str:
     """The state of one clock as of `as_of`; `stopped_at`: when its case closed without meeting it."""
-    state = clocks.clock_state(due_at=due_at, met_at=met_at, now=as_of, stopped_at=stopped_at)
-    return _NAMES[state.state]
+    return _NAMES[clocks.clock_state_name(due_at, met_at, as_of, stopped_at)]

@@ -15,6 +15,7 @@ with the same function that counted it.
 
 from __future__ import annotations
 
+import inspect
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -147,7 +148,6 @@ def _steps(**kwargs: str) -> dict[str, FilteredRelation]:
 
 
 def _classify(
-    *,
     pk: str,
     child_id: str,
     status: str,
@@ -160,6 +160,7 @@ def _classify(
     eligibility_method: str | None,
     station: str,
     separated_at: datetime,
+    *,
     as_of: datetime,
 ) -> CourtRow:
     closed = closed_at is not None and closed_at <= as_of and status in ("reunified", "closed")
@@ -206,8 +207,8 @@ def _classify(
     )
 
 
-# The columns `_classify` takes, in its keyword names; the keys as text (the drill-down and the
-# access log want text, and making 200,000 UUID objects cost more than the rest of a row).
+# The columns `_classify` takes, in its parameters' order (checked below); the keys as text (the
+# drill-down and the access log want text, and 200,000 UUID objects cost more than the rest of a row).
 _FIELDS = {
     "pk": Cast("pk", CharField()),
     "child_id": Cast("child_id", CharField()),
@@ -222,6 +223,11 @@ _FIELDS = {
     "station": F("separation__station__code"),
     "separated_at": F("separation__occurred_at"),
 }
+
+
+# A row is passed positionally (a dict per row cost more than classifying it): same names, same order.
+if list(_FIELDS) != list(inspect.signature(_classify).parameters)[:-1]:
+    raise ImportError("reports.court: _FIELDS must name _classify's parameters in their order")
 
 
 def court_status(
@@ -244,11 +250,10 @@ def court_status(
         .order_by("separation__occurred_at", "pk")
         .values_list(*(f"court_{name}" for name in _FIELDS))
     )
-    names = list(_FIELDS)
     return CourtReport(
         policy=policy,
         as_of=as_of,
-        rows=[_classify(**dict(zip(names, row, strict=True)), as_of=as_of) for row in values],
+        rows=[_classify(*row, as_of=as_of) for row in values],
     )
 
 

@@ -117,6 +117,24 @@ class ClockState:
         return "due_soon" if self.due_soon else ""
 
 
+def clock_state_name(
+    due_at: datetime | None, met_at: datetime | None, now: datetime, stopped_at: datetime | None = None
+) -> str:
+    """Which state one clock is in as of `now`: the rule itself, for `clock_state` and for reports
+    that count many clocks and need the state alone (the court report classifies 200,000 at
+    100,000 cases; building a `ClockState` for each cost a third of its time)."""
+    if met_at is not None and met_at <= now:
+        return MET_ON_TIME if due_at is None or met_at <= due_at else MET_LATE
+    if due_at is None:
+        return NOT_RUNNING
+    end = stopped_at if stopped_at is not None and stopped_at <= now else now
+    if due_at < end:
+        return MISSED
+    if end is not now:
+        return NOT_RUNNING
+    return PENDING
+
+
 def clock_state(
     *,
     due_at: datetime | None,
@@ -128,18 +146,15 @@ def clock_state(
     `stopped_at` is when the case closed without meeting it (the clock stops running then). Events
     after `now` are not yet known, so an as-of report can ask about any past moment."""
     now = now or timezone.now()
-    if met_at is not None and met_at <= now:
-        if due_at is None or met_at <= due_at:
-            return ClockState(MET_ON_TIME)
-        return ClockState(MET_LATE, late_by=met_at - due_at)
-    if due_at is None:
-        return ClockState(NOT_RUNNING)
-    end = stopped_at if stopped_at is not None and stopped_at <= now else now
-    if due_at < end:
-        return ClockState(MISSED, late_by=end - due_at)
-    if end is not now:
-        return ClockState(NOT_RUNNING)
-    return ClockState(PENDING, due_soon=due_at < now + DUE_SOON)
+    state = clock_state_name(due_at, met_at, now, stopped_at)
+    if state == MET_LATE:
+        return ClockState(MET_LATE, late_by=met_at - due_at)  # type: ignore[operator]
+    if state == MISSED:
+        end = stopped_at if stopped_at is not None and stopped_at <= now else now
+        return ClockState(MISSED, late_by=end - due_at)  # type: ignore[operator]
+    if state == PENDING:
+        return ClockState(PENDING, due_soon=due_at < now + DUE_SOON)  # type: ignore[operator]
+    return ClockState(state)
 
 
 def clock_state_expression(due: str, met: str, stopped: str, now: datetime) -> Any:
