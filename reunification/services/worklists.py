@@ -479,7 +479,7 @@ def _email_notices(by_recipient: dict[int, list[tuple[Any, str]]]) -> None:
 def notifications_mark_read(*, user: Any) -> int:
     """Mark the user's unread notifications read, each with its history row (who, when, "read"),
     in one statement; returns how many. Saved one by one, a coordinator of a team with a backlog
-    (the first alert run over 100,000 overdue cases gave each of 8 coordinators 118,000 notices)
+    (the first alert run over 100,000 overdue cases gave each of 8 coordinators ~115,000 notices)
     waited minutes, far past the web server's timeout; this takes seconds (docs/benchmarks.md)."""
     now = timezone.now()
     note_t = Notification._meta.db_table
