@@ -367,9 +367,15 @@ class Notification(BaseModel):
     history = HistoricalRecords(no_db_index=["created_at", "created_by", "withdrawn_by", "recipient", "case"])
 
     class Meta:
-        ordering = ["-created_at"]
+        # An alert run writes all its notices with one created_at: the id breaks the tie, so that
+        # the pages of a list hand out each notice once (newest first alone let the database order
+        # them differently from one page to the next). The index serves a recipient's pages.
+        ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
                 fields=["recipient", "case", "kind", "clock"], name="notification_once_per_clock"
             )
+        ]
+        indexes = [
+            models.Index(fields=["recipient", "-created_at", "-id"], name="notification_recipient_newest")
         ]

@@ -174,6 +174,36 @@ def test_notifications_page_lists_alerts_and_marks_them_read(
     assert users["supervisor"].notifications.filter(read_at__isnull=True).count() == supervisor_unread
 
 
+def test_notification_pages_hand_out_each_notice_once_when_an_alert_run_wrote_them_at_one_instant(users):
+    """An alert run writes all its notices with one `created_at`; newest first alone leaves their
+    order to the database, which may differ from one page to the next (a notice shown twice and
+    another never). Paging through gives every notice exactly once, in a stable order."""
+    from django.core.paginator import Paginator
+
+    from reunification.models import Notification
+    from reunification.selectors import notifications_for
+
+    _, cases = approved_separation(users, children=[years_ago(5)] * 40)
+    now = timezone.now()
+    for case in cases:
+        for kind in ("due_soon", "overdue"):
+            for clock in ("contact", "reunify"):
+                Notification.objects.create(
+                    created_at=now,
+                    recipient=users["coordinator"],
+                    case=case,
+                    kind=kind,
+                    clock=clock,
+                    message="m",
+                )
+    for size in (7, 50):
+        pages = Paginator(notifications_for(users["coordinator"]), size)
+        seen = [n.pk for number in pages.page_range for n in pages.page(number).object_list]
+        assert len(seen) == len(set(seen)) == 160, size
+        again = [n.pk for number in pages.page_range for n in pages.page(number).object_list]
+        assert again == seen
+
+
 def test_person_cases_panel_shows_the_case_on_the_childs_and_the_parents_page(users):
     """The panel function returns the case with status and clocks for the child and for the adult;
     nothing for a person without a case or a viewer who may not see it; the template renders."""
