@@ -253,7 +253,7 @@ def _closed_since(request: HttpRequest) -> Any:
 @require_GET
 def case_list(request: HttpRequest) -> HttpResponseBase:
     _require(request, "work_cases", "read_cases_station", "read_cases_all")
-    cases = selectors.cases_visible_to(request.user).order_by("due_at", "created_at")
+    cases = selectors.cases_visible_to(request.user).order_by("due_at", "created_at", "id")
     status = request.GET.get("status", "active")
     if status == "active":
         cases = cases.filter(status__in=selectors.OPEN_STATUSES)
