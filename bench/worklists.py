@@ -461,6 +461,29 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
+class _RollBack(Exception):
+    pass
+
+
+def time_rolled_back_builds(runs: int, last: date | None) -> None:
+    """Time `runs` builds of the day after `last`, each in a transaction that is then rolled back."""
+    day = max(last + timedelta(days=1), date(2100, 1, 1)) if last else date(2100, 1, 1)
+    on_file = WorklistItem.objects.count()
+    for run in range(1, runs + 1):
+        started = time.perf_counter()
+        try:
+            with transaction.atomic():
+                counts = worklists_build(day=day)
+                took = time.perf_counter() - started
+                raise _RollBack
+        except _RollBack:
+            pass
+        print(
+            f"build {run} for {day} (rolled back): {took:.2f} s, {counts['items_created']} items; "
+            f"{on_file:,} items on file"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -478,6 +501,14 @@ def main() -> None:
     parser.add_argument("--skip-build", action="store_true", help="claim from the last list built")
     parser.add_argument(
         "--bare-first", action="store_true", help="run the bare SQL claims before FamilyLink's, not after"
+    )
+    parser.add_argument(
+        "--rolled-back-builds",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only time N builds of the next day, each rolled back (the table does not grow between "
+        "them: for comparing two versions of the code on the same data), with the items on file",
     )
     args = parser.parse_args()
 
@@ -503,6 +534,9 @@ def main() -> None:
     open_cases = ReunificationCase.objects.filter(team=TEAM, status__in=["open", "in_progress"]).count()
 
     last = Worklist.objects.filter(team=TEAM).order_by("-date").values_list("date", flat=True).first()
+    if args.rolled_back_builds:
+        time_rolled_back_builds(args.rolled_back_builds, last)
+        return
     if args.skip_build and last:
         run_claim_phase(args, coordinators, last)
         return

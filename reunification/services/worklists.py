@@ -114,17 +114,24 @@ def worklists_build(*, day: date, team: str | None = None, by: Any = None) -> di
                 RETURNING *
             )
             {history_insert(Worklist, "ins", history_type="+")}
+            RETURNING id
             """,  # noqa: S608 - identifiers come from model metadata; values are parameters
             params,
         )
-        worklists_created = cursor.rowcount
+        created = [str(row[0]) for row in cursor.fetchall()]
+        worklists_created = len(created)
+        params["created"] = created
         cursor.execute(
             f"""
             WITH lists AS MATERIALIZED (
                 -- Materialized: the last position is computed once per list, not once per case.
                 SELECT w.id, w.team,
-                       COALESCE((SELECT max(i.position) FROM {item_t} i WHERE i.worklist_id = w.id), 0)
-                           AS last_position,
+                       -- A list the statement above just created has no items: nothing to look
+                       -- up. (Asked of every list, max() was planned as a scan of every item of
+                       -- every day: 0.31 s at 1.9 million items, growing with each day.)
+                       CASE WHEN w.id = ANY(%(created)s::uuid[]) THEN 0
+                            ELSE COALESCE((SELECT max(i.position) FROM {item_t} i
+                                           WHERE i.worklist_id = w.id), 0) END AS last_position,
                        -- The team's zone and morning hour: overdue as of its own morning.
                        COALESCE(t.timezone, %(tz)s) AS tz,
                        ((%(day)s::date + make_interval(hours => COALESCE(t.morning_hour, %(hour)s)))
