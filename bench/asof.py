@@ -42,6 +42,7 @@ django.setup()
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from bench.bare import bare_connect  # noqa: E402
 from separations.selectors import separated_children  # noqa: E402
 
 TARGET_MS = 500.0
@@ -190,17 +191,7 @@ class Bare:
     """Bare SQL on its own psycopg2 connection (autocommit: one statement, no Django)."""
 
     def __init__(self) -> None:
-        import psycopg2
-
-        s = connection.settings_dict
-        self.conn = psycopg2.connect(
-            dbname=s["NAME"],
-            user=s["USER"],
-            password=s["PASSWORD"] or None,
-            host=s["HOST"] or "127.0.0.1",
-            port=s["PORT"] or 5432,
-        )
-        self.conn.autocommit = True
+        self.conn = bare_connect(autocommit=True)
         self.stations: dict[str, str] = {}
 
     def run(self, tail: str, as_of, known_at=None, station=None, limit: int = REPORT_PAGE):

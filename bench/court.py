@@ -35,6 +35,7 @@ django.setup()
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from bench.bare import bare_connect  # noqa: E402
 from reports import court  # noqa: E402
 from reunification.models import ReunificationCase  # noqa: E402
 
@@ -102,15 +103,6 @@ FROM b CROSS JOIN LATERAL unnest(ARRAY[
 WHERE key IS NOT NULL
 GROUP BY key
 """  # noqa: S608 - constants only; values are parameters
-
-
-def bare_connect() -> Any:
-    import psycopg2
-
-    db = connection.settings_dict
-    return psycopg2.connect(
-        dbname=db["NAME"], user=db["USER"], password=db["PASSWORD"] or None, host=db["HOST"], port=db["PORT"]
-    )
 
 
 def familylink(policy: Any, as_of: datetime) -> tuple[float, dict[str, int]]:

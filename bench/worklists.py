@@ -50,6 +50,7 @@ from django.contrib.auth.models import Group  # noqa: E402
 from django.db import connection, connections, transaction  # noqa: E402
 
 from apprehensions.models import Person, Station  # noqa: E402
+from bench.bare import bare_connect  # noqa: E402
 from familylink.common.models import User  # noqa: E402
 from familylink.common.reference import ensure_all  # noqa: E402
 from reunification.clocks import order_starts_at  # noqa: E402
@@ -401,15 +402,6 @@ SELECT id FROM item
 """
 
 
-def bare_connect() -> Any:
-    import psycopg2
-
-    db = connection.settings_dict
-    return psycopg2.connect(
-        dbname=db["NAME"], user=db["USER"], password=db["PASSWORD"] or None, host=db["HOST"], port=db["PORT"]
-    )
-
-
 def bare_build(day: date) -> tuple[float, list[str]]:
     """Seconds for the bare INSERT of `day`'s list, and its cases in position order (read back
     before the rollback). It is written under the next day's date (the day's list exists) with
@@ -461,13 +453,18 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
+def next_day(last: date | None) -> date:
+    """The day a new build is for: the day after the last one built (from 2100, clear of real days)."""
+    return max(last + timedelta(days=1), date(2100, 1, 1)) if last else date(2100, 1, 1)
+
+
 class _RollBack(Exception):
     pass
 
 
 def time_rolled_back_builds(runs: int, last: date | None) -> None:
     """Time `runs` builds of the day after `last`, each in a transaction that is then rolled back."""
-    day = max(last + timedelta(days=1), date(2100, 1, 1)) if last else date(2100, 1, 1)
+    day = next_day(last)
     on_file = WorklistItem.objects.count()
     for run in range(1, runs + 1):
         started = time.perf_counter()
@@ -540,7 +537,7 @@ def main() -> None:
     if args.skip_build and last:
         run_claim_phase(args, coordinators, last)
         return
-    day = max(last + timedelta(days=1), date(2100, 1, 1)) if last else date(2100, 1, 1)
+    day = next_day(last)
     started = time.perf_counter()
     counts = worklists_build(day=day)
     build_s = time.perf_counter() - started
