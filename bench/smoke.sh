@@ -31,6 +31,8 @@ run "$PY" bench/person_reads.py
 run "$PY" bench/worklists.py --cases 300 --workers 2 --claims-per-worker 10
 run "$PY" bench/worklists.py --cases 300 --rolled-back-builds 1
 run "$PY" bench/court.py --runs 1
+run "$PY" bench/alerts.py --sample 5
+run "$PY" bench/pages.py --runs 1 --user hq_analyst --user coordinator --user auditor
 run "$PY" bench/load.py --field-agents 1 --analysts 1 --coordinators 1 --run-time 5 --cases 300 --person-sample 50 \
   --web-workers 1 --worker-concurrency 1
 run "$PY" bench/audit_chain.py
