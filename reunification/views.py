@@ -260,6 +260,10 @@ def case_list(request: HttpRequest) -> HttpResponseBase:
     elif status in ReunificationCase.Status.values:
         cases = cases.filter(status=status)
     else:
+        if status != "all":  # an unknown status is said, not silently read as "all"
+            known = ", ".join(["active", *ReunificationCase.Status.values, "all"])
+            wrong = f"Status: {status[:30]!r} is not a status; choose one of {known}."
+            messages.error(request, f"{wrong} Showing every status.")
         status = "all"
     overdue = request.GET.get("overdue") == "1"
     if overdue:

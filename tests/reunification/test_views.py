@@ -248,6 +248,16 @@ def test_case_list_bad_closed_since_zone_is_named_not_blamed_on_the_date(client,
     assert why in html and "is not a date" not in html
 
 
+def test_case_list_unknown_status_is_named_not_silently_read_as_all(client, users):
+    """`?status=bogus` listed every case with no word; the page now says the status is unknown,
+    names the ones it knows, and says it shows every status. `all` itself is no error."""
+    client.force_login(users["hq_analyst"])
+    html = client.get("/reunification/cases/", {"status": "bogus"}).content.decode().replace("&#x27;", "'")
+    assert "Status: 'bogus' is not a status; choose one of active, open" in html
+    assert "Showing every status." in html
+    assert "is not a status" not in client.get("/reunification/cases/", {"status": "all"}).content.decode()
+
+
 def test_case_close_page_names_a_too_long_facility_beside_its_field(client, users):
     """A place or facility too long for the custody record is refused beside that field (rule 3),
     with what was typed kept; nothing is closed."""
