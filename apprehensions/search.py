@@ -647,13 +647,13 @@ def ranked_queryset(queryset: QuerySet[Person], matches: list[Match]) -> QuerySe
     return (
         queryset.filter(pk__in=ids)
         .annotate(
-            search_rank=RawSQL(  # noqa: S611  # nosec B611 - constant SQL, values are parameters
+            search_rank=RawSQL(  # noqa: S611  # nosec B611
                 position, (ids,), output_field=IntegerField()
             ),
-            search_score=RawSQL(  # noqa: S611  # nosec B611 - constant SQL, values are parameters
+            search_score=RawSQL(  # noqa: S611  # nosec B611
                 f"(%s::float8[])[{position}]", ([m.score for m in matches], ids), output_field=FloatField()
             ),
-            search_reasons_text=RawSQL(  # noqa: S611  # nosec B611 - constant SQL, values are parameters
+            search_reasons_text=RawSQL(  # noqa: S611  # nosec B611
                 f"(%s::text[])[{position}]",
                 ([REASON_SEPARATOR.join(m.reasons) for m in matches], ids),
                 output_field=TextField(),

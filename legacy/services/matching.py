@@ -102,9 +102,8 @@ def load_candidates(all_facts: list[PersonFacts], ctx: Context) -> None:
     if not windows:
         return
     keys, los, his, ests = (list(x) for x in zip(*sorted(windows), strict=True))
-    found = Person.objects.filter(
-        pk__in=RawSQL(_CANDIDATES_SQL, [keys, los, his, ests])  # noqa: S611  # nosec B611 - constant SQL, values are parameters
-    )
+    candidates = RawSQL(_CANDIDATES_SQL, [keys, los, his, ests])  # noqa: S611  # nosec B611
+    found = Person.objects.filter(pk__in=candidates)
     for person in found.order_by("created_at", "pk"):
         ctx.candidates.setdefault(_first_name(person), []).append(person)
     ctx.candidate_facts = {_fact_key(f) for f in all_facts}
