@@ -408,23 +408,34 @@ class ApiViewSet(ApiDialect, GenericViewSet):  # type: ignore[misc]
     """A router-registered resource; only the actions it defines are offered (and in the schema)."""
 
 
+class TokenRequestSerializer(AuthTokenSerializer):
+    # No account has a longer username; a longer one would overflow the sign-in lockout's record
+    # of the failed attempt (a 500), so it is refused before anyone tries to sign in with it.
+    username = serializers.CharField(
+        label="Username",
+        write_only=True,
+        max_length=150,
+        error_messages={"max_length": "A username has at most {max_length} characters; check it."},
+    )
+
+
 class TokenView(ApiView):
     """`POST /api/v1/auth/token/` with `{"username", "password"}` → `{"token"}`."""
 
     public = True
-    serializer_class = AuthTokenSerializer
+    serializer_class = TokenRequestSerializer
 
     class OutputSerializer(serializers.Serializer):
         token = serializers.CharField()
         expires_at = serializers.DateTimeField(help_text="The token is refused after this; ask again.")
 
-    @extend_schema(request=AuthTokenSerializer, responses=OutputSerializer, summary="Get an API token")
+    @extend_schema(request=TokenRequestSerializer, responses=OutputSerializer, summary="Get an API token")
     def post(self, request: Request) -> Response:
         from rest_framework.authtoken.models import Token
 
         from .auth import token_expires_at, token_is_expired
 
-        data = self.validated(AuthTokenSerializer, request)
+        data = self.validated(TokenRequestSerializer, request)
         user = data["user"]
         token, _ = Token.objects.get_or_create(user=user)
         if token_is_expired(token):

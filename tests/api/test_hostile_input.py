@@ -175,3 +175,15 @@ def test_request_id_is_echoed_and_a_500_is_json_without_traceback(api_client_for
     finally:
         root.urlpatterns[:] = original
         clear_url_caches()
+
+
+def test_token_request_with_an_overlong_username_is_400_by_field(users):
+    """A username longer than any account's (the sign-in lockout stores it in 255 characters) is
+    a 400 naming the field, never a 500; no failed sign-in is recorded for it."""
+    from axes.models import AccessAttempt
+
+    body = {"username": "a" * 10_000, "password": "x"}
+    response = APIClient().post("/api/v1/auth/token/", body, format="json")
+
+    assert "150 characters" in " ".join(assert_json_error(response, 400)["username"])
+    assert not AccessAttempt.objects.exists()
