@@ -18,10 +18,16 @@ def page_number(value: Any, *, field: str = "page") -> int:
 
 
 class BoundedPageNumberPagination(PageNumberPagination):
-    """DRF page numbers, refused with a 400 outside 1..1,000,000 (a huge OFFSET is a database error)."""
+    """DRF page numbers, refused with a 400 outside 1..1,000,000 (a huge OFFSET is a database error);
+    `page=last` is the last page, as in DRF."""
 
     def get_page_number(self, request: Any, paginator: Any) -> Any:
+        # DRF formats this 404 message with the page asked for; it also says which pages exist.
+        self.invalid_page_message = (
+            f"There is no page {{page_number}}; this list has pages 1 to {paginator.num_pages}. "
+            "Follow the next and previous links, or ask for page=last."
+        )
         raw = request.query_params.get(self.page_query_param)
         if raw in self.last_page_strings:
-            return raw
+            return paginator.num_pages
         return page_number(raw, field=self.page_query_param)

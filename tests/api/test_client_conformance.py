@@ -100,3 +100,24 @@ def test_a_malformed_date_filter_says_how_to_write_it(stations, api_client_for):
 
     assert response.status_code == 400
     assert "YYYY-MM-DD" in " ".join(response.json()["date_of_birth"]), response.json()
+
+
+def test_page_last_is_the_last_page_and_a_page_past_it_says_which_pages_exist(api_client_for, monkeypatch):
+    """DRF-style page numbers: `page=last` answers the last page; a page past the end is a 404
+    that names the pages there are, so the client can correct its request."""
+    from familylink.common.pagination import BoundedPageNumberPagination
+    from tests.separations.factories import StationFactory
+
+    monkeypatch.setattr(BoundedPageNumberPagination, "page_size", 2)
+    for code in ("EPT", "MCA", "YUM", "SDC", "RGV"):
+        StationFactory(code=code)
+    client = api_client_for("hq_analyst")
+
+    last = client.get("/api/v1/stations/?page=last")
+
+    assert last.status_code == 200, last.content
+    assert [s["code"] for s in last.json()["results"]] == ["YUM"]
+    assert last.json()["next"] is None and last.json()["count"] == 5
+    past = client.get("/api/v1/stations/?page=4")
+    assert past.status_code == 404
+    assert "1 to 3" in past.json()["detail"]
