@@ -15,7 +15,12 @@ from familylink.common.errors import BusinessRuleError, ValidationFailed
 from . import services
 from .models import LinkCandidate, PersonMerge
 from .selectors import candidate_queue, parse_queue_filters
-from .serializers import LinkCandidateSerializer, LinkDecisionSerializer, LinkRejectSerializer
+from .serializers import (
+    LinkCandidateSerializer,
+    LinkDecisionSerializer,
+    LinkRejectSerializer,
+    decision_reason,
+)
 
 READ = ("read_link_candidates",)
 DECIDE = ("decide_link_candidates",)
@@ -66,7 +71,7 @@ class LinkCandidateViewSet(ApiViewSet):
         candidate = services.candidate_accept(
             candidate_id=pk,
             by=request.user,
-            reason=data["reason"],
+            reason=decision_reason(data),
             relationship_type=data["type"],
             survivor_id=data["survivor"],
         )
@@ -77,7 +82,7 @@ class LinkCandidateViewSet(ApiViewSet):
     def reject(self, request: Request, pk: Any = None) -> Response:
         data = self.validated(LinkRejectSerializer, request)
         self._candidate(pk)
-        candidate = services.candidate_reject(candidate_id=pk, by=request.user, reason=data["reason"])
+        candidate = services.candidate_reject(candidate_id=pk, by=request.user, reason=decision_reason(data))
         return Response(LinkCandidateSerializer(candidate).data)
 
     @extend_schema(request=LinkRejectSerializer, responses={200: LinkCandidateSerializer})
@@ -89,5 +94,5 @@ class LinkCandidateViewSet(ApiViewSet):
         merge = PersonMerge.objects.filter(candidate=candidate, undone_at__isnull=True).first()
         if merge is None:
             raise BusinessRuleError("This candidate has no merge in force to undo.")
-        services.person_unmerge(merge_id=merge.pk, by=request.user, reason=data["reason"])
+        services.person_unmerge(merge_id=merge.pk, by=request.user, reason=decision_reason(data))
         return Response(LinkCandidateSerializer(self._candidate(pk)).data)

@@ -3,6 +3,8 @@ score, reasons, status); the names and extra fields are optional additions for c
 
 from rest_framework import serializers
 
+from familylink.common.api import ClosedInput
+
 from .models import LinkCandidate
 
 
@@ -51,7 +53,11 @@ class LinkCandidateSerializer(serializers.ModelSerializer):
         return None
 
 
-class LinkDecisionSerializer(serializers.Serializer):
+# A decision is a write: it takes the contract's optional `change_reason`, read as its reason when
+# `reason` is not given, and refuses any other field by name (`ClosedInput`).
+class LinkDecisionSerializer(ClosedInput):
+    closed_as = "a link decision"
+
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
     type = serializers.CharField(
         required=False,
@@ -62,7 +68,17 @@ class LinkDecisionSerializer(serializers.Serializer):
         "grandparent, other_relative (default: suggested_type)",
     )
     survivor = serializers.UUIDField(required=False, allow_null=True, default=None)
+    change_reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
-class LinkRejectSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=2000)
+class LinkRejectSerializer(ClosedInput):
+    closed_as = "a rejection"
+
+    # Required, in the service's words: "Say why the candidate is rejected".
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+    change_reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+def decision_reason(data: dict[str, str]) -> str:
+    """The reason of a decision: `reason`, else the contract's `change_reason`."""
+    return data["reason"].strip() or data["change_reason"].strip()

@@ -229,6 +229,8 @@ def test_the_schema_says_which_bodies_refuse_other_fields(api_client_for):
         "IdentifierInRequest",
         "IntakePersonInRequest",
         "IntakeRelationshipInRequest",
+        "LinkDecisionRequest",
+        "LinkRejectRequest",
         "PatchedSeparationCorrectionInputRequest",
         "SeparationRequestInputRequest",
     ]

@@ -96,6 +96,32 @@ def test_reject_needs_a_reason_and_is_never_proposed_again(people, api_client_fo
     assert LinkCandidate.objects.filter(key=candidate.key).count() == 1
 
 
+def test_decisions_take_the_contracts_change_reason_and_refuse_unknown_fields(people, api_client_for):
+    """Writes accept the contract's `change_reason` (stored in the history): a decision reads it as
+    its reason. A field a decision does not know is refused by name, never dropped unseen."""
+    client = api_client_for("hq_analyst")
+    rejected = _candidate(people["sister"], people["brother"], "relationship")
+    accepted = _candidate(people["father"], people["son"], "relationship")
+
+    unknown = client.post(f"{URL}{rejected.pk}/reject/", {"reason": "cousins", "resaon": "x"}, format="json")
+    assert unknown.status_code == 400 and "resaon" in unknown.json(), unknown.content
+    unknown = client.post(f"{URL}{accepted.pk}/accept/", {"reasn": "father"}, format="json")
+    assert unknown.status_code == 400 and "reasn" in unknown.json(), unknown.content
+    rejected.refresh_from_db()
+    accepted.refresh_from_db()
+    assert rejected.status == accepted.status == "proposed"
+
+    why = {"change_reason": "cousins, not siblings"}
+    response = client.post(f"{URL}{rejected.pk}/reject/", why, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["decision_reason"] == "cousins, not siblings"
+    assert rejected.history.first().history_change_reason == "rejected: cousins, not siblings"
+    why = {"change_reason": "birth certificate seen"}
+    response = client.post(f"{URL}{accepted.pk}/accept/", why, format="json")
+    assert response.status_code == 200, response.content
+    assert accepted.history.first().history_change_reason == "accepted: birth certificate seen"
+
+
 def test_accept_duplicate_merges_and_unmerge_restores_exactly(people, api_client_for, users):
     """Every reference moves to the survivor (with history); the merged record stays and leads there;
     unmerge puts back exactly what moved."""
