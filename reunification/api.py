@@ -10,6 +10,7 @@ from uuid import UUID
 
 from django.db import transaction
 from django.db.models import F, QuerySet
+from django.http import Http404
 from django.utils import timezone
 from django_filters import rest_framework as django_filters
 from drf_spectacular.utils import extend_schema
@@ -87,6 +88,12 @@ class ReunificationCaseViewSet(ApiViewSet, mixins.ListModelMixin, mixins.Retriev
                 F("due_at").asc(nulls_last=True), "created_at", "id"
             )
         return selectors.cases_visible_to(user, by_id=self.action == "retrieve")
+
+    def get_object(self) -> ReunificationCase:
+        try:
+            return super().get_object()
+        except Http404 as exc:  # DRF's words name the model class; these say what to do
+            raise NotFound("No reunification case with this id, or not one you may see.") from exc
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         case = self.with_etag(self.get_object())

@@ -9,7 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from familylink.common.api import AwareDateTimeField, CodeChoiceField
+from familylink.common.api import AwareDateTimeField, ClosedInput, CodeChoiceField
 from separations.models import CustodyPeriod
 
 from .clocks import CLOCK_STATES, case_clocks, case_priority
@@ -141,7 +141,9 @@ class ReunificationCaseSerializer(serializers.ModelSerializer):
         return {"id": str(case.policy.pk), "name": case.policy.name}
 
 
-class ChecklistChangeSerializer(serializers.Serializer):
+class ChecklistChangeSerializer(ClosedInput):
+    closed_as = "a checklist change"
+
     step = CodeChoiceField(choices=[s for s in STEP_ORDER if s != CaseStep.Step.REUNIFIED])
     done = serializers.BooleanField()
     method = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)

@@ -223,6 +223,7 @@ def test_the_schema_says_which_bodies_refuse_other_fields(api_client_for):
     closed = sorted(name for name, c in components.items() if c.get("additionalProperties") is False)
     assert closed == [
         "ApprehensionInRequest",
+        "ChecklistChangeRequest",
         "CustodyTransferInputRequest",
         "DecisionInputRequest",
         "FamilyUnitInRequest",

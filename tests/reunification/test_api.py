@@ -110,6 +110,32 @@ def test_reunification_case_patch_errors_name_the_field_path(api_client_for, ept
     assert bad.status_code == 400 and "team" in bad.json()
 
 
+def test_reunification_case_patch_refuses_an_unknown_field_of_a_checklist_change(api_client_for, ept_and_mca):
+    """A misspelt field inside a checklist change (`note` as `notes`) is a 400 at its path, never
+    dropped unseen while the step is ticked; nothing is saved."""
+    ept, _ = ept_and_mca
+    response = api_client_for("coordinator").patch(
+        f"/api/v1/reunification-cases/{ept.pk}/",
+        {"checklist": [{"step": "contact_made", "done": True, "notes": "called the mother"}]},
+        format="json",
+        HTTP_IF_MATCH=ept.etag,
+    )
+    assert response.status_code == 400, response.content
+    assert "did you mean note?" in response.json()["checklist[0].notes"][0]
+    assert not ept.steps.get(step="contact_made").is_done
+
+
+def test_reunification_case_unknown_id_is_a_readable_404(api_client_for, ept_and_mca):
+    """An unknown case id, or one outside the caller's scope, is a 404 in words, the same for both."""
+    _, mca = ept_and_mca
+    client = api_client_for("coordinator")
+    unknown = client.get("/api/v1/reunification-cases/00000000-0000-0000-0000-000000000000/")
+    hidden = client.get(f"/api/v1/reunification-cases/{mca.pk}/")
+    assert unknown.status_code == hidden.status_code == 404
+    assert unknown.json()["detail"] == hidden.json()["detail"]
+    assert unknown.json()["detail"] == "No reunification case with this id, or not one you may see."
+
+
 def test_reunification_case_patch_closes_as_reunified(api_client_for, ept_and_mca):
     """Checklist and closing in one PATCH: the case is reunified and the separation ended."""
     ept, _ = ept_and_mca
