@@ -226,6 +226,7 @@ class PersonViewSet(ApiViewSet, mixins.ListModelMixin):
 class ApprehensionViewSet(ApiViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
     serializer_class = ApprehensionSerializer
     queryset = Apprehension.objects.none()
+    not_found = "No apprehension with this id, or not one you may see."
     capabilities = ("read_persons_station", "read_persons_all")
     capabilities_for = {"create": ("record_intake",)}
 
@@ -336,6 +337,7 @@ class StationViewSet(ApiViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
     serializer_class = StationSerializer
     authenticated_only = True
     lookup_field = "code"
+    not_found = "No station has this code; see GET /api/v1/stations/ for the codes."
 
     def get_queryset(self) -> QuerySet[Station]:
         return Station.objects.filter(withdrawn_at__isnull=True).order_by("code")

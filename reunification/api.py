@@ -10,7 +10,6 @@ from uuid import UUID
 
 from django.db import transaction
 from django.db.models import F, QuerySet
-from django.http import Http404
 from django.utils import timezone
 from django_filters import rest_framework as django_filters
 from drf_spectacular.utils import extend_schema
@@ -76,6 +75,7 @@ class ReunificationCaseViewSet(ApiViewSet, mixins.ListModelMixin, mixins.Retriev
     capabilities = ("work_cases", "read_cases_station", "read_cases_all", "read_case_by_id")
     capabilities_for = {"partial_update": ("work_cases",)}
     lookup_value_regex = "[0-9a-fA-F-]{36}"
+    not_found = "No reunification case with this id, or not one you may see."
 
     def get_queryset(self) -> QuerySet[ReunificationCase]:
         if getattr(self, "swagger_fake_view", False):
@@ -88,12 +88,6 @@ class ReunificationCaseViewSet(ApiViewSet, mixins.ListModelMixin, mixins.Retriev
                 F("due_at").asc(nulls_last=True), "created_at", "id"
             )
         return selectors.cases_visible_to(user, by_id=self.action == "retrieve")
-
-    def get_object(self) -> ReunificationCase:
-        try:
-            return super().get_object()
-        except Http404 as exc:  # DRF's words name the model class; these say what to do
-            raise NotFound("No reunification case with this id, or not one you may see.") from exc
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         case = self.with_etag(self.get_object())

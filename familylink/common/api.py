@@ -213,6 +213,8 @@ class ApiDialect:
     capabilities_for: dict[str, tuple[str, ...]] = {}
     authenticated_only = False  # reference data: any signed-in user
     public = False
+    # The 404 of `get_object`, the same for an unknown id, a malformed one and one out of scope.
+    not_found = "No record with this id, or not one you may see."
 
     def get_permissions(self) -> list[BasePermission]:
         if self.public:
@@ -226,6 +228,12 @@ class ApiDialect:
         if not wanted:
             return [IsAuthenticated(), _Nobody()]
         return [capability_permission(*wanted)()]
+
+    def get_object(self) -> Any:
+        try:
+            return super().get_object()  # type: ignore[misc]
+        except Http404 as exc:  # DRF's words name a model class ("No Station matches…") or nothing
+            raise exceptions.NotFound(self.not_found) from exc
 
     def offers(self, method: str) -> bool:
         name = method.lower()

@@ -121,3 +121,23 @@ def test_page_last_is_the_last_page_and_a_page_past_it_says_which_pages_exist(ap
     past = client.get("/api/v1/stations/?page=4")
     assert past.status_code == 404
     assert "1 to 3" in past.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("path", "detail"),
+    [
+        ("/api/v1/stations/ZZZ/", "No station has this code; see GET /api/v1/stations/ for the codes."),
+        (
+            "/api/v1/apprehensions/00000000-0000-0000-0000-000000000000/",
+            "No apprehension with this id, or not one you may see.",
+        ),
+        ("/api/v1/apprehensions/not-an-id/", "No apprehension with this id, or not one you may see."),
+    ],
+)
+def test_an_unknown_id_is_a_404_in_words(stations, api_client_for, path, detail):
+    """A 404 says what is missing and where to look, never DRF's "No Station matches the given
+    query." (a model class) or a bare "Not found."."""
+    response = api_client_for("hq_analyst").get(path)
+
+    assert response.status_code == 404
+    assert response.json()["detail"] == detail
