@@ -13,13 +13,13 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 from django_filters import rest_framework as django_filters
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, status
+from rest_framework import mixins, serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from audit.services import access_log_record
-from familylink.common.api import ApiView, ApiViewSet, check_year, filter_choice_messages
+from familylink.common.api import ApiView, ApiViewSet, ClosedInput, check_year, filter_choice_messages
 from familylink.common.errors import PermissionDenied, ValidationFailed
 from separations.models import CustodyPeriod
 
@@ -148,6 +148,12 @@ class WorklistView(ApiView):
         return response
 
 
+class WorklistStepInput(ClosedInput):
+    closed_as = "a worklist step"
+
+    change_reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
 def _item(item_id: Any, user: Any) -> WorklistItem:
     """An item of the caller's team's worklists, else 404."""
     try:
@@ -170,9 +176,11 @@ class WorklistClaimNextView(ApiView):
     capabilities = ("work_worklist",)
     serializer_class = WorklistItemSerializer
 
-    @extend_schema(request=None, responses={200: WorklistItemSerializer, 204: None})
+    @extend_schema(request=WorklistStepInput, responses={200: WorklistItemSerializer, 204: None})
     def post(self, request: Request, day: str) -> Response:
-        item = services.worklist_claim_next(user=request.user, day=_parse_day(day))
+        the_day = _parse_day(day)
+        data = self.validated(WorklistStepInput, request)
+        item = services.worklist_claim_next(user=request.user, day=the_day, **data)
         if item is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(WorklistItemSerializer(self.with_etag(_item(item.pk, request.user))).data)
@@ -183,10 +191,11 @@ class _WorklistItemStep(ApiView):
     serializer_class = WorklistItemSerializer
     step = staticmethod(services.worklist_item_claim)
 
-    @extend_schema(request=None, responses=WorklistItemSerializer)
+    @extend_schema(request=WorklistStepInput, responses=WorklistItemSerializer)
     def post(self, request: Request, item_id: Any) -> Response:
         item = _item(item_id, request.user)
-        self.step(item_id=item.pk, user=request.user)
+        data = self.validated(WorklistStepInput, request)
+        self.step(item_id=item.pk, user=request.user, **data)
         return Response(WorklistItemSerializer(self.with_etag(_item(item.pk, request.user))).data)
 
 

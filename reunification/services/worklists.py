@@ -266,7 +266,7 @@ _NEXT_ITEM = f"""
 """  # noqa: S608 - identifiers come from model metadata; values are parameters
 
 
-def worklist_claim_next(*, user: Any, day: date) -> WorklistItem | None:
+def worklist_claim_next(*, user: Any, day: date, change_reason: str = "") -> WorklistItem | None:
     """Claim the top unclaimed item of the user's team's list for `day`; None when none is left.
 
     `SELECT … FOR UPDATE SKIP LOCKED`: concurrent coordinators each get a different item and
@@ -277,7 +277,8 @@ def worklist_claim_next(*, user: Any, day: date) -> WorklistItem | None:
     """
     _require_worker(user)
     params = {"team": user.team, "day": day, "open": list(OPEN_STATUSES)}
-    return _claim(_NEXT_ITEM, params, user, "claimed (next)", prepared="familylink_claim_next")
+    reason = _with_reason("claimed (next)", change_reason)
+    return _claim(_NEXT_ITEM, params, user, reason, prepared="familylink_claim_next")
 
 
 def _lock_item(item_id: Any) -> WorklistItem:
@@ -291,12 +292,18 @@ def _lock_item(item_id: Any) -> WorklistItem:
         raise ValidationFailed({"item": [f"No worklist item with id {item_id!r}."]}) from exc
 
 
+def _with_reason(step: str, change_reason: str) -> str:
+    """The history reason of a worklist step: the step, then the caller's reason when given."""
+    why = " ".join((change_reason or "").split())
+    return f"{step}: {why}" if why else step
+
+
 def _who(user: Any) -> str:
     return (user.get_full_name() or user.username) if user is not None else "someone"
 
 
 @transaction.atomic
-def worklist_item_claim(*, item_id: Any, user: Any) -> WorklistItem:
+def worklist_item_claim(*, item_id: Any, user: Any, change_reason: str = "") -> WorklistItem:
     """Claim one item of the user's team's list; an item already claimed is refused (409)."""
     _require_worker(user)
     item = _lock_item(item_id)
@@ -310,14 +317,15 @@ def worklist_item_claim(*, item_id: Any, user: Any) -> WorklistItem:
         raise BusinessRuleError(f"This item was already claimed by {who} at {at}.")
     if not item.case.is_open:
         raise BusinessRuleError(f"The case is {item.case.get_status_display().lower()}; nothing to work.")
-    claimed = _claim("SELECT %(item)s::uuid AS id", {"item": str(item.pk)}, user, "claimed")
+    reason = _with_reason("claimed", change_reason)
+    claimed = _claim("SELECT %(item)s::uuid AS id", {"item": str(item.pk)}, user, reason)
     if claimed is None:  # cannot happen: the item is locked above and was unclaimed
         raise BusinessRuleError("This item could not be claimed; reload the worklist.")
     return claimed
 
 
 @transaction.atomic
-def worklist_item_complete(*, item_id: Any, user: Any) -> WorklistItem:
+def worklist_item_complete(*, item_id: Any, user: Any, change_reason: str = "") -> WorklistItem:
     """Mark the user's claimed item done for the day."""
     _require_worker(user)
     item = _lock_item(item_id)
@@ -333,7 +341,7 @@ def worklist_item_complete(*, item_id: Any, user: Any) -> WorklistItem:
         )
     item.completed_by = user
     item.completed_at = timezone.now()
-    item._change_reason = "completed"
+    item._change_reason = _with_reason("completed", change_reason)
     item._history_user = user
     item.save(update_fields=["completed_by", "completed_at"])
     return item

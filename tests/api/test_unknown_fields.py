@@ -234,5 +234,6 @@ def test_the_schema_says_which_bodies_refuse_other_fields(api_client_for):
         "LinkRejectRequest",
         "PatchedSeparationCorrectionInputRequest",
         "SeparationRequestInputRequest",
+        "WorklistStepInputRequest",
     ]
     assert "additionalProperties" not in components["PatchedRelationshipPatchRequest"]

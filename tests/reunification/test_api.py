@@ -208,3 +208,31 @@ def test_worklist_item_claim_is_409_when_already_claimed_and_complete_follows(ap
         api_client_for("coordinator").post(f"/api/v1/worklist-items/{mca_item.pk}/claim/").status_code == 404
     )
     assert api_client_for("auditor").post(f"/api/v1/worklist-items/{item.pk}/claim/").status_code == 403
+
+
+def test_worklist_steps_store_the_contracts_change_reason_and_refuse_other_fields(api_client_for, users):
+    """Claim, complete and claim-next are writes: each takes the contract's optional `change_reason`
+    into the item's history; any other field is a 400 by name and claims nothing."""
+    ordering_scenario(users)
+    day = timezone.localdate()
+    worklists_build(day=day)
+    client = api_client_for("coordinator")
+    item = WorklistItem.objects.get(worklist__team="EPT-REUNIFY", position=1)
+
+    refused = client.post(f"/api/v1/worklist-items/{item.pk}/claim/", {"reason": "x"}, format="json")
+    assert refused.status_code == 400 and "reason" in refused.json(), refused.content
+    refused = client.post(f"/api/v1/worklists/{day.isoformat()}/claim-next/", {"note": "x"}, format="json")
+    assert refused.status_code == 400 and "note" in refused.json(), refused.content
+    assert not WorklistItem.objects.filter(claimed_by__isnull=False).exists()
+
+    why = {"change_reason": "calling the mother now"}
+    assert client.post(f"/api/v1/worklist-items/{item.pk}/claim/", why, format="json").status_code == 200
+    assert item.history.first().history_change_reason == "claimed: calling the mother now"
+    why = {"change_reason": "mother reached"}
+    assert client.post(f"/api/v1/worklist-items/{item.pk}/complete/", why, format="json").status_code == 200
+    assert item.history.first().history_change_reason == "completed: mother reached"
+    why = {"change_reason": "next in line"}
+    nxt = client.post(f"/api/v1/worklists/{day.isoformat()}/claim-next/", why, format="json")
+    assert nxt.status_code == 200
+    claimed = WorklistItem.objects.get(pk=nxt.json()["id"])
+    assert claimed.history.first().history_change_reason == "claimed (next): next in line"
