@@ -74,6 +74,18 @@ class TokenField(_AsSent, serializers.CharField):
         return data if isinstance(data, str) else str(data)
 
 
+class RefField(TokenField):
+    """A person's ref: the client's text label (a number is read as written). An object, a list or
+    a boolean is refused: read as its Python spelling ("{'x': 1}"), it would be a label unseen."""
+
+    default_error_messages = {"ref": "Give the ref as text, e.g. p1."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if isinstance(data, bool | dict | list):
+            self.fail("ref")
+        return super().to_internal_value(data)
+
+
 class CodeField(_AsSent, serializers.ChoiceField):
     """One of `choices` (so the schema lists them); the service checks it, naming every accepted one."""
 
@@ -217,7 +229,7 @@ class IdentifierInSerializer(ClosedInput):
 class IntakePersonInSerializer(ClosedInput, PersonFieldsSerializer):
     closed_as = "a person"
 
-    ref = TokenField(help_text="Your label for this person in the request, e.g. p1.")
+    ref = RefField(help_text="Your label for this person in the request, e.g. p1.")
     existing_person = ExistingPersonField(required=False, help_text="Id of a person already on file.")
     identifiers = IdentifierInSerializer(
         many=True,

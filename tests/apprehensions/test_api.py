@@ -414,3 +414,17 @@ def test_malformed_intake_parts_are_400_naming_a_field(agent_api, change):
     response = agent_api.post("/api/v1/apprehensions/", {**intake_payload(), **change}, format="json")
     assert response.status_code == 400, response.content
     assert Apprehension.objects.count() == 0
+
+
+@pytest.mark.parametrize("ref", [{"x": 1}, ["p2"], True])
+def test_a_ref_that_is_not_text_is_400_at_its_path(agent_api, ref):
+    """A person's ref is the client's text label (a number is read as written); an object, a list
+    or a boolean is refused at `persons[1].ref`, never turned into a label of its Python spelling."""
+    payload = intake_payload(family_units=[], relationships=[])
+    payload["persons"][1]["ref"] = ref
+
+    response = agent_api.post("/api/v1/apprehensions/", payload, format="json")
+
+    assert response.status_code == 400, response.content
+    assert "text" in response.json()["persons[1].ref"][0]
+    assert Apprehension.objects.count() == 0
