@@ -299,6 +299,22 @@ def _conflicts(rows: list[tuple[Any, Any]], *, target: Any, source: Any) -> list
     return problems
 
 
+def _one_a_number(*, survivor: Any, merged: Any) -> None:
+    """One person has one A-number: a merge never leaves the person's A-number on the hidden record,
+    where a look-up by A-number would find a record with nothing on it, nor drops a second one."""
+    if not merged.a_number:
+        return
+    if survivor.a_number:
+        raise BusinessRuleError(
+            f"Both records carry an A-number ({survivor.a_number} and {merged.a_number}); one person has "
+            "one A-number. Correct the wrong one on its record first, then merge."
+        )
+    raise BusinessRuleError(
+        f"Only the record merged away carries the A-number {merged.a_number}; keep that record as the "
+        "survivor, so a look-up by A-number finds the person."
+    )
+
+
 @transaction.atomic
 def person_merge(
     *, survivor: Any, merged: Any, by: Any, reason: str = "", candidate: LinkCandidate | None = None
@@ -314,6 +330,7 @@ def person_merge(
     locked = {p.pk: p for p in Person.objects.select_for_update().filter(pk__in=[survivor.pk, merged.pk])}
     survivor, merged = locked[survivor.pk], locked[merged.pk]
     _not_merged(survivor, merged)
+    _one_a_number(survivor=survivor, merged=merged)
     change = f"merged {merged.pk} into {survivor.pk}" + (f": {reason}" if reason else "")
     # Higher apps settle their one-per-person rules first (e.g. the duplicate's open custody period is
     # closed when the survivor has one); unmerge restores what they changed.

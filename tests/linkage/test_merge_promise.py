@@ -1,0 +1,88 @@
+"""The merge promise end to end: one survivor carries every reference, the merged record leads there
+and takes no new writes, one person keeps one A-number, and an unmerge restores exactly."""
+
+import pytest
+
+from apprehensions.linkage.models import LinkCandidate, PersonMerge
+from apprehensions.linkage.services import (
+    person_merge,
+    person_references,
+)
+from apprehensions.models import Person
+from familylink.common.errors import BusinessRuleError
+from tests.separations.factories import StationFactory, family
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("_no_inline_pass")]
+
+
+@pytest.fixture
+def _no_inline_pass(settings):
+    settings.LINKAGE_INCREMENTAL = "off"
+
+
+def references(*persons: Person) -> dict[tuple[str, str, str], str]:
+    """Every row of every table whose person column names one of `persons`, and which one."""
+    ids = [p.pk for p in persons]
+    found = {}
+    for model, field in person_references():
+        rows = model._default_manager.filter(**{f"{field.attname}__in": ids}).values_list("pk", field.attname)
+        for pk, value in rows:
+            found[(model._meta.label, field.name, str(pk))] = str(value)
+    return found
+
+
+def _adult(a_number: str | None = None) -> Person:
+    person = family(children=0).adult
+    if a_number:
+        person.a_number = a_number
+        person.save()
+    return person
+
+
+def _duplicate_candidate(a: Person, b: Person) -> LinkCandidate:
+    return LinkCandidate.objects.create(
+        kind=LinkCandidate.Kind.DUPLICATE_PERSON,
+        person_a=a,
+        person_b=b,
+        suggested_type="same_person",
+        score=0.9,
+        reasons=["same name and birth date"],
+        key=f"dup:{min(str(a.pk), str(b.pk))}:{max(str(a.pk), str(b.pk))}",
+    )
+
+
+def test_person_merge_refuses_two_records_with_different_a_numbers(users):
+    """One person has one A-number: merging two records that each carry one would silently hide one
+    of them on the merged record; the analyst is told to correct the wrong one first."""
+    StationFactory(code="EPT")
+    a, b = _adult("A012345678"), _adult("A012345687")
+    before = references(a, b)
+
+    with pytest.raises(BusinessRuleError, match="A012345678 and A012345687"):
+        person_merge(survivor=a, merged=b, by=users["hq_analyst"])
+
+    assert not PersonMerge.objects.exists()
+    assert references(a, b) == before
+
+
+def test_person_merge_refuses_a_survivor_without_the_a_number(users, api_client_for):
+    """Keeping the record without an A-number would leave the person's A-number on the hidden record:
+    a partner's look-up by A-number would find a record with no custody and no case."""
+    StationFactory(code="EPT")
+    a, b = _adult(), _adult("A012345678")
+    candidate = _duplicate_candidate(a, b)
+
+    response = api_client_for("hq_analyst").post(
+        f"/api/v1/link-candidates/{candidate.pk}/accept/", {"survivor": str(a.pk)}, format="json"
+    )
+
+    assert response.status_code == 409, response.content
+    assert "A012345678" in str(response.json()) and "survivor" in str(response.json())
+    candidate.refresh_from_db()
+    assert candidate.status == LinkCandidate.Status.PROPOSED and not PersonMerge.objects.exists()
+    # The default survivor is the A-number holder, so accepting without a choice merges.
+    ok = api_client_for("hq_analyst").post(
+        f"/api/v1/link-candidates/{candidate.pk}/accept/", {}, format="json"
+    )
+    assert ok.status_code == 200, ok.content
+    assert PersonMerge.objects.get().survivor == b
