@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from apprehensions.linkage.services import active_merge_of
 from apprehensions.models import FamilyMembership, Person, Relationship, Station
 from apprehensions.services.bulk import insert_with_history, insert_with_history_each, new_instance
 from apprehensions.visibility import Action, can_act_for_person
@@ -884,6 +885,14 @@ def custody_transfer(
         person = Person.objects.select_for_update().filter(pk=pk, withdrawn_at__isnull=True).first()
         if person is None:
             errors["person"] = [f"No person with id {pk} is on file."]
+        elif (merge := active_merge_of(person.pk)) is not None:
+            # The row lock above waits for a merge in progress; a second open period on the record
+            # merged away would give the one human two current locations.
+            errors["person"] = [
+                f"This record was merged into person {merge.survivor_id} (one person entered twice); "
+                "record the custody change on that record."
+            ]
+            person = None
     if person is not None:
         _check_after_apprehension(started_at, [person], "started_at", errors, what="the custody change")
     if errors:

@@ -10,6 +10,8 @@ from apprehensions.linkage.services import (
 )
 from apprehensions.models import Person
 from familylink.common.errors import BusinessRuleError
+from separations.models import CustodyPeriod
+from separations.services import custody_transfer
 from tests.separations.factories import StationFactory, family
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("_no_inline_pass")]
@@ -86,3 +88,24 @@ def test_person_merge_refuses_a_survivor_without_the_a_number(users, api_client_
     )
     assert ok.status_code == 200, ok.content
     assert PersonMerge.objects.get().survivor == b
+
+
+def test_custody_transfer_refuses_a_record_merged_away(users, api_client_for):
+    """A partner holding the merged record's id reports custody: the one human would have two
+    current locations. It is refused, naming the record it was merged into."""
+    StationFactory(code="EPT")
+    a, b = _adult(), _adult()
+    person_merge(survivor=a, merged=b, by=users["hq_analyst"])
+
+    response = api_client_for("partner_agency").post(
+        "/api/v1/custody-transfers/",
+        {"person": str(b.pk), "agency": "ICE", "facility": "Otero"},
+        format="json",
+    )
+
+    assert response.status_code == 400, response.content
+    assert f"merged into person {a.pk}" in response.json()["person"][0]
+    assert not CustodyPeriod.objects.filter(person=b, ended_at__isnull=True).exists()
+    # The survivor takes it.
+    period = custody_transfer(person_id=a.pk, agency="ICE", facility="Otero", by=users["partner_agency"])
+    assert period.person_id == a.pk
