@@ -18,7 +18,7 @@ class LinkageConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from apprehensions.extensions import register_person_panel
+        from apprehensions.extensions import register_person_api_field, register_person_panel
         from familylink.common import navigation
 
         from . import panels, receivers
@@ -26,4 +26,7 @@ class LinkageConfig(AppConfig):
         receivers.connect()
         post_migrate.connect(_ensure_after_migrate, sender=self, dispatch_uid="linkage-beat")
         register_person_panel(5, panels.person_linkage_panel)
+        register_person_api_field(
+            "merged_into", panels.merged_into_field, prefetch=panels.annotate_merged_into
+        )
         navigation.register("Link review", "linkage:queue", "read_link_candidates", order=50)

@@ -7,6 +7,7 @@ from apprehensions.linkage.models import LinkCandidate, PersonMerge
 from apprehensions.linkage.services import (
     person_merge,
     person_references,
+    person_unmerge,
 )
 from apprehensions.models import Person
 from familylink.common.errors import BusinessRuleError
@@ -109,3 +110,19 @@ def test_custody_transfer_refuses_a_record_merged_away(users, api_client_for):
     # The survivor takes it.
     period = custody_transfer(person_id=a.pk, agency="ICE", facility="Otero", by=users["partner_agency"])
     assert period.person_id == a.pk
+
+
+def test_persons_api_marks_a_record_merged_away(users, api_client_for):
+    """Search and the record itself say that a merged record is not a second live person."""
+    StationFactory(code="EPT")
+    a, b = _adult(), _adult()
+    merge = person_merge(survivor=a, merged=b, by=users["hq_analyst"])
+    client = api_client_for("hq_analyst")
+
+    listed = {r["id"]: r for r in client.get("/api/v1/persons/", {"q": b.full_name}).json()["results"]}
+    assert listed[str(b.pk)]["merged_into"] == str(a.pk)
+    assert listed[str(a.pk)]["merged_into"] is None
+    assert client.get(f"/api/v1/persons/{b.pk}/").json()["merged_into"] == str(a.pk)
+
+    person_unmerge(merge_id=merge.pk, by=users["hq_analyst"], reason="two people")
+    assert client.get(f"/api/v1/persons/{b.pk}/").json()["merged_into"] is None
