@@ -379,6 +379,12 @@ def person_unmerge(*, merge_id: Any, by: Any, reason: str) -> PersonMerge:
         raise NotFound("No merge with this id.")
     if merge.undone_at is not None:
         raise BusinessRuleError(f"This merge was already undone on {merge.undone_at:%Y-%m-%d %H:%M}.")
+    later = active_merge_of(merge.survivor_id)
+    if later is not None:
+        raise BusinessRuleError(
+            f"The survivor of this merge ({merge.survivor_id}) was since merged into {later.survivor_id}; "
+            "undo that later merge first, then this one."
+        )
     change = f"unmerged {merge.merged_id} from {merge.survivor_id}: {reason.strip()}"
     rows = []
     problems = []

@@ -126,3 +126,28 @@ def test_persons_api_marks_a_record_merged_away(users, api_client_for):
 
     person_unmerge(merge_id=merge.pk, by=users["hq_analyst"], reason="two people")
     assert client.get(f"/api/v1/persons/{b.pk}/").json()["merged_into"] is None
+
+
+def test_person_unmerge_in_the_wrong_order_names_the_later_merge(users):
+    """A into B, then B into C: undoing A-B first is refused with what to do (undo B-C first); in the
+    right order both undo and every reference of all three is exactly as before."""
+    StationFactory(code="EPT")
+    a, b, c = _adult(), _adult(), _adult()
+    for person in (a, b, c):
+        custody_transfer(person_id=person.pk, agency="CBP", facility="Ursula", by=users["supervisor"])
+    before = references(a, b, c)
+    hq = users["hq_analyst"]
+    first = person_merge(survivor=b, merged=a, by=hq)
+    second = person_merge(survivor=c, merged=b, by=hq)
+    assert set(references(a, b, c).values()) == {str(c.pk)}
+    assert CustodyPeriod.objects.filter(person=c, ended_at__isnull=True).count() == 1
+    with pytest.raises(BusinessRuleError, match="merged into"):
+        person_merge(survivor=a, merged=c, by=hq)  # a is merged away
+
+    with pytest.raises(BusinessRuleError, match=f"since merged into {c.pk}; undo that later merge first"):
+        person_unmerge(merge_id=first.pk, by=hq, reason="wrong order")
+
+    person_unmerge(merge_id=second.pk, by=hq, reason="b and c are two people")
+    person_unmerge(merge_id=first.pk, by=hq, reason="a and b are two people")
+    assert references(a, b, c) == before
+    assert all(CustodyPeriod.objects.filter(person=p, ended_at__isnull=True).count() == 1 for p in (a, b, c))
