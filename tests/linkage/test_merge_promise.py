@@ -1,19 +1,27 @@
 """The merge promise end to end: one survivor carries every reference, the merged record leads there
 and takes no new writes, one person keeps one A-number, and an unmerge restores exactly."""
 
+import threading
+
 import pytest
+from django.db import connection
+from django.utils import timezone
 
 from apprehensions.linkage.models import LinkCandidate, PersonMerge
 from apprehensions.linkage.services import (
+    candidate_accept,
+    candidate_reject,
     person_merge,
     person_references,
     person_unmerge,
 )
 from apprehensions.models import Person
-from familylink.common.errors import BusinessRuleError
+from familylink.common.errors import BusinessRuleError, DomainError
+from reunification.models import ReunificationCase
 from separations.models import CustodyPeriod
+from separations.selectors import separated_children
 from separations.services import custody_transfer
-from tests.separations.factories import StationFactory, family
+from tests.separations.factories import StationFactory, family, in_effect_separation
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("_no_inline_pass")]
 
@@ -151,3 +159,96 @@ def test_person_unmerge_in_the_wrong_order_names_the_later_merge(users):
     person_unmerge(merge_id=first.pk, by=hq, reason="a and b are two people")
     assert references(a, b, c) == before
     assert all(CustodyPeriod.objects.filter(person=p, ended_at__isnull=True).count() == 1 for p in (a, b, c))
+
+
+def test_separated_children_count_once_after_merge_as_known_then_and_after_unmerge(users):
+    """A child entered twice and separated under both records: two before the merge, one after (the
+    merged record's rows moved), two again as known before the merge, two after the unmerge.
+    Records made after the merge that name the survivor stay with it on unmerge (stated rule)."""
+    StationFactory(code="EPT")
+    f1, f2 = family(), family()
+    in_effect_separation(f1, users["field_agent"], users["supervisor"])
+    in_effect_separation(f2, users["field_agent"], users["supervisor"])
+    before = references(f1.child, f2.child)
+    assert separated_children(as_of=timezone.now()).count() == 2
+    known_before = timezone.now()
+
+    merge = person_merge(survivor=f1.child, merged=f2.child, by=users["hq_analyst"])
+    assert separated_children(as_of=timezone.now()).child_ids() == [f1.child.pk]
+    assert separated_children(as_of=timezone.now(), known_at=known_before).count() == 2
+    assert not ReunificationCase.objects.filter(child=f2.child).exists()
+    later = custody_transfer(person_id=f1.child.pk, agency="HHS_ORR", facility="Casa", by=users["supervisor"])
+
+    person_unmerge(merge_id=merge.pk, by=users["hq_analyst"], reason="two children")
+    later.refresh_from_db()
+    assert later.person_id == f1.child.pk
+    after = {k: v for k, v in references(f1.child, f2.child).items() if k[2] != str(later.pk)}
+    assert after == before
+    assert separated_children(as_of=timezone.now()).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_candidate_accept_and_reject_racing_decide_once(users):
+    """Two analysts press accept and reject on one candidate at once: exactly one decision lands, the
+    other is told it was already decided; at most one merge exists."""
+    StationFactory(code="EPT")
+    a, b = _adult(), _adult()
+    candidate = _duplicate_candidate(a, b)
+    barrier = threading.Barrier(3)
+    outcomes: list[str] = []
+
+    def run(action):
+        barrier.wait()
+        try:
+            action()
+            outcomes.append("ok")
+        except DomainError as exc:
+            outcomes.append(str(exc))
+        finally:
+            connection.close()
+
+    actions = [
+        lambda: candidate_accept(candidate_id=candidate.pk, by=users["hq_analyst"], reason="same"),
+        lambda: candidate_accept(candidate_id=candidate.pk, by=users["hq_analyst"], reason="same"),
+        lambda: candidate_reject(candidate_id=candidate.pk, by=users["hq_analyst"], reason="twins"),
+    ]
+    threads = [threading.Thread(target=run, args=(act,)) for act in actions]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert outcomes.count("ok") == 1, outcomes
+    assert all("already decided" in o for o in outcomes if o != "ok")
+    candidate.refresh_from_db()
+    assert PersonMerge.objects.count() == (1 if candidate.status == "accepted" else 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_overlapping_merges_at_once_leave_one_chain(users):
+    """A into B and B into A at once (the same pair from two screens): one wins, the other is refused;
+    every reference ends on one record."""
+    StationFactory(code="EPT")
+    a, b = _adult(), _adult()
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def run(survivor, merged):
+        barrier.wait()
+        try:
+            person_merge(survivor=survivor, merged=merged, by=users["hq_analyst"])
+            outcomes.append("ok")
+        except DomainError as exc:
+            outcomes.append(str(exc))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=pair) for pair in ((a, b), (b, a))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert outcomes.count("ok") == 1, outcomes
+    merge = PersonMerge.objects.get()
+    assert set(references(a, b).values()) == {str(merge.survivor_id)}
