@@ -300,19 +300,16 @@ def _conflicts(rows: list[tuple[Any, Any]], *, target: Any, source: Any) -> list
 
 
 def _one_a_number(*, survivor: Any, merged: Any) -> None:
-    """One person has one A-number: a merge never leaves the person's A-number on the hidden record,
-    where a look-up by A-number would find a record with nothing on it, nor drops a second one."""
-    if not merged.a_number:
-        return
-    if survivor.a_number:
+    """A merge never leaves the person's only A-number on the hidden record, where a look-up by
+    A-number would find a record with nothing on it. Two records that each carry an A-number (a
+    number mistyped on one, or two A-files for one person) do merge: the survivor keeps its own, the
+    other stays on the merged record, which names the survivor (`merged_into`), and the survivor's
+    page lists it beside the merged record (never hidden)."""
+    if merged.a_number and not survivor.a_number:
         raise BusinessRuleError(
-            f"Both records carry an A-number ({survivor.a_number} and {merged.a_number}); one person has "
-            "one A-number. Correct the wrong one on its record first, then merge."
+            f"Only the record merged away carries the A-number {merged.a_number}; keep that record as "
+            "the survivor, so a look-up by A-number finds the person."
         )
-    raise BusinessRuleError(
-        f"Only the record merged away carries the A-number {merged.a_number}; keep that record as the "
-        "survivor, so a look-up by A-number finds the person."
-    )
 
 
 @transaction.atomic

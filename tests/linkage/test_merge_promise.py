@@ -5,6 +5,7 @@ import threading
 
 import pytest
 from django.db import connection
+from django.urls import reverse
 from django.utils import timezone
 
 from apprehensions.linkage.models import LinkCandidate, PersonMerge
@@ -62,18 +63,23 @@ def _duplicate_candidate(a: Person, b: Person) -> LinkCandidate:
     )
 
 
-def test_person_merge_refuses_two_records_with_different_a_numbers(users):
-    """One person has one A-number: merging two records that each carry one would silently hide one
-    of them on the merged record; the analyst is told to correct the wrong one first."""
+def test_two_records_with_different_a_numbers_merge_and_both_stay_visible(users, client, api_client_for):
+    """A number mistyped on one record (transposed digits), or two A-files for one person: the records
+    merge (the duplicate's purpose), the survivor keeps its A-number, and the other is not hidden:
+    it stays on the merged record, which names its survivor, and the survivor's page lists it."""
     StationFactory(code="EPT")
     a, b = _adult("A012345678"), _adult("A012345687")
-    before = references(a, b)
 
-    with pytest.raises(BusinessRuleError, match="A012345678 and A012345687"):
-        person_merge(survivor=a, merged=b, by=users["hq_analyst"])
+    person_merge(survivor=a, merged=b, by=users["hq_analyst"], reason="transposed digits")
 
-    assert not PersonMerge.objects.exists()
-    assert references(a, b) == before
+    a.refresh_from_db()
+    b.refresh_from_db()
+    assert (a.a_number, b.a_number) == ("A012345678", "A012345687")
+    client.force_login(users["hq_analyst"])
+    page = client.get(reverse("apprehensions:person", args=[a.pk])).content.decode()
+    assert 'data-testid="merged-a-number">A012345687<' in page
+    found = api_client_for("hq_analyst").get(f"/api/v1/persons/{b.pk}/").json()
+    assert found["a_number"] == "A012345687" and found["merged_into"] == str(a.pk)
 
 
 def test_person_merge_refuses_a_survivor_without_the_a_number(users, api_client_for):

@@ -184,7 +184,7 @@ def test_accept_duplicate_merges_and_unmerge_restores_exactly(people, api_client
 def test_merge_settles_two_open_custody_periods_and_unmerge_reopens(people, api_client_for, users):
     """Both records in an open custody period: the duplicate's is closed when the survivor's began
     (separations' merge adjuster), so one stays open; an unmerge reopens it exactly."""
-    a, b = people["dup1_a"], people["dup1_b"]
+    a, b = people["dup3_a"], people["dup3_b"]
     for person in (a, b):
         custody_transfer(person_id=person.pk, agency="CBP", facility="Ursula", by=users["supervisor"])
     theirs = CustodyPeriod.objects.get(person=b, ended_at__isnull=True)
@@ -303,8 +303,7 @@ def test_api_queue_refuses_an_unknown_station(people, api_client_for):
 def test_merge_then_next_says_where_the_undo_is(people, client, users):
     """After 'Accept' with 'then open the next proposed candidate', the message said 'You can undo
     the merge on this page' over another candidate's page, which has no undo for that merge."""
-    # A pair with one A-number between them: two different A-numbers are refused (one person, one).
-    dup = _candidate(people["dup1_a"], people["dup1_b"], "duplicate_person")
+    dup = LinkCandidate.objects.filter(kind=LinkCandidate.Kind.DUPLICATE_PERSON).first()
     assert LinkCandidate.objects.filter(status=LinkCandidate.Status.PROPOSED).exclude(pk=dup.pk).exists()
     client.force_login(users["hq_analyst"])
     response = client.post(
