@@ -53,7 +53,8 @@ def _clock(due: str, met: str, stopped: str) -> str:
 
 BARE = f"""
 WITH c AS (
-    SELECT rc.status, rc.outcome, rc.closed_at, rc.contact_due_at, rc.reunify_due_at,
+    SELECT rc.id, rc.child_id, s.occurred_at, rc.status, rc.outcome, rc.closed_at, rc.contact_due_at,
+           rc.reunify_due_at,
            cs.done_at AS contact_done, es.done_at AS eligibility_done, es.method AS eligibility_method,
            (rc.closed_at IS NOT NULL AND rc.closed_at <= %(as_of)s
             AND rc.status IN ('reunified', 'closed')) AS closed
@@ -80,9 +81,13 @@ WITH c AS (
                 WHEN eligibility_done IS NOT NULL AND eligibility_done <= %(as_of)s
                      AND eligibility_method = ANY(%(ineligible)s) THEN eligibility_method END AS reason
     FROM k
+), d AS (
+    -- One case per child (reports.court.one_per_child): one still open, else the latest separation's.
+    SELECT DISTINCT ON (child_id) * FROM b
+    ORDER BY child_id, (bucket = 'still_separated') DESC, occurred_at DESC, id DESC
 )
 SELECT key, count(*)
-FROM b CROSS JOIN LATERAL unnest(ARRAY[
+FROM d CROSS JOIN LATERAL unnest(ARRAY[
     'separated',
     bucket,
     CASE bucket

@@ -253,8 +253,24 @@ def court_status(
     return CourtReport(
         policy=policy,
         as_of=as_of,
-        rows=[_classify(*row, as_of=as_of) for row in values],
+        rows=one_per_child([_classify(*row, as_of=as_of) for row in values]),
     )
+
+
+def one_per_child(rows: list[CourtRow]) -> list[CourtRow]:
+    """Every child once, in one bucket (DOMAIN.md), though a child may have several cases under a
+    policy: separated again after a reunification, or two records of one child merged (each had
+    its separation and case). The child is counted by a case still open as of the report if there
+    is one (not reunified while any separation of theirs is unresolved), else by the case of the
+    latest separation. `rows` come in separation order (then case id); so does the result."""
+    chosen: dict[Any, int] = {}
+    for index, row in enumerate(rows):
+        best = chosen.get(row.child_id)
+        if best is None or "still_separated" in row.keys or "still_separated" not in rows[best].keys:
+            chosen[row.child_id] = index
+    if len(chosen) == len(rows):
+        return rows
+    return [rows[i] for i in sorted(chosen.values())]
 
 
 def figures(counter: Counter) -> dict[str, Any]:

@@ -278,3 +278,45 @@ def test_the_benchmarks_bare_sql_gives_the_services_figures(court_set, days):
     report = court_status(cases=ReunificationCase.objects.all(), policy=default_policy(), as_of=as_of)
     with connection.cursor() as cursor:
         assert bare_figures(cursor, default_policy(), as_of) == dict(report.total)
+
+
+def test_a_child_with_two_cases_is_counted_once(users):
+    """Every child in one bucket: two records of one child, each separated with its own case, then
+    merged: the child counts once, by the case still open (not 'reunified' while a separation of
+    theirs is unresolved), and once both are reunified by the latest separation's case. The
+    benchmark's bare SQL agrees."""
+    from apprehensions.linkage.services import person_merge
+    from bench.court import bare_figures
+
+    _, (first,) = approved_separation(users, children=[None], occurred_at=JULY, surname="Uno")
+    _, (second,) = approved_separation(
+        users, children=[None], occurred_at=JULY + timedelta(days=2), surname="Uno"
+    )
+    _close(first, status="reunified", outcome="reunified", at=JULY + timedelta(days=5))
+    person_merge(survivor=first.child, merged=second.child, by=users["hq_analyst"], reason="one child twice")
+    second.refresh_from_db()
+    assert second.child_id == first.child_id
+    policy = default_policy()
+
+    def report_and_bare():
+        report = court_status(cases=ReunificationCase.objects.all(), policy=policy, as_of=AS_OF)
+        with connection.cursor() as cursor:
+            assert bare_figures(cursor, policy, AS_OF) == dict(report.total)
+        return report
+
+    report = report_and_bare()
+    assert [r.case_id for r in report.rows] == [str(second.pk)]
+    assert (report.total["separated"], report.total["still_separated"], report.total["reunified"]) == (
+        1,
+        1,
+        0,
+    )
+
+    _close(second, status="reunified", outcome="reunified", at=JULY + timedelta(days=9))
+    report = report_and_bare()
+    assert [r.case_id for r in report.rows] == [str(second.pk)]  # the latest separation's
+    assert (report.total["separated"], report.total["reunified"], report.total["still_separated"]) == (
+        1,
+        1,
+        0,
+    )
