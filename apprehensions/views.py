@@ -20,6 +20,7 @@ from audit.services import access_log_record, access_log_record_many
 from familylink.common.errors import BusinessRuleError, StaleVersionError, ValidationFailed
 from familylink.common.errors import PermissionDenied as DomainPermissionDenied
 from familylink.common.guards import CONTROL
+from familylink.common.middleware import checks_its_own_text
 from familylink.common.roles import has_capability
 
 from .anumber import InvalidANumber, normalize_a_number
@@ -249,6 +250,7 @@ def apprehension_page(request: HttpRequest, pk: UUID) -> HttpResponse:
 SEARCH_MAX_LENGTH = 200
 
 
+@checks_its_own_text  # the search box refuses control characters beside the box
 @transaction.atomic  # reads and their access-log rows in one transaction (rule 3)
 def person_list(request: HttpRequest) -> HttpResponseBase:
     """Search persons visible to the user: name (accent- and typo-tolerant), A-number, date of birth..."""
@@ -270,6 +272,11 @@ def person_list(request: HttpRequest) -> HttpResponseBase:
         if CONTROL.search(q):
             # As the API answers it (familylink.common.guards), not a silent "0 persons found".
             raise ValidationFailed({"q": ["Remove the control characters (such as NUL) from the search."]})
+        if held := [name for name, value in params.lists() if any(CONTROL.search(v) for v in value)]:
+            # The other filters too (a NUL in `station` reached PostgreSQL: a 500).
+            raise ValidationFailed(
+                {name: [f"Remove the control characters (such as NUL) from {name}."] for name in held}
+            )
         rank = {name: params.get(name, "") for name in RANK_PARAMS}
         queryset = person_search(viewer=request.user, q=q, filters=filters, rank=rank)
         if (fmt := export_format(request)) is not None:

@@ -87,6 +87,7 @@ MIDDLEWARE = [
     "reunification.middleware.ReaderTimeZoneMiddleware",
     "familylink.common.middleware.DenyByDefaultMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "familylink.common.middleware.WebTextGuardMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
