@@ -10,11 +10,13 @@ from uuid import UUID
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from apprehensions.models import Relationship, Station
+from audit.services import access_log_record_many
 from familylink.common.errors import BusinessRuleError, ValidationFailed
 from familylink.common.roles import has_capability, user_roles
 
@@ -51,6 +53,7 @@ def _queue_params(request: HttpRequest) -> dict[str, str]:
     return params
 
 
+@transaction.atomic  # reads and their access-log rows in one transaction (rule 3)
 def queue(request: HttpRequest) -> HttpResponse:
     """Candidates best score first, filtered by kind, status, score, station and date."""
     _require_read(request)
@@ -58,6 +61,13 @@ def queue(request: HttpRequest) -> HttpResponse:
     filters, errors = parse_queue_filters(params)
     candidates = candidate_queue(filters={} if errors else filters)
     page = Paginator(candidates, 25).get_page(request.GET.get("page"))
+    # The queue names both persons of each candidate (children among them): logged as a list (rule 3).
+    access_log_record_many(
+        user=request.user,
+        records=[p for c in page for p in (c.person_a, c.person_b) if p is not None],
+        action="list",
+        path=request.get_full_path(),
+    )
     return render(
         request,
         "linkage/queue.html",
@@ -91,6 +101,7 @@ def _next_proposed(candidate: LinkCandidate) -> LinkCandidate | None:
     )
 
 
+@transaction.atomic  # reads and their access-log rows in one transaction (rule 3)
 def candidate_page(
     request: HttpRequest,
     pk: UUID,
@@ -103,6 +114,12 @@ def candidate_page(
     accept and reject forms."""
     _require_read(request)
     candidate = _candidate(pk)
+    # Both records are shown in full, side by side: each is a view of a person's record (rule 3).
+    access_log_record_many(
+        user=request.user,
+        records=[p for p in (candidate.person_a, candidate.person_b) if p is not None],
+        path=request.get_full_path(),
+    )
     errors = dict(errors or {})
     # A problem the form has no place for (the decision itself, a field the service added) is shown
     # at the top rather than dropped, which left a 400 page with no message.

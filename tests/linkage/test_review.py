@@ -317,3 +317,22 @@ def test_merge_then_next_says_where_the_undo_is(people, client, users):
     assert "on this page" not in shown[0]
     dup.refresh_from_db()
     assert dup.person_a.full_name in shown[0] and "Link review (status Accepted)" in shown[0]
+
+
+def test_candidate_page_and_queue_log_every_person_shown(people, client, users):
+    """Both records of a candidate are shown in full (a child's among them): each view is in the
+    access log (rule 3), as on the person page; the queue logs the persons it lists."""
+    from audit.models import AccessLog
+
+    candidate = _candidate(people["father"], people["son"], LinkCandidate.Kind.RELATIONSHIP)
+    client.force_login(users["auditor"])
+    assert client.get(f"/link-candidates/{candidate.pk}/").status_code == 200
+    viewed = AccessLog.objects.filter(user=users["auditor"], action="view", path__contains=str(candidate.pk))
+    assert {e.object_id for e in viewed} == {str(people["father"].pk), str(people["son"].pk)}
+    assert viewed.get(object_id=str(people["son"].pk)).is_minor_record is True
+
+    client.get("/link-candidates/", {"kind": "relationship"})
+    listed = AccessLog.objects.filter(
+        user=users["auditor"], action="list", path__startswith="/link-candidates/"
+    )
+    assert {str(people["father"].pk), str(people["son"].pk)} <= {e.object_id for e in listed}
