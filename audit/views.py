@@ -11,6 +11,7 @@ from django.utils.timezone import get_current_timezone_name
 
 from familylink.common.roles import has_capability
 
+from .exports import cell
 from .history import history_for, history_for_people, record_as_of, tracked_model
 from .models import AccessLog
 from .services import access_log_record
@@ -81,6 +82,11 @@ def record_history(request: HttpRequest, label: str, pk: UUID) -> HttpResponse:
 
 ACTION_LABELS = {
     "view": "Viewed",
+    "view_apprehension": "Viewed in an apprehension",
+    "list": "Listed on a page",
+    "report": "Shown in a report",
+    "history": "History read",
+    "claim": "Case claimed from a worklist",
     "export": "Exported",
     "search": "Found in a search",
     "denied": "Refused (403)",
@@ -231,20 +237,26 @@ def _access_log_csv(request: HttpRequest, entries: Any) -> HttpResponseBase:
     writer = csv.writer(Echo())
 
     def rows() -> Any:
+        # A BOM, as every other CSV export has (audit.exports), so Excel reads María, not MarÃ­a.
+        yield "\ufeff"
         yield writer.writerow(
             ["when_utc", "user", "action", "channel", "record_type", "record_id", "person", "detail"]
         )
         for e in chosen:
             yield writer.writerow(
                 [
-                    e.created_at.isoformat(),
-                    e.user.username if e.user else "",
-                    e.action,
-                    e.channel,
-                    e.object_type,
-                    e.object_id,
-                    names.get(e.object_id, ""),
-                    e.detail,
+                    # cell(): a typed name or detail starting with = + - @ never runs as a formula.
+                    cell(v)
+                    for v in (
+                        e.created_at.isoformat(),
+                        e.user.username if e.user else "",
+                        e.action,
+                        e.channel,
+                        e.object_type,
+                        e.object_id,
+                        names.get(e.object_id, ""),
+                        e.detail,
+                    )
                 ]
             )
 

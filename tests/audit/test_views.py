@@ -105,7 +105,7 @@ def test_access_log_export_is_csv_and_is_itself_logged(client, users, person):
 
     body = b"".join(response.streaming_content).decode()
     assert response["Content-Type"] == "text/csv"
-    assert body.splitlines()[0].startswith("when_utc,user,action")
+    assert body.splitlines()[0].startswith("\ufeffwhen_utc,user,action")
     assert "hq_analyst,history" in body and "Ana María Pérez" in body
     export = AccessLog.objects.get(action="export", user=users["auditor"])
     assert "1 rows" in export.detail
@@ -144,3 +144,38 @@ def test_record_history_reads_as_labels_names_and_local_times(client, users, per
     assert state["Given names"] == "Ana"
     bad = client.get(f"/audit/history/apprehensions.person/{person.pk}/", {"as_of": "yesterday"})
     assert "Enter a date and time as YYYY-MM-DD HH:MM" in bad.content.decode()
+
+
+def test_access_log_csv_has_a_bom_and_neutralises_formulas(client, users, person):
+    """Like every other CSV export: a BOM (Excel reads María, not MarÃ­a) and a cell starting with
+    = + - @ prefixed with ' so a typed name never runs as a formula on the auditor's machine."""
+    person.given_names = "=HYPERLINK(1)"
+    person._change_reason = "test"
+    person.save()
+    AccessLog(user=users["hq_analyst"], object_type="apprehensions.person", object_id=str(person.pk)).save()
+    client.force_login(users["auditor"])
+
+    response = client.get("/audit/access-log/", {"object_id": str(person.pk), "format": "csv"})
+
+    body = b"".join(response.streaming_content).decode("utf-8")
+    assert body.startswith("\ufeffwhen_utc,")
+    assert "'=HYPERLINK(1) Pérez" in body and ",=HYPERLINK" not in body
+
+
+def test_access_log_action_filter_offers_every_action_the_log_holds(client, users, person):
+    """Listing, report, history, claim and apprehension views are most of the log: each has a label in
+    the table and a choice in the Action filter (they showed raw codes and could not be chosen)."""
+    for action in ("list", "report", "history", "claim", "view_apprehension"):
+        AccessLog(
+            user=users["hq_analyst"],
+            object_type="apprehensions.person",
+            object_id=str(person.pk),
+            action=action,
+        ).save()
+    client.force_login(users["auditor"])
+
+    html = client.get("/audit/access-log/").content.decode()
+
+    for action in ("list", "report", "history", "claim", "view_apprehension"):
+        assert f'<option value="{action}"' in html
+        assert f"<td>{action}</td>" not in html
