@@ -278,7 +278,14 @@ def case_list(request: HttpRequest) -> HttpResponseBase:
         {
             "status": status,
             **({"overdue": "1"} if overdue else {}),
-            **({"closed_since": request.GET["closed_since"]} if closed_since is not None else {}),
+            **(
+                {
+                    "closed_since": request.GET["closed_since"],
+                    "closed_since_tz": request.GET.get("closed_since_tz") or "UTC",
+                }
+                if closed_since is not None
+                else {}
+            ),
         }
     )
     rows = [

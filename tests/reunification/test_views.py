@@ -278,3 +278,14 @@ def test_case_close_page_names_a_too_long_facility_beside_its_field(client, user
     assert f'value="{facility}"' in html
     case.refresh_from_db()
     assert case.status == "in_progress"
+
+
+def test_case_list_pages_keep_the_closed_since_zone(client, users):
+    """The page links (Next, Previous) carry `closed_since_tz` with `closed_since`: page 2 of 'closed
+    since 1 June in Denver' counted from midnight UTC instead, a different list under the same title."""
+    client.force_login(users["hq_analyst"])
+    response = client.get(
+        "/reunification/cases/", {"closed_since": "2018-06-01", "closed_since_tz": "America/Denver"}
+    )
+    assert "closed_since=2018-06-01" in response.context["query"]
+    assert "closed_since_tz=America%2FDenver" in response.context["query"]
