@@ -110,6 +110,12 @@ def separation_list(request: HttpRequest) -> HttpResponseBase:
     )
     if status in Separation.Status.values:
         qs = qs.filter(status=status)
+    elif status:  # an unknown status is said, not silently read as "all" (as the case list does)
+        known = ", ".join(Separation.Status.values)
+        messages.error(
+            request, f"Status: {status[:30]!r} is not a status; choose one of {known}. Showing every status."
+        )
+        status = ""
     if (fmt := export_format(request)) is not None:
         return export_response(
             request,

@@ -350,3 +350,12 @@ def test_report_page_takes_the_hour_after_the_spring_forward_gap(client, users):
     )
     assert response.status_code == 200
     assert "2018-03-11 03:00 MDT" in response.content.decode()
+
+
+def test_separation_list_unknown_status_is_named_not_silently_read_as_all(client, users):
+    """`?status=bogus` listed every separation with no word; it now names the statuses it knows."""
+    client.force_login(users["hq_analyst"])
+    html = client.get("/separations/", {"status": "bogus"}).content.decode().replace("&#x27;", "'")
+    assert "Status: 'bogus' is not a status; choose one of requested, in_effect, rejected, ended" in html
+    assert "Showing every status." in html
+    assert "is not a status" not in client.get("/separations/").content.decode()
