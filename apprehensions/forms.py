@@ -530,7 +530,16 @@ class RelationshipAddForm(forms.Form):
     ]
 
     other_a_number = forms.CharField(required=False, label="A-number of the other person")
-    direction = forms.ChoiceField(choices=DIRECTIONS, initial="to", label="Direction", required=False)
+    direction = forms.ChoiceField(
+        choices=DIRECTIONS,
+        initial="to",
+        label="Direction",
+        error_messages={
+            "required": "Choose which of the two is the parent, guardian or grandparent.",
+            "invalid_choice": "Choose which of the two is the parent, guardian or grandparent "
+            "(%(value)s is neither).",
+        },
+    )
     type = forms.ChoiceField(choices=Relationship.Type.choices, label="Relationship", required=False)
     evidence = forms.ChoiceField(
         choices=Relationship.Evidence.choices, label="How it is known", required=False

@@ -454,7 +454,8 @@ def relationship_add(request: HttpRequest, pk: UUID) -> HttpResponse:
                 form.add_error("other_a_number", out_of_scope_relative_message(a_number))
         except InvalidANumber as exc:
             form.add_error("other_a_number", f"A-number: {exc}")
-        if other is not None:
+        # Without a direction there is no telling who is whose parent: nothing is recorded.
+        if other is not None and "direction" not in form.errors:
             ends = (person, other) if form["direction"].value() == "from" else (other, person)
             try:
                 relationship_create(

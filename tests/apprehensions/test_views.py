@@ -341,3 +341,24 @@ def test_persons_search_with_control_characters_is_refused_beside_the_box(agent_
     assert response.status_code == 200
     assert 'id="q-error"' in html and "Remove the control characters" in html
     assert "0 persons found" not in html
+
+
+@pytest.mark.parametrize("direction", ["sideways", ""])
+def test_relationship_add_unknown_direction_is_refused_not_read_as_to(agent_client, agent, direction):
+    """A direction that is neither choice (a tampered or missing radio) recorded the relationship one
+    way silently ('to': the other person the parent); it is refused beside the field, nothing saved."""
+    result = record(agent)
+    child = result.persons[1].person
+    father = Person(
+        given_names="Pedro", first_surname="Pérez", date_of_birth="1980-01-01", sex="M", a_number="A555000111"
+    )
+    father.save()
+    encountered(father)
+    response = agent_client.post(
+        f"/persons/{child.pk}/relationships/new/",
+        {"other_a_number": "A555000111", "direction": direction, "type": "parent", "evidence": "claimed"},
+    )
+    assert response.status_code == 200
+    assert "Choose which of the two is the parent" in response.content.decode()
+    assert 'value="A555000111"' in response.content.decode()
+    assert not Relationship.objects.filter(from_person=father, to_person=child).exists()
