@@ -287,6 +287,12 @@ class IntakeForm:
             row.value(f) or "" for f in ("given_names", "first_surname", "second_surname")
         )
         dob, a_number = row.value("date_of_birth") or "", row.value("a_number") or ""
+        if match not in ("", "new", "same_a_number") and not match.startswith("same:"):
+            # Read as "no decision" it skipped the duplicate review and saved a new person.
+            errors[f"{path}.match"] = [
+                f"{match[:40]!r} is not a decision this form offers; "
+                "choose the person on file or a new person."
+            ]
         if match.startswith("same:"):
             name = " ".join((given, first, second)).strip()
             described = ", ".join(str(v) for v in (name, dob, a_number) if v)

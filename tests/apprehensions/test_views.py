@@ -362,3 +362,25 @@ def test_relationship_add_unknown_direction_is_refused_not_read_as_to(agent_clie
     assert "Choose which of the two is the parent" in response.content.decode()
     assert 'value="A555000111"' in response.content.decode()
     assert not Relationship.objects.filter(from_person=father, to_person=child).exists()
+
+
+def test_intake_unknown_match_value_is_refused_not_a_skipped_duplicate_review(agent_client, agent):
+    """A decision that is none of 'same:<id>', 'same_a_number' or 'new' (a tampered or stale field)
+    skipped the likely-duplicate review and saved a new person beside the one on file; it is
+    refused by name and nothing is saved."""
+    record(agent)  # María José Pérez Núñez, 1988-04-02
+    data = form_data(
+        **{
+            "persons-0-given_names": "María José",
+            "persons-0-first_surname": "Pérez",
+            "persons-0-second_surname": "Núñez",
+            "persons-0-date_of_birth": "1988-04-02",
+            "persons-0-match": "maybe",
+        }
+    )
+    response = agent_client.post("/intake/", data)
+    html = response.content.decode().replace("&#x27;", "'")
+    assert response.status_code == 200
+    assert "'maybe' is not a decision this form offers" in html
+    assert Apprehension.objects.count() == 1
+    assert Person.objects.filter(date_of_birth="1988-04-02").count() == 1
