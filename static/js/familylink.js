@@ -24,3 +24,24 @@ document.body.addEventListener("htmx:afterSettle", function () {
     step.querySelector("button, select, input:not([type=hidden]), a[href]");
   if (target) { target.focus(); }
 });
+
+// A form posted twice by a double click did its work twice (two cases claimed, the message naming
+// only the second). A page posts each form once; the page that answers is a fresh one. htmx forms
+// are left to htmx, which swaps them in place. Back to a page kept in memory unlocks its forms.
+document.addEventListener("submit", function (event) {
+  var form = event.target;
+  if (!form || (form.getAttribute("method") || "").toLowerCase() !== "post" || form.hasAttribute("hx-post")) {
+    return;
+  }
+  if (form.dataset.flSubmitted) {
+    event.preventDefault();
+    return;
+  }
+  form.dataset.flSubmitted = "1";
+}, true);
+window.addEventListener("pageshow", function (event) {
+  if (!event.persisted) { return; }
+  document.querySelectorAll("form[data-fl-submitted]").forEach(function (form) {
+    delete form.dataset.flSubmitted;
+  });
+});

@@ -166,3 +166,20 @@ def test_ticking_a_step_by_keyboard_keeps_focus_and_updates_the_clocks_in_place(
 
     page.reload()
     assert "Met late by" in page.locator("tr[data-clock='contact']").inner_text()
+
+
+def test_claim_next_clicked_twice_quickly_claims_one_case(page, users, queue_of_two):
+    """A double click on "Claim next case" posted the form twice: two cases claimed, the message
+    naming only the second. A posted form is sent once; the page that answers shows one claim."""
+    top, later = queue_of_two
+    sign_in(page, "coordinator")
+    page.goto("/reunification/queue/")
+    # Two clicks on the one page, the second while the first request is on its way (as a double
+    # click does); two Playwright clicks in a row would land the second on the next page.
+    page.get_by_role("button", name="Claim next case").evaluate(
+        "button => { button.click(); setTimeout(() => button.click(), 5); }"
+    )
+    page.get_by_text(f"You claimed {top.child.full_name}").wait_for()
+    page.wait_for_load_state("networkidle")
+    assert WorklistItem.objects.filter(claimed_by=users["coordinator"]).count() == 1
+    assert "1 being worked" in page.get_by_test_id("queue-progress").inner_text()
