@@ -4,6 +4,8 @@ itself never scrolls sideways; the boxes pass axe-core (focusable, named regions
 import pytest
 
 from apprehensions.linkage.discovery import discover_links
+from reunification.services import worklist_claim_next, worklists_build
+from reunification.teams import team_today
 
 from ..reunification.factories import approved_separation, years_ago
 from .conftest import assert_accessible, sign_in
@@ -18,6 +20,8 @@ def test_pages_with_tables_reflow_at_320_px(page, users, settings):
     separation, (case,) = approved_separation(users, children=[years_ago(6)], surname="Quispe")
     approved_separation(users, children=[years_ago(7)], surname="Quispe")  # a likely link to review
     discover_links()
+    worklists_build(day=team_today("EPT-REUNIFY"))
+    worklist_claim_next(user=users["coordinator"], day=team_today("EPT-REUNIFY"))  # the team table
     child = case.child
     apprehension = child.apprehensions.first()
     page.set_viewport_size({"width": 320, "height": 800})
@@ -29,6 +33,7 @@ def test_pages_with_tables_reflow_at_320_px(page, users, settings):
         f"/persons/{child.pk}/",
         f"/separations/{separation.pk}/",
         f"/reunification/cases/{case.pk}/",
+        "/reunification/team/",
     ):
         page.goto(path)
         assert page.evaluate(PAGE_WIDER_THAN_WINDOW) <= 0, f"{path} scrolls sideways at 320 px"
