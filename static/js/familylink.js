@@ -45,3 +45,12 @@ window.addEventListener("pageshow", function (event) {
     delete form.dataset.flSubmitted;
   });
 });
+
+// A form sent back with errors: the keyboard starts at the error summary (each message links to
+// its field), as on the intake form, not at the top of the page. No inline script (CSP).
+(function () {
+  var summary = document.getElementById("error-summary");
+  if (summary) {
+    summary.focus();
+  }
+})();
