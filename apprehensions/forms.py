@@ -507,7 +507,13 @@ class PersonEditForm(forms.Form):
     language = forms.CharField(required=False, label="Language")
     a_number = forms.CharField(required=False, label="A-number")
     change_reason = forms.CharField(required=False, label="Reason for the change")
-    version = forms.IntegerField(widget=forms.HiddenInput)
+    version = forms.IntegerField(
+        widget=forms.HiddenInput,
+        error_messages={
+            "required": "This form does not say which version of the record it edits, so nothing was saved.",
+            "invalid": "This form does not say which version of the record it edits, so nothing was saved.",
+        },
+    )
 
     def to_changes(self) -> tuple[PersonFields, Errors]:
         """`person_update`'s `changes` (every field of the form), and what could not be read."""

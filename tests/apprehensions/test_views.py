@@ -384,3 +384,26 @@ def test_intake_unknown_match_value_is_refused_not_a_skipped_duplicate_review(ag
     assert "'maybe' is not a decision this form offers" in html
     assert Apprehension.objects.count() == 1
     assert Person.objects.filter(date_of_birth="1988-04-02").count() == 1
+
+
+@pytest.mark.parametrize("version", ["abc", ""])
+def test_person_edit_without_a_readable_version_says_why_nothing_was_saved(agent_client, agent, version):
+    """A form whose hidden version is missing or unreadable (an old page, a tampered field) said
+    only "Nothing was saved ... each message is beside its field" with no message anywhere."""
+    person = record(agent).persons[0].person
+    response = agent_client.post(
+        f"/persons/{person.pk}/edit/",
+        {
+            "given_names": "Ana",
+            "first_surname": "Pérez",
+            "sex": "F",
+            "date_of_birth": "1988-04-02",
+            "version": version,
+        },
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "does not say which version of the record it edits" in html
+    assert "Reload the current record" in html
+    person.refresh_from_db()
+    assert person.given_names != "Ana"
