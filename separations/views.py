@@ -451,6 +451,11 @@ def separated_children_report(request: HttpRequest) -> HttpResponseBase:
             )
             return render(request, "separations/report.html", context, status=400)
         station = context["station"] = requested
+    elif requested and requested != station:
+        # A station's reader sees their own station only: say so rather than ignore the station asked.
+        messages.error(
+            request, f"Station: you read the report of your station {station} only, not {requested!r}."
+        )
     answer = separated_children(
         as_of=as_of,
         known_at=known_at,

@@ -359,3 +359,15 @@ def test_separation_list_unknown_status_is_named_not_silently_read_as_all(client
     assert "Status: 'bogus' is not a status; choose one of requested, in_effect, rejected, ended" in html
     assert "Showing every status." in html
     assert "is not a status" not in client.get("/separations/").content.decode()
+
+
+def test_report_another_station_asked_by_a_station_supervisor_is_said_not_ignored(client, users):
+    """A supervisor of EPT asking `?station=YUM` got EPT's report with no word about YUM; the page
+    now says it shows their own station only (and never YUM's children)."""
+    client.force_login(users["supervisor"])
+    html = (
+        client.get("/reports/separated-children/", {"station": "yum"}).content.decode().replace("&#x27;", "'")
+    )
+    assert "Station: you read the report of your station EPT only, not 'YUM'." in html
+    assert "station EPT only" in html
+    assert "Station:" not in client.get("/reports/separated-children/", {"station": "EPT"}).content.decode()
