@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
@@ -9,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apprehensions.services.rules import as_uuid
+from audit.services import access_log_record_many
 from familylink.common.api import ApiViewSet
 from familylink.common.errors import BusinessRuleError, ValidationFailed
 
@@ -23,6 +25,18 @@ from .serializers import (
 )
 
 READ = ("read_link_candidates",)
+
+
+def _log(request: Request, persons: list[Any], *, action: str) -> None:
+    access_log_record_many(
+        user=request.user,
+        records=[p for p in persons if p is not None],
+        action=action,
+        channel="api",
+        path=request.get_full_path(),
+    )
+
+
 DECIDE = ("decide_link_candidates",)
 
 
@@ -53,15 +67,21 @@ class LinkCandidateViewSet(ApiViewSet):
             OpenApiParameter("date_to", str, description="YYYY-MM-DD"),
         ]
     )
+    @transaction.atomic  # the reads and their access-log rows in one transaction (rule 3)
     def list(self, request: Request) -> Response:
         filters, errors = parse_queue_filters(request.query_params)
         if errors:
             raise ValidationFailed(errors)
-        page = self.paginate_queryset(candidate_queue(filters=filters))
+        page = self.paginate_queryset(candidate_queue(filters=filters)) or []
+        # Each candidate names both persons (children among them), as the review queue page does.
+        _log(request, [p for c in page for p in (c.person_a, c.person_b)], action="list")
         return self.get_paginated_response(LinkCandidateSerializer(page, many=True).data)
 
+    @transaction.atomic
     def retrieve(self, request: Request, pk: Any = None) -> Response:
-        return Response(LinkCandidateSerializer(self._candidate(pk)).data)
+        candidate = self._candidate(pk)
+        _log(request, [candidate.person_a, candidate.person_b], action="view")
+        return Response(LinkCandidateSerializer(candidate).data)
 
     @extend_schema(request=LinkDecisionSerializer, responses={200: LinkCandidateSerializer})
     @action(detail=True, methods=["post"])

@@ -336,3 +336,20 @@ def test_candidate_page_and_queue_log_every_person_shown(people, client, users):
         user=users["auditor"], action="list", path__startswith="/link-candidates/"
     )
     assert {str(people["father"].pk), str(people["son"].pk)} <= {e.object_id for e in listed}
+
+
+def test_candidate_api_logs_every_person_it_returns(people, api_client_for, users):
+    """The API returns both persons of each candidate (names, birth dates): each read is in the
+    access log on the api channel (rule 3), as the review pages log theirs."""
+    from audit.models import AccessLog
+
+    candidate = _candidate(people["father"], people["son"], LinkCandidate.Kind.RELATIONSHIP)
+    api = api_client_for("auditor")
+    assert api.get(f"/api/v1/link-candidates/{candidate.pk}/").status_code == 200
+    viewed = AccessLog.objects.filter(user=users["auditor"], action="view", channel="api")
+    assert {e.object_id for e in viewed} == {str(people["father"].pk), str(people["son"].pk)}
+    assert viewed.get(object_id=str(people["son"].pk)).is_minor_record is True
+
+    assert api.get("/api/v1/link-candidates/", {"kind": "relationship"}).status_code == 200
+    listed = AccessLog.objects.filter(user=users["auditor"], action="list", channel="api")
+    assert {str(people["father"].pk), str(people["son"].pk)} <= {e.object_id for e in listed}
