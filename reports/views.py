@@ -423,6 +423,11 @@ def _court_url(request: HttpRequest, policy: DeadlinePolicy, as_of: datetime, tz
     return f"{request.path}?{urlencode(query)}"
 
 
+def _file_stamp(as_of: datetime, tz: str) -> str:
+    """The as-of time in a download's name, told in the zone the page showed it in, with its offset."""
+    return as_of.astimezone(ZoneInfo(tz)).strftime("%Y%m%dT%H%M%z")
+
+
 def _adds_up(total: Any) -> bool:
     return (
         total["separated"] == total["reunified"] + total["discharged"] + total["still_separated"]
@@ -498,7 +503,7 @@ def _court_xlsx(
     spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 - FileResponse closes it
     workbook.save(spool)
     spool.seek(0)
-    stamp = report.as_of.strftime("%Y%m%dT%H%M%z")
+    stamp = _file_stamp(report.as_of, tz)
     return FileResponse(
         spool, as_attachment=True, filename=f"court-status-{stamp}.xlsx", content_type=XLSX_TYPE
     )
@@ -513,7 +518,7 @@ def _court_pdf(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
     pdf = HTML(string=html, base_url=request.build_absolute_uri("/")).write_pdf()
     _log_report_children(request, context["report"])
     response = HttpResponse(pdf, content_type="application/pdf")
-    stamp = context["as_of"].strftime("%Y%m%dT%H%M%z")
+    stamp = _file_stamp(context["as_of"], context["tz"])
     response["Content-Disposition"] = f'attachment; filename="court-status-{stamp}.pdf"'
     return response
 

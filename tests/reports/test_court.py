@@ -238,6 +238,8 @@ def test_court_exports_and_drill_downs_keep_the_zone_the_reader_chose(client, us
     xlsx = client.get(context["xlsx_url"])
     sheet = load_workbook(io.BytesIO(b"".join(xlsx.streaming_content)))["Court status"]
     assert sheet["A2"].value.startswith("As of 2018-12-31 06:00 CST"), sheet["A2"].value
+    # The file's name tells the same time as the page (with its offset), not the UTC one.
+    assert 'filename="court-status-20181231T0600-0600.xlsx"' in xlsx["Content-Disposition"]
     drill = client.get(context["buckets"][0]["total"]["url"])
     assert drill.context["tz"] == "America/Chicago" and drill.context["count"] == 9
 
