@@ -1094,21 +1094,22 @@ def custody_open_at_apprehensions(
 
 
 def custody_settle_for_merge(*, survivor: Any, merged: Any, by: Any, reason: str) -> list[dict[str, Any]]:
-    """Before a duplicate is merged: when both records have an open custody period, the duplicate's is
-    closed at the survivor's start (the survivor's record of where the person is now stands). Returns
-    what an unmerge must reopen (apprehensions.extensions.register_merge_adjuster)."""
-    mine = CustodyPeriod.objects.filter(
-        person=survivor, ended_at__isnull=True, withdrawn_at__isnull=True
-    ).first()
-    theirs = (
-        CustodyPeriod.objects.select_for_update()
-        .filter(person=merged, ended_at__isnull=True, withdrawn_at__isnull=True)
-        .first()
-    )
+    """Before a duplicate is merged: when both records have an open custody period, the one that began
+    earlier is closed when the later one began (the person's latest recorded move stands, whichever
+    record it was entered on; on a tie, the survivor's). Returns what an unmerge must reopen
+    (apprehensions.extensions.register_merge_adjuster)."""
+    periods = {
+        p.person_id: p
+        for p in CustodyPeriod.objects.select_for_update().filter(
+            person__in=[survivor.pk, merged.pk], ended_at__isnull=True, withdrawn_at__isnull=True
+        )
+    }
+    mine, theirs = periods.get(survivor.pk), periods.get(merged.pk)
     if mine is None or theirs is None:
         return []
-    theirs.ended_at = max(mine.started_at, theirs.started_at)
-    theirs._change_reason = _reason(f"closed: {reason}")
-    theirs._history_user = by
-    theirs.save(update_fields=["ended_at"])
-    return [{"model": CustodyPeriod._meta.label, "pk": str(theirs.pk), "field": "ended_at", "restore": None}]
+    older, newer = (mine, theirs) if mine.started_at < theirs.started_at else (theirs, mine)
+    older.ended_at = newer.started_at
+    older._change_reason = _reason(f"closed: {reason}")
+    older._history_user = by
+    older.save(update_fields=["ended_at"])
+    return [{"model": CustodyPeriod._meta.label, "pk": str(older.pk), "field": "ended_at", "restore": None}]

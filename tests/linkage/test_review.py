@@ -182,10 +182,10 @@ def test_accept_duplicate_merges_and_unmerge_restores_exactly(people, api_client
 
 
 def test_merge_settles_two_open_custody_periods_and_unmerge_reopens(people, api_client_for, users):
-    """Both records in an open custody period: the duplicate's is closed when the survivor's began
-    (separations' merge adjuster), so one stays open; an unmerge reopens it exactly."""
+    """Both records in an open custody period: the duplicate's (the earlier) is closed when the
+    survivor's began (separations' merge adjuster), so one stays open; an unmerge reopens it exactly."""
     a, b = people["dup3_a"], people["dup3_b"]
-    for person in (a, b):
+    for person in (b, a):
         custody_transfer(person_id=person.pk, agency="CBP", facility="Ursula", by=users["supervisor"])
     theirs = CustodyPeriod.objects.get(person=b, ended_at__isnull=True)
     candidate = _candidate(a, b, "duplicate_person")
@@ -204,6 +204,32 @@ def test_merge_settles_two_open_custody_periods_and_unmerge_reopens(people, api_
     assert undone.status_code == 200, undone.content
     theirs.refresh_from_db()
     assert theirs.person_id == b.pk and theirs.ended_at is None
+
+
+def test_merge_keeps_the_latest_custody_move_whichever_record_holds_it(people, api_client_for, users):
+    """The survivor in CBP since one day, the duplicate moved to HHS ORR later: the person is where
+    the latest move put them. The survivor's older period closes when the duplicate's began (it
+    kept the survivor's however old it was, so the person read 'now at CBP'); an unmerge reopens it."""
+    a, b = people["dup3_a"], people["dup3_b"]
+    custody_transfer(person_id=a.pk, agency="CBP", facility="Ursula", by=users["supervisor"])
+    custody_transfer(person_id=b.pk, agency="HHS_ORR", facility="Casa Padre", by=users["supervisor"])
+    mine = CustodyPeriod.objects.get(person=a, ended_at__isnull=True)
+    theirs = CustodyPeriod.objects.get(person=b, ended_at__isnull=True)
+    assert mine.started_at < theirs.started_at
+    client = api_client_for("hq_analyst")
+    candidate = _candidate(a, b, "duplicate_person")
+    response = client.post(f"{URL}{candidate.pk}/accept/", {"survivor": str(a.pk)}, format="json")
+    assert response.status_code == 200, response.content
+    now = CustodyPeriod.objects.get(person=a, ended_at__isnull=True, withdrawn_at__isnull=True)
+    assert now.pk == theirs.pk and now.agency == "HHS_ORR"
+    mine.refresh_from_db()
+    assert mine.ended_at == theirs.started_at
+
+    undone = client.post(f"{URL}{candidate.pk}/unmerge/", {"reason": "two people after all"}, format="json")
+    assert undone.status_code == 200, undone.content
+    mine.refresh_from_db()
+    theirs.refresh_from_db()
+    assert (mine.person_id, mine.ended_at, theirs.person_id, theirs.ended_at) == (a.pk, None, b.pk, None)
 
 
 def test_merge_refused_for_persons_in_the_same_apprehension(people, users):
