@@ -33,6 +33,9 @@ class EventType(models.TextChoices):
     CASE_STATUS_CHANGED = "case.status_changed", "Reunification case status changed"
     CASE_CLOSED = "case.closed", "Reunification case closed"
     PERSON_IDENTIFIERS_CHANGED = "person.identifiers_changed", "Person identifiers changed"
+    # Beyond the contract's list (an addition clients may ignore): one human entered twice.
+    PERSON_MERGED = "person.merged", "Person record merged into another"
+    PERSON_UNMERGED = "person.unmerged", "Person record merge undone"
 
 
 class Event(models.Model):

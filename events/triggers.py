@@ -246,6 +246,28 @@ END;
 $$;
 """
 
+# A duplicate merged (apprehensions.linkage): a partner holding the merged record's id learns that its
+# apprehensions, custody, separations and cases are now on the survivor's; and, when the merge is
+# undone, that they are back. Both persons, so a reader of either sees it.
+MERGE_SQL = """
+CREATE OR REPLACE FUNCTION familylink_event_merge() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        PERFORM familylink_event_emit(
+            'person.merged', NEW.created_at, 'person', NEW.merged_id,
+            jsonb_build_object('merged_into', jsonb_build_array(NULL, NEW.survivor_id::text)),
+            ARRAY[NEW.merged_id, NEW.survivor_id]);
+    ELSE
+        PERFORM familylink_event_emit(
+            'person.unmerged', NEW.undone_at, 'person', NEW.merged_id,
+            jsonb_build_object('merged_into', jsonb_build_array(NEW.survivor_id::text, NULL)),
+            ARRAY[NEW.merged_id, NEW.survivor_id]);
+    END IF;
+    RETURN NULL;
+END;
+$$;
+"""
+
 # (trigger name, table, events, WHEN condition, function)
 TRIGGERS: list[tuple[str, str, str, str, str]] = [
     (
@@ -306,6 +328,14 @@ TRIGGERS: list[tuple[str, str, str, str, str]] = [
         "IS DISTINCT FROM (NEW.kind, NEW.value, NEW.withdrawn_at IS NULL)",
         "familylink_event_identifier",
     ),
+    ("fl_event_merge", "linkage_personmerge", "INSERT", "NEW.undone_at IS NULL", "familylink_event_merge"),
+    (
+        "fl_event_unmerge",
+        "linkage_personmerge",
+        "UPDATE",
+        "OLD.undone_at IS NULL AND NEW.undone_at IS NOT NULL",
+        "familylink_event_merge",
+    ),
 ]
 
 FUNCTIONS = [
@@ -317,6 +347,7 @@ FUNCTIONS = [
     CASE_SQL,
     A_NUMBER_SQL,
     IDENTIFIER_SQL,
+    MERGE_SQL,
 ]
 
 

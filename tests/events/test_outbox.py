@@ -393,3 +393,24 @@ def test_the_outbox_triggers_look_rows_up_by_index_whatever_the_statistics():
         config = dict(cursor.fetchall())
     assert len(config) == 4
     assert all(settings_ == ["enable_seqscan=off"] for settings_ in config.values()), config
+
+
+def test_a_merge_and_its_undo_are_person_merged_and_person_unmerged_events(users):
+    """A partner holding the merged record's id learns where its records went (`merged_into`
+    [old, new] on the merged person, both persons concerned), and that they came back on an undo."""
+    from apprehensions.linkage.services import person_merge, person_unmerge
+
+    (survivor,), _ = family(agent=users["field_agent"], children=[years_ago(8)])
+    (duplicate,), _ = family(agent=users["field_agent"], children=[years_ago(8)])
+    merge = person_merge(survivor=survivor, merged=duplicate, by=users["hq_analyst"], reason="entered twice")
+
+    merged = recorded(type="person.merged")
+    assert len(merged) == 1
+    assert (merged[0].resource_type, merged[0].resource_id) == ("person", duplicate.pk)
+    assert merged[0].changes == {"merged_into": [None, str(survivor.pk)]}
+    assert sorted(merged[0].person_ids) == sorted([survivor.pk, duplicate.pk])
+
+    person_unmerge(merge_id=merge.pk, by=users["hq_analyst"], reason="two children after all")
+    undone = recorded(type="person.unmerged")
+    assert len(undone) == 1 and undone[0].changes == {"merged_into": [str(survivor.pk), None]}
+    assert len(recorded(type="person.merged")) == 1
