@@ -241,14 +241,19 @@ def test_person_edit_page_reports_an_unreadable_date_with_the_other_problems(age
     assert mother.version == 1 and mother.given_names == "María José"
 
 
-def test_relationship_add_page(agent_client, agent):
-    result = record(agent)
-    child = result.persons[1].person
+def _child_and_father_on_file(agent):
+    """A child of a recorded apprehension, and Pedro Pérez (A555000111) encountered elsewhere."""
+    child = record(agent).persons[1].person
     father = Person(
         given_names="Pedro", first_surname="Pérez", date_of_birth="1980-01-01", sex="M", a_number="A555000111"
     )
     father.save()
     encountered(father)
+    return child, father
+
+
+def test_relationship_add_page(agent_client, agent):
+    child, father = _child_and_father_on_file(agent)
     response = agent_client.post(
         f"/persons/{child.pk}/relationships/new/",
         {"other_a_number": "555-000-111", "direction": "to", "type": "parent", "evidence": "claimed"},
@@ -347,13 +352,7 @@ def test_persons_search_with_control_characters_is_refused_beside_the_box(agent_
 def test_relationship_add_unknown_direction_is_refused_not_read_as_to(agent_client, agent, direction):
     """A direction that is neither choice (a tampered or missing radio) recorded the relationship one
     way silently ('to': the other person the parent); it is refused beside the field, nothing saved."""
-    result = record(agent)
-    child = result.persons[1].person
-    father = Person(
-        given_names="Pedro", first_surname="Pérez", date_of_birth="1980-01-01", sex="M", a_number="A555000111"
-    )
-    father.save()
-    encountered(father)
+    child, father = _child_and_father_on_file(agent)
     response = agent_client.post(
         f"/persons/{child.pk}/relationships/new/",
         {"other_a_number": "A555000111", "direction": direction, "type": "parent", "evidence": "claimed"},
