@@ -7,12 +7,16 @@ Every function here is pure (no database): it turns one cell's text into a value
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
+import zipfile
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
+from itertools import islice
 from typing import Any
 
 from apprehensions.anumber import InvalidANumber, normalize_a_number
@@ -107,79 +111,234 @@ def _cell_text(value: Any) -> str:
     return str(value)
 
 
+# A CSV cell may be as long as the file (a narrative pasted into one cell); the csv module's own
+# limit (128 KB) would refuse such a sheet.
+csv.field_size_limit(max(csv.field_size_limit(), 64 * 1024 * 1024))
+
+# Excel 97-2003 (.xls) and password-protected workbooks are both OLE compound files.
+OLE_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+# What an XLSX may expand to when unzipped: a sheet of MAX_ROWS rows is a fraction of this; a file
+# that expands further (a zip bomb, or a huge shared-strings table) is refused before it is read.
+MAX_XLSX_EXPANDED = 256 * 1024 * 1024
+# The header is the row, among the first of the sheet, naming most columns a row is imported from:
+# title rows ("El Paso Sector – June 2018", "Prepared by …") above it are not data. A data row can
+# name one or two ("Mother" reads as a name header, "El Paso Station" as a station one), so a later
+# row is the header only when it names at least HEADER_MIN_COLUMNS.
+HEADER_SEARCH_ROWS = 10
+HEADER_MIN_COLUMNS = 3
+SAVE_AS = "save it as Excel Workbook (.xlsx) or CSV UTF-8"
+EMPTY_SHEET = "The sheet is empty: it needs a header row and at least one row of data."
+
+
 def read_sheet(content: bytes, filename: str) -> Sheet:
-    """The header row and every data row of a CSV or XLSX file (first worksheet), cells as text."""
+    """The header row and every data row of a CSV or XLSX file (the sheet holding the data), cells as text."""
     name = (filename or "").lower()
-    if name.endswith((".xlsx", ".xlsm")) or content[:2] == b"PK":
+    if not content.strip():
+        raise UnreadableFile(EMPTY_SHEET)
+    if content.startswith(OLE_SIGNATURE):
+        raise UnreadableFile(
+            "The file is an Excel 97-2003 workbook (.xls) or a password-protected workbook, which FamilyLink "
+            "cannot read; open it in Excel, remove any password (File > Info > Protect Workbook), and "
+            f"{SAVE_AS}."
+        )
+    if content[:2] == b"PK":
         return _read_xlsx(content)
-    if name.endswith((".csv", ".txt")) or not name:
+    if name.endswith((".xlsx", ".xlsm")):
+        try:  # a CSV someone named .xlsx is read as the CSV it is
+            text = _decode(content)
+        except UnreadableFile:
+            text = ""
+        if not text or any(c < " " and c not in "\t\r\n" for c in text[:4096]):
+            raise UnreadableFile(
+                f"The XLSX file cannot be opened: {filename!r} is not an Excel workbook (it is damaged, or "
+                f"another kind of file); open it in Excel and {SAVE_AS}."
+            )
+        return _read_csv(content)
+    if name.endswith((".csv", ".txt", ".tsv")) or not name:
         return _read_csv(content)
     raise UnreadableFile(f"{filename!r} is neither a .csv nor an .xlsx file; save the sheet as one of those.")
 
 
-def _read_csv(content: bytes) -> Sheet:
-    for encoding in ("utf-8-sig", "cp1252"):
+def _decode(content: bytes) -> str:
+    """A CSV's text: UTF-16 with its BOM (Excel's "Unicode text"), UTF-8 (BOM or not), or Windows-1252."""
+    if content.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
-            text = content.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:  # pragma: no cover - cp1252 decodes nearly everything
-        raise UnreadableFile("The CSV file is not UTF-8 or Windows-1252 text; save it as CSV UTF-8.")
+            text = content.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise UnreadableFile(f"The UTF-16 text file is damaged; {SAVE_AS}.") from exc
+    else:
+        for encoding in ("utf-8-sig", "cp1252"):
+            try:
+                text = content.decode(encoding)
+                break
+            except UnicodeDecodeError:
+                continue
+        else:  # cp1252 leaves five bytes undefined
+            raise UnreadableFile("The CSV file is not UTF-8 or Windows-1252 text; save it as CSV UTF-8.")
     if "\x00" in text:
         raise UnreadableFile("The file is not a text CSV file; save the sheet as CSV UTF-8 or XLSX.")
+    return text
+
+
+def _delimiter(text: str) -> str:
+    """Comma, semicolon (Spanish-locale Excel) or tab ("Unicode text"): the one that splits most of the
+    first rows into the same, largest number of cells. A semicolon sheet's names keep their commas
+    unquoted (`PEREZ NUNEZ, Maria`), and a comma sheet's notes may hold semicolons: what the rows agree
+    on tells them apart where counting characters does not."""
+    sample = text[:65_536]
+    best, best_width = ",", 1
+    for delimiter in (",", ";", "\t"):
+        try:
+            rows = [
+                r
+                for r in islice(csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter), 50)
+                if any(c.strip() for c in r)
+            ]
+        except csv.Error:
+            continue
+        if not rows:
+            continue
+        width = Counter(len(r) for r in rows).most_common(1)[0][0]
+        if width > best_width:
+            best, best_width = delimiter, width
+    return best
+
+
+def _read_csv(content: bytes) -> Sheet:
+    text = _decode(content)
+    # newline="": a quoted cell keeps its line breaks, and Mac (CR) or mixed line endings end rows.
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
     try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel  # type: ignore[assignment]
-    table = [
-        (number, row)
-        for number, row in enumerate(csv.reader(io.StringIO(text), dialect), start=1)
-        if any(c.strip() for c in row)
-    ]
+        table = [(number, row) for number, row in enumerate(reader, start=1) if any(c.strip() for c in row)]
+    except csv.Error as exc:
+        raise UnreadableFile(
+            f"The CSV file cannot be read (line {reader.line_num}: {exc}); open it in Excel and save it as "
+            "CSV UTF-8 or XLSX."
+        ) from exc
     return _sheet(table, "csv")
+
+
+def _header_score(row: list[str]) -> int:
+    return len(set(map_headers([c.strip() for c in row]).values()) & set(ROW_COLUMNS))
+
+
+# A formula whose value was never saved (a workbook written by a program, not by Excel): read with its
+# value, the cell would be blank; its formula is what was typed, and it is kept.
+_UNSAVED_FORMULA = re.compile(
+    rb"(?:</(?:\w+:)?f>|<(?:\w+:)?f\b[^>]*/>)\s*(?:<(?:\w+:)?v\s*/>|<(?:\w+:)?v>\s*</(?:\w+:)?v>)?\s*</(?:\w+:)?c>"
+)
+
+
+def _has_unsaved_formulas(archive: zipfile.ZipFile, path: str) -> bool:
+    tail = b""
+    with archive.open(path) as member:
+        while chunk := member.read(1 << 22):
+            if _UNSAVED_FORMULA.search(tail + chunk):
+                return True
+            tail = chunk[-256:]
+    return False
 
 
 def _read_xlsx(content: bytes) -> Sheet:
     from openpyxl import load_workbook
 
     try:
+        archive = zipfile.ZipFile(io.BytesIO(content))
+        members = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError) as exc:
+        raise UnreadableFile(
+            f"The XLSX file cannot be opened ({exc.__class__.__name__}): it is damaged, or not an Excel "
+            f"workbook; open it in Excel and {SAVE_AS}."
+        ) from exc
+    if "mimetype" in archive.namelist() and b"opendocument" in archive.read("mimetype"):
+        raise UnreadableFile(f"The file is an OpenDocument spreadsheet (.ods), not an XLSX; {SAVE_AS}.")
+    expanded = sum(m.file_size for m in members)
+    if expanded > MAX_XLSX_EXPANDED:
+        raise UnreadableFile(
+            f"The XLSX file expands to {expanded // 2**20} MB when opened, more than a sheet of "
+            f"{MAX_ROWS} rows needs ({MAX_XLSX_EXPANDED // 2**20} MB); copy the rows alone into a new "
+            "workbook, or save the sheet as CSV UTF-8, and upload that."
+        )
+    try:
         workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+        sheet = _data_sheet(workbook)
+        formulas = formula_book = None
+        if _has_unsaved_formulas(archive, sheet._worksheet_path):
+            formula_book = load_workbook(io.BytesIO(content), read_only=True, data_only=False)
+            formula_sheet = formula_book[sheet.title]
+            formula_sheet.reset_dimensions()
+            formulas = formula_sheet.iter_rows(values_only=True)
+        table = []
+        # Not the sheet's declared size ("A1:XFD1048576" once a column is formatted): its cells.
+        sheet.reset_dimensions()
+        # iter_rows starts at row 1 and yields missing rows empty, so the count is the row number.
+        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+            typed = next(formulas, ()) if formulas is not None else ()
+            if not any(v is not None for v in (*values, *typed)):
+                continue
+            row = [_cell_text(v) for v in values]
+            for i, formula in enumerate(typed):
+                if (
+                    isinstance(formula, str)
+                    and formula.startswith("=")
+                    and (i >= len(values) or values[i] is None)
+                ):
+                    row += [""] * (i + 1 - len(row))
+                    row[i] = formula
+            if any(c.strip() for c in row):
+                table.append((number, row))
+        workbook.close()
+        if formula_book is not None:
+            formula_book.close()
+    except UnreadableFile:
+        raise
     except Exception as exc:  # openpyxl raises many kinds for a damaged file
         raise UnreadableFile(
-            f"The XLSX file cannot be opened ({exc.__class__.__name__}); save it again."
+            f"The XLSX file cannot be opened ({exc.__class__.__name__}); open it in Excel and {SAVE_AS}."
         ) from exc
-    sheet = workbook.worksheets[0]
-    table = []
-    # iter_rows starts at row 1 and yields missing rows empty, so the count is the row number.
-    for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-        row = [_cell_text(v) for v in values]
-        if any(c.strip() for c in row):
-            table.append((number, row))
-    workbook.close()
     return _sheet(table, "xlsx")
+
+
+def _data_sheet(workbook: Any) -> Any:
+    """The visible worksheet whose first rows name most columns a row is imported from (the data are
+    not always on the first sheet: instructions or a hidden lookup list may come first)."""
+    visible = [ws for ws in workbook.worksheets if ws.sheet_state == "visible"] or workbook.worksheets
+    if not visible:
+        raise UnreadableFile(f"The workbook has no worksheet; {SAVE_AS}.")
+    if len(visible) == 1:
+        return visible[0]
+    best, best_score = visible[0], 0
+    for ws in visible:
+        ws.reset_dimensions()
+        rows = [r for r in islice(ws.iter_rows(values_only=True), 200) if any(v is not None for v in r)]
+        score = max((_header_score([_cell_text(v) for v in r]) for r in rows[:HEADER_SEARCH_ROWS]), default=0)
+        if score > best_score:
+            best, best_score = ws, score
+    return best
 
 
 def _sheet(numbered: list[tuple[int, list[str]]], file_format: str) -> Sheet:
     if not numbered:
-        raise UnreadableFile("The sheet is empty: it needs a header row and at least one row of data.")
+        raise UnreadableFile(EMPTY_SHEET)
+    scores = [_header_score(row) for _, row in numbered[:HEADER_SEARCH_ROWS]]
+    if max(scores) >= HEADER_MIN_COLUMNS and max(scores) > scores[0]:
+        numbered = numbered[scores.index(max(scores)) :]
     table = [row for _, row in numbered]
-    headers = [h.strip() for h in table[0]]
     if len(table) < 2:
         raise UnreadableFile("The sheet has a header row but no rows of data.")
     if len(table) - 1 > MAX_ROWS:
         raise UnreadableFile(f"The sheet has {len(table) - 1} rows; split it into sheets of {MAX_ROWS} rows.")
+    # Columns empty in every row, header included (Excel's trailing ",,,," or a formatted used range
+    # of 16,384 columns), are not columns of the sheet.
+    widest = max(max((i + 1 for i, c in enumerate(r) if c.strip()), default=0) for r in table)
+    table = [r[:widest] for r in table]
+    headers = [h.strip() for h in table[0]]
     width = len(headers)
-    rows = []
-    for raw in table[1:]:
-        row = [*raw, *[""] * (width - len(raw))]
-        rows.append(row)
     # Cells beyond the header row's width still count: give them a header of their own.
-    widest = max(len(r) for r in rows) if rows else width
     headers += [f"(column {i + 1})" for i in range(width, widest)]
     return Sheet(
         headers,
-        [[*r, *[""] * (len(headers) - len(r))] for r in rows],
+        [[*r, *[""] * (len(headers) - len(r))] for r in table[1:]],
         file_format,
         row_numbers=[number for number, _ in numbered[1:]],
     )

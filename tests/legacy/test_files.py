@@ -1,0 +1,328 @@
+"""The files field offices really send: Excel's CSV flavours, workbooks that are not one plain sheet,
+and files that cannot be read (a clear message, never a 500)."""
+
+import csv
+import io
+import zipfile
+from datetime import datetime
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from openpyxl import Workbook
+
+from apprehensions.models import Person
+from legacy.models import ImportBatch
+from legacy.parsing import CANONICAL_COLUMNS, UnreadableFile, map_headers, read_sheet
+from legacy.services import import_file
+from separations.models import CustodyPeriod, Separation
+
+ROWS = [
+    [
+        "06/05/2018",
+        "EPT",
+        "MUÑOZ GARCÍA, María José",
+        "A211111111",
+        "04/02/1988",
+        "F",
+        "Añorve Müller Muñoz",
+        "A211111112",
+        "09/30/2013",
+        "F",
+        "Guatemala",
+        "Mother",
+        "06/05/2018",
+        "ZT",
+        "ICE Otero",
+        "Southwest Key",
+        "Llegó con su hija, asustada",
+    ],
+    [
+        "06/05/2018",
+        "EPT",
+        "José Ángel NÚÑEZ",
+        "A211111113",
+        "1980-05-05",
+        "M",
+        "Jesús NÚÑEZ",
+        "",
+        "2012-03-01",
+        "M",
+        "HN",
+        "Father",
+        "06/06/2018",
+        "Crim Hist",
+        "USMS",
+        "BCFS",
+        "two lines:\nsecond; with a semicolon",
+    ],
+]
+
+
+def _csv(*, delimiter=",", lineterminator="\r\n", encoding="utf-8", rows=ROWS, headers=CANONICAL_COLUMNS):
+    out = io.StringIO(newline="")
+    # Excel quotes a cell holding the delimiter, a quote or a line break, and nothing else.
+    writer = csv.writer(out, delimiter=delimiter, lineterminator=lineterminator)
+    writer.writerow(headers)
+    for row in rows:
+        writer.writerow([c.replace("\n", lineterminator) for c in row])
+    return out.getvalue().encode(encoding)
+
+
+def _xlsx(build) -> bytes:
+    workbook = Workbook()
+    build(workbook)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def _plain(workbook):
+    workbook.active.append(CANONICAL_COLUMNS)
+    for row in ROWS:
+        workbook.active.append(row)
+
+
+def _as_read(sheet):
+    """Each row as {header: cell}, a line break inside a cell written as \\n whatever the file's own."""
+    return [
+        {h: c.replace("\r\n", "\n").replace("\r", "\n") for h, c in zip(sheet.headers, row, strict=True)}
+        for row in sheet.rows
+    ]
+
+
+EXPECTED = [dict(zip(CANONICAL_COLUMNS, row, strict=True)) for row in ROWS]
+
+
+# --- CSV as Excel writes it ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(_csv(lineterminator="\r"), id="mac-cr"),
+        pytest.param(_csv(lineterminator="\n"), id="unix-lf"),
+        pytest.param(_csv().replace(b"\r\n", b"\r", 2), id="mixed"),
+        pytest.param(_csv(delimiter=";", encoding="cp1252"), id="semicolon-spanish-excel"),
+        pytest.param(_csv(delimiter="\t", encoding="utf-16"), id="utf16-unicode-text"),
+        pytest.param(_csv(delimiter="\t"), id="tab-utf8"),
+        pytest.param(b"\xef\xbb\xbf" + _csv(), id="utf8-bom"),
+        pytest.param(_csv(encoding="cp1252"), id="cp1252"),
+    ],
+)
+def test_read_sheet_reads_every_csv_excel_writes(content):
+    """Mac (CR) and mixed line endings were a 500 (csv.Error), a semicolon sheet whose names keep their
+    comma unquoted and a tab-separated one were read as one column, and Excel's "Unicode text"
+    (UTF-16) was refused as "not a text CSV file"; each reads cell for cell as the UTF-8 CSV does."""
+    sheet = read_sheet(content, "el-paso.csv")
+
+    assert sheet.headers == CANONICAL_COLUMNS
+    assert _as_read(sheet) == EXPECTED
+    assert sheet.row_numbers == [2, 3]
+
+
+def test_read_sheet_keeps_a_cell_longer_than_the_csv_module_allows():
+    """A narrative of 200,000 characters pasted into one cell was a 500 (csv's 128 KB field limit)."""
+    long_note = "x" * 200_000
+    sheet = read_sheet(_csv(rows=[[*ROWS[0][:16], long_note]]), "long.csv")
+
+    assert sheet.rows[0][16] == long_note
+
+
+def test_upload_of_a_mac_csv_is_previewed_not_a_500(client, users, stations):
+    client.force_login(users["hq_analyst"])
+
+    response = client.post(
+        "/imports/", {"sheet": SimpleUploadedFile("mac.csv", _csv(lineterminator="\r"), "text/csv")}
+    )
+
+    assert response.status_code == 302
+    assert ImportBatch.objects.get().rows_total == 2
+
+
+def test_read_sheet_drops_csv_columns_empty_in_every_row():
+    """Excel's CSV of a sheet with a formatted column far right ends every line with ',,,,'; those
+    empty columns were kept as headers '' and a cell per row."""
+    content = _csv(headers=[*CANONICAL_COLUMNS, *[""] * 40], rows=[[*r, *[""] * 40] for r in ROWS])
+
+    sheet = read_sheet(content, "trailing.csv")
+
+    assert sheet.headers == CANONICAL_COLUMNS
+    assert _as_read(sheet) == EXPECTED
+
+
+# --- workbooks that are not one plain sheet --------------------------------------------------
+
+
+def test_read_sheet_finds_the_data_on_a_later_sheet_past_instructions_and_a_hidden_list():
+    """The first worksheet was read whatever it held: a sheet of instructions, or a hidden lookup list,
+    ahead of the data was refused as "recognises none of the columns"."""
+
+    def build(workbook):
+        lookups = workbook.active
+        lookups.title = "Lookups"
+        lookups.sheet_state = "hidden"
+        lookups.append(["station", "name"])
+        lookups.append(["EPT", "El Paso"])
+        instructions = workbook.create_sheet("Instructions")
+        instructions.append(["Fill one row per separated adult and child."])
+        data = workbook.create_sheet("June")
+        data.append(CANONICAL_COLUMNS)
+        for row in ROWS:
+            data.append(row)
+
+    sheet = read_sheet(_xlsx(build), "el-paso.xlsx")
+
+    assert sheet.headers == CANONICAL_COLUMNS
+    assert _as_read(sheet) == EXPECTED
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "csv"])
+def test_read_sheet_skips_title_rows_above_the_header(fmt):
+    """A title, a blank row and a 'Prepared by' line above the header: the title was taken as the header
+    (mapped to station, for its 'Sector') and every real row quarantined with nonsense."""
+    above = [
+        ["El Paso Sector - Separated families - June 2018"],
+        [],
+        ["Prepared by: J. Blake", "", "Date: 06/20/2018"],
+    ]
+    if fmt == "xlsx":
+
+        def build(workbook):
+            for row in [*above, CANONICAL_COLUMNS, *ROWS]:
+                workbook.active.append(row)
+
+        content = _xlsx(build)
+    else:
+        out = io.StringIO(newline="")
+        csv.writer(out).writerows([*above, CANONICAL_COLUMNS, *ROWS])
+        content = out.getvalue().encode()
+
+    sheet = read_sheet(content, f"el-paso.{fmt}")
+
+    assert sheet.headers == CANONICAL_COLUMNS
+    assert _as_read(sheet) == EXPECTED
+    assert sheet.row_numbers == [5, 6]  # the numbers Excel shows
+
+
+def test_read_sheet_keeps_a_header_that_names_no_column_rather_than_a_data_row():
+    """With headers in Spanish no header is recognised; a data row naming one column ('Mother' reads as
+    a name header) is not taken for the header: the sheet is refused as the headers it has."""
+    headers = ["Fecha", "Estación", "Nombre del padre", "Nacimiento", *[f"Col {i}" for i in range(13)]]
+
+    sheet = read_sheet(_csv(headers=headers), "es.csv")
+
+    assert sheet.headers == headers
+    assert len(sheet.rows) == 2
+
+
+def _patched(content: bytes, part: str, replace) -> bytes:
+    source = zipfile.ZipFile(io.BytesIO(content))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            target.writestr(item, replace(data) if item.filename == part else data)
+    return out.getvalue()
+
+
+def test_read_sheet_reads_the_cells_not_the_used_range_of_a_whole_formatted_sheet():
+    """A used range of A1:XFD1048576 (a column or the sheet formatted): every row was padded to 16,384
+    cells and the batch kept 16,384 headers and as many cells per row."""
+    import re
+
+    content = _patched(
+        _xlsx(_plain),
+        "xl/worksheets/sheet1.xml",
+        lambda xml: re.sub(rb'<dimension ref="[^"]+"\s*/>', b'<dimension ref="A1:XFD1048576"/>', xml),
+    )
+    assert b"XFD1048576" in zipfile.ZipFile(io.BytesIO(content)).read("xl/worksheets/sheet1.xml")
+
+    sheet = read_sheet(content, "formatted.xlsx")
+
+    assert sheet.headers == CANONICAL_COLUMNS
+    assert _as_read(sheet) == EXPECTED
+
+
+def test_read_sheet_refuses_a_workbook_that_expands_beyond_any_sheet_of_rows(monkeypatch):
+    """A small XLSX whose shared strings expand to gigabytes was read into memory whole (1.5 GB for a
+    1.4 MB upload); it is refused from the sizes the zip declares, before it is read."""
+    monkeypatch.setattr("legacy.parsing.MAX_XLSX_EXPANDED", 1024 * 1024)
+    content = _patched(
+        _xlsx(_plain),
+        "docProps/app.xml",
+        lambda xml: xml + b"<!--" + b"A" * 2 * 1024 * 1024 + b"-->",
+    )
+    assert len(content) < 100_000
+
+    with pytest.raises(UnreadableFile, match=r"expands to 2 MB when opened.*save the sheet as CSV UTF-8"):
+        read_sheet(content, "bomb.xlsx")
+
+
+def test_read_sheet_keeps_a_formula_whose_value_was_never_saved():
+    """A workbook written by a program keeps formulas without their values: read for values only, the
+    cells were blank and the row imported without them. The formula is what was typed; it is kept."""
+
+    def build(workbook):
+        workbook.active.append(CANONICAL_COLUMNS)
+        workbook.active.append([*ROWS[0][:12], "=A2", *ROWS[0][13:16], '=CONCATENATE("a","b")'])
+
+    sheet = read_sheet(_xlsx(build), "generated.xlsx")
+
+    assert sheet.rows[0][12] == "=A2"
+    assert sheet.rows[0][16] == '=CONCATENATE("a","b")'
+    assert sheet.rows[0][:12] == ROWS[0][:12]
+
+
+# --- files that cannot be read: what is wrong and how to fix it -------------------------------
+
+OLE = bytes.fromhex("D0CF11E0A1B11AE1") + bytes(2048)
+
+
+@pytest.mark.parametrize(
+    ("content", "name", "message"),
+    [
+        (OLE, "june.xls", r"Excel 97-2003 workbook \(\.xls\) or a password-protected workbook"),
+        (OLE, "protected.xlsx", r"remove any password .* save it as Excel Workbook \(\.xlsx\) or CSV UTF-8"),
+        (b"", "empty.xlsx", r"The sheet is empty: it needs a header row"),
+        (b"\x01\x02\x03garbage\xff", "broken.xlsx", r"is not an Excel workbook .* save it as Excel"),
+        (b"PK\x03\x04 broken", "broken.xlsx", r"The XLSX file cannot be opened .* save it as Excel Workbook"),
+    ],
+)
+def test_read_sheet_unreadable_files_say_what_they_are_and_how_to_save_them(content, name, message):
+    """A password-protected workbook or an old .xls named .xlsx, and an empty file, were all
+    "The XLSX file cannot be opened (BadZipFile); save it again": saving it again changes nothing."""
+    with pytest.raises(UnreadableFile, match=message):
+        read_sheet(content, name)
+
+
+def test_read_sheet_reads_a_csv_named_xlsx():
+    sheet = read_sheet(_csv(), "really-a-csv.xlsx")
+
+    assert sheet.file_format == "csv" and _as_read(sheet) == EXPECTED
+
+
+def test_import_of_a_messy_workbook_and_its_csv_give_one_result(users, stations):
+    """The workbook (data on its second sheet, under a title, a date as a date cell, an A-number Excel
+    turned into a number) and the CSV of its rows import the same; the second changes nothing."""
+
+    def build(workbook):
+        workbook.active.append(["Read me first"])
+        data = workbook.create_sheet("Data")
+        data.append(["El Paso Sector - June 2018"])
+        data.append(CANONICAL_COLUMNS)
+        first = [*ROWS[0]]
+        first[0] = datetime(2018, 6, 5)
+        first[3] = 211111111
+        data.append(first)
+        data.append(ROWS[1])
+
+    workbook = import_file(content=_xlsx(build), filename="el-paso.xlsx", by=users["hq_analyst"])
+    written = (Person.objects.count(), Separation.objects.count(), CustodyPeriod.objects.count())
+    sheet = import_file(content=_csv(), filename="el-paso.csv", by=users["hq_analyst"])
+
+    assert (workbook.rows_total, workbook.rows_imported, workbook.rows_quarantined) == (2, 2, 0)
+    assert (sheet.rows_total, sheet.rows_imported, sheet.rows_quarantined) == (2, 2, 0)
+    assert [r.row_number for r in workbook.rows.order_by("row_number")] == [3, 4]
+    assert map_headers(workbook.headers) == map_headers(CANONICAL_COLUMNS)
+    assert written[:2] == (4, 2)
+    assert (Person.objects.count(), Separation.objects.count(), CustodyPeriod.objects.count()) == written
