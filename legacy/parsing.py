@@ -11,6 +11,7 @@ import codecs
 import csv
 import io
 import re
+import unicodedata
 import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -596,7 +597,10 @@ def parse_name(raw: str) -> Name:
     surnames), `Maria Jose Perez Nunez` (the last two words are the surnames when there are four
     or more; with three, a known second given name like José makes a compound given name).
     """
-    text = " ".join((raw or "").replace("\u00a0", " ").split()).strip(" ,;")
+    # Invisible characters (control characters from old systems, zero-width spaces pasted from the
+    # web) would be stored in the name and keep it from matching the same person typed cleanly.
+    visible = "".join(c for c in (raw or "") if c.isspace() or unicodedata.category(c) not in ("Cc", "Cf"))
+    text = " ".join(visible.replace("\u00a0", " ").split()).strip(" ,;")
     if not text:
         raise CellError("The name is empty; write the person's given names and surnames.")
     if re.search(r"[0-9@]", text):

@@ -12,7 +12,7 @@ from openpyxl import Workbook
 
 from apprehensions.models import Person
 from legacy.models import ImportBatch
-from legacy.parsing import CANONICAL_COLUMNS, UnreadableFile, map_headers, read_sheet
+from legacy.parsing import CANONICAL_COLUMNS, UnreadableFile, map_headers, parse_name, read_sheet
 from legacy.services import import_file
 from separations.models import CustodyPeriod, Separation
 
@@ -326,3 +326,22 @@ def test_import_of_a_messy_workbook_and_its_csv_give_one_result(users, stations)
     assert map_headers(workbook.headers) == map_headers(CANONICAL_COLUMNS)
     assert written[:2] == (4, 2)
     assert (Person.objects.count(), Separation.objects.count(), CustodyPeriod.objects.count()) == written
+
+
+# --- what a row keeps and says ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "MUÑOZ GARCÍA\x1b, María\x07 José",  # control characters from an old system's export
+        "MUÑOZ\u200b GARCÍA, María\u200b José",  # zero-width spaces pasted from a web page
+        "MUÑOZ GARCÍA, Ma\u00adría José",  # a soft hyphen
+    ],
+)
+def test_parse_name_drops_invisible_characters(raw):
+    """A name with an invisible character was stored with it (Person 'Bertha\\x07 Zelaya\\x1b Ramos'),
+    a second person beside the one typed cleanly."""
+    name = parse_name(raw)
+
+    assert (name.given_names, name.first_surname, name.second_surname) == ("María José", "Muñoz", "García")
