@@ -84,7 +84,7 @@ class RowPlan:
     adult_custody: tuple[str, str] | None
     child_placement: tuple[str, str] | None
     notes: str
-    extra: dict[str, str]
+    extra: list[tuple[str, str]]  # (header, text) of each unmapped cell; headers may repeat
     fingerprint: str
     outcome: list[str] = field(default_factory=list)
     adult_person: Person | None = None
@@ -352,12 +352,14 @@ def read_row(row: ImportRow, ctx: Context) -> tuple[RowPlan | None, dict[str, li
         narrative_parts.append("The sheet gives no reason for this separation.")
     if notes:
         narrative_parts.append(f"Notes: {notes}")
-    extra = {}
-    for index, (header, text) in enumerate(row.cells):
-        if str(index) not in ctx.batch.column_map and str(text).strip():
-            extra[header] = text
+    # A list, not a dict: two columns headed alike ("Agent", "Agent") both reach the narrative.
+    extra = [
+        (header or f"column {index + 1}", text)
+        for index, (header, text) in enumerate(row.cells)
+        if str(index) not in ctx.batch.column_map and str(text).strip()
+    ]
     if extra:
-        narrative_parts.append("Other columns: " + "; ".join(f"{h}: {t}" for h, t in extra.items()))
+        narrative_parts.append("Other columns: " + "; ".join(f"{h}: {t}" for h, t in extra))
     plan = RowPlan(
         row=row,
         station=station,

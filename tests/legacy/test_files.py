@@ -345,3 +345,14 @@ def test_parse_name_drops_invisible_characters(raw):
     name = parse_name(raw)
 
     assert (name.given_names, name.first_surname, name.second_surname) == ("María José", "Muñoz", "García")
+
+
+def test_import_keeps_every_extra_column_in_the_narrative_even_two_headed_alike(users, stations):
+    """Two extra columns both headed 'Agent' (a sheet merged from two): the narrative kept only the
+    second ('Other columns: Agent: RT'), the first agent's initials were dropped."""
+    content = _csv(headers=[*CANONICAL_COLUMNS, "Agent", "Agent"], rows=[[*ROWS[0], "JB", "RT"]])
+
+    batch = import_file(content=content, filename="two-offices.csv", by=users["hq_analyst"])
+
+    assert batch.rows_imported == 1
+    assert Separation.objects.get().narrative.endswith("Other columns: Agent: JB; Agent: RT")
