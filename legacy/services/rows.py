@@ -341,6 +341,14 @@ def read_row(row: ImportRow, ctx: Context) -> tuple[RowPlan | None, dict[str, li
         child_placement = parsing.parse_custody(values.get("child_placement", ""), default="HHS_ORR")
     except CellError as exc:  # pragma: no cover - a default agency always applies
         _add(messages, "child_placement", str(exc))
+    # A column every row needs that the sheet lacks: not "blank", but missing from the whole sheet.
+    mapped = set(ctx.batch.column_map.values())
+    for column in parsing.ROW_COLUMNS:
+        if column in messages and column not in mapped and column not in (row.corrections or {}):
+            messages[column] = [
+                f"The sheet has no column for the {COLUMN_LABELS[column]} ({column}); enter it here, or add "
+                "the column to the sheet and upload it again."
+            ]
     if messages or station is None or appr is None or adult is None or child is None:
         return None, messages
     has_separation = bool(sep_day or reason_text or reunified_day)

@@ -11,9 +11,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from openpyxl import Workbook
 
 from apprehensions.models import Person
-from legacy.models import ImportBatch
+from legacy.models import ImportBatch, ImportRow
 from legacy.parsing import CANONICAL_COLUMNS, UnreadableFile, map_headers, parse_name, read_sheet
-from legacy.services import import_file
+from legacy.services import import_file, row_correct
 from separations.models import CustodyPeriod, Separation
 
 ROWS = [
@@ -331,6 +331,17 @@ def test_import_of_a_messy_workbook_and_its_csv_give_one_result(users, stations)
 # --- what a row keeps and says ----------------------------------------------------------------
 
 
+def test_import_keeps_every_extra_column_in_the_narrative_even_two_headed_alike(users, stations):
+    """Two extra columns both headed 'Agent' (a sheet merged from two): the narrative kept only the
+    second ('Other columns: Agent: RT'), the first agent's initials were dropped."""
+    content = _csv(headers=[*CANONICAL_COLUMNS, "Agent", "Agent"], rows=[[*ROWS[0], "JB", "RT"]])
+
+    batch = import_file(content=content, filename="two-offices.csv", by=users["hq_analyst"])
+
+    assert batch.rows_imported == 1
+    assert Separation.objects.get().narrative.endswith("Other columns: Agent: JB; Agent: RT")
+
+
 @pytest.mark.parametrize(
     "raw",
     [
@@ -347,12 +358,24 @@ def test_parse_name_drops_invisible_characters(raw):
     assert (name.given_names, name.first_surname, name.second_surname) == ("María José", "Muñoz", "García")
 
 
-def test_import_keeps_every_extra_column_in_the_narrative_even_two_headed_alike(users, stations):
-    """Two extra columns both headed 'Agent' (a sheet merged from two): the narrative kept only the
-    second ('Other columns: Agent: RT'), the first agent's initials were dropped."""
-    content = _csv(headers=[*CANONICAL_COLUMNS, "Agent", "Agent"], rows=[[*ROWS[0], "JB", "RT"]])
+def test_a_column_the_sheet_lacks_is_named_missing_not_blank(users, stations):
+    """A sheet without a child's date of birth column: every row said "The date of birth is blank", as
+    if a cell had been left empty; it says the sheet has no such column, and a correction imports it."""
+    headers = [h for h in CANONICAL_COLUMNS if h != "child_dob"]
+    rows = [[c for h, c in zip(CANONICAL_COLUMNS, r, strict=True) if h != "child_dob"] for r in ROWS]
 
-    batch = import_file(content=content, filename="two-offices.csv", by=users["hq_analyst"])
+    batch = import_file(
+        content=_csv(headers=headers, rows=rows), filename="no-dob.csv", by=users["hq_analyst"]
+    )
 
-    assert batch.rows_imported == 1
-    assert Separation.objects.get().narrative.endswith("Other columns: Agent: JB; Agent: RT")
+    assert (batch.rows_imported, batch.rows_quarantined) == (0, 2)
+    row = batch.rows.order_by("row_number").first()
+    assert row.messages == {
+        "child_dob": [
+            "The sheet has no column for the child's date of birth (child_dob); enter it here, or add the "
+            "column to the sheet and upload it again."
+        ]
+    }
+    assert row_correct(
+        row_id=row.pk, by=users["hq_analyst"], corrections={"child_dob": "09/30/2013"}
+    ).status == (ImportRow.Status.IMPORTED)
