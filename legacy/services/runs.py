@@ -447,8 +447,11 @@ def row_correct(*, row_id: Any, by: Any, corrections: dict[str, str]) -> ImportR
         )
     batch = row.batch
     original = row_values(ImportRow(cells=row.cells, corrections={}), batch.column_map)
+    # A NUL (pasted from another program) cannot be stored in PostgreSQL text; it was a 500.
     changed = {
-        k: " ".join(str(v).split()) if k != "notes" else str(v).strip()
+        k: " ".join(str(v).replace("\x00", "").split())
+        if k != "notes"
+        else str(v).replace("\x00", "").strip()
         for k, v in corrections.items()
         if k in parsing.KNOWN_COLUMNS
     }
