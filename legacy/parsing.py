@@ -604,18 +604,20 @@ def parse_name(raw: str) -> Name:
     if not text:
         raise CellError("The name is empty; write the person's given names and surnames.")
     if re.search(r"[0-9@]", text):
-        raise CellError(f"{text!r} contains digits or symbols; write only the person's name.")
+        raise CellError(f"{quoted(text)} contains digits or symbols; write only the person's name.")
     if "," in text:
         surnames, _, given = text.partition(",")
         given = given.strip(" ,")
         if not given or not surnames.strip():
-            raise CellError(f"{text!r} has a comma but no name on one side; write 'SURNAMES, Given names'.")
+            raise CellError(
+                f"{quoted(text)} has a comma but no name on one side; write 'SURNAMES, Given names'."
+            )
         first, second = _surnames(surnames.split())
         return Name(_titled(given.replace(",", " ").strip()), first, second)
     tokens = text.split()
     if len(tokens) == 1:
         raise CellError(
-            f"{text!r} is a single word; write the given name and at least one surname "
+            f"{quoted(text)} is a single word; write the given name and at least one surname "
             "(e.g. 'Maria Perez' or 'PEREZ, Maria')."
         )
     capitals = [t for t in tokens if t.isupper() and len(fold(t)) > 1]
@@ -728,7 +730,7 @@ def parse_date(raw: str, *, allow_estimate: bool = False) -> ParsedDate | None:
                 date(int(match.group(1)), 1, 1), estimated=True, note=f"estimated year {text!r}"
             )
     elif re.fullmatch(r"~?\s*(19|20)[0-9]{2}", text):
-        raise CellError(f"{text!r} is only a year; this date needs day and month. {DATE_HELP}")
+        raise CellError(f"{quoted(text)} is only a year; this date needs day and month. {DATE_HELP}")
     cleaned = text.replace(".", "").strip() if re.search(r"[A-Za-z]", text) else text
     value = _in_a_format(cleaned, date.today())
     if value is not None:
@@ -749,8 +751,10 @@ def parse_date(raw: str, *, allow_estimate: bool = False) -> ParsedDate | None:
                 return ParsedDate(date(year, second, first), note=f"read {text!r} as day/month/year")
             except ValueError:
                 pass
-        raise CellError(f"{text!r} is not a date that exists (month {first}, day {second}). {DATE_HELP}")
-    raise CellError(f"{text!r} is not a date. {DATE_HELP}")
+        raise CellError(
+            f"{quoted(text)} is not a date that exists (month {first}, day {second}). {DATE_HELP}"
+        )
+    raise CellError(f"{quoted(text)} is not a date. {DATE_HELP}")
 
 
 # --- codes -----------------------------------------------------------------------------------
@@ -869,7 +873,7 @@ def parse_relationship(raw: str) -> tuple[str, str] | None:
     for word in text.split():
         if word in _RELATIONSHIPS:
             return _RELATIONSHIPS[word]
-    raise CellError(f"{raw.strip()!r} is not a relationship FamilyLink knows. {RELATIONSHIP_HELP}")
+    raise CellError(f"{quoted(raw.strip())} is not a relationship FamilyLink knows. {RELATIONSHIP_HELP}")
 
 
 _SEX = {
@@ -901,7 +905,7 @@ def parse_sex(raw: str) -> str | None:
         return None
     if text in _SEX:
         return _SEX[text]
-    raise CellError(f"{raw.strip()!r} is not a sex; write F, M, X (another sex) or U (unknown).")
+    raise CellError(f"{quoted(raw.strip())} is not a sex; write F, M, X (another sex) or U (unknown).")
 
 
 _COUNTRIES = {
@@ -972,7 +976,7 @@ def parse_country(raw: str) -> str:
     if text in _COUNTRIES:
         return _COUNTRIES[text]
     raise CellError(
-        f"{raw.strip()!r} is not a country FamilyLink recognises; write its two-letter ISO code "
+        f"{quoted(raw.strip())} is not a country FamilyLink recognises; write its two-letter ISO code "
         "(e.g. GT, HN, SV, MX) or its name in English."
     )
 
@@ -1013,7 +1017,7 @@ def parse_custody(raw: str, *, default: str | None = None) -> tuple[str, str] | 
     if default is not None:
         return default, text[:200]
     raise CellError(
-        f"{text!r} names no custody agency; start it with ICE, USMS, CBP, HHS ORR, Released or Removed "
+        f"{quoted(text)} names no custody agency; start it with ICE, USMS, CBP, HHS ORR, Released or Removed "
         "(e.g. 'ICE Otero County Processing Center')."
     )
 

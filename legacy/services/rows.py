@@ -18,7 +18,7 @@ from apprehensions.scoping import is_person_at_station
 from apprehensions.services.intake_chunk import IntakeChunk
 from apprehensions.services.rules import age_on
 from familylink.common.roles import has_capability
-from familylink.common.text import fold
+from familylink.common.text import fold, quoted
 from separations.models import CustodyPeriod, ReasonCode
 
 from .. import parsing
@@ -249,7 +249,7 @@ def read_row(row: ImportRow, ctx: Context) -> tuple[RowPlan | None, dict[str, li
             _add(
                 messages,
                 "station",
-                f"{station_text!r} is not a station on file; write one of its codes ({codes}).",
+                f"{quoted(station_text)} is not a station on file; write one of its codes ({codes}).",
             )
         elif ctx.batch.station_scope is not None and station.pk != ctx.batch.station_scope_id:
             _add(

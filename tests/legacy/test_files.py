@@ -400,3 +400,17 @@ def test_correcting_a_row_with_a_nul_in_a_cell_is_not_a_500(client, users, stati
     row.refresh_from_db()
     assert row.status == ImportRow.Status.IMPORTED
     assert row.corrections == {"child_dob": "09/30/2013", "notes": "asustada"}
+
+
+def test_quarantine_messages_quote_a_long_cell_without_echoing_it_whole(users, stations):
+    """A 50,000-character cell in the station, date or relationship column was echoed whole in its
+    message, on every page showing the row; messages quote its start and give its length."""
+    row = [*ROWS[0]]
+    row[1], row[8], row[11] = "E" * 50_000, "9" * 50_000, "Friend " * 5_000
+
+    batch = import_file(content=_csv(rows=[row]), filename="long.csv", by=users["hq_analyst"])
+
+    messages = batch.rows.get().messages
+    assert set(messages) == {"station", "child_dob", "relationship"}
+    assert all(len(text) < 400 for texts in messages.values() for text in texts)
+    assert messages["station"][0].startswith(f"'{'E' * 40}'… (50,000 characters) is not a station on file")
