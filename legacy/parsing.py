@@ -230,14 +230,46 @@ _UNSAVED_FORMULA = re.compile(
 )
 
 
-def _has_unsaved_formulas(archive: zipfile.ZipFile, path: str) -> bool:
+# A merged range (<mergeCell ref="B2:B4"/>, after the rows): read-only openpyxl does not report them.
+_MERGED = re.compile(rb'<(?:\w+:)?mergeCell\s+ref="([A-Z]+)([0-9]+):([A-Z]+)([0-9]+)"')
+
+
+def _scan_sheet(archive: zipfile.ZipFile, path: str) -> tuple[bool, set[tuple[int, int, int]]]:
+    """Whether the sheet's XML holds a formula whose value was never saved, and its merged ranges that
+    span rows, as (column index from 0, first row, last row)."""
+    from openpyxl.utils import column_index_from_string
+
+    unsaved = False
+    merged: set[tuple[int, int, int]] = set()
     tail = b""
     with archive.open(path) as member:
         while chunk := member.read(1 << 22):
-            if _UNSAVED_FORMULA.search(tail + chunk):
-                return True
+            text = tail + chunk
+            unsaved = unsaved or _UNSAVED_FORMULA.search(text) is not None
+            for column, first, _, last in _MERGED.findall(text):
+                if int(last) > int(first):
+                    merged.add((column_index_from_string(column.decode()) - 1, int(first), int(last)))
             tail = chunk[-256:]
-    return False
+    return unsaved, merged
+
+
+def _fill_merged(table: list[tuple[int, list[str]]], merged: set[tuple[int, int, int]]) -> None:
+    """A cell merged down over several rows (the adult's name across each of their children's rows, a
+    station or date over a family) shows its text on each of those rows in Excel; the file holds it
+    only in the first. Each row of the range gets it in that column, as a person reads the sheet."""
+    rows = dict(table)
+    for column, first, last in merged:
+        top = rows.get(first)
+        text = top[column] if top is not None and column < len(top) else ""
+        if not text.strip():
+            continue
+        for number in range(first + 1, last + 1):
+            row = rows.get(number)
+            if row is None:
+                continue
+            row += [""] * (column + 1 - len(row))
+            if not row[column].strip():
+                row[column] = text
 
 
 def _read_xlsx(content: bytes) -> Sheet:
@@ -264,7 +296,8 @@ def _read_xlsx(content: bytes) -> Sheet:
         workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
         sheet = _data_sheet(workbook)
         formulas = formula_book = None
-        if _has_unsaved_formulas(archive, sheet._worksheet_path):
+        unsaved, merged = _scan_sheet(archive, sheet._worksheet_path)
+        if unsaved:
             formula_book = load_workbook(io.BytesIO(content), read_only=True, data_only=False)
             formula_sheet = formula_book[sheet.title]
             formula_sheet.reset_dimensions()
@@ -288,6 +321,7 @@ def _read_xlsx(content: bytes) -> Sheet:
                     row[i] = formula
             if any(c.strip() for c in row):
                 table.append((number, row))
+        _fill_merged(table, merged)
         workbook.close()
         if formula_book is not None:
             formula_book.close()

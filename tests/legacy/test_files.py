@@ -414,3 +414,31 @@ def test_quarantine_messages_quote_a_long_cell_without_echoing_it_whole(users, s
     assert set(messages) == {"station", "child_dob", "relationship"}
     assert all(len(text) < 400 for texts in messages.values() for text in texts)
     assert messages["station"][0].startswith(f"'{'E' * 40}'… (50,000 characters) is not a station on file")
+
+
+def test_read_sheet_gives_a_cell_merged_down_to_each_row_it_spans():
+    """The adult's name, A-number and date of birth merged down over their two children's rows: the file
+    holds them in the first row only, so the second was quarantined ("The name is empty", "The date of
+    birth is blank") though Excel shows them on it. A merge across columns is not spread sideways."""
+
+    def build(workbook):
+        sheet = workbook.active
+        sheet.append(CANONICAL_COLUMNS)
+        sheet.append(ROWS[0])
+        sheet.append(
+            [*ROWS[0][:2], "", "", "", "", "Pedro Muñoz García", "", "2015-01-01", "M", *ROWS[0][10:16], ""]
+        )
+        for columns in ("C2:C3", "D2:D3", "E2:E3"):
+            sheet.merge_cells(columns)
+        sheet.merge_cells("P2:Q2")  # placement and notes merged sideways on the first row
+
+    sheet = read_sheet(_xlsx(build), "merged.xlsx")
+
+    first, second = _as_read(sheet)
+    assert [second[c] for c in ("adult_name", "adult_a_number", "adult_dob")] == [
+        "MUÑOZ GARCÍA, María José",
+        "A211111111",
+        "04/02/1988",
+    ]
+    assert second["adult_sex"] == "" and second["child_name"] == "Pedro Muñoz García"
+    assert first["notes"] == ""  # the sideways merge hid the notes cell; nothing is copied into it
