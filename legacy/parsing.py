@@ -509,6 +509,30 @@ def _other_field(words: list[str]) -> str | None:
     return None
 
 
+# --- text ------------------------------------------------------------------------------------
+
+
+def visible_text(text: str) -> str:
+    """`text` as a person sees it: control characters (but tab and line breaks) and invisible format
+    characters (zero-width spaces, soft hyphens) dropped, other whitespace as spaces.
+
+    What a record keeps from a cell (a name, a facility, a narrative) is visible text: a control
+    character from an old system's export is nothing anyone typed, keeps a name from matching, and
+    cannot be written to an XLSX export at all. The cell itself stays as typed in ImportRow.cells.
+    """
+    if text.isprintable():
+        return text
+    out = []
+    for c in text:
+        if c in "\t\n\r":
+            out.append(c)
+        elif c.isspace():
+            out.append(" ")
+        elif unicodedata.category(c) not in ("Cc", "Cf"):
+            out.append(c)
+    return "".join(out)
+
+
 # --- names -----------------------------------------------------------------------------------
 
 _PARTICLES = {"de", "del", "la", "las", "los", "y", "da", "dos", "van", "von"}
@@ -633,8 +657,7 @@ def parse_name(raw: str) -> Name:
     """
     # Invisible characters (control characters from old systems, zero-width spaces pasted from the
     # web) would be stored in the name and keep it from matching the same person typed cleanly.
-    visible = "".join(c for c in (raw or "") if c.isspace() or unicodedata.category(c) not in ("Cc", "Cf"))
-    text = " ".join(visible.replace("\u00a0", " ").split()).strip(" ,;")
+    text = " ".join(visible_text(raw or "").split()).strip(" ,;")
     if not text:
         raise CellError("The name is empty; write the person's given names and surnames.")
     if re.search(r"[0-9@]", text):
@@ -1040,7 +1063,7 @@ _AGENCIES: list[tuple[str, tuple[str, ...]]] = [
 
 def parse_custody(raw: str, *, default: str | None = None) -> tuple[str, str] | None:
     """Custody text → (agency code, facility as typed); blank → None; text naming no agency → default."""
-    text = " ".join((raw or "").split())
+    text = " ".join(visible_text(raw or "").split())
     if not text:
         return None
     padded = f" {fold(text)} "

@@ -329,9 +329,9 @@ def read_row(row: ImportRow, ctx: Context) -> tuple[RowPlan | None, dict[str, li
             "reunification_date",
             "The reunification date is before the separation date; check both.",
         )
-    reason_text = values.get("separation_reason", "").strip()
+    reason_text = parsing.visible_text(values.get("separation_reason", "")).strip()
     reason_code = parsing.parse_reason(reason_text, ctx.reason_codes)
-    notes = values.get("notes", "").strip()
+    notes = parsing.visible_text(values.get("notes", "")).strip()
     adult_custody = child_placement = None
     try:
         adult_custody = parsing.parse_custody(values.get("adult_custody", ""))
@@ -362,7 +362,7 @@ def read_row(row: ImportRow, ctx: Context) -> tuple[RowPlan | None, dict[str, li
         narrative_parts.append(f"Notes: {notes}")
     # A list, not a dict: two columns headed alike ("Agent", "Agent") both reach the narrative.
     extra = [
-        (header or f"column {index + 1}", text)
+        (parsing.visible_text(header) or f"column {index + 1}", parsing.visible_text(str(text)))
         for index, (header, text) in enumerate(row.cells)
         if str(index) not in ctx.batch.column_map and str(text).strip()
     ]

@@ -442,3 +442,34 @@ def test_read_sheet_gives_a_cell_merged_down_to_each_row_it_spans():
     ]
     assert second["adult_sex"] == "" and second["child_name"] == "Pedro Muñoz García"
     assert first["notes"] == ""  # the sideways merge hid the notes cell; nothing is copied into it
+
+
+def test_control_characters_in_cells_stay_out_of_the_records_and_the_xlsx_export(client, users, stations):
+    """Control characters in custody, placement, reason, notes and an extra column (an old system's
+    export) were written into the custody facility and the separation narrative, and the
+    separated-children XLSX export then failed with a 500 (openpyxl IllegalCharacterError). The records
+    keep the visible text; the cells stay as typed in the batch."""
+    row = [*ROWS[0]]
+    row[13], row[14], row[15], row[16] = (
+        "ZT\x1b",
+        "ICE Otero\x07 County",
+        "Southwest\x0b Key\x01 Casa Padre",
+        "asustada\x08",
+    )
+    content = _csv(headers=[*CANONICAL_COLUMNS, "Agent"], rows=[[*row, "JB\x1f"]])
+
+    batch = import_file(content=content, filename="old-system.csv", by=users["hq_analyst"])
+
+    assert batch.rows_imported == 1
+    assert batch.rows.get().cells[14] == ["adult_custody", "ICE Otero\x07 County"]
+    assert set(CustodyPeriod.objects.exclude(agency="CBP").values_list("facility", flat=True)) == {
+        "ICE Otero County",
+        "Southwest Key Casa Padre",
+    }
+    assert (
+        Separation.objects.get().narrative
+        == "Reason on the sheet: ZT Notes: asustada Other columns: Agent: JB"
+    )
+    client.force_login(users["hq_analyst"])
+    response = client.get("/reports/separated-children/?format=xlsx")
+    assert response.status_code == 200
