@@ -771,8 +771,21 @@ def _in_a_format(text: str, today: date) -> date | None:
     return None
 
 
-def parse_date(raw: str, *, allow_estimate: bool = False) -> ParsedDate | None:
-    """A date in any of the sheets' spellings, an Excel serial, or (dates of birth) an estimated year."""
+_NUMERIC_DATE = re.compile(r"([0-9]{1,2})[/.-]([0-9]{1,2})[/.-]([0-9]{2,4})")
+
+
+def _full_year(year: int) -> int:
+    if year >= 100:
+        return year
+    return year + 2000 if year <= date.today().year % 100 else year + 1900
+
+
+def parse_date(raw: str, *, allow_estimate: bool = False, day_first: bool = False) -> ParsedDate | None:
+    """A date in any of the sheets' spellings, an Excel serial, or (dates of birth) an estimated year.
+
+    `day_first`: the sheet writes its numeric dates day first (`dates_day_first`), so 05/06/2018 is
+    5 June, as its 25/06/2018 is 25 June; otherwise month first, as the template does.
+    """
     text = " ".join((raw or "").split())
     if not text:
         return None
@@ -788,6 +801,18 @@ def parse_date(raw: str, *, allow_estimate: bool = False) -> ParsedDate | None:
             )
     elif re.fullmatch(r"~?\s*(19|20)[0-9]{2}", text):
         raise CellError(f"{quoted(text)} is only a year; this date needs day and month. {DATE_HELP}")
+    match = _NUMERIC_DATE.fullmatch(text) if day_first else None
+    if match:
+        day, month, year = (int(g) for g in match.groups())
+        try:
+            return ParsedDate(
+                date(_full_year(year), month, day), note=f"read {text!r} as day/month/year, as the sheet does"
+            )
+        except ValueError:
+            raise CellError(
+                f"{quoted(text)} is not a date that exists (day {day}, month {month}: this sheet writes its "
+                f"dates day first). {DATE_HELP}"
+            ) from None
     cleaned = text.replace(".", "").strip() if re.search(r"[A-Za-z]", text) else text
     value = _in_a_format(cleaned, date.today())
     if value is not None:
@@ -796,13 +821,7 @@ def parse_date(raw: str, *, allow_estimate: bool = False) -> ParsedDate | None:
     match = re.fullmatch(r"([0-9]{1,2})[/-]([0-9]{1,2})[/-]([0-9]{2,4})", text)
     if match:
         first, second, year = (int(g) for g in match.groups())
-        year = (
-            year + 2000
-            if year < 100 and year <= date.today().year % 100
-            else year + 1900
-            if year < 100
-            else year
-        )
+        year = _full_year(year)
         if first > 12 and second <= 12:
             try:
                 return ParsedDate(date(year, second, first), note=f"read {text!r} as day/month/year")

@@ -10,7 +10,7 @@ from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apprehensions.models import Person, Relationship, Station
@@ -116,6 +116,7 @@ class Context:
             self.reason_codes[fold(code.code)] = code.code
             self.reason_codes[fold(code.label)] = code.code
         self.sees_all = has_capability(by, "read_persons_all")
+        self.day_first = dates_day_first(batch)
         self.conflicts: list[tuple[str, Person, Person | None]] = []
         self.preview_rows: list[dict[str, Any]] = []
         # Persons on file by A-number, loaded once per chunk; persons a group creates are added.
@@ -172,13 +173,44 @@ class Context:
         return f"{person.full_name} ({person.a_number or 'no A-number'}, born {born})"
 
 
+DATE_COLUMNS = ("apprehension_date", "adult_dob", "child_dob", "separation_date", "reunification_date")
+# A numeric date only one reading fits: day first (25/06/2018) or month first (06/25/2018).
+_ONLY_DAY_FIRST = r"^\s*(1[3-9]|2[0-9]|3[01])[/.-](0?[1-9]|1[0-2])[/.-][0-9]{2,4}\s*$"
+_ONLY_MONTH_FIRST = r"^\s*(0?[1-9]|1[0-2])[/.-](1[3-9]|2[0-9]|3[01])[/.-][0-9]{2,4}\s*$"
+
+
+def dates_day_first(batch: ImportBatch) -> bool:
+    """Whether the sheet writes its numeric dates day first (Excel in a Spanish or other non-U.S.
+    locale): some date cell reads only day first and none only month first. Read cell by cell,
+    05/06/2018 was 6 May beside the sheet's own 25/06/2018 (25 June), and the CSV of a workbook
+    whose date cells say 5 June imported a different date. One count over the batch's date cells."""
+    indexes = [int(i) for i, name in batch.column_map.items() if name in DATE_COLUMNS]
+    if not indexes or batch.pk is None:
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FILTER (WHERE v ~ %(day)s), count(*) FILTER (WHERE v ~ %(month)s) "  # noqa: S608
+            f'FROM "{ImportRow._meta.db_table}" r CROSS JOIN unnest(%(indexes)s::int[]) AS i(n) '
+            "CROSS JOIN LATERAL (SELECT r.cells -> i.n ->> 1 AS v) c WHERE r.batch_id = %(batch)s",
+            {"day": _ONLY_DAY_FIRST, "month": _ONLY_MONTH_FIRST, "indexes": indexes, "batch": batch.pk},
+        )
+        day_first, month_first = cursor.fetchone()
+    return bool(day_first) and not month_first
+
+
 def _fingerprint(values: dict[str, str]) -> str:
     canonical = {k: fold(values.get(k, "")) for k in parsing.KNOWN_COLUMNS}
     return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 
 def _person_facts(
-    side: str, values: dict[str, str], messages: dict[str, list[str]], *, on: date | None, today: date
+    side: str,
+    values: dict[str, str],
+    messages: dict[str, list[str]],
+    *,
+    on: date | None,
+    today: date,
+    day_first: bool = False,
 ) -> PersonFacts | None:
     ok = True
     name = dob = None
@@ -190,7 +222,7 @@ def _person_facts(
         _add(messages, f"{side}_name", str(exc))
         ok = False
     try:
-        dob = parsing.parse_date(values.get(f"{side}_dob", ""), allow_estimate=True)
+        dob = parsing.parse_date(values.get(f"{side}_dob", ""), allow_estimate=True, day_first=day_first)
         if dob is None:
             _add(
                 messages,
@@ -236,6 +268,11 @@ def read_row(row: ImportRow, ctx: Context) -> tuple[RowPlan | None, dict[str, li
     """Parse one row's cells into a plan, or the messages (by canonical column) saying what to fix."""
     values = row_values(row, ctx.batch.column_map)
     messages: dict[str, list[str]] = {}
+
+    def day_first(column: str) -> bool:
+        # A correction typed in the form is read as the form asks (MM/DD/YYYY), not as the sheet.
+        return ctx.day_first and column not in (row.corrections or {})
+
     station = None
     station_text = values.get("station", "").strip()
     if not station_text and ctx.batch.station_scope is not None:
@@ -261,7 +298,9 @@ def read_row(row: ImportRow, ctx: Context) -> tuple[RowPlan | None, dict[str, li
             station = None
     appr = None
     try:
-        appr = parsing.parse_date(values.get("apprehension_date", ""))
+        appr = parsing.parse_date(
+            values.get("apprehension_date", ""), day_first=day_first("apprehension_date")
+        )
         if appr is None:
             _add(messages, "apprehension_date", f"The apprehension date is blank. {parsing.DATE_HELP}")
         elif appr.value > ctx.today:
@@ -270,8 +309,8 @@ def read_row(row: ImportRow, ctx: Context) -> tuple[RowPlan | None, dict[str, li
     except CellError as exc:
         _add(messages, "apprehension_date", str(exc))
     on = appr.value if appr else None
-    adult = _person_facts("adult", values, messages, on=on, today=ctx.today)
-    child = _person_facts("child", values, messages, on=on, today=ctx.today)
+    adult = _person_facts("adult", values, messages, on=on, today=ctx.today, day_first=day_first("adult_dob"))
+    child = _person_facts("child", values, messages, on=on, today=ctx.today, day_first=day_first("child_dob"))
     if child is not None and on is not None and age_on(child.dob.value, on) >= ADULT_AGE:
         _add(
             messages,
@@ -305,7 +344,7 @@ def read_row(row: ImportRow, ctx: Context) -> tuple[RowPlan | None, dict[str, li
     sep_day = reunified_day = None
     for column in ("separation_date", "reunification_date"):
         try:
-            parsed = parsing.parse_date(values.get(column, ""))
+            parsed = parsing.parse_date(values.get(column, ""), day_first=day_first(column))
         except CellError as exc:
             _add(messages, column, str(exc))
             continue

@@ -10,7 +10,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from openpyxl import Workbook
 
-from apprehensions.models import Person
+from apprehensions.models import Apprehension, Person
 from legacy.models import ImportBatch, ImportRow
 from legacy.parsing import CANONICAL_COLUMNS, UnreadableFile, map_headers, parse_name, read_sheet
 from legacy.services import import_file, row_correct
@@ -473,3 +473,61 @@ def test_control_characters_in_cells_stay_out_of_the_records_and_the_xlsx_export
     client.force_login(users["hq_analyst"])
     response = client.get("/reports/separated-children/?format=xlsx")
     assert response.status_code == 200
+
+
+def _day_first_rows():
+    first, second = [*ROWS[0]], [*ROWS[1]]
+    first[0], first[4], first[8], first[12] = "13/06/2018", "04/02/1988", "30/09/2013", "13/06/2018"
+    second[0], second[4], second[8], second[12] = "05/06/2018", "05/05/1980", "01/03/2012", "06/06/2018"
+    return [first, second]
+
+
+def test_a_sheet_that_writes_dates_day_first_is_read_day_first_throughout(users, stations):
+    """A Spanish-locale Excel CSV writes 13/06/2018 and 05/06/2018: the first was read day first (no
+    13th month) but the second as 6 May, so one sheet's rows disagreed and its XLSX (real date cells,
+    5 June) imported another date. Every numeric date of such a sheet is read day first."""
+    third = [
+        *_day_first_rows()[0][:6],
+        "Rosa Muñoz García",
+        "",
+        "31/02/2012",
+        "F",
+        *_day_first_rows()[0][10:],
+    ]
+    content = _csv(delimiter=";", encoding="cp1252", rows=[*_day_first_rows(), third])
+
+    batch = import_file(content=content, filename="es.csv", by=users["hq_analyst"])
+
+    assert (batch.rows_imported, batch.rows_quarantined) == (2, 1)
+    row = batch.rows.get(status=ImportRow.Status.QUARANTINED)
+    assert "this sheet writes its dates day first" in row.messages["child_dob"][0]
+    # The form asks for MM/DD/YYYY: a correction is read month first.
+    row = row_correct(row_id=row.pk, by=users["hq_analyst"], corrections={"child_dob": "02/25/2012"})
+    assert row.status == ImportRow.Status.IMPORTED
+    assert Person.objects.get(given_names="Rosa").date_of_birth.isoformat() == "2012-02-25"
+
+    by_child = {s.members.get(side="child").person.given_names: s for s in Separation.objects.all()}
+    assert by_child["Añorve"].occurred_at.date().isoformat() == "2018-06-13"
+    assert by_child["Jesús"].occurred_at.date().isoformat() == "2018-06-06"
+    adult = Person.objects.get(a_number="A211111113")
+    child = Person.objects.get(a_number="A211111112")
+    assert (adult.date_of_birth.isoformat(), child.date_of_birth.isoformat()) == ("1980-05-05", "2013-09-30")
+    assert Person.objects.get(a_number="A211111111").date_of_birth.isoformat() == "1988-02-04"
+    assert {a.occurred_at.date().isoformat() for a in Apprehension.objects.all()} == {
+        "2018-06-13",
+        "2018-06-05",
+    }
+
+
+def test_a_sheet_with_dates_in_both_orders_keeps_reading_month_first(users, stations):
+    rows = _day_first_rows()
+    rows[1][0] = "06/25/2018"  # only month first: the sheet is not day first
+    rows[1][12] = "06/25/2018"
+
+    batch = import_file(content=_csv(rows=rows), filename="mixed.csv", by=users["hq_analyst"])
+
+    assert batch.rows_imported == 2
+    assert {a.occurred_at.date().isoformat() for a in Apprehension.objects.all()} == {
+        "2018-06-13",
+        "2018-06-25",
+    }
