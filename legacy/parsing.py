@@ -224,9 +224,10 @@ def _header_score(row: list[str]) -> int:
 
 
 # A formula whose value was never saved (a workbook written by a program, not by Excel): read with its
-# value, the cell would be blank; its formula is what was typed, and it is kept.
+# value, the cell would be blank; its formula is what was typed, and it is kept. No <v> or an empty
+# <v/>: Excel saves a formula that gives "" as <v></v>, a value, not this.
 _UNSAVED_FORMULA = re.compile(
-    rb"(?:</(?:\w+:)?f>|<(?:\w+:)?f\b[^>]*/>)\s*(?:<(?:\w+:)?v\s*/>|<(?:\w+:)?v>\s*</(?:\w+:)?v>)?\s*</(?:\w+:)?c>"
+    rb"(?:</(?:\w+:)?f>|<(?:\w+:)?f\b[^>]*/>)\s*(?:<(?:\w+:)?v\s*/>)?\s*</(?:\w+:)?c>"
 )
 
 

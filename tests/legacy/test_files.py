@@ -531,3 +531,25 @@ def test_a_sheet_with_dates_in_both_orders_keeps_reading_month_first(users, stat
         "2018-06-13",
         "2018-06-25",
     }
+
+
+def test_read_sheet_leaves_blank_a_formula_excel_saved_as_an_empty_text():
+    """Excel saves a formula that gives "" (=IF(A2="","",...)) as <v></v>: its value is blank, not
+    unsaved, and the cell is read blank, not as its formula."""
+
+    def build(workbook):
+        workbook.active.append(CANONICAL_COLUMNS)
+        workbook.active.append([*ROWS[0][:16], '=IF(A2="","","late")'])
+
+    content = _patched(
+        _xlsx(build),
+        "xl/worksheets/sheet1.xml",
+        lambda xml: xml.replace(b'<c r="Q2">', b'<c r="Q2" t="str">').replace(b"<v />", b"<v></v>"),
+    )
+    assert b'<c r="Q2" t="str"><f>IF(A2="","","late")</f><v></v></c>' in zipfile.ZipFile(
+        io.BytesIO(content)
+    ).read("xl/worksheets/sheet1.xml")
+
+    sheet = read_sheet(content, "excel.xlsx")
+
+    assert sheet.rows[0] == [*ROWS[0][:16], ""]
