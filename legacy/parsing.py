@@ -337,19 +337,32 @@ def _read_xlsx(content: bytes) -> Sheet:
 
 def _data_sheet(workbook: Any) -> Any:
     """The visible worksheet whose first rows name most columns a row is imported from (the data are
-    not always on the first sheet: instructions or a hidden lookup list may come first)."""
+    not always on the first sheet: instructions or a hidden lookup list may come first).
+
+    Several sheets of rows (one per month, one per office) are refused: reading one of them would
+    leave the others' rows out without a word.
+    """
     visible = [ws for ws in workbook.worksheets if ws.sheet_state == "visible"] or workbook.worksheets
     if not visible:
         raise UnreadableFile(f"The workbook has no worksheet; {SAVE_AS}.")
     if len(visible) == 1:
         return visible[0]
     best, best_score = visible[0], 0
+    with_rows = []
     for ws in visible:
         ws.reset_dimensions()
         rows = [r for r in islice(ws.iter_rows(values_only=True), 200) if any(v is not None for v in r)]
         score = max((_header_score([_cell_text(v) for v in r]) for r in rows[:HEADER_SEARCH_ROWS]), default=0)
+        if score >= HEADER_MIN_COLUMNS and len(rows) > 1:
+            with_rows.append(ws.title)
         if score > best_score:
             best, best_score = ws, score
+    if len(with_rows) > 1:
+        raise UnreadableFile(
+            f"The workbook has {len(with_rows)} sheets of rows ({', '.join(repr(t) for t in with_rows)}); "
+            "FamilyLink imports one sheet per file, so it would leave the others out. Save each sheet as "
+            "its own file (or copy the rows into one sheet under one header row) and upload each."
+        )
     return best
 
 

@@ -553,3 +553,20 @@ def test_read_sheet_leaves_blank_a_formula_excel_saved_as_an_empty_text():
     sheet = read_sheet(content, "excel.xlsx")
 
     assert sheet.rows[0] == [*ROWS[0][:16], ""]
+
+
+def test_read_sheet_refuses_a_workbook_with_several_sheets_of_rows():
+    """A workbook with a sheet per month: only one sheet was read (the first), and the other months'
+    rows were left out without a word. It is refused, naming the sheets."""
+
+    def build(workbook):
+        workbook.active.title = "June"
+        workbook.active.append(CANONICAL_COLUMNS)
+        workbook.active.append(ROWS[0])
+        july = workbook.create_sheet("July")
+        july.append(CANONICAL_COLUMNS)
+        july.append(ROWS[1])
+        workbook.create_sheet("Totals").append(["station", "count"])
+
+    with pytest.raises(UnreadableFile, match=r"has 2 sheets of rows \('June', 'July'\).*Save each sheet"):
+        read_sheet(_xlsx(build), "summer.xlsx")
