@@ -31,6 +31,8 @@ from django.db.models import QuerySet
 from django.http import FileResponse, HttpRequest, StreamingHttpResponse
 from django.utils import timezone
 
+from familylink.common.guards import CONTROL
+
 FORMATS = ("csv", "xlsx")
 BATCH = 500
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -78,7 +80,9 @@ def cell(value: Any) -> Any:
         return str(value)
     if isinstance(value, list | tuple | set):
         return "; ".join(str(cell(v)) for v in value)
-    text = str(value)
+    # A control character XLSX cannot hold (text stored before the guards refused them, or from a
+    # sheet) is shown as U+FFFD, not dropped, and never a failed export.
+    text = CONTROL.sub("\ufffd", str(value))
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 

@@ -273,3 +273,23 @@ def test_the_report_api_takes_the_optional_category_and_agency(api_client_for, u
     assert bad.status_code == 400 and set(bad.json()) == {"agency", "category"}
     accepted = "CBP, ICE, USMS, HHS_ORR, RELEASED, REMOVED, NONE"
     assert bad.json()["agency"] == [f'"FBI" is not accepted; use one of {accepted}.']
+
+
+def test_an_xlsx_export_of_text_holding_a_control_character_shows_it_not_a_500(client, users, world):
+    """Text stored before the guards refused control characters (or read from a sheet) made
+    openpyxl raise IllegalCharacterError: the export was a 500. The character is shown as U+FFFD."""
+    child = world["ept"][0].child
+    child.given_names = "Bertha\x07"
+    child._change_reason = "test: a name stored with a control character"
+    child.save()
+    client.force_login(users["supervisor"])
+
+    response = client.get("/persons/?format=xlsx")
+
+    assert response.status_code == 200
+    values = {
+        v
+        for row in load_workbook(io.BytesIO(_body(response))).active.iter_rows(values_only=True)
+        for v in row
+    }
+    assert any(isinstance(v, str) and v.startswith("Bertha\ufffd") for v in values)
