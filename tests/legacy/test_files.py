@@ -383,7 +383,9 @@ def test_a_column_the_sheet_lacks_is_named_missing_not_blank(users, stations):
 
 def test_correcting_a_row_with_a_nul_in_a_cell_is_not_a_500(client, users, stations):
     """A NUL pasted into the correction form was a 500 (PostgreSQL: '\\u0000 cannot be converted to
-    text'); the invisible character is dropped and the row imports."""
+    text'). The page refuses it by field before anything runs, as every page does (nothing saved;
+    Back returns to the form as filled in); the service itself drops the invisible character, so a
+    correction from any other caller imports."""
     headers = [h for h in CANONICAL_COLUMNS if h != "child_dob"]
     rows = [[c for h, c in zip(CANONICAL_COLUMNS, ROWS[0], strict=True) if h != "child_dob"]]
     batch = import_file(
@@ -391,12 +393,20 @@ def test_correcting_a_row_with_a_nul_in_a_cell_is_not_a_500(client, users, stati
     )
     row = batch.rows.get()
     client.force_login(users["hq_analyst"])
+    typed = {"cell-child_dob": "09/30/2013\x00", "cell-notes": "asustada\x00"}
 
-    response = client.post(
-        f"/imports/rows/{row.pk}/", {"cell-child_dob": "09/30/2013\x00", "cell-notes": "asustada\x00"}
+    response = client.post(f"/imports/rows/{row.pk}/", typed)
+
+    assert response.status_code == 400
+    assert "cell-child_dob" in response.content.decode() and "Nothing was saved" in response.content.decode()
+    row.refresh_from_db()
+    assert row.status == ImportRow.Status.QUARANTINED
+
+    row_correct(
+        row_id=row.pk,
+        by=users["hq_analyst"],
+        corrections={"child_dob": "09/30/2013\x00", "notes": "asustada\x00"},
     )
-
-    assert response.status_code == 302
     row.refresh_from_db()
     assert row.status == ImportRow.Status.IMPORTED
     assert row.corrections == {"child_dob": "09/30/2013", "notes": "asustada"}
