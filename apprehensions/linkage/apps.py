@@ -20,10 +20,12 @@ class LinkageConfig(AppConfig):
     def ready(self) -> None:
         from apprehensions.extensions import register_person_api_field, register_person_panel
         from familylink.common import navigation
+        from familylink.common.signals import demo_seed_requested
 
-        from . import panels, receivers
+        from . import demo, panels, receivers
 
         receivers.connect()
+        demo_seed_requested.connect(demo.seed, dispatch_uid="linkage-demo")
         post_migrate.connect(_ensure_after_migrate, sender=self, dispatch_uid="linkage-beat")
         register_person_panel(5, panels.person_linkage_panel)
         register_person_api_field(

@@ -110,3 +110,21 @@ def test_large_load_sets_indexes_aside_and_rebuilds_them(monkeypatch):
     assert index_definitions() == before
     assert report.persons_written == Person.objects.count() == Person.history.count()
     assert not scenario._index_file().exists()
+
+
+def test_seed_demo_leaves_links_for_the_review_queue_once(settings):
+    """The scenario records every family it makes, so discovery had nothing to show in `make run`:
+    the linkage demo records a few encounters nobody linked (as the field agent), and the review
+    queue then holds their relationships and duplicates; a second seed records and files nothing."""
+    from apprehensions.linkage.models import LinkCandidate
+
+    settings.LINKAGE_INCREMENTAL = "off"  # the demo's own pass files them, whatever the setting
+    out = StringIO()
+    call_command("seed_demo", "--with-demo-users", stdout=out)
+    kinds = sorted(LinkCandidate.objects.values_list("kind", flat=True))
+    assert kinds.count("duplicate_person") == 2 and kinds.count("relationship") == 2, kinds
+    assert "candidates to review" in out.getvalue()
+    persons = Person.objects.count()
+
+    call_command("seed_demo", "--with-demo-users", stdout=StringIO())
+    assert Person.objects.count() == persons and LinkCandidate.objects.count() == len(kinds)
