@@ -28,6 +28,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.viewsets import GenericViewSet
 
+from . import idempotency
 from .dates import MAX_YEAR, MIN_YEAR, check_year
 from .errors import BusinessRuleError, HardDeleteError, StaleVersionError, ValidationFailed
 from .pagination import MAX_PAGE, BoundedPageNumberPagination, page_number
@@ -239,6 +240,11 @@ class ApiDialect:
         name = method.lower()
         return name in self.http_method_names and hasattr(self, name)  # type: ignore[attr-defined]
 
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        # A POST with an Idempotency-Key runs in one transaction with its kept answer (idempotency.py).
+        with idempotency.atomic_if_asked(request):
+            return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         # A method the endpoint does not offer is 405 for any signed-in caller, before the role
         # check could answer 403: every DELETE on case data is refused the same way (rule 1).
@@ -249,6 +255,15 @@ class ApiDialect:
             detail = NO_DELETE_DETAIL if request.method == "DELETE" else None
             raise exceptions.MethodNotAllowed(request.method or "", detail=detail)
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        # Signed in and allowed: a keyed POST done before is answered from what was kept.
+        self._idempotency = (
+            idempotency.claim(request) if idempotency.asked(request) and not self.public else None
+        )
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, idempotency.Replay):
+            return exc.response()
+        return super().handle_exception(exc)  # type: ignore[misc]
 
     def validated(
         self, serializer_class: type[serializers.Serializer], request: Request, **context: Any
@@ -282,6 +297,9 @@ class ApiDialect:
         instance = getattr(self, "_etag_instance", None)
         if instance is not None and 200 <= response.status_code < 300:
             response["ETag"] = instance.etag
+        claim = getattr(self, "_idempotency", None)
+        if claim is not None:
+            idempotency.keep(claim, response)
         return response
 
 

@@ -172,3 +172,30 @@ class User(AbstractUser):
         from .roles import user_roles
 
         return user_roles(self)
+
+
+class IdempotentRequest(BaseModel):
+    """A POST sent with an `Idempotency-Key`, and the answer it got: a retry with the same key gets
+    this answer and is not done again (familylink/common/idempotency.py). Written once, never changed."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the method, path and body.")
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=1000)
+    status_code = models.PositiveSmallIntegerField()
+    response = models.JSONField(null=True, help_text="The answer's body, as sent.")
+    headers = models.JSONField(default=dict, help_text="The answer's Location and ETag.")
+
+    history = HistoricalRecords()
+
+    # Append-only, like the access log: the app role may add an answer, never change one.
+    db_app_privileges = "SELECT, INSERT"
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="idempotent_request_user_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} ({self.key})"

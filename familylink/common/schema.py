@@ -1,8 +1,9 @@
 """OpenAPI schema post-processing: document the error answers every endpoint can give.
 
 The API answers errors in two JSON shapes, from one place (familylink.common.api and .guards):
-400 is an object keyed by field path, each a list of messages; every other error is
-`{"detail", "request_id"}`. The schema says so, so a client (and schemathesis) can rely on it.
+400 (and the 422 of a reused Idempotency-Key) is an object keyed by field path, each a list of
+messages; every other error is `{"detail", "request_id"}`. The schema says so, so a client (and
+schemathesis) can rely on it.
 """
 
 from typing import Any
@@ -32,6 +33,18 @@ EVERY_OPERATION = {
     "415": "Unsupported media type.",
     "429": "Too many requests.",
 }
+TOKEN_PATH = "/api/v1/auth/token/"
+IDEMPOTENCY_KEY = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "description": (
+        "Optional, beyond the contract: send the same key again to retry this request safely. A "
+        "request done before is answered as it was then (`Idempotent-Replayed: true`) and not done "
+        "again; only successes are kept; the same key with another request is a 422."
+    ),
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+}
 WRITES = {
     "409": "Conflicts with the state of the records.",
     "412": "Stale If-Match.",
@@ -43,15 +56,18 @@ def document_error_responses(result: dict[str, Any], generator: Any, request: An
     components = result.setdefault("components", {}).setdefault("schemas", {})
     components.setdefault("FieldErrors", FIELD_ERRORS)
     components.setdefault("Error", ERROR)
-    for path_item in result.get("paths", {}).values():
+    for path, path_item in result.get("paths", {}).items():
         for method, operation in path_item.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
             codes = dict(EVERY_OPERATION)
             if method in ("post", "patch", "put"):
                 codes.update(WRITES)
+            if method == "post" and path != TOKEN_PATH:
+                operation.setdefault("parameters", []).append(dict(IDEMPOTENCY_KEY))
+                codes["422"] = "The Idempotency-Key was already used for another request."
             for code, description in codes.items():
-                schema = "FieldErrors" if code == "400" else "Error"
+                schema = "FieldErrors" if code in ("400", "422") else "Error"
                 operation["responses"].setdefault(
                     code,
                     {
