@@ -337,7 +337,13 @@ class Stack:
         kill_group(proc, signal.SIGTERM)
 
     def http(
-        self, method: str, path: str, body: Any = None, token: str = "", timeout: float = 60
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        token: str = "",
+        timeout: float = 60,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, dict[str, str], Any]:
         """One real HTTP request to gunicorn: (status, headers, parsed JSON or text)."""
         data = json.dumps(body).encode() if body is not None else None
@@ -346,6 +352,8 @@ class Stack:
         request.add_header("Accept", "application/json")
         if token:
             request.add_header("Authorization", f"Token {token}")
+        for name, value in (headers or {}).items():
+            request.add_header(name, value)
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - local
                 status, headers, raw = response.status, dict(response.headers), response.read()
