@@ -15,6 +15,7 @@ from apprehensions.signals import persons_recorded
 from familylink.common.errors import BusinessRuleError, PermissionDenied, ValidationFailed
 from familylink.common.roles import has_capability
 
+from .decisions import decide, stamp
 from .discovery import candidate_key
 from .models import LinkCandidate, PersonMerge
 
@@ -69,26 +70,11 @@ def a_number_conflict_file(
     return candidate
 
 
-def _stamp(obj: Any, *, by: Any, reason: str) -> None:
-    obj._change_reason = reason
-    obj._history_user = by
-
-
 def _locked_candidate(candidate_id: Any) -> LinkCandidate:
     candidate = LinkCandidate.objects.select_for_update().filter(pk=candidate_id).first()
     if candidate is None:
         raise NotFound("No link candidate with this id.")
     return candidate
-
-
-def _decide(candidate: LinkCandidate, *, status: str, by: Any, reason: str, result_id: Any = None) -> None:
-    candidate.status = status
-    candidate.decided_at = timezone.now()
-    candidate.decided_by = by
-    candidate.decision_reason = reason
-    candidate.result_id = result_id
-    _stamp(candidate, by=by, reason=f"{status}: {reason}" if reason else status)
-    candidate.save(update_fields=["status", "decided_at", "decided_by", "decision_reason", "result_id"])
 
 
 def _require(user: Any, capability: str, message: str) -> None:
@@ -130,7 +116,7 @@ def candidate_reject(*, candidate_id: Any, by: Any, reason: str) -> LinkCandidat
         )
     candidate = _locked_candidate(candidate_id)
     _check_proposed(candidate)
-    _decide(candidate, status=LinkCandidate.Status.REJECTED, by=by, reason=reason.strip())
+    decide(candidate, status=LinkCandidate.Status.REJECTED, by=by, reason=reason.strip())
     return candidate
 
 
@@ -155,7 +141,7 @@ def candidate_accept(
         raise BusinessRuleError("This candidate names only one person; reject it with a reason.")
     if candidate.kind == LinkCandidate.Kind.RELATIONSHIP:
         relationship = _record_relationship(candidate, by=by, reason=reason, rel_type=relationship_type)
-        _decide(
+        decide(
             candidate, status=LinkCandidate.Status.ACCEPTED, by=by, reason=reason, result_id=relationship.pk
         )
     elif candidate.kind == LinkCandidate.Kind.DUPLICATE_PERSON:
@@ -173,11 +159,11 @@ def candidate_accept(
         merged = candidate.person_b if survivor.pk == candidate.person_a_id else candidate.person_a
         assert merged is not None  # checked above
         merge = person_merge(survivor=survivor, merged=merged, by=by, reason=reason, candidate=candidate)
-        _decide(candidate, status=LinkCandidate.Status.ACCEPTED, by=by, reason=reason, result_id=merge.pk)
+        decide(candidate, status=LinkCandidate.Status.ACCEPTED, by=by, reason=reason, result_id=merge.pk)
     else:
         if not reason:
             raise ValidationFailed({"reason": ["Say how the A-number conflict was resolved."]})
-        _decide(candidate, status=LinkCandidate.Status.ACCEPTED, by=by, reason=reason)
+        decide(candidate, status=LinkCandidate.Status.ACCEPTED, by=by, reason=reason)
     return candidate
 
 
@@ -224,7 +210,7 @@ def _record_relationship(candidate: LinkCandidate, *, by: Any, reason: str, rel_
         created_by=by,
         **values,
     )
-    _stamp(relationship, by=by, reason=f"link candidate {candidate.pk} accepted")
+    stamp(relationship, by=by, reason=f"link candidate {candidate.pk} accepted")
     relationship.save()
     return relationship
 
@@ -348,14 +334,14 @@ def person_merge(
     moved: list[dict[str, Any]] = []
     for row, field in rows:
         setattr(row, field.attname, survivor.pk)
-        _stamp(row, by=by, reason=change)
+        stamp(row, by=by, reason=change)
         row.save(update_fields=[field.name])
         moved.append({"model": row._meta.label, "pk": str(row.pk), "field": field.name})
     moved += [{**entry, "adjusted": True} for entry in adjusted]
     merge = PersonMerge(
         survivor=survivor, merged=merged, candidate=candidate, moved=moved, reason=reason, created_by=by
     )
-    _stamp(merge, by=by, reason=change)
+    stamp(merge, by=by, reason=change)
     merge.save()
     persons_recorded.send(sender=Person, person_ids=[survivor.pk], source="merge", by=by)
     return merge
@@ -400,22 +386,22 @@ def person_unmerge(*, merge_id: Any, by: Any, reason: str) -> PersonMerge:
         raise BusinessRuleError("The merge cannot be undone exactly: " + "; ".join(problems) + ".")
     for row, field in rows:
         setattr(row, field.attname, merge.merged_id)
-        _stamp(row, by=by, reason=change)
+        stamp(row, by=by, reason=change)
         row.save(update_fields=[field.name])
     for entry in restores:  # what the higher apps changed for the merge, put back
         model = apps.get_model(entry["model"])
         row = model._default_manager.select_for_update().get(pk=entry["pk"])
         setattr(row, entry["field"], entry["restore"])
-        _stamp(row, by=by, reason=change)
+        stamp(row, by=by, reason=change)
         row.save(update_fields=[entry["field"]])
     merge.undone_at = timezone.now()
     merge.undone_by = by
     merge.undo_reason = reason.strip()
-    _stamp(merge, by=by, reason=change)
+    stamp(merge, by=by, reason=change)
     merge.save(update_fields=["undone_at", "undone_by", "undo_reason"])
     if merge.candidate_id:
         candidate = LinkCandidate.objects.select_for_update().get(pk=merge.candidate_id)
-        _decide(
+        decide(
             candidate, status=LinkCandidate.Status.UNMERGED, by=by, reason=reason.strip(), result_id=merge.pk
         )
     return merge
