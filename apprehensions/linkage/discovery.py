@@ -297,8 +297,12 @@ _KEYS_FULL = (
 _PAIR_CODES = "x.g AS ga, x.s1 AS s1a, x.s2 AS s2a, y.g AS gb, y.s1 AS s1b, y.s2 AS s2b"
 
 
-def _duplicate_pairs(cursor: Any, person_ids: list[UUID] | None) -> tuple[str, list[Any]]:
+def _duplicate_pairs(
+    cursor: Any, person_ids: list[UUID] | None, pair: tuple[UUID, UUID] | None = None
+) -> tuple[str, list[Any]]:
     """The blocked pairs (a, b, name sounds of each) as a FROM item and its parameters.
+
+    With `pair`, that one pair (a, b) whatever its blocks, if both records take part.
 
     Full pass: a temp table of each block's windowed pairs (a < b, `full_pass_pairs_sql`).
     Incremental pass: a subquery (no temp tables: their catalog writes would cost an intake more
@@ -308,6 +312,11 @@ def _duplicate_pairs(cursor: Any, person_ids: list[UUID] | None) -> tuple[str, l
     64 ms added to an intake at p95 at 1,000,000 persons), so in a block larger than WINDOW + 1 it
     may be proposed with a record the full pass does not compare it with.
     """
+    if pair is not None:
+        return (
+            f"(SELECT x.id AS a, y.id AS b, {_PAIR_CODES} "  # noqa: S608 - constants only
+            f"FROM ({_KEYS_SELECT} AND p.id = %s) x CROSS JOIN ({_KEYS_SELECT} AND p.id = %s) y) lk_pairs"
+        ), [str(pair[0]), str(pair[1])]
     if person_ids is None:
         cursor.execute("DROP TABLE IF EXISTS lk_keys, lk_pairs")
         cursor.execute(f"CREATE TEMP TABLE lk_keys AS {_KEYS_FULL}")  # noqa: S608
@@ -401,10 +410,16 @@ def _seen_together(pairs: list[tuple[UUID, UUID]]) -> set[tuple[UUID, UUID]]:
 
 
 def _duplicates(
-    cursor: Any, person_ids: list[UUID] | None, result: DiscoveryResult
+    cursor: Any,
+    person_ids: list[UUID] | None,
+    result: DiscoveryResult,
+    *,
+    pair: tuple[UUID, UUID] | None = None,
+    propose_at: float = PROPOSE_AT,
 ) -> Iterator[ProposedCandidate]:
+    """Pairs scored as one human entered twice, from `propose_at` up (`pair`: that pair alone)."""
     started = time.monotonic()
-    pairs_from, pairs_params = _duplicate_pairs(cursor, person_ids)
+    pairs_from, pairs_params = _duplicate_pairs(cursor, person_ids, pair)
     result.timings["duplicate_blocking"] = time.monotonic() - started
     freq = name_frequencies(cursor, from_keys=person_ids is None)
     sql = (
@@ -422,8 +437,8 @@ def _duplicates(
         scored += 1
         p = _facts(row[:_N], row[2 * _N + 4 : 2 * _N + 7])
         q = _facts(row[_N : 2 * _N], row[2 * _N + 7 : 2 * _N + 10])
-        s = duplicate_score(p, q, freq=freq, cutoff=PROPOSE_AT)
-        if s is None or s.score < PROPOSE_AT:
+        s = duplicate_score(p, q, freq=freq, cutoff=propose_at or None)
+        if s is None or s.score < propose_at:
             continue
         code_a, code_b, seen_a, seen_b = row[2 * _N : 2 * _N + 4]
         latest = max((t for t in (seen_a, seen_b) if t), default=None)
@@ -456,9 +471,15 @@ _ADULT = (
 
 
 def _relationships(
-    cursor: Any, person_ids: list[UUID] | None, result: DiscoveryResult
+    cursor: Any,
+    person_ids: list[UUID] | None,
+    result: DiscoveryResult,
+    *,
+    pair: tuple[UUID, UUID] | None = None,
+    propose_at: float = PROPOSE_AT,
 ) -> Iterator[ProposedCandidate]:
-    """Adult–child pairs encountered together with no relationship recorded and no family unit shared."""
+    """Adult–child pairs encountered together with no relationship recorded and no family unit shared,
+    scored from `propose_at` up (`pair`: those two alone, either one the adult)."""
     started = time.monotonic()
     scope = ""
     params: list[Any] = []
@@ -474,6 +495,9 @@ def _relationships(
             return
         scope = " AND ea.apprehension_id = ANY(%s::uuid[]) AND ec.apprehension_id = ANY(%s::uuid[])"
         params = [[str(i) for i in apprehension_ids]] * 2
+        if pair is not None:
+            scope += " AND pa.id = ANY(%s::uuid[]) AND pc.id = ANY(%s::uuid[])"
+            params += [[str(i) for i in pair]] * 2
     sql = (
         "SELECT DISTINCT ON (pa.id, pc.id) "  # noqa: S608 - constants only
         f"{_cols('pa')}, {_cols('pc')}, ap.occurred_at, st.code, ap.id, "
@@ -506,7 +530,7 @@ def _relationships(
         occurred_at, code, apprehension_id, other_adults = row[2 * _N :]
         together = f"same apprehension {occurred_at:%Y-%m-%d} {code}"
         s = relationship_score(adult, child, together=together, other_adults=other_adults)
-        if s.score < PROPOSE_AT:
+        if s.score < propose_at:
             continue
         yield ProposedCandidate(
             kind=LinkCandidate.Kind.RELATIONSHIP,
@@ -562,6 +586,25 @@ def file_candidates(candidates: Sequence[ProposedCandidate], *, by: Any = None, 
             )
             created += cursor.rowcount
     return created
+
+
+def rescore_pair(*, kind: str, person_a_id: UUID | str, person_b_id: UUID | str) -> ProposedCandidate | None:
+    """Discovery's own view of one pair, whatever its score: the candidate its passes would file
+    (their direction, score, type and reasons), or None when they never ask about the pair (either
+    record withdrawn or merged away; duplicates: encountered together or in one family unit, so two
+    people; relationships: already linked by a relationship or a family unit, or not an adult and a
+    child encountered together). Reads only; runs in the caller's transaction.
+    """
+    pair = (UUID(str(person_a_id)), UUID(str(person_b_id)))
+    if kind == LinkCandidate.Kind.RELATIONSHIP:
+        scan = _relationships
+    elif kind == LinkCandidate.Kind.DUPLICATE_PERSON:
+        scan = _duplicates
+    else:
+        raise ValueError(f"Link discovery does not score {kind} pairs.")
+    with connection.cursor() as cursor:
+        found = list(scan(cursor, list(pair), DiscoveryResult(candidates=[]), pair=pair, propose_at=0.0))
+    return found[0] if found else None
 
 
 def discover_links(
