@@ -612,8 +612,9 @@ def discover_links(
 ) -> DiscoveryResult:
     """Propose relationships and duplicates among all persons, or those involving `person_ids`.
 
-    Pairs already on file (proposed, accepted, rejected or unmerged) are left out of the result and
-    never filed twice. With `persist`, the new proposals are filed as LinkCandidates (history kept).
+    Pairs already on file (proposed, accepted, rejected, unmerged or superseded) are left out of the
+    result and never filed twice. With `persist`, the new proposals are filed as LinkCandidates
+    (history kept).
     """
     started = time.monotonic()
     ids = None if person_ids is None else [UUID(str(i)) for i in person_ids]

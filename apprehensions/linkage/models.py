@@ -2,7 +2,9 @@
 
 A candidate is never deleted: an analyst's decision is a status change with who, when and why.
 Its `key` (kind + the pair, order-free) is unique over every status, so a rejected candidate is
-never proposed again and an accepted one is not re-proposed.
+never proposed again and an accepted one is not re-proposed. A proposed candidate naming a record
+that is merged away is `superseded` by the merge, and its question is carried to the survivor in a
+new candidate (`carried_from`); undoing the merge puts both back (apprehensions/linkage/carry.py).
 """
 
 from django.conf import settings
@@ -26,6 +28,10 @@ class LinkCandidate(BaseModel):
         REJECTED = "rejected", "Rejected"
         # An accepted duplicate whose merge was undone: treated as rejected, never proposed again.
         UNMERGED = "unmerged", "Merge undone"
+        # Named a record that a merge folded into another (result_id: that merge), or was carried from
+        # such a candidate by a merge since undone (result_id: the undone merge). Nobody decides it:
+        # the question is asked about the survivor, and an unmerge proposes it again.
+        SUPERSEDED = "superseded", "Merged away"
 
     kind = models.CharField(max_length=20, choices=Kind.choices, db_index=True)
     # relationship: person_a is the adult (from), person_b the child (to).
@@ -49,8 +55,13 @@ class LinkCandidate(BaseModel):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     decision_reason = models.TextField(blank=True)
-    # What accepting produced: the Relationship id, or the PersonMerge id.
+    # What accepting produced: the Relationship id, or the PersonMerge id; for a superseded candidate,
+    # the merge that superseded it.
     result_id = models.UUIDField(null=True, blank=True)
+    # The superseded candidate whose question a merge carried to its survivor in this one.
+    carried_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="carried"
+    )
 
     history = HistoricalRecords()
 

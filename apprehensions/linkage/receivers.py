@@ -17,6 +17,8 @@ def on_persons_recorded(
 ) -> None:
     """After the writing transaction commits, look for links involving the persons just recorded."""
     ids = [str(i) for i in person_ids or ()]
+    # A merge carries the open questions about the record merged away to the survivor itself, in its
+    # own transaction (carry.py), so that undoing it takes them back; no pass runs after it.
     if not ids or source == "merge":
         return
 

@@ -15,6 +15,14 @@ from apprehensions.signals import persons_recorded
 from familylink.common.errors import BusinessRuleError, PermissionDenied, ValidationFailed
 from familylink.common.roles import has_capability
 
+from .carry import (
+    Unmerged,
+    lock_proposed_naming,
+    lock_superseded_by,
+    restore_for_unmerge,
+    supersede_for_merge,
+    superseded_message,
+)
 from .decisions import decide, stamp
 from .discovery import candidate_key
 from .models import LinkCandidate, PersonMerge
@@ -82,7 +90,9 @@ def _require(user: Any, capability: str, message: str) -> None:
         raise PermissionDenied(message)
 
 
-def _check_proposed(candidate: LinkCandidate) -> None:
+def _check_proposed(candidate: LinkCandidate, *, by: Any) -> None:
+    if candidate.status == LinkCandidate.Status.SUPERSEDED:
+        raise BusinessRuleError(superseded_message(candidate, viewer=by))
     if candidate.status != LinkCandidate.Status.PROPOSED:
         raise BusinessRuleError(
             f"This link candidate was already decided (it is {candidate.get_status_display().lower()}"
@@ -115,7 +125,7 @@ def candidate_reject(*, candidate_id: Any, by: Any, reason: str) -> LinkCandidat
             {"reason": ["Say why the candidate is rejected (e.g. 'not related: cousins')."]}
         )
     candidate = _locked_candidate(candidate_id)
-    _check_proposed(candidate)
+    _check_proposed(candidate, by=by)
     decide(candidate, status=LinkCandidate.Status.REJECTED, by=by, reason=reason.strip())
     return candidate
 
@@ -135,7 +145,7 @@ def candidate_accept(
     """
     _require(by, "decide_link_candidates", "Your role cannot decide link candidates.")
     candidate = _locked_candidate(candidate_id)
-    _check_proposed(candidate)
+    _check_proposed(candidate, by=by)
     reason = (reason or "").strip()
     if candidate.kind != LinkCandidate.Kind.A_NUMBER_CONFLICT and candidate.person_b is None:
         raise BusinessRuleError("This candidate names only one person; reject it with a reason.")
@@ -305,11 +315,15 @@ def person_merge(
     """Point every reference of `merged` at `survivor`, saving each row with history, and record what
     moved so `person_unmerge` can put it back. The merged record stays, marked by this merge.
 
+    Every proposed candidate naming `merged` (but `candidate`, the one accepted) is superseded and
+    its question carried to the survivor (carry.py), in this transaction.
+
     Refuses (BusinessRuleError, HTTP 409) a merge that would break a one-per-person rule (two open
     custody periods, the same apprehension twice...) or link the survivor to itself.
     """
     if survivor.pk == merged.pk:
         raise BusinessRuleError("A record cannot be merged into itself.")
+    stale = lock_proposed_naming(merged, besides=candidate)
     locked = {p.pk: p for p in Person.objects.select_for_update().filter(pk__in=[survivor.pk, merged.pk])}
     survivor, merged = locked[survivor.pk], locked[merged.pk]
     _not_merged(survivor, merged)
@@ -343,16 +357,19 @@ def person_merge(
     )
     stamp(merge, by=by, reason=change)
     merge.save()
+    supersede_for_merge(stale, merge=merge, by=by)
     persons_recorded.send(sender=Person, person_ids=[survivor.pk], source="merge", by=by)
     return merge
 
 
 @transaction.atomic
-def person_unmerge(*, merge_id: Any, by: Any, reason: str) -> PersonMerge:
+def person_unmerge(*, merge_id: Any, by: Any, reason: str) -> Unmerged:
     """Undo a merge exactly: each moved reference goes back to the merged record (history kept).
 
     Refused (409) when a moved row was pointed elsewhere since, naming it; the candidate becomes
-    `unmerged` and its pair is never proposed again.
+    `unmerged` and its pair is never proposed again. The candidates the merge superseded are
+    proposed again, those it carried and nobody decided are superseded (carry.py); the result says
+    which, and which carried ones keep an analyst's decision.
     """
     _require(by, "decide_link_candidates", "Your role cannot undo merges.")
     if not (reason or "").strip():
@@ -368,6 +385,7 @@ def person_unmerge(*, merge_id: Any, by: Any, reason: str) -> PersonMerge:
             f"The survivor of this merge ({merge.survivor_id}) was since merged into {later.survivor_id}; "
             "undo that later merge first, then this one."
         )
+    superseded, carried = lock_superseded_by(merge)
     change = f"unmerged {merge.merged_id} from {merge.survivor_id}: {reason.strip()}"
     rows = []
     problems = []
@@ -404,4 +422,4 @@ def person_unmerge(*, merge_id: Any, by: Any, reason: str) -> PersonMerge:
         decide(
             candidate, status=LinkCandidate.Status.UNMERGED, by=by, reason=reason.strip(), result_id=merge.pk
         )
-    return merge
+    return restore_for_unmerge(superseded, carried, merge=merge, by=by, reason=reason.strip())

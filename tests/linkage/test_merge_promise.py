@@ -4,7 +4,7 @@ and takes no new writes, one person keeps one A-number, and an unmerge restores 
 import threading
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -228,6 +228,41 @@ def test_candidate_accept_and_reject_racing_decide_once(users):
     assert all("already decided" in o for o in outcomes if o != "ok")
     candidate.refresh_from_db()
     assert PersonMerge.objects.count() == (1 if candidate.status == "accepted" else 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_person_merge_refuses_while_a_candidate_naming_the_record_is_being_decided(users):
+    """The merge supersedes the record's proposed candidates; one an analyst is deciding at that moment
+    (its row locked) refuses the merge at once with a 409 to retry, instead of waiting on a lock the
+    other analyst's merge may wait on in turn (two duplicates of one record accepted at once)."""
+    StationFactory(code="EPT")
+    a, b, c = _adult(), _adult(), _adult()
+    deciding = _duplicate_candidate(b, c)
+    held, release = threading.Event(), threading.Event()
+
+    def decide_slowly():
+        try:
+            with transaction.atomic():
+                LinkCandidate.objects.select_for_update().get(pk=deciding.pk)
+                held.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=decide_slowly)
+    thread.start()
+    try:
+        assert held.wait(10)
+        with pytest.raises(BusinessRuleError, match="being decided at this moment; try the merge again"):
+            person_merge(survivor=a, merged=b, by=users["hq_analyst"])
+    finally:
+        release.set()
+        thread.join()
+
+    assert not PersonMerge.objects.exists()
+    person_merge(survivor=a, merged=b, by=users["hq_analyst"])
+    deciding.refresh_from_db()
+    assert deciding.status == LinkCandidate.Status.SUPERSEDED
 
 
 @pytest.mark.django_db(transaction=True)

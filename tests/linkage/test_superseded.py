@@ -1,0 +1,314 @@
+"""A merge supersedes the proposed candidates naming the record merged away and carries each question
+to the survivor; an unmerge puts both back; nobody decides a superseded candidate."""
+
+import pytest
+
+from apprehensions.linkage.discovery import candidate_key, discover_links
+from apprehensions.linkage.models import LinkCandidate, PersonMerge
+from apprehensions.linkage.services import (
+    a_number_conflict_file,
+    candidate_accept,
+    candidate_reject,
+    person_merge,
+    person_unmerge,
+)
+
+from . import handbuilt
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("_no_inline_pass")]
+
+URL = "/api/v1/link-candidates/"
+SUPERSEDED = LinkCandidate.Status.SUPERSEDED
+PROPOSED = LinkCandidate.Status.PROPOSED
+DECISION_FIELDS = ("status", "decided_at", "decided_by_id", "decision_reason", "result_id")
+
+
+@pytest.fixture
+def _no_inline_pass(settings):
+    settings.LINKAGE_INCREMENTAL = "off"
+
+
+@pytest.fixture
+def people(agent):
+    """The hand-built set, and the father entered a second time a month later at MCA: his second
+    surname dropped, an A-number issued (so this record survives a merge by default)."""
+    people = handbuilt.build(agent)
+    people |= handbuilt._encounter(
+        agent,
+        "2018-07-01T10:00:00-06:00",
+        "MCA",
+        [handbuilt._p("father_again", "Juan Carlos", "Gómez", "", "M", "1985-03-10", a_number="A123123123")],
+    )
+    discover_links()
+    return people
+
+
+def _candidate(a, b, kind):
+    return LinkCandidate.objects.get(kind=kind, person_a__in=[a, b], person_b__in=[a, b])
+
+
+def _fathers(people):
+    return _candidate(people["father_again"], people["father"], LinkCandidate.Kind.DUPLICATE_PERSON)
+
+
+def _father_son(people):
+    return LinkCandidate.objects.get(
+        kind=LinkCandidate.Kind.RELATIONSHIP, person_a=people["father"], person_b=people["son"]
+    )
+
+
+def _decision(candidate):
+    candidate.refresh_from_db()
+    return {f: getattr(candidate, f) for f in DECISION_FIELDS}
+
+
+def _file(kind, a, b, **extra):
+    """A candidate on file as an earlier pass left it (before the records' names were corrected)."""
+    details = extra.pop("details", {})
+    return LinkCandidate.objects.create(
+        kind=kind,
+        person_a=a,
+        person_b=b,
+        suggested_type=extra.pop("suggested_type", "same_person"),
+        score=extra.pop("score", 0.8),
+        reasons=extra.pop("reasons", ["found by an earlier pass"]),
+        details=details,
+        key=candidate_key(kind, a.pk, b.pk, details),
+        **extra,
+    )
+
+
+def test_person_merge_supersedes_a_relationship_and_carries_it_to_the_survivor(people, users):
+    """Is this man the boy's father? Asked about the record merged away, the question is superseded
+    (who, when, why, which merge, in its history) and asked about the survivor, scored by discovery
+    (the adult still person_a), saying where it came from."""
+    father, survivor, son = people["father"], people["father_again"], people["son"]
+    question = _father_son(people)
+    hq = users["hq_analyst"]
+
+    merge = candidate_accept(candidate_id=_fathers(people).pk, by=hq, reason="same man").merges.get()
+
+    assert (merge.survivor, merge.merged) == (survivor, father)
+    question.refresh_from_db()
+    carried = LinkCandidate.objects.get(carried_from=question)
+    words = "Juan Carlos Gómez Ruiz was merged into Juan Carlos Gómez"
+    assert question.status == SUPERSEDED and question.get_status_display() == "Merged away"
+    assert (question.decided_by, question.result_id) == (hq, merge.pk) and question.decided_at
+    assert (
+        question.decision_reason
+        == f"{words}; its question about Juan Carlos Gómez is carried to candidate {carried.pk}"
+    )
+    last = question.history.first()
+    assert last.history_user == hq and last.history_change_reason == f"superseded: {question.decision_reason}"
+
+    assert (carried.kind, carried.person_a, carried.person_b) == ("relationship", survivor, son)
+    assert carried.status == PROPOSED and carried.suggested_type == "parent"
+    assert carried.reasons[0] == f"carried from candidate {question.pk}: {words}"
+    assert "same apprehension 2018-06-01 EPT" in carried.reasons  # discovery's own reasons, re-scored
+    assert 0.5 <= carried.score <= 1 and carried.details == question.details
+    assert carried.key == candidate_key("relationship", survivor.pk, son.pk)
+    assert carried.history.get().history_change_reason == carried.reasons[0]
+    assert carried.history.get().history_user == hq
+    # The nightly pass files nothing more: the survivor's question is on file.
+    assert discover_links().created == 0
+
+
+def test_person_merge_carries_a_duplicate_question_rescored(people, users):
+    """Is this the same woman? Asked about the record merged away (an earlier pass), it is asked about
+    the survivor with discovery's score of that pair; called without a candidate (any caller)."""
+    a, b = people["dup1_a"], people["dup1_b"]
+    earlier = _file(LinkCandidate.Kind.DUPLICATE_PERSON, people["cousin_a"], b)
+
+    merge = person_merge(survivor=a, merged=b, by=users["hq_analyst"], reason="same woman")
+
+    earlier.refresh_from_db()
+    carried = LinkCandidate.objects.get(carried_from=earlier)
+    assert (earlier.status, earlier.result_id) == (SUPERSEDED, merge.pk)
+    assert (carried.person_a, carried.person_b, carried.kind) == (people["cousin_a"], a, "duplicate_person")
+    assert (
+        carried.reasons[0]
+        == f"carried from candidate {earlier.pk}: Maria Perez was merged into María José Pérez Núñez"
+    )
+    assert "different dates of birth (2011-03-04 / 1988-04-02)" in carried.reasons  # re-scored, not copied
+    assert carried.score < 0.5 and carried.status == PROPOSED
+    # The duplicate candidate between the two merged records is only superseded.
+    between = _candidate(a, b, LinkCandidate.Kind.DUPLICATE_PERSON)
+    assert between.status == SUPERSEDED and not between.carried.exists()
+    assert "it was about these two records, now one" in between.decision_reason
+
+
+def test_person_merge_carries_a_number_conflicts_with_the_holder_first(people, users):
+    """An A-number conflict is carried as it stands, the survivor in the merged record's place:
+    person_a still the side that holds the number; one between the two merged records is only
+    superseded."""
+    a, b = people["dup2_a"], people["dup2_b"]  # A098765432 and A098765423 (digits swapped)
+    agent = users["field_agent"]
+    held_by_b = a_number_conflict_file(
+        a_number=b.a_number,
+        existing_person=b,
+        attempted_by=agent,
+        context="intake",
+        entered={"given_names": "Rosa"},
+    )
+    asked_by_b = a_number_conflict_file(
+        a_number="A555000111",
+        existing_person=people["mother"],
+        other_person=b,
+        attempted_by=agent,
+        context="intake",
+    )
+    between = a_number_conflict_file(
+        a_number=a.a_number, existing_person=a, other_person=b, attempted_by=agent
+    )
+
+    merge = candidate_accept(candidate_id=_candidate(a, b, "duplicate_person").pk, by=users["hq_analyst"])
+
+    for conflict, pair in ((held_by_b, (a, None)), (asked_by_b, (people["mother"], a))):
+        conflict.refresh_from_db()
+        carried = LinkCandidate.objects.get(carried_from=conflict)
+        assert conflict.status == SUPERSEDED and conflict.result_id == merge.merges.get().pk
+        assert (carried.person_a, carried.person_b) == pair
+        assert carried.details == conflict.details and carried.score == conflict.score
+        assert carried.reasons[1:] == conflict.reasons
+        assert carried.key == candidate_key(
+            "a_number_conflict", pair[0].pk, getattr(pair[1], "pk", None), conflict.details
+        )
+    between.refresh_from_db()
+    assert between.status == SUPERSEDED and not between.carried.exists()
+
+
+@pytest.mark.parametrize("status", ["rejected", "accepted", "proposed"])
+def test_person_merge_never_reproposes_a_pair_on_file_about_the_survivor(people, users, status):
+    """A rejected (survivor, other) pair is never proposed again, an accepted one not re-proposed, a
+    proposed one not doubled: the merged record's question is superseded, pointing at that one."""
+    survivor, son, hq = people["father_again"], people["son"], users["hq_analyst"]
+    on_file = _file(LinkCandidate.Kind.RELATIONSHIP, survivor, son, suggested_type="parent")
+    if status == "rejected":
+        candidate_reject(candidate_id=on_file.pk, by=hq, reason="not his son")
+    elif status == "accepted":
+        candidate_accept(candidate_id=on_file.pk, by=hq, reason="birth certificate")
+    before = _decision(on_file)
+    question = _father_son(people)
+
+    candidate_accept(candidate_id=_fathers(people).pk, by=hq)
+
+    question.refresh_from_db()
+    assert question.status == SUPERSEDED and not question.carried.exists()
+    assert f"already asked (candidate {on_file.pk}, {status})" in question.decision_reason
+    assert _decision(on_file) == before
+    assert LinkCandidate.objects.filter(key=on_file.key).count() == 1
+
+
+def test_person_merge_does_not_carry_a_question_discovery_never_asks(people, users):
+    """The survivor already has a relationship recorded with the boy: discovery never asks about the
+    pair, so nothing is carried and the superseded candidate says why."""
+    from apprehensions.models import Relationship
+
+    recorded = Relationship(
+        from_person=people["father_again"], to_person=people["son"], type="parent", evidence="claimed"
+    )
+    recorded._history_user = users["supervisor"]
+    recorded.save()
+    question = _father_son(people)
+
+    candidate_accept(candidate_id=_fathers(people).pk, by=users["hq_analyst"])
+
+    question.refresh_from_db()
+    assert question.status == SUPERSEDED and not question.carried.exists()
+    assert "not carried to Juan Carlos Gómez: link discovery does not ask it" in question.decision_reason
+
+
+def _unmerge_scene(people, hq):
+    """The fathers merged: the father's question and an A-number conflict superseded and carried; the
+    carried conflict rejected since."""
+    question = _father_son(people)
+    conflict = a_number_conflict_file(
+        a_number="A555000111",
+        existing_person=people["mother"],
+        other_person=people["father"],
+        context="intake",
+    )
+    before = {c.pk: _decision(c) for c in (question, conflict)}
+    dup = _fathers(people)
+    merge = candidate_accept(candidate_id=dup.pk, by=hq).merges.get()
+    carried_conflict = LinkCandidate.objects.get(carried_from=conflict)
+    candidate_reject(candidate_id=carried_conflict.pk, by=hq, reason="typo, corrected")
+    return dup, merge, question, conflict, before
+
+
+def test_person_unmerge_restores_candidate_statuses_exactly(people, users):
+    """Undoing the merge proposes the superseded candidates again exactly as they were (history kept,
+    the unmerge's reason), supersedes the carried ones still proposed, and leaves a carried one an
+    analyst decided with its decision, saying which."""
+    hq = users["hq_analyst"]
+    dup, merge, question, conflict, before = _unmerge_scene(people, hq)
+    carried_question = LinkCandidate.objects.get(carried_from=question)
+    carried_conflict = LinkCandidate.objects.get(carried_from=conflict)
+
+    unmerged = person_unmerge(merge_id=merge.pk, by=hq, reason="two men")
+
+    assert {c.pk for c in unmerged.proposed_again} == {question.pk, conflict.pk}
+    assert [c.pk for c in unmerged.withdrawn] == [carried_question.pk]
+    assert [c.pk for c in unmerged.kept] == [carried_conflict.pk]
+    assert {c.pk: _decision(c) for c in (question, conflict)} == before
+    for candidate in (question, conflict):
+        statuses = list(candidate.history.order_by("history_date").values_list("status", flat=True))
+        assert statuses == ["proposed", "superseded", "proposed"]
+        last = candidate.history.first()
+        assert last.history_user == hq and last.history_change_reason == (
+            "proposed again: the merge (Juan Carlos Gómez Ruiz was merged into Juan Carlos Gómez) was "
+            "undone: two men"
+        )
+    carried_question.refresh_from_db()
+    assert carried_question.status == SUPERSEDED and carried_question.decided_by == hq
+    assert carried_question.result_id == merge.pk
+    assert carried_question.decision_reason == (
+        "the merge it came from was undone (Juan Carlos Gómez Ruiz and Juan Carlos Gómez are two records "
+        "again): two men"
+    )
+    assert _decision(carried_conflict)["status"] == "rejected"
+    # Proposed again, the father's question can be decided.
+    candidate_reject(candidate_id=question.pk, by=hq, reason="an uncle")
+
+
+def test_person_unmerge_supersedes_again_a_candidate_naming_a_record_merged_since(people, users):
+    """Proposed again, a candidate naming a record merged away since (the boy merged into another
+    record while the fathers were one) is superseded by that later merge at once."""
+    hq = users["hq_analyst"]
+    question = _father_son(people)
+    first = candidate_accept(candidate_id=_fathers(people).pk, by=hq).merges.get()
+    later = person_merge(survivor=people["lone_child"], merged=people["son"], by=hq)
+
+    person_unmerge(merge_id=first.pk, by=hq, reason="two men")
+
+    question.refresh_from_db()
+    assert (question.status, question.result_id) == (SUPERSEDED, later.pk)
+    assert LinkCandidate.objects.get(carried_from=question, person_b=people["lone_child"]).status == PROPOSED
+
+
+def test_merge_through_the_page_supersedes_and_carries(people, users, client):
+    """The web form calls the same service as the API (rule 4): its merge supersedes and carries too."""
+    question = _father_son(people)
+    dup = _fathers(people)
+    client.force_login(users["hq_analyst"])
+
+    response = client.post(f"/link-candidates/{dup.pk}/decide/", {"decision": "accept", "reason": "same man"})
+
+    assert response.status_code == 302
+    question.refresh_from_db()
+    assert question.status == SUPERSEDED and question.result_id == PersonMerge.objects.get(candidate=dup).pk
+    assert LinkCandidate.objects.get(carried_from=question).person_a == people["father_again"]
+
+
+def test_merge_through_the_api_supersedes_and_carries(people, users, api_client_for):
+    question = _father_son(people)
+    dup = _fathers(people)
+
+    response = api_client_for("hq_analyst").post(
+        f"{URL}{dup.pk}/accept/", {"reason": "same man"}, format="json"
+    )
+
+    assert response.status_code == 200, response.content
+    question.refresh_from_db()
+    assert question.status == SUPERSEDED and question.decided_by == users["hq_analyst"]
+    assert LinkCandidate.objects.get(carried_from=question).person_a == people["father_again"]
