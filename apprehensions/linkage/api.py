@@ -21,6 +21,7 @@ from .serializers import (
     LinkCandidateSerializer,
     LinkDecisionSerializer,
     LinkRejectSerializer,
+    UnmergeResultSerializer,
     decision_reason,
 )
 
@@ -60,7 +61,13 @@ class LinkCandidateViewSet(ApiViewSet):
     @extend_schema(
         parameters=[
             OpenApiParameter("kind", str, enum=LinkCandidate.Kind.values),
-            OpenApiParameter("status", str, description="proposed (default: every status), accepted, ..."),
+            OpenApiParameter(
+                "status",
+                str,
+                enum=[*LinkCandidate.Status.values, "all"],
+                description="default: every status. `superseded` (an addition): candidates that named a "
+                "record merged into another, whose question is asked about the survivor.",
+            ),
             OpenApiParameter("min_score", float),
             OpenApiParameter("station", str),
             OpenApiParameter("date_from", str, description="YYYY-MM-DD"),
@@ -75,13 +82,14 @@ class LinkCandidateViewSet(ApiViewSet):
         page = self.paginate_queryset(candidate_queue(filters=filters)) or []
         # Each candidate names both persons (children among them), as the review queue page does.
         _log(request, [p for c in page for p in (c.person_a, c.person_b)], action="list")
-        return self.get_paginated_response(LinkCandidateSerializer(page, many=True).data)
+        data = LinkCandidateSerializer(page, many=True, context={"request": request}).data
+        return self.get_paginated_response(data)
 
     @transaction.atomic
     def retrieve(self, request: Request, pk: Any = None) -> Response:
         candidate = self._candidate(pk)
         _log(request, [candidate.person_a, candidate.person_b], action="view")
-        return Response(LinkCandidateSerializer(candidate).data)
+        return Response(LinkCandidateSerializer(candidate, context={"request": request}).data)
 
     @extend_schema(request=LinkDecisionSerializer, responses={200: LinkCandidateSerializer})
     @action(detail=True, methods=["post"])
@@ -95,7 +103,7 @@ class LinkCandidateViewSet(ApiViewSet):
             relationship_type=data["type"],
             survivor_id=data["survivor"],
         )
-        return Response(LinkCandidateSerializer(candidate).data)
+        return Response(LinkCandidateSerializer(candidate, context={"request": request}).data)
 
     @extend_schema(request=LinkRejectSerializer, responses={200: LinkCandidateSerializer})
     @action(detail=True, methods=["post"])
@@ -103,16 +111,18 @@ class LinkCandidateViewSet(ApiViewSet):
         data = self.validated(LinkRejectSerializer, request)
         self._candidate(pk)
         candidate = services.candidate_reject(candidate_id=pk, by=request.user, reason=decision_reason(data))
-        return Response(LinkCandidateSerializer(candidate).data)
+        return Response(LinkCandidateSerializer(candidate, context={"request": request}).data)
 
-    @extend_schema(request=LinkRejectSerializer, responses={200: LinkCandidateSerializer})
+    @extend_schema(request=LinkRejectSerializer, responses={200: UnmergeResultSerializer})
     @action(detail=True, methods=["post"])
     def unmerge(self, request: Request, pk: Any = None) -> Response:
-        """Undo the merge an accepted duplicate made (an addition to the contract)."""
+        """Undo the merge an accepted duplicate made (an addition to the contract); the candidates that
+        merge superseded are proposed again, those it carried and nobody decided are superseded."""
         data = self.validated(LinkRejectSerializer, request)
         candidate = self._candidate(pk)
         merge = PersonMerge.objects.filter(candidate=candidate, undone_at__isnull=True).first()
         if merge is None:
             raise BusinessRuleError("This candidate has no merge in force to undo.")
-        services.person_unmerge(merge_id=merge.pk, by=request.user, reason=decision_reason(data))
-        return Response(LinkCandidateSerializer(self._candidate(pk)).data)
+        unmerged = services.person_unmerge(merge_id=merge.pk, by=request.user, reason=decision_reason(data))
+        context = {"request": request, "unmerged": unmerged}
+        return Response(UnmergeResultSerializer(self._candidate(pk), context=context).data)

@@ -1,11 +1,21 @@
 """API shapes of link review (contract: kind, person_a, person_b {id, a_number}, suggested_type,
 score, reasons, status); the names and extra fields are optional additions for clients."""
 
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from familylink.common.api import ClosedInput
 
+from .carry import superseded_story
 from .models import LinkCandidate
+
+STATUS_HELP = (
+    "proposed, accepted, rejected, unmerged (an accepted duplicate whose merge was undone) or "
+    "superseded (an addition clients may ignore: the candidate named a record merged into another, "
+    "or was carried from one by a merge since undone; nobody decides it, see `superseded`)"
+)
 
 
 class CandidatePersonSerializer(serializers.Serializer):
@@ -15,6 +25,20 @@ class CandidatePersonSerializer(serializers.Serializer):
     date_of_birth = serializers.DateField(allow_null=True)
 
 
+class SupersededSerializer(serializers.Serializer):
+    merge = serializers.UUIDField(help_text="the merge that superseded the candidate")
+    merged = serializers.UUIDField(allow_null=True, help_text="the record merged away")
+    survivor = serializers.UUIDField(allow_null=True, help_text="the record it was merged into")
+    carried_to = serializers.UUIDField(
+        allow_null=True,
+        help_text="the candidate asking the same question now: about the survivor, or (merge_undone) "
+        "the original candidate, proposed again",
+    )
+    merge_undone = serializers.BooleanField(
+        help_text="true: this candidate was carried by the merge, which was since undone"
+    )
+
+
 class LinkCandidateSerializer(serializers.ModelSerializer):
     person_a = CandidatePersonSerializer()
     person_b = CandidatePersonSerializer(allow_null=True)
@@ -22,6 +46,13 @@ class LinkCandidateSerializer(serializers.ModelSerializer):
     station = serializers.CharField(source="station_code")
     decided_by = serializers.SerializerMethodField()
     merge = serializers.SerializerMethodField()
+    carried_from = serializers.UUIDField(
+        source="carried_from_id",
+        read_only=True,
+        allow_null=True,
+        help_text="the superseded candidate whose question a merge carried to this one",
+    )
+    superseded = serializers.SerializerMethodField()
 
     class Meta:
         model = LinkCandidate
@@ -42,15 +73,69 @@ class LinkCandidateSerializer(serializers.ModelSerializer):
             "decided_by",
             "decision_reason",
             "merge",
+            "carried_from",
+            "superseded",
         ]
+        extra_kwargs = {"status": {"help_text": STATUS_HELP}}
 
     def get_decided_by(self, obj: LinkCandidate) -> str | None:
         return obj.decided_by.username if obj.decided_by else None
 
     def get_merge(self, obj: LinkCandidate) -> str | None:
-        if obj.kind == LinkCandidate.Kind.DUPLICATE_PERSON and obj.result_id:
+        made = (LinkCandidate.Status.ACCEPTED, LinkCandidate.Status.UNMERGED)
+        if obj.kind == LinkCandidate.Kind.DUPLICATE_PERSON and obj.status in made and obj.result_id:
             return str(obj.result_id)
         return None
+
+    @extend_schema_field(SupersededSerializer(allow_null=True))
+    def get_superseded(self, obj: LinkCandidate) -> dict[str, Any] | None:
+        request = self.context.get("request")
+        story = superseded_story(obj, viewer=getattr(request, "user", None))
+        if story is None:
+            return None
+        return {
+            "merge": str(story.merge.pk),
+            "merged": str(story.merged.pk) if story.merged else None,
+            "survivor": str(story.survivor.pk) if story.survivor else None,
+            "carried_to": str(story.successor.pk) if story.successor else None,
+            "merge_undone": story.origin_undone,
+        }
+
+
+class UnmergeResultSerializer(LinkCandidateSerializer):
+    """The duplicate candidate whose merge was undone, and what the unmerge did to the merge's other
+    candidates (additions clients may ignore)."""
+
+    candidates_proposed_again = serializers.SerializerMethodField(
+        help_text="candidates the merge had superseded, proposed again"
+    )
+    carried_candidates_withdrawn = serializers.SerializerMethodField(
+        help_text="candidates the merge had carried to the survivor, still proposed: now superseded"
+    )
+    carried_candidates_kept = serializers.SerializerMethodField(
+        help_text="candidates the merge had carried to the survivor that an analyst already decided: "
+        "their decisions stand"
+    )
+
+    class Meta(LinkCandidateSerializer.Meta):
+        fields = [
+            *LinkCandidateSerializer.Meta.fields,
+            "candidates_proposed_again",
+            "carried_candidates_withdrawn",
+            "carried_candidates_kept",
+        ]
+
+    def _ids(self, name: str) -> list[str]:
+        return sorted(str(c.pk) for c in getattr(self.context["unmerged"], name))
+
+    def get_candidates_proposed_again(self, obj: LinkCandidate) -> list[str]:
+        return self._ids("proposed_again")
+
+    def get_carried_candidates_withdrawn(self, obj: LinkCandidate) -> list[str]:
+        return self._ids("withdrawn")
+
+    def get_carried_candidates_kept(self, obj: LinkCandidate) -> list[str]:
+        return self._ids("kept")
 
 
 # A decision is a write: it takes the contract's optional `change_reason`, read as its reason when

@@ -21,6 +21,7 @@ from familylink.common.errors import BusinessRuleError, ValidationFailed
 from familylink.common.roles import has_capability, user_roles
 
 from . import services
+from .carry import superseded_story, unmerge_summary
 from .models import LinkCandidate
 from .selectors import (
     QUEUE_FILTERS,
@@ -134,6 +135,7 @@ def candidate_page(
             "files": [person_file(candidate.person_a), person_file(candidate.person_b)],
             "can_decide": _can_decide(request),
             "merge": active_merge_for_candidate(candidate),
+            "superseded": superseded_story(candidate, viewer=request.user),
             "relationship_types": RELATIONSHIP_TYPES,
             "errors": errors,
             "entered": entered or {},
@@ -220,7 +222,9 @@ def unmerge(request: HttpRequest, pk: UUID) -> HttpResponse:
             status=409,
         )
     try:
-        services.person_unmerge(merge_id=merge.pk, by=request.user, reason=entered["unmerge_reason"])
+        unmerged = services.person_unmerge(
+            merge_id=merge.pk, by=request.user, reason=entered["unmerge_reason"]
+        )
     except ValidationFailed as exc:
         return candidate_page(
             request, pk, errors={"unmerge_reason": exc.errors.get("reason", [])}, entered=entered, status=400
@@ -229,5 +233,6 @@ def unmerge(request: HttpRequest, pk: UUID) -> HttpResponse:
         return candidate_page(
             request, pk, errors={"non_field_errors": [str(exc)]}, entered=entered, status=409
         )
-    messages.success(request, "The merge is undone; both records are as they were before it.")
+    said = unmerge_summary(unmerged, viewer=request.user)
+    messages.success(request, "The merge is undone; both records are as they were before it. " + said)
     return redirect("linkage:candidate", pk=pk)

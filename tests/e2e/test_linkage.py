@@ -37,6 +37,15 @@ def people(settings, users):
     return people
 
 
+def _accept_here(page: Page, reason: str) -> None:
+    """The candidate page passes axe-core; accept it with a reason and stay on it."""
+    assert_accessible(page)
+    page.locator("label[for=then-next]").click()
+    page.get_by_label("Reason").fill(reason)
+    page.get_by_role("button", name="Accept").click()
+    expect(page.get_by_test_id("candidate-status")).to_contain_text("Accepted by")
+
+
 def test_analyst_reviews_accepts_rejects_merges_and_unmerges(page: Page, users, people):
     sign_in(page, "hq_analyst")
     page.get_by_role("link", name="Link review").first.click()
@@ -62,11 +71,7 @@ def test_analyst_reviews_accepts_rejects_merges_and_unmerges(page: Page, users, 
     expect(page.get_by_test_id("reasons")).to_contain_text("born 27 years apart")
     expect(page.get_by_test_id("person-file-a")).to_contain_text("Juan Carlos Gómez Ruiz")
     expect(page.get_by_test_id("person-file-b")).to_contain_text("Luis Gómez Pérez")
-    assert_accessible(page)
-    page.locator("label[for=then-next]").click()
-    page.get_by_label("Reason").fill("father and son per the agent's notes")
-    page.get_by_role("button", name="Accept").click()
-    expect(page.get_by_test_id("candidate-status")).to_contain_text("Accepted by")
+    _accept_here(page, "father and son per the agent's notes")
     assert Relationship.objects.filter(
         from_person=people["father"], to_person=people["son"], evidence="claimed", source="link_discovery"
     ).exists()
@@ -125,3 +130,50 @@ def test_auditor_reads_the_queue_but_cannot_decide(page: Page, users, people):
     expect(page.get_by_test_id("candidate-heading")).to_be_visible()
     expect(page.get_by_test_id("decision-form")).to_have_count(0)
     assert_accessible(page)
+
+
+@pytest.fixture
+def father_again(people):
+    """The father entered a second time, with an A-number: a duplicate of him is proposed."""
+    from apprehensions.models import Person
+    from familylink.common.models import User
+
+    handbuilt._encounter(
+        User.objects.get(username="roving_agent"),
+        "2018-07-01T10:00:00-06:00",
+        "MCA",
+        [handbuilt._p("father_again", "Juan Carlos", "Gómez", "", "M", "1985-03-10", a_number="A123123123")],
+    )
+    discover_links()
+    return Person.objects.get(a_number="A123123123")
+
+
+def test_analyst_follows_a_question_carried_past_a_merge(page: Page, users, people, father_again):
+    """Merging the father's two records supersedes the question asked about the record merged away:
+    its page says so, leads to the survivor and to the same question about the survivor, decided there."""
+    dup = LinkCandidate.objects.get(kind="duplicate_person", person_a__in=[father_again, people["father"]])
+    sign_in(page, "hq_analyst")
+    page.goto(f"/link-candidates/{dup.pk}/")
+    page.locator("label[for=then-next]").click()
+    page.get_by_role("button", name="Accept").click()
+    expect(page.get_by_text("the two records are merged")).to_be_visible()
+
+    page.goto("/link-candidates/")
+    page.get_by_label("Status").select_option("superseded")
+    page.get_by_role("button", name="Filter").click()
+    row = page.get_by_test_id("candidate-row")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("Merged away")
+    assert_accessible(page)
+    row.get_by_role("link", name="Juan Carlos Gómez Ruiz and Luis Gómez Pérez").click()
+    story = page.get_by_test_id("superseded")
+    expect(story).to_contain_text("Juan Carlos Gómez Ruiz was merged into Juan Carlos Gómez")
+    expect(page.get_by_test_id("decision-form")).to_have_count(0)
+    assert_accessible(page)
+
+    story.get_by_role("link", name="relationship candidate").click()
+    expect(page.get_by_test_id("carried-from")).to_be_visible()
+    expect(page.get_by_test_id("reasons")).to_contain_text("carried from candidate")
+    expect(page.get_by_test_id("person-file-a")).to_contain_text("Juan Carlos Gómez")
+    _accept_here(page, "the agent's notes name him as the father")
+    assert Relationship.objects.filter(from_person=father_again, to_person=people["son"]).exists()

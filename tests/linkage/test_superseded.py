@@ -1,7 +1,10 @@
 """A merge supersedes the proposed candidates naming the record merged away and carries each question
 to the survivor; an unmerge puts both back; nobody decides a superseded candidate."""
 
+import re
+
 import pytest
+from django.urls import reverse
 
 from apprehensions.linkage.discovery import candidate_key, discover_links
 from apprehensions.linkage.models import LinkCandidate, PersonMerge
@@ -12,6 +15,7 @@ from apprehensions.linkage.services import (
     person_merge,
     person_unmerge,
 )
+from familylink.common.errors import BusinessRuleError
 
 from . import handbuilt
 
@@ -312,3 +316,135 @@ def test_merge_through_the_api_supersedes_and_carries(people, users, api_client_
     question.refresh_from_db()
     assert question.status == SUPERSEDED and question.decided_by == users["hq_analyst"]
     assert LinkCandidate.objects.get(carried_from=question).person_a == people["father_again"]
+
+
+def test_deciding_a_superseded_candidate_is_refused_saying_where_the_question_went(
+    people, users, api_client_for, client
+):
+    """Service, API and page refuse (409) both decisions on a superseded candidate, saying who was
+    merged into whom and which candidate asks the question now."""
+    hq = users["hq_analyst"]
+    question = _father_son(people)
+    candidate_accept(candidate_id=_fathers(people).pk, by=hq)
+    carried = LinkCandidate.objects.get(carried_from=question)
+    before = _decision(question)
+    said = (
+        "superseded: Juan Carlos Gómez Ruiz was merged into Juan Carlos Gómez, so a link to Juan Carlos "
+        f"Gómez Ruiz can no longer be accepted or rejected. The same question about Juan Carlos Gómez is "
+        f"candidate {carried.pk} (proposed): decide that one."
+    )
+
+    for decide in (candidate_accept, candidate_reject):
+        with pytest.raises(BusinessRuleError) as refused:
+            decide(candidate_id=question.pk, by=hq, reason="father")
+        assert said in str(refused.value)
+    api = api_client_for("hq_analyst")
+    for action in ("accept", "reject"):
+        response = api.post(f"{URL}{question.pk}/{action}/", {"reason": "father"}, format="json")
+        assert response.status_code == 409 and said in response.json()["detail"]
+    client.force_login(hq)
+    for decision in ("accept", "reject"):
+        page = client.post(
+            f"/link-candidates/{question.pk}/decide/", {"decision": decision, "reason": "father"}
+        )
+        assert page.status_code == 409
+        html = page.content.decode()
+        assert 'data-testid="decision-error"' in html and f"candidate {carried.pk} (proposed)" in html
+        assert reverse("linkage:candidate", args=[carried.pk]) in html
+    assert _decision(question) == before
+
+
+def test_superseded_candidate_page_says_what_happened_and_leads_on(people, users, client):
+    """The page of a superseded candidate links the survivor and the carried candidate, offers no
+    decision; after the unmerge, the carried candidate's page leads back to the original."""
+    hq = users["hq_analyst"]
+    question = _father_son(people)
+    dup = _fathers(people)
+    candidate_accept(candidate_id=dup.pk, by=hq)
+    carried = LinkCandidate.objects.get(carried_from=question)
+    client.force_login(users["auditor"])
+
+    html = client.get(f"/link-candidates/{question.pk}/").content.decode()
+    story = html.split('data-testid="superseded"', 1)[1].split("</section>", 1)[0]
+    assert "Juan Carlos Gómez Ruiz was merged into Juan Carlos Gómez on" in re.sub(r"<[^>]+>", "", story)
+    assert reverse("apprehensions:person", args=[people["father_again"].pk]) in story
+    assert reverse("linkage:candidate", args=[carried.pk]) in story
+    assert 'data-testid="decision-form"' not in html
+    html = client.get(f"/link-candidates/{carried.pk}/").content.decode()
+    assert reverse("linkage:candidate", args=[question.pk]) in html.split('data-testid="carried-from"', 1)[1]
+
+    client.force_login(hq)
+    undone = client.post(f"/link-candidates/{dup.pk}/unmerge/", {"reason": "two men"}, follow=True)
+    shown = " ".join(str(m) for m in undone.context["messages"])
+    assert "1 candidate naming Juan Carlos Gómez Ruiz is proposed again" in shown
+    assert "1 candidate carried to Juan Carlos Gómez is withdrawn" in shown
+    html = client.get(f"/link-candidates/{carried.pk}/").content.decode()
+    story = html.split('data-testid="superseded"', 1)[1].split("</section>", 1)[0]
+    assert "the merge it came from was undone" in story
+    assert reverse("linkage:candidate", args=[question.pk]) in story
+
+
+def test_unmerge_page_says_which_carried_decisions_stand(people, users, client):
+    hq = users["hq_analyst"]
+    question = _father_son(people)
+    dup = _fathers(people)
+    candidate_accept(candidate_id=dup.pk, by=hq)
+    carried = LinkCandidate.objects.get(carried_from=question)
+    candidate_accept(candidate_id=carried.pk, by=hq, reason="father, per the agent")
+    client.force_login(hq)
+
+    undone = client.post(f"/link-candidates/{dup.pk}/unmerge/", {"reason": "two men"}, follow=True)
+
+    shown = " ".join(str(m) for m in undone.context["messages"])
+    assert (
+        "1 candidate carried to Juan Carlos Gómez was already decided and keeps its decision "
+        "(Juan Carlos Gómez and Luis Gómez Pérez: accepted)"
+    ) in shown
+    assert _decision(carried)["status"] == "accepted"
+
+
+def test_queue_and_api_list_superseded_only_when_asked(people, users, client, api_client_for):
+    """The queue page keeps its default (proposed); both filters take `superseded`."""
+    question = _father_son(people)
+    candidate_accept(candidate_id=_fathers(people).pk, by=users["hq_analyst"])
+    client.force_login(users["hq_analyst"])
+
+    default = client.get("/link-candidates/")
+    assert question not in default.context["page"].object_list
+    asked = client.get("/link-candidates/", {"status": "superseded"})
+    assert list(asked.context["page"].object_list) == [question]
+    assert '<option value="superseded" selected>Merged away</option>' in asked.content.decode()
+
+    api = api_client_for("auditor")
+    rows = api.get(URL, {"status": "superseded"}).json()["results"]
+    assert [r["id"] for r in rows] == [str(question.pk)]
+    carried = LinkCandidate.objects.get(carried_from=question)
+    question.refresh_from_db()
+    assert rows[0]["superseded"] == {
+        "merge": str(question.result_id),
+        "merged": str(people["father"].pk),
+        "survivor": str(people["father_again"].pk),
+        "carried_to": str(carried.pk),
+        "merge_undone": False,
+    }
+    proposed = api.get(URL, {"status": "proposed"}).json()["results"]
+    assert str(question.pk) not in {r["id"] for r in proposed}
+    assert {r["carried_from"] for r in proposed if r["id"] == str(carried.pk)} == {str(question.pk)}
+
+
+def test_unmerge_api_says_what_became_of_the_candidates(people, users, api_client_for):
+    """The API's unmerge answer lists the candidates proposed again, the carried ones withdrawn and the
+    carried ones whose decision stands (additions clients may ignore)."""
+    dup, merge, question, conflict, _ = _unmerge_scene(people, users["hq_analyst"])
+    carried = {c.carried_from_id: c.pk for c in LinkCandidate.objects.filter(carried_from__isnull=False)}
+
+    response = api_client_for("hq_analyst").post(
+        f"{URL}{dup.pk}/unmerge/", {"reason": "two men"}, format="json"
+    )
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["status"] == "unmerged" and body["merge"] == str(merge.pk)
+    assert body["candidates_proposed_again"] == sorted([str(question.pk), str(conflict.pk)])
+    assert body["carried_candidates_withdrawn"] == [str(carried[question.pk])]
+    assert body["carried_candidates_kept"] == [str(carried[conflict.pk])]
