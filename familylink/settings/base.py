@@ -288,6 +288,9 @@ SPECTACULAR_SETTINGS = {
         "EventTypeEnum": "events.models.EventType",
         "EventResourceTypeEnum": "events.serializers.RESOURCE_TYPE_CHOICES",
         "RelationshipTypeEnum": "apprehensions.models.Relationship.Type",
+        # Two components (a candidate, an unmerge's answer) carry a candidate's kind and status.
+        "LinkCandidateKindEnum": "apprehensions.linkage.models.LinkCandidate.Kind",
+        "LinkCandidateStatusEnum": "apprehensions.linkage.models.LinkCandidate.Status",
     },
 }
 
