@@ -234,5 +234,5 @@ def unmerge(request: HttpRequest, pk: UUID) -> HttpResponse:
             request, pk, errors={"non_field_errors": [str(exc)]}, entered=entered, status=409
         )
     said = unmerge_summary(unmerged, viewer=request.user)
-    messages.success(request, "The merge is undone; both records are as they were before it. " + said)
+    messages.success(request, f"The merge is undone; both records are as they were before it. {said}".strip())
     return redirect("linkage:candidate", pk=pk)
