@@ -134,20 +134,10 @@ def _carry(candidate: LinkCandidate, *, merge: PersonMerge, by: Any) -> str:
             why = _NOT_ASKED.get(candidate.kind, "it names no one else")
             return f"; not carried to {survivor}: link discovery does not ask it ({why})"
         words = f"carried from candidate {candidate.pk}: {_merge_words(merge)}"
-        carried = LinkCandidate(
-            kind=question.kind,
-            person_a_id=question.person_a_id,
-            person_b_id=question.person_b_id,
-            suggested_type=question.suggested_type,
-            score=question.score,
-            reasons=[words, *question.reasons],
-            details=question.details,
-            key=question.key,
-            station_code=question.station_code,
-            encountered_on=question.encountered_on,
-            carried_from=candidate,
-            created_by=by,
-        )
+        carried = question.to_candidate()
+        carried.reasons = [words, *question.reasons]
+        carried.carried_from = candidate
+        carried.created_by = by
         stamp(carried, by=by, reason=words)
         try:
             with transaction.atomic():  # a discovery pass may file the same key at the same moment

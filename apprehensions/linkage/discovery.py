@@ -57,6 +57,21 @@ class ProposedCandidate:
     def key(self) -> str:
         return candidate_key(self.kind, self.person_a_id, self.person_b_id, self.details)
 
+    def to_candidate(self) -> LinkCandidate:
+        """The row that files this proposal (unsaved)."""
+        return LinkCandidate(
+            kind=self.kind,
+            person_a_id=self.person_a_id,
+            person_b_id=self.person_b_id,
+            suggested_type=self.suggested_type,
+            score=self.score,
+            reasons=self.reasons,
+            details=self.details,
+            key=self.key,
+            station_code=self.station_code,
+            encountered_on=self.encountered_on,
+        )
+
 
 @dataclass
 class DiscoveryResult:
@@ -564,21 +579,7 @@ def file_candidates(candidates: Sequence[ProposedCandidate], *, by: Any = None, 
     chunk = 5_000
     user_id = by.pk if getattr(by, "is_authenticated", False) else None
     for start in range(0, len(candidates), chunk):
-        objs = [
-            LinkCandidate(
-                kind=c.kind,
-                person_a_id=c.person_a_id,
-                person_b_id=c.person_b_id,
-                suggested_type=c.suggested_type,
-                score=c.score,
-                reasons=c.reasons,
-                details=c.details,
-                key=c.key,
-                station_code=c.station_code,
-                encountered_on=c.encountered_on,
-            )
-            for c in candidates[start : start + chunk]
-        ]
+        objs = [c.to_candidate() for c in candidates[start : start + chunk]]
         LinkCandidate._default_manager.bulk_create(objs, ignore_conflicts=True)  # history-safe: below
         with connection.cursor() as cursor:
             cursor.execute(
