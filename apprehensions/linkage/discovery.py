@@ -81,6 +81,7 @@ class DiscoveryResult:
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
     analyzed: list[str] = field(default_factory=list)  # tables whose statistics the full pass renewed
+    superseded: int = 0  # stale candidates naming a record merged away, superseded by the full pass
 
     def by_kind(self) -> dict[str, int]:
         return dict(Counter(c.kind for c in self.candidates))
@@ -632,6 +633,10 @@ def discover_links(
             cursor.execute("SELECT linkage_analyze_stale()")
             result.analyzed = list(cursor.fetchone()[0] or [])
             chain.batch_links(cursor)  # thousands of candidates: their history links a statement at a time
+            if persist:
+                from .carry import supersede_stale  # carry builds on this module
+
+                result.superseded = supersede_stale(by=by)
         else:
             # A few persons: the queries are written in the order to walk them (their encounters
             # first), and planning a dozen joins every way would cost more than running them.

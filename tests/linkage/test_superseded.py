@@ -448,3 +448,41 @@ def test_unmerge_api_says_what_became_of_the_candidates(people, users, api_clien
     assert body["candidates_proposed_again"] == sorted([str(question.pk), str(conflict.pk)])
     assert body["carried_candidates_withdrawn"] == [str(carried[question.pk])]
     assert body["carried_candidates_kept"] == [str(carried[conflict.pk])]
+
+
+def test_nightly_pass_supersedes_candidates_filed_while_the_merge_ran(people, users, agent):
+    """A pass that committed while a merge ran (or a candidate from before merges superseded any)
+    leaves proposed candidates naming the record merged away: the nightly full pass supersedes them,
+    with the merge and why in their history, and carries each question it would ask to the survivor."""
+    father, survivor, son = people["father"], people["father_again"], people["son"]
+    merge = candidate_accept(candidate_id=_fathers(people).pk, by=users["hq_analyst"], reason="same man")
+    merge = merge.merges.get()
+    third = handbuilt._encounter(
+        agent,
+        "2018-08-01T10:00:00-06:00",
+        "MCA",
+        [handbuilt._p("third", "Juan Carlos", "Gomez", "Ruiz", "M", "1985-03-10")],
+    )["third"]
+    late_twin = _file(LinkCandidate.Kind.DUPLICATE_PERSON, father, third)
+    late_son = _file(LinkCandidate.Kind.DUPLICATE_PERSON, son, father)
+
+    result = discover_links()
+
+    assert result.superseded == 2
+    for late in (late_twin, late_son):
+        late.refresh_from_db()
+        assert (late.status, late.result_id, late.decided_by) == (SUPERSEDED, merge.pk, None)
+        assert late.decision_reason.startswith("Juan Carlos Gómez Ruiz was merged into Juan Carlos Gómez;")
+        assert late.history.first().history_change_reason == f"superseded: {late.decision_reason}"
+    carried = LinkCandidate.objects.get(carried_from=late_twin)
+    assert {carried.person_a, carried.person_b} == {survivor, third} and carried.status == PROPOSED
+    assert (
+        carried.reasons[0]
+        == f"carried from candidate {late_twin.pk}: " + late_twin.decision_reason.split(";")[0]
+    )
+    # Father and son were encountered together: discovery never asks whether they are one human.
+    assert "not carried to Juan Carlos Gómez" in late_son.decision_reason
+    assert not LinkCandidate.objects.filter(carried_from=late_son).exists()
+    assert not LinkCandidate.objects.filter(status=PROPOSED).filter(person_a=father).exists()
+    assert not LinkCandidate.objects.filter(status=PROPOSED).filter(person_b=father).exists()
+    assert discover_links().superseded == 0

@@ -14,5 +14,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"proposed: relationship {kinds.get('relationship', 0)}, "
             f"duplicate_person {kinds.get('duplicate_person', 0)}; filed {result.created} new candidates; "
-            f"pairs scored {sum(result.pairs_scored.values())}; {result.seconds:.1f} s"
+            f"pairs scored {sum(result.pairs_scored.values())}; "
+            f"{result.superseded} stale candidates naming a record merged away superseded; "
+            f"{result.seconds:.1f} s"
         )
