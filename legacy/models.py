@@ -18,6 +18,27 @@ from familylink.common.models import BaseModel, BulkWrittenModel
 from familylink.common.reference_checks import checked_reference
 
 
+class ImportUpload(BaseModel):
+    """One uploaded file: the batches made of it (one per sheet of rows) and the sheets left out, and why."""
+
+    filename = models.CharField(max_length=255)
+    file_format = models.CharField(max_length=8)
+    # A supervisor imports for their station only; null for HQ (all stations). Its batches' scope.
+    station_scope = models.ForeignKey(
+        Station, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # [{"sheet": title, "why": "hidden (a lookup list, say)"}, ...]: not imported, in workbook order.
+    sheets_left_out = models.JSONField(default=list, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({str(self.pk)[:8]})"
+
+
 class ImportBatch(BaseModel):
     """One uploaded sheet: who uploaded it, its rows, and where the import stands."""
 
@@ -32,6 +53,13 @@ class ImportBatch(BaseModel):
 
     filename = models.CharField(max_length=255)
     file_format = models.CharField(max_length=8)
+    # The file it came from (null: a batch uploaded before files were kept as uploads).
+    upload = models.ForeignKey(
+        ImportUpload, null=True, blank=True, on_delete=models.PROTECT, related_name="batches"
+    )
+    sheet = models.CharField(
+        max_length=255, blank=True, help_text="The workbook sheet the rows come from (blank: a CSV file)."
+    )
     headers = models.JSONField(default=list, help_text="The header row as typed.")
     column_map = models.JSONField(default=dict, help_text="Header index → canonical column.")
     # A supervisor imports for their station only; null for HQ (all stations).
@@ -53,11 +81,16 @@ class ImportBatch(BaseModel):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"{self.filename} ({str(self.pk)[:8]})"
+        return f"{self.name} ({str(self.pk)[:8]})"
 
     @property
     def label(self) -> str:
         return f"batch {str(self.pk)[:8]}"
+
+    @property
+    def name(self) -> str:
+        """The file, and the sheet of a workbook: "sep-2018.xlsx — sheet 'July'"."""
+        return f"{self.filename} — sheet '{self.sheet}'" if self.sheet else self.filename
 
 
 class ImportRow(BulkWrittenModel):
@@ -95,7 +128,7 @@ class ImportRow(BulkWrittenModel):
 
     @property
     def provenance(self) -> str:
-        return f"legacy import {self.batch.label} row {self.row_number}"
+        return f"legacy import {self.batch.label} ({self.batch.name}) row {self.row_number}"
 
 
 class ImportPreview(BaseModel):

@@ -14,6 +14,7 @@ import re
 import unicodedata
 import zipfile
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -97,6 +98,25 @@ class Sheet:
     # The spreadsheet row number of each row (blank rows are skipped, so not always i + 2): the
     # number a person sees in Excel, which the preview and the quarantine messages give.
     row_numbers: list[int] = field(default_factory=list)
+    # The workbook sheet the rows come from ("" for a CSV file).
+    title: str = ""
+
+
+@dataclass
+class SheetLeftOut:
+    """A sheet of the workbook that is not imported, and why (instructions, a hidden lookup list)."""
+
+    title: str
+    why: str
+
+
+@dataclass
+class FileRead:
+    """What a file holds: one sheet of rows (a CSV), or each sheet of rows of a workbook, in order."""
+
+    sheets: list[Sheet]
+    file_format: str
+    left_out: list[SheetLeftOut] = field(default_factory=list)
 
 
 def _cell_text(value: Any) -> str:
@@ -131,8 +151,28 @@ SAVE_AS = "save it as Excel Workbook (.xlsx) or CSV UTF-8"
 EMPTY_SHEET = "The sheet is empty: it needs a header row and at least one row of data."
 
 
-def read_sheet(content: bytes, filename: str) -> Sheet:
-    """The header row and every data row of a CSV or XLSX file (the sheet holding the data), cells as text."""
+class UnknownSheet(UnreadableFile):
+    """A sheet asked for by its title is not in the file; the message names the sheets there are."""
+
+
+def read_sheets(content: bytes, filename: str, *, titles: Sequence[str] | None = None) -> FileRead:
+    """Every sheet of rows of a CSV or XLSX file (a workbook may keep one per month or per office),
+    each with its own header row and data rows, cells as text. `titles` chooses workbook sheets by
+    title instead (UnknownSheet when one is not there)."""
+    if content[:2] == b"PK":
+        return _read_xlsx(content, titles)
+    sheet = _read_text_or_refuse(content, filename)
+    if titles:
+        raise UnknownSheet(
+            f"{filename or 'The file'} is a CSV file: it has one sheet, and sheet titles "
+            f"({', '.join(repr(t) for t in titles)}) choose among an XLSX workbook's sheets; import it "
+            "without choosing a sheet."
+        )
+    return FileRead([sheet], sheet.file_format)
+
+
+def _read_text_or_refuse(content: bytes, filename: str) -> Sheet:
+    """A CSV file's one sheet; a file that is neither CSV nor XLSX is refused, saying what it is."""
     name = (filename or "").lower()
     if not content.strip():
         raise UnreadableFile(EMPTY_SHEET)
@@ -142,8 +182,6 @@ def read_sheet(content: bytes, filename: str) -> Sheet:
             "cannot read; open it in Excel, remove any password (File > Info > Protect Workbook), and "
             f"{SAVE_AS}."
         )
-    if content[:2] == b"PK":
-        return _read_xlsx(content)
     if name.endswith((".xlsx", ".xlsm")):
         try:  # a CSV someone named .xlsx is read as the CSV it is
             text = _decode(content)
@@ -273,7 +311,7 @@ def _fill_merged(table: list[tuple[int, list[str]]], merged: set[tuple[int, int,
                 row[column] = text
 
 
-def _read_xlsx(content: bytes) -> Sheet:
+def _read_xlsx(content: bytes, titles: Sequence[str] | None = None) -> FileRead:
     from openpyxl import load_workbook
 
     try:
@@ -295,34 +333,22 @@ def _read_xlsx(content: bytes) -> Sheet:
         )
     try:
         workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-        sheet = _data_sheet(workbook)
-        formulas = formula_book = None
-        unsaved, merged = _scan_sheet(archive, sheet._worksheet_path)
-        if unsaved:
+        chosen, left_out = _data_sheets(workbook, titles)
+        scans = {ws.title: _scan_sheet(archive, ws._worksheet_path) for ws in chosen}
+        formula_book = None
+        if any(unsaved for unsaved, _ in scans.values()):
             formula_book = load_workbook(io.BytesIO(content), read_only=True, data_only=False)
-            formula_sheet = formula_book[sheet.title]
-            formula_sheet.reset_dimensions()
-            formulas = formula_sheet.iter_rows(values_only=True)
-        table = []
-        # Not the sheet's declared size ("A1:XFD1048576" once a column is formatted): its cells.
-        sheet.reset_dimensions()
-        # iter_rows starts at row 1 and yields missing rows empty, so the count is the row number.
-        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-            typed = next(formulas, ()) if formulas is not None else ()
-            if not any(v is not None for v in (*values, *typed)):
-                continue
-            row = [_cell_text(v) for v in values]
-            for i, formula in enumerate(typed):
-                if (
-                    isinstance(formula, str)
-                    and formula.startswith("=")
-                    and (i >= len(values) or values[i] is None)
-                ):
-                    row += [""] * (i + 1 - len(row))
-                    row[i] = formula
-            if any(c.strip() for c in row):
-                table.append((number, row))
-        _fill_merged(table, merged)
+        tables = []
+        for ws in chosen:
+            unsaved, merged = scans[ws.title]
+            formulas = None
+            if unsaved and formula_book is not None:
+                formula_sheet = formula_book[ws.title]
+                formula_sheet.reset_dimensions()
+                formulas = formula_sheet.iter_rows(values_only=True)
+            table = _worksheet_rows(ws, formulas)
+            _fill_merged(table, merged)
+            tables.append((ws.title, table))
         workbook.close()
         if formula_book is not None:
             formula_book.close()
@@ -332,21 +358,67 @@ def _read_xlsx(content: bytes) -> Sheet:
         raise UnreadableFile(
             f"The XLSX file cannot be opened ({exc.__class__.__name__}); open it in Excel and {SAVE_AS}."
         ) from exc
-    return _sheet(table, "xlsx")
+    several = len(tables) + len(left_out) > 1
+    sheets = []
+    for title, table in tables:
+        try:
+            sheets.append(_sheet(table, "xlsx", title=title))
+        except UnreadableFile as exc:
+            # Which sheet, when the workbook has several: the others may be fine.
+            raise UnreadableFile(f"Sheet {title!r}: {exc}" if several else str(exc)) from exc
+    return FileRead(sheets, "xlsx", left_out)
 
 
-def _data_sheet(workbook: Any) -> Any:
-    """The visible worksheet whose first rows name most columns a row is imported from (the data are
-    not always on the first sheet: instructions or a hidden lookup list may come first).
+def _worksheet_rows(ws: Any, formulas: Any) -> list[tuple[int, list[str]]]:
+    """A worksheet's non-blank rows, numbered as Excel shows them; a formula whose value was never
+    saved is kept as typed (`formulas`: the same sheet read with its formulas, or None)."""
+    table = []
+    # Not the sheet's declared size ("A1:XFD1048576" once a column is formatted): its cells.
+    ws.reset_dimensions()
+    # iter_rows starts at row 1 and yields missing rows empty, so the count is the row number.
+    for number, values in enumerate(ws.iter_rows(values_only=True), start=1):
+        typed = next(formulas, ()) if formulas is not None else ()
+        if not any(v is not None for v in (*values, *typed)):
+            continue
+        row = [_cell_text(v) for v in values]
+        for i, formula in enumerate(typed):
+            if (
+                isinstance(formula, str)
+                and formula.startswith("=")
+                and (i >= len(values) or values[i] is None)
+            ):
+                row += [""] * (i + 1 - len(row))
+                row[i] = formula
+        if any(c.strip() for c in row):
+            table.append((number, row))
+    return table
 
-    Several sheets of rows (one per month, one per office) are refused: reading one of them would
-    leave the others' rows out without a word.
-    """
-    visible = [ws for ws in workbook.worksheets if ws.sheet_state == "visible"] or workbook.worksheets
-    if not visible:
+
+NO_HEADER = "no header row naming the columns a row is imported from (instructions, a list or a summary)"
+NO_ROWS = "a header row but no rows of data"
+HIDDEN = "hidden (a lookup list, say)"
+NOT_CHOSEN = "not among the sheets chosen"
+
+
+def _data_sheets(workbook: Any, titles: Sequence[str] | None) -> tuple[list[Any], list[SheetLeftOut]]:
+    """The worksheets holding rows to import, in workbook order, and the others with why they are left
+    out. A sheet of rows is a visible sheet whose first rows name most columns a row is imported
+    from, with rows under them; instructions, a summary or a hidden lookup list are not. When no
+    sheet qualifies, the one naming most columns is read (and refused for what it lacks).
+    `titles` chooses sheets by title (hidden ones too); UnknownSheet names the sheets there are."""
+    sheets = workbook.worksheets
+    if not sheets:
         raise UnreadableFile(f"The workbook has no worksheet; {SAVE_AS}.")
+    if titles:
+        chosen = [_sheet_titled(sheets, title) for title in titles]
+        return (
+            [ws for ws in sheets if ws in chosen],
+            [SheetLeftOut(ws.title, NOT_CHOSEN) for ws in sheets if ws not in chosen],
+        )
+    visible = [ws for ws in sheets if ws.sheet_state == "visible"] or sheets
+    left_out = {ws.title: HIDDEN for ws in sheets if ws not in visible}
     if len(visible) == 1:
-        return visible[0]
+        return visible, [SheetLeftOut(t, why) for t, why in left_out.items()]
     best, best_score = visible[0], 0
     with_rows = []
     for ws in visible:
@@ -354,19 +426,34 @@ def _data_sheet(workbook: Any) -> Any:
         rows = [r for r in islice(ws.iter_rows(values_only=True), 200) if any(v is not None for v in r)]
         score = max((_header_score([_cell_text(v) for v in r]) for r in rows[:HEADER_SEARCH_ROWS]), default=0)
         if score >= HEADER_MIN_COLUMNS and len(rows) > 1:
-            with_rows.append(ws.title)
+            with_rows.append(ws)
+        else:
+            left_out[ws.title] = NO_ROWS if score >= HEADER_MIN_COLUMNS else NO_HEADER
         if score > best_score:
             best, best_score = ws, score
-    if len(with_rows) > 1:
-        raise UnreadableFile(
-            f"The workbook has {len(with_rows)} sheets of rows ({', '.join(repr(t) for t in with_rows)}); "
-            "FamilyLink imports one sheet per file, so it would leave the others out. Save each sheet as "
-            "its own file (or copy the rows into one sheet under one header row) and upload each."
-        )
-    return best
+    chosen = with_rows or [best]
+    return chosen, [SheetLeftOut(ws.title, left_out[ws.title]) for ws in sheets if ws not in chosen]
 
 
-def _sheet(numbered: list[tuple[int, list[str]]], file_format: str) -> Sheet:
+def _sheet_titled(sheets: list[Any], title: str) -> Any:
+    """The worksheet of that title (its case and surrounding spaces aside)."""
+    for ws in sheets:
+        if ws.title == title:
+            return ws
+    wanted = " ".join(title.split()).casefold()
+    for ws in sheets:
+        if " ".join(ws.title.split()).casefold() == wanted:
+            return ws
+    hidden = [ws.title for ws in sheets if ws.sheet_state != "visible"]
+    there = ", ".join(repr(ws.title) for ws in sheets if ws.title not in hidden)
+    raise UnknownSheet(
+        f"The workbook has no sheet {title!r}; its sheets are {there or '(none visible)'}"
+        + (f" and, hidden, {', '.join(repr(t) for t in hidden)}" if hidden else "")
+        + ". Name one of those, as Excel shows it on the sheet's tab."
+    )
+
+
+def _sheet(numbered: list[tuple[int, list[str]]], file_format: str, *, title: str = "") -> Sheet:
     if not numbered:
         raise UnreadableFile(EMPTY_SHEET)
     scores = [_header_score(row) for _, row in numbered[:HEADER_SEARCH_ROWS]]
@@ -390,6 +477,7 @@ def _sheet(numbered: list[tuple[int, list[str]]], file_format: str) -> Sheet:
         [[*r, *[""] * (len(headers) - len(r))] for r in table[1:]],
         file_format,
         row_numbers=[number for number, _ in numbered[1:]],
+        title=title,
     )
 
 

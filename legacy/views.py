@@ -1,4 +1,5 @@
 """Pages of the legacy import: upload → dry-run preview → confirm → progress → result; fix a row.
+A workbook with several sheets of rows makes a batch of each: the upload's page lists them.
 
 Thin: permission (import_scope), call the service, render. The command and these pages call the
 same services (services.py).
@@ -20,16 +21,18 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from familylink.common.errors import BusinessRuleError
 
 from . import parsing
-from .models import ImportBatch, ImportRow
+from .models import ImportBatch, ImportRow, ImportUpload
 from .parsing import COLUMN_LABELS, KNOWN_COLUMNS, UnreadableFile, UnrecognisedColumns
 from .services import (
     batch_confirm,
-    batch_create,
     batch_progress,
     batches_visible_to,
     import_scope,
     row_correct,
     row_values,
+    upload_batches,
+    upload_create,
+    uploads_visible_to,
 )
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
@@ -58,19 +61,17 @@ def batch_list(request: HttpRequest) -> HttpResponse:
             error = f"{upload.name} is larger than 20 MB; split the sheet into smaller files."
         else:
             try:
-                batch = batch_create(content=upload.read(), filename=upload.name or "", by=request.user)
+                made = upload_create(content=upload.read(), filename=upload.name or "", by=request.user)
             except UnreadableFile as exc:
                 error = f"{upload.name}: {exc}"
                 template_links = isinstance(exc, UnrecognisedColumns)
             else:
-                from .tasks import run_batch
-
-                batch.status = ImportBatch.Status.PREVIEWING
-                batch._change_reason = "dry run queued"
-                batch._history_user = request.user
-                batch.save(update_fields=["status"])
-                transaction.on_commit(lambda: run_batch.delay(str(batch.pk), request.user.pk, True))
-                return redirect("legacy:batch_detail", pk=batch.pk)
+                batches = upload_batches(made)
+                for batch in batches:
+                    _queue_preview(batch, request.user)
+                if len(batches) == 1:
+                    return redirect("legacy:batch_detail", pk=batches[0].pk)
+                return redirect("legacy:upload_detail", pk=made.pk)
     batches = batches_visible_to(request.user).select_related("created_by")[:50]
     return render(
         request,
@@ -78,6 +79,63 @@ def batch_list(request: HttpRequest) -> HttpResponse:
         {"batches": batches, "error": error, "template_links": template_links, "scope": scope},
         status=400 if error else 200,
     )
+
+
+def _queue_preview(batch: ImportBatch, user: Any) -> None:
+    """The batch's dry run, on the worker once the upload is committed."""
+    from .tasks import run_batch
+
+    batch.status = ImportBatch.Status.PREVIEWING
+    batch._change_reason = "dry run queued"
+    batch._history_user = user
+    batch.save(update_fields=["status"])
+    transaction.on_commit(lambda: run_batch.delay(str(batch.pk), user.pk, True))
+
+
+RUNNING = (ImportBatch.Status.PREVIEWING, ImportBatch.Status.QUEUED, ImportBatch.Status.IMPORTING)
+
+
+def _upload_or_404(request: HttpRequest, pk: UUID) -> ImportUpload:
+    upload = uploads_visible_to(request.user).select_related("created_by").filter(pk=pk).first()
+    if upload is None:
+        raise Http404("No such upload.")
+    return upload
+
+
+def _ready_text(batches: list[ImportBatch]) -> str:
+    ready = sum(1 for b in batches if b.status not in RUNNING)
+    return f"{ready} of {len(batches)} sheets ready"
+
+
+@login_required
+@require_GET
+def upload_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
+    """One uploaded file: the batch of each sheet of rows (its status, counts, a link to its preview or
+    result) and the sheets left out, and why."""
+    upload = _upload_or_404(request, pk)
+    batches = upload_batches(upload)
+    return render(
+        request,
+        "legacy/upload_detail.html",
+        {
+            "upload": upload,
+            "batches": batches,
+            "running": any(b.status in RUNNING for b in batches),
+            "ready_text": _ready_text(batches),
+        },
+    )
+
+
+@login_required
+@require_GET
+def upload_progress_partial(request: HttpRequest, pk: UUID) -> HttpResponse:
+    """How many of the upload's sheets are ready (htmx polls it into the page's live region); when
+    none is running any more, the page reloads to show each sheet's counts."""
+    batches = upload_batches(_upload_or_404(request, pk))
+    response = HttpResponse(_ready_text(batches))
+    if not any(b.status in RUNNING for b in batches):
+        response["HX-Refresh"] = "true"
+    return response
 
 
 def _column_headers(batch: ImportBatch) -> dict[str, str]:
@@ -108,7 +166,11 @@ def _message_rows(batch: ImportBatch, items: list[dict[str, Any]]) -> list[dict[
 @require_GET
 def batch_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
     batch = _batch_or_404(request, pk)
-    context: dict[str, Any] = {"batch": batch, "done": batch_progress(batch)}
+    context: dict[str, Any] = {
+        "batch": batch,
+        "done": batch_progress(batch),
+        "sheets_in_file": batch.upload.batches.count() if batch.upload else 1,
+    }
     if batch.status == ImportBatch.Status.PREVIEWED:
         preview = batch.previews.order_by("-created_at").first()
         rows = preview.rows if preview else []

@@ -152,6 +152,8 @@ REQUESTS: dict[str, Req] = {
     "GET /imports/<uuid:pk>/progress/": Req(params={"pk": "batch"}),
     "GET /imports/<uuid:pk>/confirm/": Req(params={"pk": "batch"}),
     "GET /imports/rows/<uuid:pk>/": Req(params={"pk": "row"}),
+    "GET /imports/uploads/<uuid:pk>/": Req(params={"pk": "upload"}),
+    "GET /imports/uploads/<uuid:pk>/progress/": Req(params={"pk": "upload"}),
 }
 
 
@@ -203,6 +205,7 @@ def _side(staff: dict[str, Any], code: str) -> dict[str, Any]:
         "checkpoint": audit_checkpoint_record(),
         "batch": batch,
         "row": batch.rows.first(),
+        "upload": batch.upload,
         "fmt": "csv",
         "candidate": a_number_conflict_file(
             a_number=f"A0{abs(hash(code)) % 10**8:08d}", existing_person=child, context="intake"

@@ -17,9 +17,13 @@ table per chunk. What is added here is reading the sheet and deciding who each r
   years) against persons on file and earlier rows; two candidates → quarantined, never a guess;
 - otherwise a new person.
 
+A file is kept as an upload with one batch per sheet of rows (`upload_create`: a workbook may keep a
+sheet per month or per office); each batch is previewed, confirmed and imported on its own.
+
 Idempotent: a row already imported (same fingerprint) is linked, not written again; persons,
 encounters, relationships and separations on file are reused, so a sheet imported twice, a row
-repeated, or a child on two offices' sheets leaves one person and one separation.
+repeated, or a child on two offices' sheets (or two sheets of one workbook) leaves one person and
+one separation.
 """
 
 from .batches import (
@@ -32,9 +36,12 @@ from .batches import (
     progress_key,
     row_values,
     system_user,
+    upload_batches,
+    upload_create,
+    uploads_visible_to,
 )
 from .rows import Context, read_row
-from .runs import CHUNK_ROWS, batch_confirm, batch_run, import_file, row_correct
+from .runs import CHUNK_ROWS, batch_confirm, batch_run, import_file, import_upload, row_correct
 
 __all__ = [
     "CHUNK_ROWS",
@@ -47,10 +54,14 @@ __all__ = [
     "batches_visible_to",
     "column_header",
     "import_file",
+    "import_upload",
     "import_scope",
     "progress_key",
     "read_row",
     "row_correct",
     "row_values",
     "system_user",
+    "upload_batches",
+    "upload_create",
+    "uploads_visible_to",
 ]

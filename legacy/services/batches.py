@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.contrib.auth.models import Group
@@ -15,7 +16,7 @@ from familylink.common.models import User
 from familylink.common.roles import Role, has_capability
 
 from .. import parsing
-from ..models import ImportBatch, ImportRow
+from ..models import ImportBatch, ImportRow, ImportUpload
 
 SYSTEM_USERNAME = "legacy-import"
 
@@ -57,26 +58,59 @@ def system_user() -> User:
 
 
 @transaction.atomic
-def batch_create(*, content: bytes, filename: str, by: Any) -> ImportBatch:
-    """Read a CSV/XLSX sheet and keep it as a batch: the header row and every row, each cell as typed.
+def upload_create(
+    *, content: bytes, filename: str, by: Any, sheets: Sequence[str] | None = None
+) -> ImportUpload:
+    """Read a CSV/XLSX file and keep it as an upload with one batch per sheet of rows (a workbook may
+    keep a sheet per month or per office), each with its header row and every row, cells as typed.
+    `sheets` chooses workbook sheets by title; the sheets not imported are kept with why.
 
-    Raises parsing.UnreadableFile when the file cannot be read at all, and its UnrecognisedColumns
-    when none of its columns is one a row is imported from (nothing is saved then).
+    Raises parsing.UnreadableFile when the file cannot be read at all, parsing.UnknownSheet for a
+    title the workbook lacks, and parsing.UnrecognisedColumns when a sheet has none of the columns a
+    row is imported from (nothing is saved then).
     """
     scope = import_scope(by)
-    sheet = parsing.read_sheet(content, filename)
-    column_map = parsing.map_headers(sheet.headers)
-    parsing.check_columns(sheet.headers, column_map, station_needed=scope is None)
-    batch = ImportBatch(
+    read = parsing.read_sheets(content, filename, titles=sheets)
+    maps = []
+    for sheet in read.sheets:
+        column_map = parsing.map_headers(sheet.headers)
+        try:
+            parsing.check_columns(sheet.headers, column_map, station_needed=scope is None)
+        except parsing.UnrecognisedColumns as exc:
+            if len(read.sheets) + len(read.left_out) > 1:
+                raise parsing.UnrecognisedColumns(f"Sheet {sheet.title!r}: {exc}") from exc
+            raise
+        maps.append(column_map)
+    upload = ImportUpload(
         filename=(filename or "sheet")[:255],
+        file_format=read.file_format,
+        station_scope=scope,
+        sheets_left_out=[{"sheet": s.title, "why": s.why} for s in read.left_out],
+        created_by=by,
+    )
+    upload._change_reason = f"uploaded {filename}"[:200]
+    upload._history_user = by
+    upload.save()
+    for sheet, column_map in zip(read.sheets, maps, strict=True):
+        _batch_of_sheet(upload, sheet, column_map, by)
+    return upload
+
+
+def _batch_of_sheet(
+    upload: ImportUpload, sheet: parsing.Sheet, column_map: dict[int, str], by: Any
+) -> ImportBatch:
+    batch = ImportBatch(
+        filename=upload.filename,
         file_format=sheet.file_format,
+        upload=upload,
+        sheet=sheet.title[:255],
         headers=sheet.headers,
         column_map={str(k): v for k, v in column_map.items()},
-        station_scope=scope,
+        station_scope=upload.station_scope,
         rows_total=len(sheet.rows),
         created_by=by,
     )
-    batch._change_reason = f"uploaded {filename}"[:200]
+    batch._change_reason = f"uploaded {batch.name}"[:200]
     batch._history_user = by
     batch.save()
     from apprehensions.services.bulk import insert_with_history, new_instance
@@ -95,6 +129,33 @@ def batch_create(*, content: bytes, filename: str, by: Any) -> ImportBatch:
     for start in range(0, len(rows), 2000):
         insert_with_history(ImportRow, rows[start : start + 2000], user=by, reason=f"read from {batch.label}")
     return batch
+
+
+def upload_batches(upload: ImportUpload) -> list[ImportBatch]:
+    """The upload's batches in the order of the workbook's sheets."""
+    return list(upload.batches.order_by("created_at", "pk"))
+
+
+@transaction.atomic
+def batch_create(*, content: bytes, filename: str, by: Any) -> ImportBatch:
+    """`upload_create` for a file of one sheet of rows (a CSV, most workbooks): its batch.
+
+    A workbook with several sheets of rows is refused here, naming them (nothing is saved): a caller
+    that wants one batch would leave the others' rows out without a word; `upload_create` reads each.
+    """
+    batches = upload_batches(upload_create(content=content, filename=filename, by=by))
+    if len(batches) > 1:
+        raise parsing.UnreadableFile(
+            f"The workbook has {len(batches)} sheets of rows ({', '.join(repr(b.sheet) for b in batches)}); "
+            "import it with upload_create, which makes a batch of each."
+        )
+    return batches[0]
+
+
+def uploads_visible_to(user: Any) -> Any:
+    scope = import_scope(user)
+    qs = ImportUpload.objects.filter(withdrawn_at__isnull=True)
+    return qs if scope is None else qs.filter(station_scope=scope)
 
 
 def row_values(row: ImportRow, column_map: dict[str, str]) -> dict[str, str]:

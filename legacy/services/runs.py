@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -20,8 +20,16 @@ from audit import chain
 from familylink.common.errors import BusinessRuleError, PermissionDenied
 
 from .. import parsing
-from ..models import ImportBatch, ImportPreview, ImportRecord, ImportRow
-from .batches import batch_create, batches_visible_to, import_scope, progress_key, row_values
+from ..models import ImportBatch, ImportPreview, ImportRecord, ImportRow, ImportUpload
+from .batches import (
+    batch_create,
+    batches_visible_to,
+    import_scope,
+    progress_key,
+    row_values,
+    upload_batches,
+    upload_create,
+)
 from .matching import load_candidates
 from .rows import Context, RowPlan, read_row
 from .writing import NotImportable, _write_group, pending_of
@@ -201,7 +209,7 @@ def _process(rows: list[ImportRow], ctx: Context) -> tuple[int, int]:
         prior = earlier.get(plan.fingerprint)
         if prior is not None:
             outcome = [
-                f"Already imported from {prior.batch.filename} ({prior.batch.label}) row "
+                f"Already imported from {prior.batch.name} ({prior.batch.label}) row "
                 f"{prior.row_number}: nothing changed."
             ]
             records = [
@@ -474,24 +482,48 @@ def row_correct(*, row_id: Any, by: Any, corrections: dict[str, str]) -> ImportR
     return row
 
 
-def import_file(*, content: bytes, filename: str, by: Any, dry_run: bool = False) -> ImportBatch:
-    """What `import_legacy` runs: keep the sheet as a batch, then import it (or dry-run it) in-process.
+def _run_made(create: Callable[[], list[ImportBatch]], *, by: Any, dry_run: bool) -> list[ImportBatch]:
+    """Import each batch `create` makes, in turn; or dry-run each, keeping nothing (what `create`
+    saved is rolled back with the rest) but each batch's preview rows (`preview_rows`)."""
+    if not dry_run:
+        return [batch_run(batch_id=made.pk, by=by) for made in create()]
+    result: list[ImportBatch] = []
+    try:
+        with transaction.atomic():
+            for made in create():
+                batch = batch_run(batch_id=made.pk, by=by, dry_run=True)
+                batch.preview_rows = batch.previews.get().rows  # type: ignore[attr-defined]
+                result.append(batch)
+            raise _DryRunRollback
+    except _DryRunRollback:
+        pass
+    return result
 
-    A dry run keeps nothing: the batch itself is rolled back with everything else.
+
+def import_upload(
+    *, content: bytes, filename: str, by: Any, dry_run: bool = False, sheets: Sequence[str] | None = None
+) -> tuple[ImportUpload, list[ImportBatch]]:
+    """What `import_legacy` runs: keep the file as an upload (a batch per sheet of rows, or per sheet
+    named in `sheets`), then import each batch in turn, or dry-run each (nothing is kept).
+
+    Each sheet's dry run, like the page's preview, is checked against the records on file, not
+    against the sheets before it: a child on two sheets is new in both dry runs, one person once
+    imported.
     """
-    if dry_run:
-        result: dict[str, Any] = {}
-        try:
-            with transaction.atomic():
-                batch = batch_create(content=content, filename=filename, by=by)
-                batch = batch_run(batch_id=batch.pk, by=by, dry_run=True)
-                result["batch"] = batch
-                result["preview"] = batch.previews.get().rows
-                raise _DryRunRollback
-        except _DryRunRollback:
-            pass
-        batch = result["batch"]
-        batch.preview_rows = result["preview"]  # type: ignore[attr-defined]
-        return batch
-    batch = batch_create(content=content, filename=filename, by=by)
-    return batch_run(batch_id=batch.pk, by=by)
+    made: list[ImportUpload] = []
+
+    def create() -> list[ImportBatch]:
+        made.append(upload_create(content=content, filename=filename, by=by, sheets=sheets))
+        return upload_batches(made[0])
+
+    batches = _run_made(create, by=by, dry_run=dry_run)
+    return made[0], batches
+
+
+def import_file(*, content: bytes, filename: str, by: Any, dry_run: bool = False) -> ImportBatch:
+    """`import_upload` of a file of one sheet of rows, its batch (tests, benchmarks, scripts); a
+    workbook with several sheets of rows is refused, naming them (`batch_create`)."""
+    (batch,) = _run_made(
+        lambda: [batch_create(content=content, filename=filename, by=by)], by=by, dry_run=dry_run
+    )
+    return batch

@@ -331,9 +331,11 @@ def _write_group(plans: list[RowPlan], ctx: Context) -> None:
             "occurred_at": first.occurred_at,
             "station": first.station.code,
             "location_description": "",
-            "change_reason": f"{ctx.batch.label} rows {', '.join(str(p.row.row_number) for p in plans)}"[
-                :100
-            ],
+            # The intake keeps 100 characters: the sheet's title (Excel allows 31) before the rows.
+            "change_reason": (
+                f"{ctx.batch.label}{f' (sheet {ctx.batch.sheet!r})' if ctx.batch.sheet else ''} rows "
+                + ", ".join(str(p.row.row_number) for p in plans)
+            )[:100],
             "persons": entries,
             "family_units": [
                 {"members": [e["ref"] for e in entries], "label": f"Imported ({ctx.batch.label})"}

@@ -352,6 +352,29 @@ ROWS = [
     ),
 ]
 
+# The first row's child as another office (or another month's sheet) wrote her: no A-number of her
+# own, her second surname left out, accents typed; the mother's A-number as on the first row.
+ANA_ELSEWHERE = [
+    "6/1/2018",
+    "EPT",
+    "Maria Jose Perez",
+    "A201234567",
+    "1988-04-02",
+    "F",
+    "ANA SOFIA PÉREZ",
+    "",
+    "09/30/2013",
+    "F",
+    "GT",
+    "Madre",
+    "6/1/2018",
+    "Tolerancia cero / ZT",
+    "",
+    "",
+    "sent by the ORR office",
+    "MM",
+]
+
 EXPECTED_IMPORTED = sum(1 for outcome, _ in ROWS if outcome == "imported")
 EXPECTED_QUARANTINED = sum(1 for outcome, _ in ROWS if outcome == "quarantined")
 
@@ -382,6 +405,23 @@ def as_xlsx(headers: list[str] = HEADERS, rows: list[list[str]] | None = None) -
             else:
                 values.append(text)
         sheet.append(values)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def as_workbook(*sheets: tuple[str, list[list], str]) -> bytes:
+    """A workbook of several sheets, in order: (title, rows (the header row first), state), state
+    "visible" or "hidden". Cells as given (text, numbers, dates)."""
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    workbook.remove(workbook.active)
+    for title, rows, state in sheets:
+        sheet = workbook.create_sheet(title)
+        sheet.sheet_state = state
+        for cells in rows:
+            sheet.append(cells)
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()

@@ -12,7 +12,7 @@ from openpyxl import Workbook
 
 from apprehensions.models import Apprehension, Person
 from legacy.models import ImportBatch, ImportRow
-from legacy.parsing import CANONICAL_COLUMNS, UnreadableFile, map_headers, parse_name, read_sheet
+from legacy.parsing import CANONICAL_COLUMNS, UnreadableFile, map_headers, parse_name, read_sheets
 from legacy.services import import_file, row_correct
 from separations.models import CustodyPeriod, Separation
 
@@ -56,6 +56,12 @@ ROWS = [
         "two lines:\nsecond; with a semicolon",
     ],
 ]
+
+
+def read_sheet(content: bytes, filename: str):
+    """The one sheet of rows of a file."""
+    (sheet,) = read_sheets(content, filename).sheets
+    return sheet
 
 
 def _csv(*, delimiter=",", lineterminator="\r\n", encoding="utf-8", rows=ROWS, headers=CANONICAL_COLUMNS):
@@ -563,20 +569,3 @@ def test_read_sheet_leaves_blank_a_formula_excel_saved_as_an_empty_text():
     sheet = read_sheet(content, "excel.xlsx")
 
     assert sheet.rows[0] == [*ROWS[0][:16], ""]
-
-
-def test_read_sheet_refuses_a_workbook_with_several_sheets_of_rows():
-    """A workbook with a sheet per month: only one sheet was read (the first), and the other months'
-    rows were left out without a word. It is refused, naming the sheets."""
-
-    def build(workbook):
-        workbook.active.title = "June"
-        workbook.active.append(CANONICAL_COLUMNS)
-        workbook.active.append(ROWS[0])
-        july = workbook.create_sheet("July")
-        july.append(CANONICAL_COLUMNS)
-        july.append(ROWS[1])
-        workbook.create_sheet("Totals").append(["station", "count"])
-
-    with pytest.raises(UnreadableFile, match=r"has 2 sheets of rows \('June', 'July'\).*Save each sheet"):
-        read_sheet(_xlsx(build), "summer.xlsx")

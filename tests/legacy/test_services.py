@@ -17,7 +17,7 @@ from separations.models import CustodyPeriod, Separation, SeparationMember
 from separations.selectors import separated_children
 from tests.apprehensions.factories import record
 
-from .sheets import EXPECTED_IMPORTED, EXPECTED_QUARANTINED, HEADERS, ROWS, as_csv, as_xlsx
+from .sheets import ANA_ELSEWHERE, EXPECTED_IMPORTED, EXPECTED_QUARANTINED, HEADERS, ROWS, as_csv, as_xlsx
 
 pytestmark = pytest.mark.django_db
 
@@ -180,28 +180,7 @@ def test_import_file_twice_changes_nothing_the_second_time(users, stations):
 def test_import_same_child_on_two_offices_sheets_is_one_person(users, stations):
     """Another office's sheet names the same child (other spelling, same birth date): linked, not twice."""
     _import(users)
-    other = [
-        [
-            "6/1/2018",
-            "EPT",
-            "Maria Jose Perez",
-            "A201234567",
-            "1988-04-02",
-            "F",
-            "ANA SOFIA PÉREZ",
-            "",
-            "09/30/2013",
-            "F",
-            "GT",
-            "Madre",
-            "6/1/2018",
-            "Tolerancia cero / ZT",
-            "",
-            "",
-            "sent by the ORR office",
-            "MM",
-        ]
-    ]
+    other = [ANA_ELSEWHERE]
     batch = _import(users, content=as_csv(rows=other), name="orr-office.csv")
     assert batch.rows_imported == 1
     assert Person.objects.filter(given_names="Ana Sofia").count() == 1
