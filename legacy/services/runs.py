@@ -365,6 +365,7 @@ def batch_run(*, batch_id: Any, by: Any, dry_run: bool = False) -> ImportBatch:
                 chunk_ids = ids[start : start + CHUNK_ROWS]
                 # The chunk's intake sends persons_recorded: link discovery's pass, once per chunk.
                 with transaction.atomic():
+                    _take_write_turn()
                     chain.batch_links()  # thousands of history rows a chunk: links a statement at a time
                     imp, qua = _run_chunk(chunk_ids, ctx)
                     counts["imported"] += imp
@@ -389,6 +390,15 @@ def batch_run(*, batch_id: Any, by: Any, dry_run: bool = False) -> ImportBatch:
         _set_status(batch, ImportBatch.Status.DONE, by, extra=["finished_at"])
     cache.set(progress_key(batch.pk), batch.rows_total, 3600)
     return batch
+
+
+def _take_write_turn() -> None:
+    """Imports write one chunk at a time (the lock is held until the transaction ends): a chunk
+    decides who its rows' persons are from what is on file, so two sheets of one workbook confirmed
+    together (two workers) each added a child without an A-number on both as a new person. Waiting
+    for the other chunk's commit, a chunk links the person it recorded."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext('legacy.import_write'))")
 
 
 def _preview_links(batch: ImportBatch) -> dict[str, int]:
@@ -446,6 +456,7 @@ def row_correct(*, row_id: Any, by: Any, corrections: dict[str, str]) -> ImportR
     The row ends imported, or quarantined again with new messages; the batch counts follow.
     """
     import_scope(by)
+    _take_write_turn()
     row = ImportRow.objects.select_for_update().select_related("batch").filter(pk=row_id).first()
     if row is None or not batches_visible_to(by).filter(pk=row.batch_id).exists():
         raise PermissionDenied("No such import row for you.")

@@ -2,10 +2,14 @@
 sheet of rows, each with its own header row, column map, preview and result; sheets that are not rows
 are left out, named, with why."""
 
+import threading
+import time
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 
 from apprehensions.models import Person
 from familylink.common.roles import Role
@@ -19,7 +23,7 @@ from legacy.parsing import (
     map_headers,
     read_sheets,
 )
-from legacy.services import batch_create, batch_run, import_upload, upload_batches, upload_create
+from legacy.services import batch_create, batch_run, import_upload, runs, upload_batches, upload_create
 from separations.models import Separation
 
 from ..conftest import make_user
@@ -335,3 +339,44 @@ def test_another_stations_supervisor_cannot_open_an_upload(client, users, statio
     client.force_login(users["supervisor"])
     assert client.get(f"/imports/uploads/{upload.pk}/").status_code == 404
     assert client.get(f"/imports/uploads/{upload.pk}/progress/").status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_sheets_imported_at_once_still_make_one_person(users, stations, monkeypatch):
+    """Both sheets confirmed together run on two workers at once. Rosa López and her grandson Kevin (no
+    A-numbers) are on both: each sheet's chunk decided who they were before the other's commit, so
+    both added them, and two Kevins were on file. A chunk now waits for the other's commit: July's
+    links the persons June recorded."""
+    kevin_again = [*ROWS[4][1]]
+    kevin_again[2], kevin_again[6] = "LOPEZ RAMIREZ, Rosa", "Kevin LÓPEZ"
+    content = as_workbook(
+        ("June", [CANONICAL_COLUMNS, ROWS[4][1][:17]], "visible"), ("July", [HEADERS, kevin_again], "visible")
+    )
+    june, july = upload_batches(upload_create(content=content, filename=FILE, by=users["hq_analyst"]))
+    real_load, june_reading = runs.load_candidates, threading.Event()
+
+    def load_candidates(facts, ctx):
+        real_load(facts, ctx)
+        if ctx.batch.sheet == "June" and not june_reading.is_set():
+            june_reading.set()
+            time.sleep(1.5)  # July's run starts meanwhile
+
+    def run(batch):
+        try:
+            batch_run(batch_id=batch.pk, by=users["hq_analyst"])
+        finally:
+            connection.close()
+
+    monkeypatch.setattr(runs, "load_candidates", load_candidates)
+    first = threading.Thread(target=run, args=(june,))
+    first.start()
+    assert june_reading.wait(30)
+    second = threading.Thread(target=run, args=(july,))
+    second.start()
+    first.join()
+    second.join()
+
+    assert Person.objects.filter(given_names="Kevin").count() == 1
+    assert Person.objects.filter(given_names="Rosa").count() == 1
+    outcome = july.rows.get().outcome
+    assert any(line.startswith("Child: linked by name and date of birth") for line in outcome)
