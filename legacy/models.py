@@ -10,6 +10,7 @@ per INSERT or UPDATE statement (familylink/common/reference_checks.py), so a par
 before its children.
 """
 
+from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
@@ -71,6 +72,8 @@ class ImportBatch(BaseModel):
     rows_done = models.PositiveIntegerField(default=0)
     rows_imported = models.PositiveIntegerField(default=0)
     rows_quarantined = models.PositiveIntegerField(default=0)
+    # Of the quarantined rows, those set aside as not data (a title, a totals row, a note).
+    rows_set_aside = models.PositiveIntegerField(default=0)
     preview = models.JSONField(default=dict, blank=True, help_text="Counts of the dry run.")
     error = models.TextField(blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -91,6 +94,15 @@ class ImportBatch(BaseModel):
     def name(self) -> str:
         """The file, and the sheet of a workbook: "sep-2018.xlsx — sheet 'July'"."""
         return f"{self.filename} — sheet '{self.sheet}'" if self.sheet else self.filename
+
+    @property
+    def rows_to_correct(self) -> int:
+        return self.rows_quarantined - self.rows_set_aside
+
+    @property
+    def is_finished(self) -> bool:
+        """Imported, and no row left to correct: every quarantined row, if any, is set aside."""
+        return self.status == self.Status.DONE and self.rows_to_correct == 0
 
 
 class ImportRow(BulkWrittenModel):
@@ -114,6 +126,12 @@ class ImportRow(BulkWrittenModel):
     # What the row became, in words ("new child …", "adult linked by A-number …").
     outcome = models.JSONField(default=list, blank=True)
     imported_at = models.DateTimeField(null=True, blank=True)
+    # A quarantined row that is not data (a title, a totals row, a note under the table), set aside
+    # with a reason: still quarantined (rows read = imported + quarantined), its cells as typed, but
+    # no longer to correct. Put back, these are cleared; the history keeps both, with their reasons.
+    set_aside_at = models.DateTimeField(null=True, blank=True)
+    set_aside_by = checked_reference(settings.AUTH_USER_MODEL, null=True, blank=True, related_name="+")
+    set_aside_reason = models.TextField(blank=True)
 
     history = HistoricalRecords(user_db_constraint=False)
 
@@ -129,6 +147,10 @@ class ImportRow(BulkWrittenModel):
     @property
     def provenance(self) -> str:
         return f"legacy import {self.batch.label} ({self.batch.name}) row {self.row_number}"
+
+    @property
+    def is_set_aside(self) -> bool:
+        return self.set_aside_at is not None
 
 
 class ImportPreview(BaseModel):

@@ -13,4 +13,6 @@ urlpatterns = [
     path("imports/uploads/<uuid:pk>/", views.upload_detail, name="upload_detail"),
     path("imports/uploads/<uuid:pk>/progress/", views.upload_progress_partial, name="upload_progress"),
     path("imports/rows/<uuid:pk>/", views.row_fix, name="row_fix"),
+    path("imports/rows/<uuid:pk>/set-aside/", views.row_set_aside_view, name="row_set_aside"),
+    path("imports/rows/<uuid:pk>/put-back/", views.row_put_back_view, name="row_put_back"),
 ]

@@ -1,5 +1,5 @@
-"""Pages of the legacy import: upload → dry-run preview → confirm → progress → result; fix a row.
-A workbook with several sheets of rows makes a batch of each: the upload's page lists them.
+"""Pages of the legacy import: upload → dry-run preview → confirm → progress → result; fix a row, or
+set it aside. A workbook with several sheets of rows makes a batch of each: the upload's page lists them.
 
 Thin: permission (import_scope), call the service, render. The command and these pages call the
 same services (services.py).
@@ -18,7 +18,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from familylink.common.errors import BusinessRuleError
+from familylink.common.errors import BusinessRuleError, ValidationFailed
 
 from . import parsing
 from .models import ImportBatch, ImportRow, ImportUpload
@@ -29,6 +29,8 @@ from .services import (
     batches_visible_to,
     import_scope,
     row_correct,
+    row_put_back,
+    row_set_aside,
     row_values,
     upload_batches,
     upload_create,
@@ -191,9 +193,12 @@ def batch_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
                     batch,
                     [
                         {"row": str(r.pk), "row_number": r.row_number, "messages": r.messages}
-                        for r in quarantined_rows[:PREVIEW_ROWS_SHOWN]
+                        for r in quarantined_rows.filter(set_aside_at__isnull=True)[:PREVIEW_ROWS_SHOWN]
                     ],
                 ),
+                "set_aside": quarantined_rows.filter(set_aside_at__isnull=False).select_related(
+                    "set_aside_by"
+                )[:PREVIEW_ROWS_SHOWN],
                 "imported": batch.rows.filter(status=ImportRow.Status.IMPORTED).order_by("row_number")[
                     :PREVIEW_ROWS_SHOWN
                 ],
@@ -233,34 +238,46 @@ def batch_confirm_view(request: HttpRequest, pk: UUID) -> HttpResponse:
     return redirect("legacy:batch_detail", pk=batch.pk)
 
 
+def _row_or_404(request: HttpRequest, pk: UUID) -> ImportRow:
+    import_scope(request.user)
+    row = ImportRow.objects.select_related("batch", "set_aside_by").filter(pk=pk).first()
+    if row is None or not batches_visible_to(request.user).filter(pk=row.batch_id).exists():
+        raise Http404("No such import row.")
+    return row
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def row_fix(request: HttpRequest, pk: UUID) -> HttpResponse:
     """A quarantined row, cell by cell: what was typed, the correction, the message beside the cell."""
-    import_scope(request.user)
-    row = ImportRow.objects.select_related("batch").filter(pk=pk).first()
-    if row is None or not batches_visible_to(request.user).filter(pk=row.batch_id).exists():
-        raise Http404("No such import row.")
+    row = _row_or_404(request, pk)
     batch = row.batch
-    status = 200
-    if request.method == "POST":
-        if row.status != ImportRow.Status.QUARANTINED:
-            messages.info(request, f"Row {row.row_number} is already {row.get_status_display().lower()}.")
-            return redirect("legacy:batch_detail", pk=batch.pk)
-        corrections = {
-            name: request.POST.get(f"cell-{name}", "")
-            for name in KNOWN_COLUMNS
-            if f"cell-{name}" in request.POST
-        }
-        try:
-            row = row_correct(row_id=row.pk, by=request.user, corrections=corrections)
-        except BusinessRuleError as exc:
-            messages.error(request, str(exc))
-            return redirect("legacy:batch_detail", pk=batch.pk)
-        if row.status == ImportRow.Status.IMPORTED:
-            messages.success(request, f"Row {row.row_number} imported: " + " ".join(row.outcome))
-            return redirect("legacy:batch_detail", pk=batch.pk)
-        status = 400
+    if request.method != "POST":
+        return _row_page(request, row)
+    if row.status != ImportRow.Status.QUARANTINED or row.is_set_aside:
+        what = "set aside" if row.status == ImportRow.Status.QUARANTINED else row.get_status_display().lower()
+        messages.info(request, f"Row {row.row_number} is already {what}.")
+        return redirect("legacy:batch_detail", pk=batch.pk)
+    corrections = {
+        name: request.POST.get(f"cell-{name}", "") for name in KNOWN_COLUMNS if f"cell-{name}" in request.POST
+    }
+    try:
+        row = row_correct(row_id=row.pk, by=request.user, corrections=corrections)
+    except BusinessRuleError as exc:
+        messages.error(request, str(exc))
+        return redirect("legacy:batch_detail", pk=batch.pk)
+    if row.status == ImportRow.Status.IMPORTED:
+        messages.success(request, f"Row {row.row_number} imported: " + " ".join(row.outcome))
+        return redirect("legacy:batch_detail", pk=batch.pk)
+    return _row_page(request, row, status=400)
+
+
+def _row_page(
+    request: HttpRequest, row: ImportRow, *, status: int = 200, aside: dict[str, Any] | None = None
+) -> HttpResponse:
+    """The row page: the correction form (or, set aside, its cells as typed), setting aside or putting
+    back with a reason (`aside`: the reason typed and its errors, when sent back)."""
+    batch = row.batch
     original = row_values(ImportRow(cells=row.cells, corrections={}), batch.column_map)
     current = row_values(row, batch.column_map)
     headers = _column_headers(batch)
@@ -279,6 +296,12 @@ def row_fix(request: HttpRequest, pk: UUID) -> HttpResponse:
         if name in mapped or name in (row.messages or {}) or name in (row.corrections or {})
     ]
     extra = [(h, t) for i, (h, t) in enumerate(row.cells) if str(i) not in batch.column_map]
+    decisions = [
+        h
+        for h in row.history.select_related("history_user").order_by("history_date")
+        if (h.history_change_reason or "").startswith(("set aside: ", "put back: "))
+    ]
+    aside = aside or {}
     return render(
         request,
         "legacy/row_fix.html",
@@ -289,9 +312,42 @@ def row_fix(request: HttpRequest, pk: UUID) -> HttpResponse:
             "row_errors": (row.messages or {}).get("row", []),
             "extra": extra,
             "error_count": sum(len(v) for v in (row.messages or {}).values()),
+            "decisions": decisions,
+            "reason": aside.get("reason", ""),
+            "reason_errors": aside.get("errors", []),
         },
         status=status,
     )
+
+
+def _set_aside_or_put_back(request: HttpRequest, pk: UUID, service: Any, done: str) -> HttpResponse:
+    row = _row_or_404(request, pk)
+    reason = request.POST.get("reason", "")
+    try:
+        row = service(row_id=row.pk, by=request.user, reason=reason)
+    except ValidationFailed as exc:
+        return _row_page(
+            request, row, status=400, aside={"reason": reason, "errors": exc.errors.get("reason", [])}
+        )
+    except BusinessRuleError as exc:
+        messages.error(request, str(exc))
+        return redirect("legacy:row_fix", pk=row.pk)
+    messages.success(request, f"Row {row.row_number} {done}.")
+    return redirect("legacy:batch_detail", pk=row.batch_id)
+
+
+@login_required
+@require_POST
+def row_set_aside_view(request: HttpRequest, pk: UUID) -> HttpResponse:
+    """Set a quarantined row aside as not data, with a reason; sent back beside the field when blank."""
+    return _set_aside_or_put_back(request, pk, row_set_aside, "set aside: it is no longer to correct")
+
+
+@login_required
+@require_POST
+def row_put_back_view(request: HttpRequest, pk: UUID) -> HttpResponse:
+    """Put a row set aside back among the rows to correct, with a reason."""
+    return _set_aside_or_put_back(request, pk, row_put_back, "put back among the rows to correct")
 
 
 @login_required

@@ -275,6 +275,8 @@ PAGES: dict[str, dict[str, Outcome]] = {
     "GET /imports/<uuid:pk>/progress/": {"supervisor": OWN_ONLY, "hq_analyst": "ok"},
     "GET /imports/<uuid:pk>/confirm/": {r: "405" for r in (*ROLES, "superuser")},
     "GET /imports/rows/<uuid:pk>/": {"supervisor": OWN_ONLY, "hq_analyst": "ok"},
+    "GET /imports/rows/<uuid:pk>/set-aside/": {r: "405" for r in (*ROLES, "superuser")},
+    "GET /imports/rows/<uuid:pk>/put-back/": {r: "405" for r in (*ROLES, "superuser")},
     "GET /imports/uploads/<uuid:pk>/": {"supervisor": OWN_ONLY, "hq_analyst": "ok"},
     "GET /imports/uploads/<uuid:pk>/progress/": {"supervisor": OWN_ONLY, "hq_analyst": "ok"},
     "GET /dashboard/": {"supervisor": "ok", "hq_analyst": "ok", "coordinator": "ok", "auditor": "ok"},

@@ -152,6 +152,8 @@ REQUESTS: dict[str, Req] = {
     "GET /imports/<uuid:pk>/progress/": Req(params={"pk": "batch"}),
     "GET /imports/<uuid:pk>/confirm/": Req(params={"pk": "batch"}),
     "GET /imports/rows/<uuid:pk>/": Req(params={"pk": "row"}),
+    "GET /imports/rows/<uuid:pk>/set-aside/": Req(params={"pk": "row"}),
+    "GET /imports/rows/<uuid:pk>/put-back/": Req(params={"pk": "row"}),
     "GET /imports/uploads/<uuid:pk>/": Req(params={"pk": "upload"}),
     "GET /imports/uploads/<uuid:pk>/progress/": Req(params={"pk": "upload"}),
 }

@@ -24,6 +24,9 @@ Idempotent: a row already imported (same fingerprint) is linked, not written aga
 encounters, relationships and separations on file are reused, so a sheet imported twice, a row
 repeated, or a child on two offices' sheets (or two sheets of one workbook) leaves one person and
 one separation.
+
+A quarantined row that is not data (a title, a totals row, a note) can be set aside with a reason,
+and put back (`set_aside`); it stays quarantined, no longer to correct.
 """
 
 from .batches import (
@@ -42,6 +45,7 @@ from .batches import (
 )
 from .rows import Context, read_row
 from .runs import CHUNK_ROWS, batch_confirm, batch_run, import_file, import_upload, row_correct
+from .set_aside import row_put_back, row_set_aside
 
 __all__ = [
     "CHUNK_ROWS",
@@ -59,6 +63,8 @@ __all__ = [
     "progress_key",
     "read_row",
     "row_correct",
+    "row_put_back",
+    "row_set_aside",
     "row_values",
     "system_user",
     "upload_batches",

@@ -412,15 +412,22 @@ def _preview_links(batch: ImportBatch) -> dict[str, int]:
     return {"linked": linked}
 
 
-def _refresh_counts(batch: ImportBatch, by: Any) -> None:
+@transaction.atomic
+def _refresh_counts(batch: ImportBatch, by: Any, reason: str = "import progress") -> None:
+    """The batch's counts from its rows. The batch is locked before they are counted: two rows of one
+    batch corrected or set aside at once each count the other's change (read committed)."""
+    ImportBatch.objects.select_for_update().filter(pk=batch.pk).values_list("pk").first()
     batch.rows_imported = ImportRow.objects.filter(batch=batch, status=ImportRow.Status.IMPORTED).count()
     batch.rows_quarantined = ImportRow.objects.filter(
         batch=batch, status=ImportRow.Status.QUARANTINED
     ).count()
+    batch.rows_set_aside = ImportRow.objects.filter(
+        batch=batch, status=ImportRow.Status.QUARANTINED, set_aside_at__isnull=False
+    ).count()
     batch.rows_done = batch.rows_imported + batch.rows_quarantined
-    batch._change_reason = "import progress"
+    batch._change_reason = reason
     batch._history_user = by
-    batch.save(update_fields=["rows_imported", "rows_quarantined", "rows_done"])
+    batch.save(update_fields=["rows_imported", "rows_quarantined", "rows_set_aside", "rows_done"])
 
 
 def _set_status(batch: ImportBatch, status: str, by: Any, extra: list[str] | None = None) -> None:
@@ -463,6 +470,10 @@ def row_correct(*, row_id: Any, by: Any, corrections: dict[str, str]) -> ImportR
     if row.status != ImportRow.Status.QUARANTINED:
         raise BusinessRuleError(
             f"Only a quarantined row can be corrected (it is {row.get_status_display().lower()})."
+        )
+    if row.is_set_aside:
+        raise BusinessRuleError(
+            f"Row {row.row_number} is set aside ({row.set_aside_reason}); put it back before correcting it."
         )
     batch = row.batch
     original = row_values(ImportRow(cells=row.cells, corrections={}), batch.column_map)
