@@ -158,6 +158,16 @@ def uploads_visible_to(user: Any) -> Any:
     return qs if scope is None else qs.filter(station_scope=scope)
 
 
+def row_locked(*, row_id: Any, by: Any) -> ImportRow:
+    """An import row, locked (select_for_update), if `by` may correct its batch's rows; one they may
+    not see is no row for them (PermissionDenied)."""
+    import_scope(by)
+    row = ImportRow.objects.select_for_update().select_related("batch").filter(pk=row_id).first()
+    if row is None or not batches_visible_to(by).filter(pk=row.batch_id).exists():
+        raise PermissionDenied("No such import row for you.")
+    return row
+
+
 def row_values(row: ImportRow, column_map: dict[str, str]) -> dict[str, str]:
     """Canonical column → text for a row: the cell as typed, or its correction when one was made."""
     values: dict[str, str] = {}

@@ -26,6 +26,7 @@ from .batches import (
     batches_visible_to,
     import_scope,
     progress_key,
+    row_locked,
     row_values,
     upload_batches,
     upload_create,
@@ -464,9 +465,7 @@ def row_correct(*, row_id: Any, by: Any, corrections: dict[str, str]) -> ImportR
     """
     import_scope(by)
     _take_write_turn()
-    row = ImportRow.objects.select_for_update().select_related("batch").filter(pk=row_id).first()
-    if row is None or not batches_visible_to(by).filter(pk=row.batch_id).exists():
-        raise PermissionDenied("No such import row for you.")
+    row = row_locked(row_id=row_id, by=by)
     if row.status != ImportRow.Status.QUARANTINED:
         raise BusinessRuleError(
             f"Only a quarantined row can be corrected (it is {row.get_status_display().lower()})."

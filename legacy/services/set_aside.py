@@ -14,11 +14,11 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from familylink.common.errors import BusinessRuleError, PermissionDenied, ValidationFailed
+from familylink.common.errors import BusinessRuleError, ValidationFailed
 from familylink.common.templatetags.display import user_name
 
 from ..models import ImportRow
-from .batches import batches_visible_to, import_scope
+from .batches import row_locked
 from .runs import _refresh_counts
 
 REASON_MAX = 1000
@@ -40,11 +40,8 @@ def _reason(text: str, help_text: str) -> str:
 
 
 def _quarantined_row(row_id: Any, by: Any) -> ImportRow:
-    """The row, locked, if `by` may correct its batch's rows (as `row_correct` asks)."""
-    import_scope(by)
-    row = ImportRow.objects.select_for_update().select_related("batch").filter(pk=row_id).first()
-    if row is None or not batches_visible_to(by).filter(pk=row.batch_id).exists():
-        raise PermissionDenied("No such import row for you.")
+    """The row, locked, if `by` may correct its batch's rows (as `row_correct` asks) and it is quarantined."""
+    row = row_locked(row_id=row_id, by=by)
     if row.status != ImportRow.Status.QUARANTINED:
         raise BusinessRuleError(
             f"Only a quarantined row can be set aside or put back (row {row.row_number} is "
