@@ -96,6 +96,12 @@ class ImportBatch(BaseModel):
         return f"{self.filename} — sheet '{self.sheet}'" if self.sheet else self.filename
 
     @property
+    def check_failed(self) -> bool:
+        """The dry run stopped on an error: there is no preview, so nothing to confirm (check again).
+        A failed import always had one: only a previewed batch is imported."""
+        return self.status == self.Status.FAILED and not self.preview
+
+    @property
     def rows_to_correct(self) -> int:
         return self.rows_quarantined - self.rows_set_aside
 

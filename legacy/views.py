@@ -13,7 +13,6 @@ from uuid import UUID
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -24,10 +23,12 @@ from . import parsing
 from .models import ImportBatch, ImportRow, ImportUpload
 from .parsing import COLUMN_LABELS, KNOWN_COLUMNS, UnreadableFile, UnrecognisedColumns
 from .services import (
+    batch_check_again,
     batch_confirm,
     batch_progress,
     batches_visible_to,
     import_scope,
+    queue_dry_run,
     row_correct,
     row_put_back,
     row_set_aside,
@@ -70,7 +71,7 @@ def batch_list(request: HttpRequest) -> HttpResponse:
             else:
                 batches = upload_batches(made)
                 for batch in batches:
-                    _queue_preview(batch, request.user)
+                    queue_dry_run(batch, request.user)
                 if len(batches) == 1:
                     return redirect("legacy:batch_detail", pk=batches[0].pk)
                 return redirect("legacy:upload_detail", pk=made.pk)
@@ -81,17 +82,6 @@ def batch_list(request: HttpRequest) -> HttpResponse:
         {"batches": batches, "error": error, "template_links": template_links, "scope": scope},
         status=400 if error else 200,
     )
-
-
-def _queue_preview(batch: ImportBatch, user: Any) -> None:
-    """The batch's dry run, on the worker once the upload is committed."""
-    from .tasks import run_batch
-
-    batch.status = ImportBatch.Status.PREVIEWING
-    batch._change_reason = "dry run queued"
-    batch._history_user = user
-    batch.save(update_fields=["status"])
-    transaction.on_commit(lambda: run_batch.delay(str(batch.pk), user.pk, True))
 
 
 RUNNING = (ImportBatch.Status.PREVIEWING, ImportBatch.Status.QUEUED, ImportBatch.Status.IMPORTING)
@@ -230,9 +220,20 @@ def batch_progress_partial(request: HttpRequest, pk: UUID) -> HttpResponse:
 @login_required
 @require_POST
 def batch_confirm_view(request: HttpRequest, pk: UUID) -> HttpResponse:
+    return _batch_step(request, pk, batch_confirm)
+
+
+@login_required
+@require_POST
+def batch_check_view(request: HttpRequest, pk: UUID) -> HttpResponse:
+    """Check the rows again after the dry run stopped on an error."""
+    return _batch_step(request, pk, batch_check_again)
+
+
+def _batch_step(request: HttpRequest, pk: UUID, step: Any) -> HttpResponse:
     batch = _batch_or_404(request, pk)
     try:
-        batch_confirm(batch_id=batch.pk, by=request.user)
+        step(batch_id=batch.pk, by=request.user)
     except BusinessRuleError as exc:
         messages.error(request, str(exc))
     return redirect("legacy:batch_detail", pk=batch.pk)

@@ -274,6 +274,7 @@ PAGES: dict[str, dict[str, Outcome]] = {
     "GET /imports/<uuid:pk>/": {"supervisor": OWN_ONLY, "hq_analyst": "ok"},
     "GET /imports/<uuid:pk>/progress/": {"supervisor": OWN_ONLY, "hq_analyst": "ok"},
     "GET /imports/<uuid:pk>/confirm/": {r: "405" for r in (*ROLES, "superuser")},
+    "GET /imports/<uuid:pk>/check/": {r: "405" for r in (*ROLES, "superuser")},
     "GET /imports/rows/<uuid:pk>/": {"supervisor": OWN_ONLY, "hq_analyst": "ok"},
     "GET /imports/rows/<uuid:pk>/set-aside/": {r: "405" for r in (*ROLES, "superuser")},
     "GET /imports/rows/<uuid:pk>/put-back/": {r: "405" for r in (*ROLES, "superuser")},

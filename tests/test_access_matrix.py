@@ -151,6 +151,7 @@ REQUESTS: dict[str, Req] = {
     "GET /imports/<uuid:pk>/": Req(params={"pk": "batch"}),
     "GET /imports/<uuid:pk>/progress/": Req(params={"pk": "batch"}),
     "GET /imports/<uuid:pk>/confirm/": Req(params={"pk": "batch"}),
+    "GET /imports/<uuid:pk>/check/": Req(params={"pk": "batch"}),
     "GET /imports/rows/<uuid:pk>/": Req(params={"pk": "row"}),
     "GET /imports/rows/<uuid:pk>/set-aside/": Req(params={"pk": "row"}),
     "GET /imports/rows/<uuid:pk>/put-back/": Req(params={"pk": "row"}),

@@ -44,13 +44,23 @@ from .batches import (
     uploads_visible_to,
 )
 from .rows import Context, read_row
-from .runs import CHUNK_ROWS, batch_confirm, batch_run, import_file, import_upload, row_correct
+from .runs import (
+    CHUNK_ROWS,
+    batch_check_again,
+    batch_confirm,
+    batch_run,
+    import_file,
+    import_upload,
+    queue_dry_run,
+    row_correct,
+)
 from .set_aside import row_put_back, row_set_aside
 
 __all__ = [
     "CHUNK_ROWS",
     "SYSTEM_USERNAME",
     "Context",
+    "batch_check_again",
     "batch_confirm",
     "batch_create",
     "batch_progress",
@@ -61,6 +71,7 @@ __all__ = [
     "import_upload",
     "import_scope",
     "progress_key",
+    "queue_dry_run",
     "read_row",
     "row_correct",
     "row_put_back",

@@ -438,14 +438,53 @@ def _set_status(batch: ImportBatch, status: str, by: Any, extra: list[str] | Non
     batch.save(update_fields=["status", *(extra or [])])
 
 
-@transaction.atomic
-def batch_confirm(*, batch_id: Any, by: Any) -> ImportBatch:
-    """Queue the import of a previewed batch (the Celery task runs `batch_run`)."""
+def _locked_batch(batch_id: Any, by: Any) -> ImportBatch:
     import_scope(by)
     batch = batches_visible_to(by).select_for_update().filter(pk=batch_id).first()
     if batch is None:
         raise PermissionDenied("No such import batch for you.")
-    # A failed run is confirmed again to continue: rows it finished are not pending any more.
+    return batch
+
+
+CHECK_STOPPED = (
+    "The check of these rows (the dry run) stopped before it finished, so nothing is ready to "
+    "import: check the rows again, then import what the preview shows."
+)
+
+
+def queue_dry_run(batch: ImportBatch, by: Any, *, reason: str = "dry run queued") -> None:
+    """The batch's dry run (its preview), on the worker once the transaction commits."""
+    from ..tasks import run_batch
+
+    batch.status = ImportBatch.Status.PREVIEWING
+    batch.error = ""
+    batch._change_reason = reason
+    batch._history_user = by
+    batch.save(update_fields=["status", "error"])
+    run_batch.delay_on_commit(str(batch.pk), by.pk, True)
+
+
+@transaction.atomic
+def batch_check_again(*, batch_id: Any, by: Any) -> ImportBatch:
+    """Queue a batch's dry run again after it stopped on an error (it wrote nothing, and nothing can
+    be imported until a check finishes and its preview is seen)."""
+    batch = _locked_batch(batch_id, by)
+    if not batch.check_failed:
+        raise BusinessRuleError(
+            "Only a batch whose check stopped on an error is checked again "
+            f"(it is {batch.get_status_display().lower()})."
+        )
+    queue_dry_run(batch, by, reason="dry run queued again after it stopped")
+    return batch
+
+
+@transaction.atomic
+def batch_confirm(*, batch_id: Any, by: Any) -> ImportBatch:
+    """Queue the import of a previewed batch (the Celery task runs `batch_run`)."""
+    batch = _locked_batch(batch_id, by)
+    if batch.check_failed:  # no preview was seen: there is nothing the user confirmed
+        raise BusinessRuleError(CHECK_STOPPED)
+    # A failed import is confirmed again to continue: rows it finished are not pending any more.
     if batch.status not in (ImportBatch.Status.PREVIEWED, ImportBatch.Status.FAILED):
         raise BusinessRuleError(
             f"Only a previewed batch can be imported (it is {batch.get_status_display().lower()})."

@@ -184,3 +184,49 @@ def test_preview_names_a_column_once_when_the_sheet_uses_the_template_name(clien
     assert "station: &#x27;XXX&#x27; is not a station on file" in preview
     assert "station (station)" not in preview
     assert "adult&#x27;s name: " in preview and "(adult&#x27;s name)" not in preview
+
+
+def test_a_check_that_stopped_cannot_be_confirmed_only_checked_again(client, users, stations, monkeypatch):
+    """The dry run stopped on an error, so no preview was seen: the page says the check stopped and
+    offers to check again, not to import; a confirm sent anyway is refused and imports nothing. The
+    check run again gives the preview, which can then be confirmed."""
+    from legacy.services import runs
+
+    client.force_login(users["hq_analyst"])
+    _upload(client)
+    batch = ImportBatch.objects.get()
+
+    def stop(rows, ctx):
+        raise RuntimeError("worker lost its database connection")
+
+    real_chunk = runs._run_chunk
+    monkeypatch.setattr(runs, "_run_chunk", stop)
+    with pytest.raises(RuntimeError):
+        batch_run(batch_id=batch.pk, by=users["hq_analyst"], dry_run=True)
+    batch.refresh_from_db()
+    assert batch.status == ImportBatch.Status.FAILED and batch.check_failed
+
+    page = client.get(f"/imports/{batch.pk}/").content.decode()
+    assert "The check of the rows stopped" in page and "lost its database connection" in page
+    assert f'action="/imports/{batch.pk}/check/"' in page
+    assert f'action="/imports/{batch.pk}/confirm/"' not in page and "Import the remaining rows" not in page
+
+    refused = client.post(f"/imports/{batch.pk}/confirm/", follow=True).content.decode()
+    batch.refresh_from_db()
+    assert "stopped before it finished, so nothing is ready to import" in refused
+    assert batch.status == ImportBatch.Status.FAILED
+    assert set(batch.rows.values_list("status", flat=True)) == {"pending"}
+
+    assert client.post(f"/imports/{batch.pk}/check/").status_code == 302
+    batch.refresh_from_db()
+    assert batch.status == ImportBatch.Status.PREVIEWING and batch.error == ""
+    assert batch.history.first().history_change_reason == "dry run queued again after it stopped"
+    monkeypatch.setattr(runs, "_run_chunk", real_chunk)
+    batch = batch_run(batch_id=batch.pk, by=users["hq_analyst"], dry_run=True)
+    assert batch.status == ImportBatch.Status.PREVIEWED and not batch.check_failed
+    assert client.post(f"/imports/{batch.pk}/confirm/").status_code == 302
+    batch.refresh_from_db()
+    assert batch.status == ImportBatch.Status.QUEUED
+    # Checking again is for a check that stopped, nothing else.
+    said = client.post(f"/imports/{batch.pk}/check/", follow=True).content.decode()
+    assert "Only a batch whose check stopped on an error is checked again" in said
