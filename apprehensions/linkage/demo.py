@@ -53,6 +53,12 @@ ENCOUNTERS = [
             _person("daughter", "Ana", "Cuc", "Xol", "F", "2014-02-11"),
         ],
     ),
+    # The same father a month later, alone: his second surname dropped, an A-number issued. Accepting
+    # this duplicate (he survives: he has the A-number) moves the father-and-son question to him.
+    (
+        "2018-07-01T09:00:00-06:00",
+        [_person("father_again", "Juan Carlos", "Gómez", "", "M", "1985-03-10", a_number="A123123123")],
+    ),
     # One woman entered twice: accents, a given name and the second surname dropped, no A-number.
     (
         "2018-06-06T10:00:00-06:00",

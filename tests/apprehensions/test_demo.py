@@ -122,7 +122,7 @@ def test_seed_demo_leaves_links_for_the_review_queue_once(settings):
     out = StringIO()
     call_command("seed_demo", "--with-demo-users", stdout=out)
     kinds = sorted(LinkCandidate.objects.values_list("kind", flat=True))
-    assert kinds.count("duplicate_person") == 2 and kinds.count("relationship") == 2, kinds
+    assert kinds.count("duplicate_person") == 3 and kinds.count("relationship") == 2, kinds
     assert "candidates to review" in out.getvalue()
     persons = Person.objects.count()
 
