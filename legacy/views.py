@@ -33,6 +33,7 @@ from .services import (
     row_put_back,
     row_set_aside,
     row_values,
+    rows_visible_to,
     upload_batches,
     upload_create,
     uploads_visible_to,
@@ -240,9 +241,8 @@ def _batch_step(request: HttpRequest, pk: UUID, step: Any) -> HttpResponse:
 
 
 def _row_or_404(request: HttpRequest, pk: UUID) -> ImportRow:
-    import_scope(request.user)
-    row = ImportRow.objects.select_related("batch", "set_aside_by").filter(pk=pk).first()
-    if row is None or not batches_visible_to(request.user).filter(pk=row.batch_id).exists():
+    row = rows_visible_to(request.user).select_related("batch", "set_aside_by").filter(pk=pk).first()
+    if row is None:
         raise Http404("No such import row.")
     return row
 

@@ -158,12 +158,16 @@ def uploads_visible_to(user: Any) -> Any:
     return qs if scope is None else qs.filter(station_scope=scope)
 
 
+def rows_visible_to(user: Any) -> Any:
+    """The import rows of the batches `user` may see (and correct): HQ all, a supervisor their station's."""
+    return ImportRow.objects.filter(batch__in=batches_visible_to(user))
+
+
 def row_locked(*, row_id: Any, by: Any) -> ImportRow:
     """An import row, locked (select_for_update), if `by` may correct its batch's rows; one they may
     not see is no row for them (PermissionDenied)."""
-    import_scope(by)
-    row = ImportRow.objects.select_for_update().select_related("batch").filter(pk=row_id).first()
-    if row is None or not batches_visible_to(by).filter(pk=row.batch_id).exists():
+    row = rows_visible_to(by).select_for_update().select_related("batch").filter(pk=row_id).first()
+    if row is None:
         raise PermissionDenied("No such import row for you.")
     return row
 

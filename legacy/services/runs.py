@@ -11,6 +11,7 @@ from typing import Any
 
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from apprehensions.models import Person
@@ -371,7 +372,7 @@ def batch_run(*, batch_id: Any, by: Any, dry_run: bool = False) -> ImportBatch:
                     imp, qua = _run_chunk(chunk_ids, ctx)
                     counts["imported"] += imp
                     counts["quarantined"] += qua
-                    _refresh_counts(batch, by)
+                    refresh_counts(batch, by)
                 done += len(chunk_ids)
                 cache.set(progress_key(batch.pk), done, 3600)
                 _send_conflicts(ctx)
@@ -386,7 +387,7 @@ def batch_run(*, batch_id: Any, by: Any, dry_run: bool = False) -> ImportBatch:
         batch.preview = {"rows": batch.rows_total, **counts, **_preview_links(batch)}
         _set_status(batch, ImportBatch.Status.PREVIEWED, by, extra=["preview"])
     else:
-        _refresh_counts(batch, by)
+        refresh_counts(batch, by)
         batch.finished_at = timezone.now()
         _set_status(batch, ImportBatch.Status.DONE, by, extra=["finished_at"])
     cache.set(progress_key(batch.pk), batch.rows_total, 3600)
@@ -414,17 +415,19 @@ def _preview_links(batch: ImportBatch) -> dict[str, int]:
 
 
 @transaction.atomic
-def _refresh_counts(batch: ImportBatch, by: Any, reason: str = "import progress") -> None:
+def refresh_counts(batch: ImportBatch, by: Any, reason: str = "import progress") -> None:
     """The batch's counts from its rows. The batch is locked before they are counted: two rows of one
     batch corrected or set aside at once each count the other's change (read committed)."""
     ImportBatch.objects.select_for_update().filter(pk=batch.pk).values_list("pk").first()
-    batch.rows_imported = ImportRow.objects.filter(batch=batch, status=ImportRow.Status.IMPORTED).count()
-    batch.rows_quarantined = ImportRow.objects.filter(
-        batch=batch, status=ImportRow.Status.QUARANTINED
-    ).count()
-    batch.rows_set_aside = ImportRow.objects.filter(
-        batch=batch, status=ImportRow.Status.QUARANTINED, set_aside_at__isnull=False
-    ).count()
+    quarantined = Q(status=ImportRow.Status.QUARANTINED)
+    counts = ImportRow.objects.filter(batch=batch).aggregate(
+        imported=Count("pk", filter=Q(status=ImportRow.Status.IMPORTED)),
+        quarantined=Count("pk", filter=quarantined),
+        set_aside=Count("pk", filter=quarantined & Q(set_aside_at__isnull=False)),
+    )
+    batch.rows_imported = counts["imported"]
+    batch.rows_quarantined = counts["quarantined"]
+    batch.rows_set_aside = counts["set_aside"]
     batch.rows_done = batch.rows_imported + batch.rows_quarantined
     batch._change_reason = reason
     batch._history_user = by
@@ -537,7 +540,7 @@ def row_correct(*, row_id: Any, by: Any, corrections: dict[str, str]) -> ImportR
     ctx = Context(batch, by, dry_run=False)
     _run_chunk([row.pk], ctx)
     transaction.on_commit(lambda: _send_conflicts(ctx))
-    _refresh_counts(batch, by)
+    refresh_counts(batch, by)
     row.refresh_from_db()
     return row
 

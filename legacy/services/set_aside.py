@@ -19,7 +19,7 @@ from familylink.common.templatetags.display import user_name
 
 from ..models import ImportRow
 from .batches import row_locked
-from .runs import _refresh_counts
+from .runs import refresh_counts
 
 REASON_MAX = 1000
 SET_ASIDE_HELP = "Say why this row is not data, e.g. 'totals row, not a family' or 'title above the table'."
@@ -54,7 +54,7 @@ def _save(row: ImportRow, by: Any, change: str, counts: str) -> None:
     row._change_reason = change
     row._history_user = by
     row.save(update_fields=["set_aside_at", "set_aside_by", "set_aside_reason"])
-    _refresh_counts(row.batch, by, reason=counts)
+    refresh_counts(row.batch, by, reason=counts)
 
 
 @transaction.atomic
