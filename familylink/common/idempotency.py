@@ -100,7 +100,7 @@ def claim(request: Request) -> Claim:
     lock = int.from_bytes(hashlib.sha256(f"{user.pk}:{key}".encode()).digest()[:4], "big", signed=True)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_NAMESPACE, lock])
-    kept = IdempotentRequest.objects.filter(user=user, key=key).first()
+    kept = IdempotentRequest.objects.filter(created_by=user, key=key).first()
     if kept is None:
         return Claim(user=user, key=key, fingerprint=fingerprint, method=method, path=path)
     if kept.fingerprint != fingerprint:
@@ -123,7 +123,6 @@ def keep(claim: Claim, response: Response) -> None:
         return
     body = json.loads(JSONRenderer().render(response.data)) if response.data is not None else None
     record = IdempotentRequest(
-        user=claim.user,
         key=claim.key,
         fingerprint=claim.fingerprint,
         method=claim.method,

@@ -176,9 +176,9 @@ class User(AbstractUser):
 
 class IdempotentRequest(BaseModel):
     """A POST sent with an `Idempotency-Key`, and the answer it got: a retry with the same key gets
-    this answer and is not done again (familylink/common/idempotency.py). Written once, never changed."""
+    this answer and is not done again (familylink/common/idempotency.py). Written once, never changed.
+    A key is its sender's (`created_by`): unique per user."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     key = models.CharField(max_length=255)
     fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the method, path and body.")
     method = models.CharField(max_length=8)
@@ -194,7 +194,7 @@ class IdempotentRequest(BaseModel):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["user", "key"], name="idempotent_request_user_key"),
+            models.UniqueConstraint(fields=["created_by", "key"], name="idempotent_request_user_key"),
         ]
 
     def __str__(self) -> str:
